@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs classhub into ./.venv and runs it on the embedded default (SQLite,
+# in-process broker, mail into ./var/mail) with the demo event loaded.
+# The demo accounts and their passwords are printed once, when first created.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install -q --disable-pip-version-check -e .
+
+.venv/bin/classhub migrate
+.venv/bin/classhub demo
+exec .venv/bin/classhub serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"

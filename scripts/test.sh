@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the tests need (a virtualenv with classhub and its test extras,
+# Chromium from Debian's packages for the browser tests) and runs the whole suite.
+# Extra arguments go to pytest, e.g. `scripts/test.sh -k pinboard`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+if [[ ! -x /usr/bin/chromium ]]; then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "installing Chromium from Debian's packages for the browser tests..."
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: /usr/bin/chromium is missing; run 'sudo apt-get install chromium' for the browser tests"
+  fi
+fi
+
+exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -1,0 +1,1 @@
+"""Persistence for classhub: models, repositories, migrations, settings."""

@@ -1,0 +1,24 @@
+"""Every model, imported here so ``Base.metadata`` knows all tables (Alembic, tests)."""
+
+from storage.models.accounts import AuthSession, Invitation, LoginFailure, User, UserStatus
+from storage.models.base import Base, utcnow
+from storage.models.events import Enrolment, Event, EventStatus, GroupMember, LearningGroup, Role
+from storage.models.logs import ActivityEntry, AuditEntry
+
+__all__ = [
+    "ActivityEntry",
+    "AuditEntry",
+    "AuthSession",
+    "Base",
+    "Enrolment",
+    "Event",
+    "EventStatus",
+    "GroupMember",
+    "Invitation",
+    "LearningGroup",
+    "LoginFailure",
+    "Role",
+    "User",
+    "UserStatus",
+    "utcnow",
+]

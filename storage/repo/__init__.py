@@ -1,0 +1,1 @@
+"""Repository functions: every query classhub makes, grouped by what it concerns."""

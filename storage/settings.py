@@ -1,0 +1,203 @@
+"""Configuration from environment variables, each with its embedded default.
+
+Every variable is read and checked once, at start-up. A bad value raises
+:class:`ConfigError` whose message is one line naming the variable; the CLI
+prints that line and exits, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from storage.errors import ConfigError
+
+DEFAULT_PORT = 8000
+
+
+def _read_or_create_secret(path: Path, nbytes: int) -> str:
+    """Return the secret kept in ``path``, generating it on first use.
+
+    The file is created with mode 0600 so only the service user can read it.
+    """
+    if path.exists():
+        value = path.read_text().strip()
+        if value:
+            return value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _bool(name: str, raw: str | None, default: bool) -> bool:
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(name, f"expected true/false, got {raw!r}")
+
+
+def _int(name: str, raw: str | None, default: int, minimum: int = 0) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(name: str, raw: str | None, default: float, minimum: float = 0.0) -> float:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything classhub reads from its environment."""
+
+    var_dir: Path
+    database_url: str
+    redis_url: str | None
+    mail_url: str
+    secret_key: str
+    data_key: str
+    public_url: str
+    allowed_origins: tuple[str, ...]
+    production: bool
+    # Hub tuning.
+    replay_limit: int = 1000
+    publish_rate: float = 5.0  # publishes per second per user, sustained
+    publish_burst: int = 20
+    max_connections_per_user: int = 20
+    max_frame_bytes: int = 64 * 1024
+    outbox_limit: int = 4096  # events queued for one connection before it is shed
+    # Redis topic prefix: lets several deployments (or test runs) share a server.
+    redis_prefix: str = "classhub"
+    # Accounts.
+    session_idle_secs: int = 8 * 3600
+    invitation_ttl_secs: int = 7 * 24 * 3600
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        var_dir = Path(env.get("CLASSHUB_VAR_DIR") or "./var").resolve()
+        production = _bool("CLASSHUB_PRODUCTION", env.get("CLASSHUB_PRODUCTION"), False)
+
+        database_url = env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir / 'classhub.db'}"
+        if database_url.startswith("postgres://") or database_url.startswith("postgresql://"):
+            # Accept the usual libpq spelling; we always talk through asyncpg.
+            database_url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
+        if not (
+            database_url.startswith("sqlite+aiosqlite://")
+            or database_url.startswith("postgresql+asyncpg://")
+        ):
+            raise ConfigError(
+                "DATABASE_URL",
+                "must start with sqlite+aiosqlite:// or postgresql:// "
+                f"(got {database_url.split('://', 1)[0]}://...)",
+            )
+
+        redis_url = env.get("REDIS_URL") or None
+        if redis_url is not None and urlsplit(redis_url).scheme not in {
+            "redis",
+            "rediss",
+            "unix",
+            "memory",
+        }:
+            raise ConfigError("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
+        if redis_url is not None and redis_url.startswith("memory"):
+            redis_url = None
+
+        mail_url = env.get("MAIL_URL") or f"maildir://{var_dir / 'mail'}"
+        if urlsplit(mail_url).scheme not in {"maildir", "smtp", "smtps", "smtp+starttls"}:
+            raise ConfigError(
+                "MAIL_URL", "must be maildir:///path, smtp://, smtps:// or smtp+starttls://"
+            )
+
+        secret_key = env.get("SECRET_KEY") or ""
+        if not secret_key:
+            if production:
+                raise ConfigError("SECRET_KEY", "must be set when CLASSHUB_PRODUCTION is on")
+            secret_key = _read_or_create_secret(var_dir / "secret_key", 48)
+        elif len(secret_key) < 32:
+            raise ConfigError("SECRET_KEY", "must be at least 32 characters long")
+
+        data_key = env.get("DATA_KEY") or ""
+        if not data_key:
+            if production:
+                raise ConfigError("DATA_KEY", "must be set when CLASSHUB_PRODUCTION is on")
+            data_key = _read_or_create_secret(var_dir / "data_key", 32)
+
+        public_url = (env.get("PUBLIC_URL") or f"http://127.0.0.1:{DEFAULT_PORT}").rstrip("/")
+        if urlsplit(public_url).scheme not in {"http", "https"} or not urlsplit(public_url).netloc:
+            raise ConfigError("PUBLIC_URL", f"must be an http(s) URL, got {public_url!r}")
+
+        raw_origins = env.get("ALLOWED_ORIGINS") or ""
+        origins = tuple(o.strip().rstrip("/") for o in raw_origins.split(",") if o.strip())
+        for origin in origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path:
+                raise ConfigError(
+                    "ALLOWED_ORIGINS", f"{origin!r} is not an origin like https://host[:port]"
+                )
+        if not origins:
+            origins = (_origin(public_url),)
+
+        return cls(
+            var_dir=var_dir,
+            database_url=database_url,
+            redis_url=redis_url,
+            mail_url=mail_url,
+            secret_key=secret_key,
+            data_key=data_key,
+            public_url=public_url,
+            allowed_origins=origins,
+            production=production,
+            replay_limit=_int("REPLAY_LIMIT", env.get("REPLAY_LIMIT"), 1000, 1),
+            publish_rate=_float("PUBLISH_RATE", env.get("PUBLISH_RATE"), 5.0, 0.01),
+            publish_burst=_int("PUBLISH_BURST", env.get("PUBLISH_BURST"), 20, 1),
+            max_connections_per_user=_int(
+                "MAX_CONNECTIONS_PER_USER", env.get("MAX_CONNECTIONS_PER_USER"), 20, 1
+            ),
+            max_frame_bytes=_int("MAX_FRAME_BYTES", env.get("MAX_FRAME_BYTES"), 64 * 1024, 1024),
+            outbox_limit=_int("OUTBOX_LIMIT", env.get("OUTBOX_LIMIT"), 4096, 16),
+            redis_prefix=env.get("REDIS_PREFIX") or "classhub",
+            session_idle_secs=_int(
+                "SESSION_IDLE_SECS", env.get("SESSION_IDLE_SECS"), 8 * 3600, 60
+            ),
+            extra={k: v for k, v in env.items() if k.startswith("CLASSHUB_")},
+        )

@@ -1,0 +1,202 @@
+"""A small declarative layer over Starlette routes: parsing, auth, CSRF, OpenAPI.
+
+Each HTTP operation is declared once with ``@API.op(...)``; the same declaration
+builds the Starlette route and its entry in ``/api/openapi.json``, so the
+description cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from storage.models import User
+from web.errors import ApiError
+
+Auth = Literal["public", "user", "admin"]
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_JSON_BYTES = 1024 * 1024
+
+
+@dataclass
+class Ctx:
+    """What a handler gets: the request, the signed-in user, the parsed input."""
+
+    request: Request
+    user: User | None
+    body: Any
+    query: Any
+
+    @property
+    def services(self) -> Any:
+        return self.request.app.state.services
+
+    @property
+    def ip(self) -> str:
+        return self.request.client.host if self.request.client else ""
+
+    @property
+    def me(self) -> User:
+        if self.user is None:  # the operation was declared public: our own misuse
+            raise RuntimeError("Ctx.me used in a public operation")
+        return self.user
+
+    def path_int(self, name: str) -> int:
+        value = self.request.path_params[name]
+        return int(value)
+
+
+Handler = Callable[[Ctx], Awaitable[Any]]
+
+
+def _validation_details(exc: ValidationError) -> list[dict[str, str]]:
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "problem": err["msg"]}
+        for err in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
+def _summarise(details: list[dict[str, str]]) -> str:
+    first = details[0]
+    more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+    return f"{first['field']}: {first['problem']}{more}"
+
+
+async def parse_json_body(request: Request, model: type[BaseModel]) -> BaseModel:
+    raw = await request.body()
+    if len(raw) > MAX_JSON_BYTES:
+        raise ApiError(413, "too_large", f"the request body is over {MAX_JSON_BYTES} bytes")
+    ctype = request.headers.get("content-type", "")
+    if raw and "json" not in ctype:
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    try:
+        data = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = _validation_details(exc)
+        raise ApiError(422, "invalid", _summarise(details), details=details) from None
+
+
+def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        details = _validation_details(exc)
+        raise ApiError(422, "invalid", _summarise(details), details=details) from None
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    auth: Auth
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    tags: tuple[str, ...] = ()
+    content_type: str | None = None  # a non-JSON request body, e.g. multipart/form-data
+    produces: str = "application/json"
+    extra_responses: dict[int, str] = field(default_factory=dict)
+
+
+class Api:
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+
+    def op(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        auth: Auth = "user",
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        tags: tuple[str, ...] = (),
+        content_type: str | None = None,
+        produces: str = "application/json",
+        errors: dict[int, str] | None = None,
+    ) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            self.operations.append(
+                Operation(
+                    method.upper(),
+                    path,
+                    fn,
+                    summary,
+                    auth,
+                    body,
+                    query,
+                    response,
+                    status,
+                    tags,
+                    content_type,
+                    produces,
+                    errors or {},
+                )
+            )
+            return fn
+
+        return register
+
+    def routes(self) -> list[Route]:
+        by_path: dict[str, dict[str, Operation]] = {}
+        for op in self.operations:
+            by_path.setdefault(op.path, {})[op.method] = op
+        return [
+            Route(path, _endpoint(ops), methods=list(ops), name=f"api:{path}")
+            for path, ops in by_path.items()
+        ]
+
+    def openapi(self) -> dict[str, Any]:
+        from web.openapi import build_openapi
+
+        return build_openapi(self.operations)
+
+
+def _endpoint(ops: dict[str, Operation]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        from web.auth import check_csrf, current_user
+
+        op = ops.get(request.method) or (ops.get("GET") if request.method == "HEAD" else None)
+        if op is None:
+            raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+        user = await current_user(request)
+        if op.auth != "public":
+            if user is None:
+                raise ApiError(401, "unauthenticated", "sign in first")
+            if op.auth == "admin" and not user.is_admin:
+                raise ApiError(403, "forbidden", "only admins may do this")
+        if request.method not in SAFE_METHODS:
+            check_csrf(request, user)
+        body = await parse_json_body(request, op.body) if op.body is not None else None
+        query = parse_query(request, op.query) if op.query is not None else None
+        result = await op.handler(Ctx(request, user, body, query))
+        if isinstance(result, Response):
+            return result
+        if isinstance(result, BaseModel):
+            result = result.model_dump(mode="json")
+        return JSONResponse(result, status_code=op.status)
+
+    return endpoint
+
+
+PATH_PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
+
+API = Api()

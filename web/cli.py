@@ -1,0 +1,149 @@
+"""The ``classhub`` command.
+
+Each subcommand lives in a function ``cmd_<name>``; ``main`` turns a bad
+configuration into one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+
+from storage.errors import ConfigError, NotMigrated
+from storage.settings import DEFAULT_PORT, Settings
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.migrate import upgrade
+
+    upgrade(settings.database_url)
+    print(f"database is at the newest schema ({_redact(settings.database_url)})")
+    return 0
+
+
+def ensure_migrated(settings: Settings) -> None:
+    """On the embedded default migrate automatically; elsewhere refuse to run behind."""
+    from storage.migrate import is_current, upgrade
+
+    if asyncio.run(is_current(settings.database_url)):
+        return
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+        return
+    raise NotMigrated(
+        "the database schema is not current: run `classhub migrate` first "
+        f"({_redact(settings.database_url)})"
+    )
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from web.app import create_app
+
+    ensure_migrated(settings)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_frame_bytes,
+        ws_ping_interval=None,  # the hub runs its own heartbeats on a shared timer
+        proxy_headers=args.proxy_headers,
+        timeout_graceful_shutdown=10,
+        loop="uvloop" if args.uvloop else "asyncio",
+    )
+    return 0
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "migrate": cmd_migrate,
+    "serve": cmd_serve,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="classhub",
+        description="Real-time messaging and pinboard hub for live training sessions. "
+        "Configuration comes from environment variables (see README).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the web server (HTTP API, WebSocket hub, web client)",
+        description="Run the web server. On the embedded default (SQLite) the database is "
+        "migrated automatically; on PostgreSQL it refuses to start until `classhub migrate` ran.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-For/Proto from a proxy")
+    serve.add_argument("--no-uvloop", dest="uvloop", action="store_false", help="use the plain asyncio loop")
+
+    sub.add_parser(
+        "migrate",
+        help="apply database migrations",
+        description="Bring the database named by DATABASE_URL to the newest schema (Alembic).",
+    )
+    for register in _REGISTRARS:
+        register(sub)
+    return parser
+
+
+_REGISTRARS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+
+
+def subcommand(
+    name: str,
+) -> Callable[
+    [Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], Callable[[argparse.Namespace, Settings], int]]],
+    None,
+]:
+    """Let a module add a subcommand: the decorated function adds its parser, returns the runner."""
+
+    def deco(
+        fn: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], Callable[[argparse.Namespace, Settings], int]],
+    ) -> None:
+        def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+            COMMANDS[name] = fn(sub)
+
+        _REGISTRARS.append(register)
+
+    return deco
+
+
+def _load_subcommand_modules() -> None:
+    import web.commands  # noqa: F401 - registers demo, user, ...
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _load_subcommand_modules()
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return COMMANDS[args.command](args, settings)
+    except ConfigError as exc:
+        print(f"classhub: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except NotMigrated as exc:
+        print(f"classhub: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands beyond serve and migrate; each module registers itself with ``@subcommand``."""

@@ -1,0 +1,97 @@
+"""Builds the OpenAPI 3.1 description from the declared operations."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from web.api import Operation
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {},
+            },
+        }
+    },
+}
+
+
+def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        components[name] = sub
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def build_openapi(operations: list[Operation]) -> dict[str, Any]:
+    from web.api import PATH_PARAM
+
+    components: dict[str, Any] = {"Error": ERROR_SCHEMA}
+    paths: dict[str, Any] = {}
+    for op in operations:
+        path = PATH_PARAM.sub(lambda m: "{" + m.group(1) + "}", op.path)
+        params: list[dict[str, Any]] = [
+            {
+                "name": m.group(1),
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer"} if m.group(2) == "int" else {"type": "string"},
+            }
+            for m in PATH_PARAM.finditer(op.path)
+        ]
+        if op.query is not None:
+            qschema = op.query.model_json_schema()
+            required = set(qschema.get("required", []))
+            for name, prop in qschema.get("properties", {}).items():
+                params.append(
+                    {"name": name, "in": "query", "required": name in required, "schema": prop}
+                )
+        error = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        ok: dict[str, Any] = {"description": "success"}
+        if op.response is not None:
+            ok["content"] = {op.produces: {"schema": _schema(op.response, components)}}
+        elif op.produces != "application/json":
+            ok["content"] = {op.produces: {}}
+        responses: dict[str, Any] = {str(op.status): ok, "4XX": error}
+        for status, text in op.extra_responses.items():
+            responses[str(status)] = {**error, "description": text}
+        entry: dict[str, Any] = {
+            "summary": op.summary,
+            "operationId": f"{op.method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+            "parameters": params,
+            "responses": responses,
+        }
+        if op.tags:
+            entry["tags"] = list(op.tags)
+        if op.auth != "public":
+            entry["security"] = [{"session": []}]
+        if op.body is not None:
+            entry["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _schema(op.body, components)}},
+            }
+        elif op.content_type is not None:
+            entry["requestBody"] = {"required": True, "content": {op.content_type: {}}}
+        paths.setdefault(path, {})[op.method.lower()] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "classhub", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "classhub_session"}
+            },
+        },
+    }

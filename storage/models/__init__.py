@@ -2,6 +2,7 @@
 
 from storage.models.accounts import AuthSession, Invitation, LoginFailure, User, UserStatus
 from storage.models.base import Base, utcnow
+from storage.models.channels import Channel, ChannelEvent
 from storage.models.events import Enrolment, Event, EventStatus, GroupMember, LearningGroup, Role
 from storage.models.logs import ActivityEntry, AuditEntry
 
@@ -10,6 +11,8 @@ __all__ = [
     "AuditEntry",
     "AuthSession",
     "Base",
+    "Channel",
+    "ChannelEvent",
     "Enrolment",
     "Event",
     "EventStatus",

@@ -1,0 +1,175 @@
+"""Who may do what: the one place that answers "may this user do X on Y".
+
+Global role: admin (``User.is_admin``), plus a data-protection officer flag.
+Per event, from the enrolment: participant, trainer or organiser. Every rule
+is a function over the database session and the acting user; the tests in
+``tests/test_authz.py`` walk them case by case on both backends.
+
+Channel names (DESIGN.md): ``event:<id>:chat``, ``event:<id>:board``,
+``event:<id>:news``, ``group:<id>``, ``dm:<a>:<b>`` (a < b), ``user:<id>``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Enrolment, GroupMember, LearningGroup, Role, User, UserStatus
+
+ROLE_RANK = {Role.PARTICIPANT: 1, Role.TRAINER: 2, Role.ORGANISER: 3}
+
+
+class ChannelKind(enum.StrEnum):
+    CHAT = "chat"
+    BOARD = "board"
+    NEWS = "news"
+    GROUP = "group"
+    DM = "dm"
+    USER = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRef:
+    """A parsed channel name."""
+
+    kind: ChannelKind
+    id: int  # event id, group id, user id, or the lower user id of a DM
+    other: int | None = None  # the higher user id of a DM
+
+    @property
+    def name(self) -> str:
+        if self.kind in (ChannelKind.CHAT, ChannelKind.BOARD, ChannelKind.NEWS):
+            return f"event:{self.id}:{self.kind.value}"
+        if self.kind is ChannelKind.DM:
+            return f"dm:{self.id}:{self.other}"
+        return f"{self.kind.value}:{self.id}"
+
+
+def _pos_int(text: str) -> int | None:
+    if not text.isdigit() or len(text) > 18 or (len(text) > 1 and text[0] == "0"):
+        return None
+    value = int(text)
+    return value if value > 0 else None
+
+
+def parse_channel(name: str) -> ChannelRef | None:
+    """Parse a channel name; None for anything that is not a well-formed name."""
+    parts = name.split(":")
+    if len(parts) == 3 and parts[0] == "event" and parts[2] in ("chat", "board", "news"):
+        event_id = _pos_int(parts[1])
+        return ChannelRef(ChannelKind(parts[2]), event_id) if event_id else None
+    if len(parts) == 2 and parts[0] in ("group", "user"):
+        ident = _pos_int(parts[1])
+        return ChannelRef(ChannelKind(parts[0]), ident) if ident else None
+    if len(parts) == 3 and parts[0] == "dm":
+        a, b = _pos_int(parts[1]), _pos_int(parts[2])
+        if a and b and a < b:
+            return ChannelRef(ChannelKind.DM, a, b)
+    return None
+
+
+def dm_channel(a: int, b: int) -> str:
+    if a == b:
+        raise ValueError("a direct conversation needs two different people")
+    lo, hi = sorted((a, b))
+    return f"dm:{lo}:{hi}"
+
+
+async def event_role(db: AsyncSession, user_id: int, event_id: int) -> Role | None:
+    value = (
+        await db.execute(
+            select(Enrolment.role).where(
+                Enrolment.user_id == user_id, Enrolment.event_id == event_id
+            )
+        )
+    ).scalar_one_or_none()
+    return Role(value) if value is not None else None
+
+
+async def has_event_role(db: AsyncSession, user: User, event_id: int, at_least: Role) -> bool:
+    role = await event_role(db, user.id, event_id)
+    return role is not None and ROLE_RANK[role] >= ROLE_RANK[at_least]
+
+
+async def group_event_id(db: AsyncSession, group_id: int) -> int | None:
+    return (
+        await db.execute(select(LearningGroup.event_id).where(LearningGroup.id == group_id))
+    ).scalar_one_or_none()
+
+
+async def is_group_member(db: AsyncSession, user_id: int, group_id: int) -> bool:
+    return (
+        await db.execute(
+            select(GroupMember.user_id).where(
+                GroupMember.group_id == group_id, GroupMember.user_id == user_id
+            )
+        )
+    ).first() is not None
+
+
+async def shares_an_event(db: AsyncSession, a: int, b: int) -> bool:
+    mine = select(Enrolment.event_id).where(Enrolment.user_id == a)
+    return (
+        await db.execute(
+            select(Enrolment.event_id).where(Enrolment.user_id == b, Enrolment.event_id.in_(mine))
+        )
+    ).first() is not None
+
+
+def _active(user: User) -> bool:
+    return user.status == UserStatus.ACTIVE.value
+
+
+async def may_read_channel(db: AsyncSession, user: User, ref: ChannelRef) -> bool:
+    """May ``user`` subscribe to (and replay) the channel?
+
+    Admins read every channel, DMs included; the hub's HTTP review path is
+    where an admin's reading of a DM is audited, so a live DM subscription by
+    an admin who is not a party is refused here.
+    """
+    if not _active(user):
+        return False
+    if ref.kind in (ChannelKind.CHAT, ChannelKind.BOARD, ChannelKind.NEWS):
+        return user.is_admin or await event_role(db, user.id, ref.id) is not None
+    if ref.kind is ChannelKind.GROUP:
+        event_id = await group_event_id(db, ref.id)
+        if event_id is None:
+            return False
+        if user.is_admin or await is_group_member(db, user.id, ref.id):
+            return True
+        return await has_event_role(db, user, event_id, Role.TRAINER)
+    if ref.kind is ChannelKind.DM:
+        return user.id in (ref.id, ref.other)
+    if ref.kind is ChannelKind.USER:
+        return user.id == ref.id
+    return False  # pragma: no cover - every kind is handled above
+
+
+async def may_publish(db: AsyncSession, user: User, ref: ChannelRef) -> bool:
+    """May ``user`` publish a client event (a chat message) to the channel?
+
+    Board changes go through the pinboard's own operations, news through the
+    organiser's, and personal channels are written by the server only.
+    """
+    if not _active(user):
+        return False
+    if ref.kind is ChannelKind.CHAT:
+        return await event_role(db, user.id, ref.id) is not None
+    if ref.kind is ChannelKind.NEWS:
+        return await has_event_role(db, user, ref.id, Role.ORGANISER)
+    if ref.kind is ChannelKind.GROUP:
+        return await is_group_member(db, user.id, ref.id) or bool(
+            (event_id := await group_event_id(db, ref.id))
+            and await has_event_role(db, user, event_id, Role.TRAINER)
+        )
+    if ref.kind is ChannelKind.DM:
+        if user.id not in (ref.id, ref.other):
+            return False
+        other = ref.other if user.id == ref.id else ref.id
+        assert other is not None
+        peer = await db.get(User, other)
+        return peer is not None and _active(peer) and await shares_an_event(db, user.id, other)
+    return False

@@ -1,0 +1,198 @@
+"""Appending to and reading from channel logs.
+
+``append`` is the one way events enter the store, used by the hub's
+group-commit writer (many publishes, one transaction) and by features that
+change state and log the change in the same transaction (a note released, an
+event cancelled). After the caller's transaction commits, it hands the
+returned events to the hub to fan out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Channel, ChannelEvent, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    channel: str
+    type: str
+    body: dict[str, Any] = field(default_factory=dict)
+    author_id: int | None = None
+    client_id: str | None = None
+    ref_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    id: int
+    channel: str
+    seq: int
+    type: str
+    author_id: int | None
+    client_id: str | None
+    ref_id: int | None
+    body: dict[str, Any]
+    created_at: dt.datetime
+    # True when this answers a retried publish: the event was stored before.
+    duplicate: bool = False
+
+    @classmethod
+    def from_row(cls, row: ChannelEvent, *, duplicate: bool = False) -> StoredEvent:
+        return cls(
+            id=row.id,
+            channel=row.channel,
+            seq=row.seq,
+            type=row.type,
+            author_id=row.author_id,
+            client_id=row.client_id,
+            ref_id=row.ref_id,
+            body=row.body,
+            created_at=row.created_at,
+            duplicate=duplicate,
+        )
+
+
+async def ensure_channels(db: AsyncSession, names: Sequence[str]) -> None:
+    if not names:
+        return
+    dialect = db.bind.dialect.name
+    stmt_factory = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = stmt_factory(Channel).on_conflict_do_nothing(index_elements=["name"])
+    await db.execute(stmt, [{"name": n, "last_seq": 0} for n in sorted(set(names))])
+
+
+async def append(db: AsyncSession, items: Sequence[NewEvent]) -> list[StoredEvent]:
+    """Store ``items`` in order; returns one StoredEvent per item, in the same order.
+
+    An item whose (author_id, client_id) was stored before (or appears earlier in
+    the same batch) is not stored again: its result is the earlier event with
+    ``duplicate=True``. Channel rows are locked in name order so concurrent
+    writers on several processes cannot deadlock.
+    """
+    results: list[StoredEvent | None] = [None] * len(items)
+    keyed = [(i, it) for i, it in enumerate(items) if it.client_id is not None and it.author_id is not None]
+    existing: dict[tuple[int, str], StoredEvent] = {}
+    if keyed:
+        pairs = list({(it.author_id, it.client_id) for _, it in keyed})
+        rows = (
+            await db.execute(
+                select(ChannelEvent).where(
+                    tuple_(ChannelEvent.author_id, ChannelEvent.client_id).in_(pairs)
+                )
+            )
+        ).scalars()
+        for row in rows:
+            assert row.author_id is not None and row.client_id is not None
+            existing[(row.author_id, row.client_id)] = StoredEvent.from_row(row, duplicate=True)
+
+    fresh: dict[str, list[int]] = defaultdict(list)
+    first_in_batch: dict[tuple[int, str], int] = {}
+    later_duplicates: list[tuple[int, int]] = []
+    for i, it in enumerate(items):
+        if it.client_id is not None and it.author_id is not None:
+            key = (it.author_id, it.client_id)
+            if key in existing:
+                results[i] = existing[key]
+                continue
+            if key in first_in_batch:
+                later_duplicates.append((i, first_in_batch[key]))
+                continue
+            first_in_batch[key] = i
+        fresh[it.channel].append(i)
+
+    if fresh:
+        await ensure_channels(db, list(fresh))
+        now = utcnow()
+        rows_to_insert: list[dict[str, Any]] = []
+        order: list[int] = []
+        for name in sorted(fresh):
+            indexes = fresh[name]
+            last = (
+                await db.execute(
+                    update(Channel)
+                    .where(Channel.name == name)
+                    .values(last_seq=Channel.last_seq + len(indexes))
+                    .returning(Channel.last_seq)
+                )
+            ).scalar_one()
+            first_seq = last - len(indexes) + 1
+            for offset, i in enumerate(indexes):
+                it = items[i]
+                rows_to_insert.append(
+                    {
+                        "channel": name,
+                        "seq": first_seq + offset,
+                        "type": it.type,
+                        "author_id": it.author_id,
+                        "client_id": it.client_id,
+                        "ref_id": it.ref_id,
+                        "body": it.body,
+                        "created_at": now,
+                    }
+                )
+                order.append(i)
+        ids = (
+            await db.execute(
+                insert(ChannelEvent).returning(ChannelEvent.id, sort_by_parameter_order=True),
+                rows_to_insert,
+            )
+        ).scalars().all()
+        for i, row, event_id in zip(order, rows_to_insert, ids, strict=True):
+            results[i] = StoredEvent(id=event_id, duplicate=False, **row)
+
+    for i, first in later_duplicates:
+        original = results[first]
+        assert original is not None
+        results[i] = StoredEvent(**{**_as_dict(original), "duplicate": True})
+    return [r for r in results if r is not None]
+
+
+def _as_dict(ev: StoredEvent) -> dict[str, Any]:
+    return {f: getattr(ev, f) for f in StoredEvent.__dataclass_fields__}
+
+
+async def last_seq(db: AsyncSession, channel: str) -> int:
+    value = (await db.execute(select(Channel.last_seq).where(Channel.name == channel))).scalar()
+    return int(value or 0)
+
+
+async def read_since(
+    db: AsyncSession, channel: str, since: int, limit: int
+) -> list[StoredEvent]:
+    """Events with seq > since in order, at most ``limit`` of them."""
+    rows = (
+        await db.execute(
+            select(ChannelEvent)
+            .where(ChannelEvent.channel == channel, ChannelEvent.seq > since)
+            .order_by(ChannelEvent.seq)
+            .limit(limit)
+        )
+    ).scalars()
+    return [StoredEvent.from_row(r) for r in rows]
+
+
+async def read_range(db: AsyncSession, channel: str, first: int, last: int) -> list[StoredEvent]:
+    """Events with first <= seq <= last, in order (used to fill a gap)."""
+    rows = (
+        await db.execute(
+            select(ChannelEvent)
+            .where(
+                ChannelEvent.channel == channel,
+                ChannelEvent.seq >= first,
+                ChannelEvent.seq <= last,
+            )
+            .order_by(ChannelEvent.seq)
+        )
+    ).scalars()
+    return [StoredEvent.from_row(r) for r in rows]

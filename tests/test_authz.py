@@ -1,0 +1,113 @@
+"""The authorization rules, case by case, on both backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from storage.authz import ChannelKind, dm_channel, may_publish, may_read_channel, parse_channel
+from storage.models import Enrolment, Event, GroupMember, LearningGroup, Role, User, utcnow
+from tests.conftest import make_user
+
+
+@pytest.mark.parametrize(
+    "name,ok",
+    [
+        ("event:1:chat", True),
+        ("event:12:board", True),
+        ("event:3:news", True),
+        ("group:4", True),
+        ("user:5", True),
+        ("dm:1:2", True),
+        ("dm:2:1", False),
+        ("dm:2:2", False),
+        ("event:0:chat", False),
+        ("event:01:chat", False),
+        ("event:1:other", False),
+        ("event:-1:chat", False),
+        ("group:x", False),
+        ("", False),
+        ("user:1:extra", False),
+    ],
+)
+def test_parse_channel(name: str, ok: bool) -> None:
+    ref = parse_channel(name)
+    assert (ref is not None) == ok
+    if ref is not None:
+        assert ref.name == name
+
+
+def test_dm_channel_is_ordered() -> None:
+    assert dm_channel(9, 3) == "dm:3:9"
+    assert parse_channel(dm_channel(9, 3)).kind is ChannelKind.DM  # type: ignore[union-attr]
+    with pytest.raises(ValueError):
+        dm_channel(4, 4)
+
+
+async def _world(services: Any) -> dict[str, Any]:
+    p1 = await make_user(services, name="P1")
+    p2 = await make_user(services, name="P2")
+    outsider = await make_user(services, name="Out")
+    trainer = await make_user(services, name="T")
+    organiser = await make_user(services, name="O")
+    admin = await make_user(services, admin=True, name="A")
+    async with services.db.session() as db:
+        now = utcnow()
+        ev = Event(title="E", starts_at=now, ends_at=now + dt.timedelta(hours=2))
+        db.add(ev)
+        await db.flush()
+        for u, role in ((p1, Role.PARTICIPANT), (p2, Role.PARTICIPANT), (trainer, Role.TRAINER), (organiser, Role.ORGANISER)):
+            db.add(Enrolment(user_id=u.id, event_id=ev.id, role=role.value))
+        grp = LearningGroup(event_id=ev.id, name="G")
+        db.add(grp)
+        await db.flush()
+        db.add(GroupMember(group_id=grp.id, user_id=p1.id))
+    return dict(p1=p1, p2=p2, out=outsider, tr=trainer, org=organiser, adm=admin, ev=ev, grp=grp)
+
+
+async def _can(services: Any, user: User, channel: str) -> tuple[bool, bool]:
+    ref = parse_channel(channel)
+    assert ref is not None
+    async with services.db.session() as db:
+        fresh = await db.get(User, user.id)
+        assert fresh is not None
+        return await may_read_channel(db, fresh, ref), await may_publish(db, fresh, ref)
+
+
+async def test_channel_rules(services: Any) -> None:
+    w = await _world(services)
+    ev, grp = w["ev"].id, w["grp"].id
+    cases = [
+        # (who, channel, may read, may publish)
+        ("p1", f"event:{ev}:chat", True, True),
+        ("out", f"event:{ev}:chat", False, False),
+        ("adm", f"event:{ev}:chat", True, False),
+        ("p1", f"event:{ev}:board", True, False),
+        ("p1", f"event:{ev}:news", True, False),
+        ("tr", f"event:{ev}:news", True, False),
+        ("org", f"event:{ev}:news", True, True),
+        ("p1", f"group:{grp}", True, True),
+        ("p2", f"group:{grp}", False, False),
+        ("tr", f"group:{grp}", True, True),
+        ("out", f"group:{grp}", False, False),
+        ("p1", f"user:{w['p1'].id}", True, False),
+        ("p2", f"user:{w['p1'].id}", False, False),
+        ("p1", dm_channel(w["p1"].id, w["p2"].id), True, True),
+        ("p2", dm_channel(w["p1"].id, w["p2"].id), True, True),
+        ("tr", dm_channel(w["p1"].id, w["p2"].id), False, False),
+        ("adm", dm_channel(w["p1"].id, w["p2"].id), False, False),
+        ("p1", dm_channel(w["p1"].id, w["out"].id), True, False),  # no shared event
+    ]
+    for who, channel, read, publish in cases:
+        assert await _can(services, w[who], channel) == (read, publish), (who, channel)
+
+
+async def test_blocked_user_may_do_nothing(services: Any) -> None:
+    w = await _world(services)
+    async with services.db.session() as db:
+        user = await db.get(User, w["p1"].id)
+        assert user is not None
+        user.status = "blocked"
+    assert await _can(services, w["p1"], f"event:{w['ev'].id}:chat") == (False, False)

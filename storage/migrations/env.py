@@ -15,12 +15,23 @@ config = context.config
 target_metadata = Base.metadata
 
 
+# Dialect-specific search objects made by hand in 0003_privacy (the FTS5 table,
+# its shadow tables and view on SQLite; the generated tsvector column on
+# PostgreSQL): autogenerate must neither drop nor recreate them.
+HAND_MADE = ("message_fts", "message_text", "search_tsv", "ix_channel_events_search_tsv")
+
+
+def _include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    return not (name or "").startswith(HAND_MADE)
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=_include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -5,6 +5,7 @@ from storage.models.base import Base, utcnow
 from storage.models.channels import Channel, ChannelEvent
 from storage.models.events import Enrolment, Event, EventStatus, GroupMember, LearningGroup, Role
 from storage.models.logs import ActivityEntry, AuditEntry
+from storage.models.privacy import ProfilePhoto
 
 __all__ = [
     "ActivityEntry",
@@ -20,6 +21,7 @@ __all__ = [
     "Invitation",
     "LearningGroup",
     "LoginFailure",
+    "ProfilePhoto",
     "Role",
     "User",
     "UserStatus",

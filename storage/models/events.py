@@ -37,6 +37,10 @@ class Event(Base):
     status: Mapped[str] = mapped_column(String(16), default=EventStatus.SCHEDULED.value)
     # Days after ends_at that chat, notes and photos are kept (issue 7 refines per kind).
     retention_days: Mapped[int] = mapped_column(Integer, default=365)
+    # Per kind, overriding retention_days when set (issue 7; NULL = use retention_days).
+    chat_retention_days: Mapped[int | None] = mapped_column(Integer)
+    notes_retention_days: Mapped[int | None] = mapped_column(Integer)
+    photos_retention_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -1,5 +1,6 @@
 """HTTP route modules. Importing one registers its operations on ``web.api.API``."""
 
 from web.routes import accounts, health
+from web.routes import admin_logs, admin_review
 
-__all__ = ["accounts", "health"]
+__all__ = ["accounts", "admin_logs", "admin_review", "health"]

@@ -1,0 +1,131 @@
+"""Pieces the admin review and log routes share: time parsing, audited reads, streamed files."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.responses import StreamingResponse
+
+from storage.repo.logs import audit
+from web.api import Ctx
+from web.errors import ApiError
+
+ExportFormat = Literal["csv", "jsonl"]
+MIN_REASON_CHARS = 5
+# Characters a spreadsheet would run as a formula at the start of a cell.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class TimeWindow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: dt.datetime | None = Field(None, description="inclusive, ISO 8601; naive means UTC")
+    until: dt.datetime | None = Field(None, description="exclusive, ISO 8601; naive means UTC")
+
+    @field_validator("since", "until")
+    @classmethod
+    def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+
+def require_reason(reason: str | None, what: str) -> str:
+    """The stated reason for reading direct messages; refuses a missing or token one."""
+    text = (reason or "").strip()
+    if len(text) < MIN_REASON_CHARS:
+        raise ApiError(
+            403,
+            "reason_required",
+            f"{what} includes direct messages: state a reason (at least "
+            f"{MIN_REASON_CHARS} characters) in `reason`",
+        )
+    return text
+
+
+def require_log_reader(ctx: Ctx) -> None:
+    """Admins and the data-protection officer may read the audit log."""
+    if not (ctx.me.is_admin or ctx.me.is_dpo):
+        raise ApiError(403, "forbidden", "only admins and the data-protection officer may do this")
+
+
+async def audited_read(
+    ctx: Ctx, *, action: str, target: str, reason: str = "", detail: dict[str, Any] | None = None
+) -> None:
+    """Write the one audit row of an admin read, committed before any data leaves."""
+    async with ctx.services.db.session() as db:
+        await audit(
+            db,
+            actor_id=ctx.me.id,
+            action=action,
+            target=target,
+            reason=reason,
+            detail=detail,
+            ip=ctx.ip,
+        )
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def streamed_file(
+    rows: AsyncIterator[dict[str, Any]],
+    *,
+    fmt: ExportFormat,
+    columns: Sequence[str],
+    filename: str,
+) -> StreamingResponse:
+    """A CSV or JSON Lines download written row by row as the cursor yields."""
+
+    async def body() -> AsyncIterator[bytes]:
+        if fmt == "csv":
+            buf = io.StringIO()
+            writer = csv.writer(buf)
+            writer.writerow(columns)
+            async for row in rows:
+                writer.writerow([_csv_cell(_scalar(row.get(c))) for c in columns])
+                if buf.tell() > 64 * 1024:
+                    yield buf.getvalue().encode()
+                    buf.seek(0)
+                    buf.truncate()
+            yield buf.getvalue().encode()
+        else:
+            chunk: list[str] = []
+            size = 0
+            async for row in rows:
+                line = json.dumps(row, ensure_ascii=False, default=str)
+                chunk.append(line)
+                size += len(line)
+                if size > 64 * 1024:
+                    yield ("\n".join(chunk) + "\n").encode()
+                    chunk, size = [], 0
+            if chunk:
+                yield ("\n".join(chunk) + "\n").encode()
+
+    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
+    ext = "csv" if fmt == "csv" else "jsonl"
+    return StreamingResponse(
+        body(),
+        media_type=media,
+        headers={"content-disposition": f'attachment; filename="{filename}.{ext}"'},
+    )
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
+
+
+RowFn = Callable[[Any], dict[str, Any]]

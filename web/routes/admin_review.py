@@ -1,0 +1,181 @@
+"""Admin review of the message log: search, view one event with its history, export.
+
+Every read writes exactly one audit row (who, when, the filter or target, the
+reason, the IP), committed before the data is sent. Direct messages are only
+read with a stated reason; without one the request is refused and nothing is
+read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from storage.repo import search as repo
+from web.api import API, Ctx
+from web.errors import ApiError
+from web.review_common import (
+    ExportFormat,
+    TimeWindow,
+    audited_read,
+    require_reason,
+    streamed_file,
+)
+
+EXPORT_COLUMNS = (
+    "id",
+    "created_at",
+    "channel",
+    "seq",
+    "type",
+    "author_id",
+    "author_name",
+    "ref_id",
+    "text",
+    "body",
+)
+
+
+class ReviewFilter(TimeWindow):
+    event_id: int | None = Field(None, ge=1, description="every channel of this event")
+    channel: str | None = Field(None, min_length=1, max_length=120)
+    author_id: int | None = Field(None, ge=1)
+    type: str | None = Field(None, min_length=1, max_length=40)
+    q: str | None = Field(None, min_length=1, max_length=500, description="full-text: all words")
+    include_dms: bool = Field(False, description="also search direct messages (needs reason)")
+    reason: str | None = Field(None, max_length=1000, description="required to read DMs")
+
+    def to_filter(self) -> repo.MessageFilter:
+        return repo.MessageFilter(
+            event_id=self.event_id,
+            channel=self.channel,
+            author_id=self.author_id,
+            type=self.type,
+            since=self.since,
+            until=self.until,
+            text=self.q,
+            include_dms=self.include_dms,
+        )
+
+
+class SearchQuery(ReviewFilter):
+    before_id: int | None = Field(None, ge=1, description="cursor: next_before of the last page")
+    limit: int = Field(50, ge=1, le=200)
+
+
+class ExportQuery(ReviewFilter):
+    format: ExportFormat = "jsonl"
+
+
+class ViewQuery(BaseModel):
+    reason: str | None = Field(None, max_length=1000)
+
+
+class HitOut(BaseModel):
+    id: int
+    channel: str
+    seq: int
+    type: str
+    author_id: int | None
+    author_name: str | None
+    ref_id: int | None
+    text: Any = None
+    body: dict[str, Any]
+    created_at: str
+    history: list[dict[str, Any]]
+
+
+class SearchOut(BaseModel):
+    items: list[HitOut]
+    next_before: int | None
+
+
+def _reason(f: repo.MessageFilter, reason: str | None, what: str) -> str:
+    if f.reads_dms:
+        return require_reason(reason, what)
+    return (reason or "").strip()
+
+
+@API.op(
+    "GET",
+    "/api/admin/messages",
+    summary="Search every channel's log (DMs only with a reason); newest first, paged",
+    auth="admin",
+    query=SearchQuery,
+    response=SearchOut,
+    tags=("admin review",),
+)
+async def search_messages(ctx: Ctx) -> dict[str, Any]:
+    q: SearchQuery = ctx.query
+    f = q.to_filter()
+    reason = _reason(f, q.reason, "this search")
+    async with ctx.services.db.session() as db:
+        hits, next_before = await repo.search(db, f, before_id=q.before_id, limit=q.limit)
+    detail = {"filter": f.describe(), "before_id": q.before_id, "returned": len(hits)}
+    await audited_read(
+        ctx, action="review.search", target=f.channel or "all", reason=reason, detail=detail
+    )
+    return {"items": [h.as_json() for h in hits], "next_before": next_before}
+
+
+@API.op(
+    "GET",
+    "/api/admin/messages/{id:int}",
+    summary="One event of a log with its edit, moderation and reply history",
+    auth="admin",
+    query=ViewQuery,
+    response=HitOut,
+    tags=("admin review",),
+)
+async def view_message(ctx: Ctx) -> dict[str, Any]:
+    q: ViewQuery = ctx.query
+    async with ctx.services.db.session() as db:
+        hit = await repo.get_event(db, ctx.path_int("id"))
+    if hit is None:
+        raise ApiError(404, "not_found", "no such event")
+    reason = (
+        require_reason(q.reason, "this event is a direct message and")
+        if repo.is_dm(hit.channel)
+        else (q.reason or "").strip()
+    )
+    await audited_read(
+        ctx,
+        action="review.view",
+        target=f"channel_event:{hit.id}",
+        reason=reason,
+        detail={"channel": hit.channel},
+    )
+    return hit.as_json()
+
+
+@API.op(
+    "GET",
+    "/api/admin/messages/export",
+    summary="Export a search result as CSV or JSON Lines, streamed (any size)",
+    auth="admin",
+    query=ExportQuery,
+    produces="application/x-ndjson",
+    tags=("admin review",),
+)
+async def export_messages(ctx: Ctx) -> Any:
+    q: ExportQuery = ctx.query
+    f = q.to_filter()
+    reason = _reason(f, q.reason, "this export")
+    await audited_read(
+        ctx,
+        action="review.export",
+        target=f.channel or "all",
+        reason=reason,
+        detail={"filter": f.describe(), "format": q.format},
+    )
+    db_handle = ctx.services.db
+
+    async def rows() -> AsyncIterator[dict[str, Any]]:
+        # Its own session: the response outlives the handler.
+        async with db_handle.sessionmaker() as db, db.begin():
+            async for hit in repo.stream(db, f):
+                yield hit.as_json(with_history=False)
+
+    return streamed_file(rows(), fmt=q.format, columns=EXPORT_COLUMNS, filename="messages")

@@ -173,3 +173,82 @@ async def may_publish(db: AsyncSession, user: User, ref: ChannelRef) -> bool:
         peer = await db.get(User, other)
         return peer is not None and _active(peer) and await shares_an_event(db, user.id, other)
     return False
+
+
+# --- Events, enrolment, invitations and groups -------------------------------
+
+
+async def may_create_event(db: AsyncSession, user: User) -> bool:
+    return _active(user) and user.is_admin
+
+
+async def may_view_event(db: AsyncSession, user: User, event_id: int) -> bool:
+    """Everyone enrolled sees the event and its member list; admins see every event."""
+    if not _active(user):
+        return False
+    return user.is_admin or await event_role(db, user.id, event_id) is not None
+
+
+async def may_view_member_emails(db: AsyncSession, user: User, event_id: int) -> bool:
+    """Participants see each other's names only; staff of the event see addresses."""
+    if not _active(user):
+        return False
+    return user.is_admin or await has_event_role(db, user, event_id, Role.TRAINER)
+
+
+async def may_enrol(db: AsyncSession, user: User, event_id: int) -> bool:
+    """Enrol people in any role (one by one or by CSV), and end enrolments."""
+    if not _active(user):
+        return False
+    return user.is_admin or await has_event_role(db, user, event_id, Role.ORGANISER)
+
+
+async def may_invite(db: AsyncSession, user: User, event_id: int | None) -> bool:
+    """Register a participant (account + invitation link), into ``event_id`` if given.
+
+    Trainers register people into their own events only; admins anywhere,
+    also without an event.
+    """
+    if not _active(user):
+        return False
+    if user.is_admin:
+        return True
+    return event_id is not None and await has_event_role(db, user, event_id, Role.TRAINER)
+
+
+async def may_issue_link_for(db: AsyncSession, user: User, target: User) -> bool:
+    """May ``user`` get a set-your-password link for the (password-less) ``target``?
+
+    Whoever holds the link becomes that person, so a trainer gets one only for
+    a plain participant of their own events: never for an admin or for someone
+    who has a staff role or an enrolment elsewhere.
+    """
+    if not _active(user):
+        return False
+    if user.is_admin:
+        return True
+    if target.is_admin or target.is_dpo:
+        return False
+    rows = (
+        await db.execute(
+            select(Enrolment.event_id, Enrolment.role).where(Enrolment.user_id == target.id)
+        )
+    ).all()
+    for event_id, role in rows:
+        if role != Role.PARTICIPANT.value:
+            return False
+        if not await has_event_role(db, user, event_id, Role.TRAINER):
+            return False
+    return True
+
+
+async def may_manage_groups(db: AsyncSession, user: User, event_id: int) -> bool:
+    """Create learning groups in an event and change who is in them."""
+    if not _active(user):
+        return False
+    return user.is_admin or await has_event_role(db, user, event_id, Role.TRAINER)
+
+
+async def may_manage_accounts(db: AsyncSession, user: User) -> bool:
+    """Block and unblock accounts."""
+    return _active(user) and user.is_admin

@@ -76,6 +76,27 @@ def _float(name: str, raw: str | None, default: float, minimum: float = 0.0) -> 
     return value
 
 
+# ASVS 2.2.1: at most 100 failed attempts per hour on one account.
+MAX_ACCOUNT_FAILURES_PER_HOUR = 100
+
+
+def _login_limits(env: Mapping[str, str]) -> tuple[int, int, int]:
+    window = _int("LOGIN_WINDOW_SECS", env.get("LOGIN_WINDOW_SECS"), 900, 1)
+    per_account = _int(
+        "LOGIN_MAX_FAILURES_ACCOUNT", env.get("LOGIN_MAX_FAILURES_ACCOUNT"), 10, 1
+    )
+    per_ip = _int("LOGIN_MAX_FAILURES_IP", env.get("LOGIN_MAX_FAILURES_IP"), 100, 1)
+    # A sliding window lets per_account failures through every window_secs.
+    per_hour = per_account * -(-3600 // window)
+    if per_hour > MAX_ACCOUNT_FAILURES_PER_HOUR:
+        raise ConfigError(
+            "LOGIN_MAX_FAILURES_ACCOUNT",
+            f"allows {per_hour} failed sign-ins per hour with LOGIN_WINDOW_SECS={window}; "
+            f"at most {MAX_ACCOUNT_FAILURES_PER_HOUR} are allowed",
+        )
+    return window, per_account, per_ip
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything classhub reads from its environment."""
@@ -99,8 +120,13 @@ class Settings:
     # Redis topic prefix: lets several deployments (or test runs) share a server.
     redis_prefix: str = "classhub"
     # Accounts.
-    session_idle_secs: int = 8 * 3600
+    session_idle_secs: int = 8 * 3600  # signed out after this long without a request
+    session_max_secs: int = 7 * 24 * 3600  # signed out this long after signing in, whatever
     invitation_ttl_secs: int = 7 * 24 * 3600
+    # Failed sign-ins counted over a sliding window, per account and per IP.
+    login_window_secs: int = 900
+    login_max_failures_account: int = 10
+    login_max_failures_ip: int = 100
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -177,6 +203,7 @@ class Settings:
         if not origins:
             origins = (_origin(public_url),)
 
+        login_window, login_per_account, login_per_ip = _login_limits(env)
         return cls(
             var_dir=var_dir,
             database_url=database_url,
@@ -199,5 +226,14 @@ class Settings:
             session_idle_secs=_int(
                 "SESSION_IDLE_SECS", env.get("SESSION_IDLE_SECS"), 8 * 3600, 60
             ),
+            session_max_secs=_int(
+                "SESSION_MAX_SECS", env.get("SESSION_MAX_SECS"), 7 * 24 * 3600, 60
+            ),
+            invitation_ttl_secs=_int(
+                "INVITATION_TTL_SECS", env.get("INVITATION_TTL_SECS"), 7 * 24 * 3600, 60
+            ),
+            login_window_secs=login_window,
+            login_max_failures_account=login_per_account,
+            login_max_failures_ip=login_per_ip,
             extra={k: v for k, v in env.items() if k.startswith("CLASSHUB_")},
         )

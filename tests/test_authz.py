@@ -111,3 +111,82 @@ async def test_blocked_user_may_do_nothing(services: Any) -> None:
         assert user is not None
         user.status = "blocked"
     assert await _can(services, w["p1"], f"event:{w['ev'].id}:chat") == (False, False)
+
+
+async def _rules(services: Any, user: User, event_id: int, target: User) -> dict[str, bool]:
+    from storage import authz
+
+    async with services.db.session() as db:
+        me = await db.get(User, user.id)
+        other = await db.get(User, target.id)
+        assert me is not None and other is not None
+        return {
+            "create_event": await authz.may_create_event(db, me),
+            "view": await authz.may_view_event(db, me, event_id),
+            "emails": await authz.may_view_member_emails(db, me, event_id),
+            "enrol": await authz.may_enrol(db, me, event_id),
+            "invite": await authz.may_invite(db, me, event_id),
+            "invite_no_event": await authz.may_invite(db, me, None),
+            "groups": await authz.may_manage_groups(db, me, event_id),
+            "link_for_p2": await authz.may_issue_link_for(db, me, other),
+            "accounts": await authz.may_manage_accounts(db, me),
+        }
+
+
+RULES = ["create_event", "view", "emails", "enrol", "invite", "invite_no_event", "groups",
+         "link_for_p2", "accounts"]  # fmt: skip
+
+EVENT_RULE_CASES = [
+    # who: create, view, emails, enrol, invite, invite w/o event, groups, link for p2, accounts
+    ("p1", [False, True, False, False, False, False, False, False, False]),
+    ("out", [False, False, False, False, False, False, False, False, False]),
+    ("tr", [False, True, True, False, True, False, True, True, False]),
+    ("org", [False, True, True, True, True, False, True, True, False]),
+    ("adm", [True, True, True, True, True, True, True, True, True]),
+]
+
+
+async def test_event_rules(services: Any) -> None:
+    w = await _world(services)
+    for who, expected in EVENT_RULE_CASES:
+        got = await _rules(services, w[who], w["ev"].id, w["p2"])
+        assert got == dict(zip(RULES, expected, strict=True)), who
+
+
+async def test_trainer_gets_no_link_for_staff_or_people_of_other_events(services: Any) -> None:
+    from storage import authz
+
+    w = await _world(services)
+    stranger = await make_user(services)
+    async with services.db.session() as db:
+        now = utcnow()
+        other = Event(title="Other", starts_at=now, ends_at=now + dt.timedelta(hours=1))
+        db.add(other)
+        await db.flush()
+        db.add(Enrolment(user_id=stranger.id, event_id=other.id, role=Role.PARTICIPANT.value))
+    async with services.db.session() as db:
+        tr = await db.get(User, w["tr"].id)
+        assert tr is not None
+        for target, ok in (("p1", True), ("org", False), ("adm", False), ("tr", False)):
+            t = await db.get(User, w[target].id)
+            assert t is not None
+            assert await authz.may_issue_link_for(db, tr, t) is ok, target
+        s = await db.get(User, stranger.id)
+        assert s is not None
+        assert await authz.may_issue_link_for(db, tr, s) is False
+        fresh = await make_user(services)  # no enrolments at all
+        f = await db.get(User, fresh.id)
+        assert f is not None
+        assert await authz.may_issue_link_for(db, tr, f) is True
+
+
+async def test_blocked_staff_lose_every_event_right(services: Any) -> None:
+    w = await _world(services)
+    async with services.db.session() as db:
+        for key in ("org", "adm"):
+            user = await db.get(User, w[key].id)
+            assert user is not None
+            user.status = "blocked"
+    for key in ("org", "adm"):
+        got = await _rules(services, w[key], w["ev"].id, w["p2"])
+        assert not any(got.values()), key

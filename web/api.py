@@ -50,11 +50,49 @@ class Ctx:
         return self.user
 
     def path_int(self, name: str) -> int:
+        """An integer path parameter; one no row can have is a 404, never a 500."""
         value = self.request.path_params[name]
-        return int(value)
+        try:
+            number = int(value)
+        except ValueError:
+            raise ApiError(404, "not_found", f"{name} must be a positive integer") from None
+        if not 0 < number <= MAX_ID:
+            raise ApiError(404, "not_found", f"no such {name.removesuffix('_id')}")
+        return number
+
+    def path_str(self, name: str) -> str:
+        value = str(self.request.path_params[name])
+        check_text(value, name)
+        return value
 
 
 Handler = Callable[[Ctx], Awaitable[Any]]
+
+# Ids are 64-bit on PostgreSQL: a bigger number cannot name a row, and must not
+# reach the driver (it would raise an overflow, i.e. a 500).
+MAX_ID = 2**63 - 1
+
+
+def check_text(value: Any, where: str = "(body)") -> None:
+    """Refuse strings the databases cannot store: NUL characters, lone surrogates.
+
+    PostgreSQL rejects NUL in text and UTF-8 cannot encode a lone surrogate;
+    both would otherwise surface as a driver error, i.e. a 500.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ApiError(422, "invalid", f"{where}: NUL characters are not allowed")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(422, "invalid", f"{where}: not valid Unicode text") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key, where)
+            check_text(item, f"{where}.{key}" if where != "(body)" else str(key))
+    elif isinstance(value, list):
+        for item in value:
+            check_text(item, where)
 
 
 def _validation_details(exc: ValidationError) -> list[dict[str, str]]:
@@ -79,8 +117,12 @@ async def parse_json_body(request: Request, model: type[BaseModel]) -> BaseModel
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
     try:
         data = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+    try:
+        check_text(data)
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "the request body is nested too deeply") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -89,6 +131,7 @@ async def parse_json_body(request: Request, model: type[BaseModel]) -> BaseModel
 
 
 def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
+    check_text(dict(request.query_params), "query")
     try:
         return model.model_validate(dict(request.query_params))
     except ValidationError as exc:
@@ -111,6 +154,7 @@ class Operation:
     content_type: str | None = None  # a non-JSON request body, e.g. multipart/form-data
     produces: str = "application/json"
     extra_responses: dict[int, str] = field(default_factory=dict)
+    form_schema: dict[str, Any] | None = None  # OpenAPI schema of a non-JSON body
 
 
 class Api:
@@ -132,6 +176,7 @@ class Api:
         content_type: str | None = None,
         produces: str = "application/json",
         errors: dict[int, str] | None = None,
+        form_schema: dict[str, Any] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             self.operations.append(
@@ -149,6 +194,7 @@ class Api:
                     content_type,
                     produces,
                     errors or {},
+                    form_schema,
                 )
             )
             return fn

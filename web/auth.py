@@ -61,7 +61,9 @@ async def current_user(conn: HTTPConnection) -> User | None:
     if token is not None:
         services = conn.app.state.services
         async with services.db.session() as db:
-            found = await user_for_session(db, token)
+            found = await user_for_session(
+                db, token, idle_secs=services.settings.session_idle_secs
+            )
         if found is not None:
             user = found[0]
     conn.scope["classhub.user"] = user
@@ -71,8 +73,10 @@ async def current_user(conn: HTTPConnection) -> User | None:
 def check_csrf(conn: HTTPConnection, user: User | None) -> None:
     """Refuse a state-changing request that rides on the cookie without the CSRF header."""
     token = session_token(conn)
-    if token is None:
-        return  # no ambient authority to abuse
+    if token is None or user is None:
+        # No ambient authority to abuse: a stale cookie of an ended session
+        # must not stand in the way of signing in again.
+        return
     expected = csrf_token_for(conn.app.state.services.settings.secret_key, token)
     given = conn.headers.get(CSRF_HEADER, "")
     if not hmac.compare_digest(expected, given):
@@ -86,7 +90,8 @@ def set_session_cookie(response: Response, conn: HTTPConnection, token: str) -> 
     response.set_cookie(
         COOKIE_NAME,
         sign_token(settings.secret_key, token),
-        max_age=settings.session_idle_secs,
+        # The server ends idle sessions; the cookie only needs to outlive the longest one.
+        max_age=settings.session_max_secs,
         httponly=True,
         samesite="lax",
         secure=settings.secure_cookies or conn.url.scheme == "https",

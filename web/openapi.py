@@ -82,7 +82,8 @@ def build_openapi(operations: list[Operation]) -> dict[str, Any]:
                 "content": {"application/json": {"schema": _schema(op.body, components)}},
             }
         elif op.content_type is not None:
-            entry["requestBody"] = {"required": True, "content": {op.content_type: {}}}
+            media: dict[str, Any] = {"schema": op.form_schema} if op.form_schema else {}
+            entry["requestBody"] = {"required": True, "content": {op.content_type: media}}
         paths.setdefault(path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",

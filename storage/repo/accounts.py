@@ -9,7 +9,7 @@ import secrets
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.errors import Conflict, DomainError
+from storage.errors import Conflict, DomainError, NotFound
 from storage.models import AuthSession, User, UserStatus, utcnow
 from storage.passwords import hash_password, password_problem
 
@@ -58,10 +58,19 @@ async def create_user(
     return user
 
 
+# last_seen_at is written at most this often per session: an idle timeout
+# measured in hours does not need a database write on every request.
+SESSION_TOUCH_SECS = 60
+
+
 async def create_session(
-    db: AsyncSession, user: User, *, ttl_secs: int, ip: str = "", user_agent: str = ""
+    db: AsyncSession, user: User, *, max_secs: int, ip: str = "", user_agent: str = ""
 ) -> str:
-    """Start a session; returns the token for the cookie (only its hash is stored)."""
+    """Start a session; returns the token for the cookie (only its hash is stored).
+
+    ``expires_at`` is the absolute end of the session; the idle timeout is
+    checked against ``last_seen_at`` by :func:`user_for_session`.
+    """
     token = secrets.token_urlsafe(32)
     now = utcnow()
     db.add(
@@ -70,7 +79,7 @@ async def create_session(
             user_id=user.id,
             created_at=now,
             last_seen_at=now,
-            expires_at=now + dt.timedelta(seconds=ttl_secs),
+            expires_at=now + dt.timedelta(seconds=max_secs),
             ip=ip[:64],
             user_agent=user_agent[:300],
         )
@@ -79,8 +88,11 @@ async def create_session(
     return token
 
 
-async def user_for_session(db: AsyncSession, token: str) -> tuple[User, AuthSession] | None:
-    """The active user behind a session token, or None when it is unknown, expired or revoked."""
+async def user_for_session(
+    db: AsyncSession, token: str, *, idle_secs: int, now: dt.datetime | None = None
+) -> tuple[User, AuthSession] | None:
+    """The active user behind a session token, or None when it is unknown, idle,
+    expired or revoked. A live session's ``last_seen_at`` is moved forward."""
     row = (
         await db.execute(
             select(User, AuthSession)
@@ -91,11 +103,15 @@ async def user_for_session(db: AsyncSession, token: str) -> tuple[User, AuthSess
     if row is None:
         return None
     user, session = row
-    now = utcnow()
+    now = now or utcnow()
     if session.revoked_at is not None or session.expires_at <= now:
+        return None
+    if session.last_seen_at + dt.timedelta(seconds=idle_secs) <= now:
         return None
     if user.status != UserStatus.ACTIVE.value:
         return None
+    if (now - session.last_seen_at).total_seconds() >= SESSION_TOUCH_SECS:
+        session.last_seen_at = now
     return user, session
 
 
@@ -107,9 +123,48 @@ async def revoke_session(db: AsyncSession, token: str) -> None:
     )
 
 
-async def revoke_user_sessions(db: AsyncSession, user_id: int) -> None:
-    await db.execute(
+async def revoke_user_sessions(db: AsyncSession, user_id: int) -> int:
+    """Revoke every live session of a user; returns how many were revoked."""
+    result = await db.execute(
         update(AuthSession)
         .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def get_user(db: AsyncSession, user_id: int) -> User:
+    user = await db.get(User, user_id)
+    if user is None or user.status == UserStatus.DELETED.value:
+        raise NotFound("user")
+    return user
+
+
+async def set_password(db: AsyncSession, user: User, password: str) -> None:
+    """Set a new password; every other session of the user ends."""
+    if problem := password_problem(password):
+        raise DomainError("weak_password", problem)
+    user.password_hash = hash_password(password)
+    await revoke_user_sessions(db, user.id)
+
+
+async def block(db: AsyncSession, user: User) -> int:
+    """Block an active account and revoke its sessions; returns how many were revoked.
+
+    The caller tells the hub to close the user's live connections after commit
+    (``web.account_actions.block_user`` does both).
+    """
+    if user.status == UserStatus.BLOCKED.value:
+        return await revoke_user_sessions(db, user.id)
+    if user.status != UserStatus.ACTIVE.value:
+        raise Conflict("bad_status", f"a {user.status} account cannot be blocked")
+    user.status = UserStatus.BLOCKED.value
+    return await revoke_user_sessions(db, user.id)
+
+
+async def unblock(db: AsyncSession, user: User) -> None:
+    if user.status == UserStatus.ACTIVE.value:
+        return
+    if user.status != UserStatus.BLOCKED.value:
+        raise Conflict("bad_status", f"a {user.status} account cannot be unblocked")
+    user.status = UserStatus.ACTIVE.value

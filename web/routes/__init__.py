@@ -2,5 +2,15 @@
 
 from web.routes import accounts, health
 from web.routes import admin_logs, admin_review
+from web.routes import events, groups, invitations, users
 
-__all__ = ["accounts", "admin_logs", "admin_review", "health"]
+__all__ = [
+    "accounts",
+    "admin_logs",
+    "admin_review",
+    "events",
+    "groups",
+    "health",
+    "invitations",
+    "users",
+]

@@ -1,29 +1,33 @@
-"""Signing in and out, and who am I."""
+"""Signing in and out, who am I, and setting a password from an invitation."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
+from storage.models import User, UserStatus
 from storage.passwords import hash_password, needs_rehash, verify_password
+from storage.repo import throttle
 from storage.repo.accounts import create_session, revoke_session, user_by_email
+from storage.repo.invitations import accept_invitation
 from storage.repo.logs import log_activity
-from storage.models import User
 from web.api import API, Ctx
-from web.auth import (
-    clear_session_cookie,
-    csrf_token_for,
-    session_token,
-    set_session_cookie,
-)
+from web.auth import clear_session_cookie, csrf_token_for, session_token, set_session_cookie
 from web.errors import ApiError
+from web.schemas import Email, OkOut, Password, Strict
 
 
-class LoginBody(BaseModel):
-    email: str = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=1, max_length=1024)
+class LoginBody(Strict):
+    email: Email
+    password: Password
+
+
+class AcceptBody(Strict):
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+    password: Password
 
 
 class MeOut(BaseModel):
@@ -51,32 +55,22 @@ def me_payload(user: User, csrf: str) -> dict[str, Any]:
 BAD_LOGIN = "wrong email or password"
 
 
-@API.op(
-    "POST",
-    "/api/login",
-    summary="Sign in with email and password; sets the session cookie",
-    auth="public",
-    body=LoginBody,
-    response=MeOut,
-    tags=("accounts",),
-)
-async def login(ctx: Ctx) -> JSONResponse:
-    body: LoginBody = ctx.body
-    services = ctx.services
-    settings = services.settings
-    async with services.db.session() as db:
-        user = await user_by_email(db, body.email)
-        ok = verify_password(user.password_hash if user else None, body.password)
-        if not ok or user is None or user.status != "active":
-            # One answer for unknown user, wrong password and locked account.
-            await log_activity(db, user_id=None, action="login_failed", ip=ctx.ip)
-            raise ApiError(401, "bad_credentials", BAD_LOGIN)
-        if user.password_hash and needs_rehash(user.password_hash):
-            user.password_hash = hash_password(body.password)
+def limits_of(settings: Any) -> throttle.LoginLimits:
+    return throttle.LoginLimits(
+        settings.login_window_secs,
+        settings.login_max_failures_account,
+        settings.login_max_failures_ip,
+    )
+
+
+async def start_session(ctx: Ctx, user: User) -> JSONResponse:
+    """Sign ``user`` in on this request: a new session and its cookie."""
+    settings = ctx.services.settings
+    async with ctx.services.db.session() as db:
         token = await create_session(
             db,
             user,
-            ttl_secs=settings.session_idle_secs,
+            max_secs=settings.session_max_secs,
             ip=ctx.ip,
             user_agent=ctx.request.headers.get("user-agent", ""),
         )
@@ -86,7 +80,64 @@ async def login(ctx: Ctx) -> JSONResponse:
     return response
 
 
-@API.op("POST", "/api/logout", summary="Sign out; revokes this session", auth="public", tags=("accounts",))
+@API.op(
+    "POST",
+    "/api/login",
+    summary="Sign in with email and password; sets the session cookie",
+    auth="public",
+    body=LoginBody,
+    response=MeOut,
+    tags=("accounts",),
+    errors={
+        401: "wrong email or password (the same answer for an unknown email)",
+        403: "the password is right but the account is blocked",
+        429: "too many failed sign-ins for this account or IP; see Retry-After",
+    },
+)
+async def login(ctx: Ctx) -> JSONResponse:
+    body: LoginBody = ctx.body
+    services = ctx.services
+    limits = limits_of(services.settings)
+    async with services.db.session() as db:
+        wait = await throttle.retry_after(db, limits, body.email, ctx.ip)
+        user = None if wait is not None else await user_by_email(db, body.email)
+    if wait is not None:
+        # Checked before the password: a correct guess while throttled tells nothing.
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            f"too many failed sign-ins; try again in {wait} seconds",
+            headers={"Retry-After": str(wait)},
+        )
+    # Argon2 takes tens of milliseconds of CPU: off the event loop.
+    ok = await asyncio.to_thread(
+        verify_password, user.password_hash if user else None, body.password
+    )
+    if not ok or user is None:
+        # One answer for an unknown email and a wrong password; both are counted.
+        async with services.db.session() as db:
+            await throttle.record_failure(db, limits, body.email, ctx.ip)
+            await log_activity(db, user_id=None, action="login_failed", ip=ctx.ip)
+        raise ApiError(401, "bad_credentials", BAD_LOGIN)
+    if user.status != UserStatus.ACTIVE.value:
+        raise ApiError(403, f"account_{user.status}", f"this account is {user.status}")
+    async with services.db.session() as db:
+        await throttle.clear_account(db, body.email)
+        if user.password_hash and needs_rehash(user.password_hash):
+            fresh = await db.get(User, user.id)
+            if fresh is not None:
+                fresh.password_hash = hash_password(body.password)
+    return await start_session(ctx, user)
+
+
+@API.op(
+    "POST",
+    "/api/logout",
+    summary="Sign out; revokes this session",
+    auth="public",
+    response=OkOut,
+    tags=("accounts",),
+)
 async def logout(ctx: Ctx) -> JSONResponse:
     token = session_token(ctx.request)
     if token is not None:
@@ -99,8 +150,36 @@ async def logout(ctx: Ctx) -> JSONResponse:
     return response
 
 
-@API.op("GET", "/api/me", summary="The signed-in user and their CSRF token", response=MeOut, tags=("accounts",))
+@API.op(
+    "GET",
+    "/api/me",
+    summary="The signed-in user and their CSRF token",
+    response=MeOut,
+    tags=("accounts",),
+)
 async def me(ctx: Ctx) -> dict[str, Any]:
     token = session_token(ctx.request)
     assert token is not None  # auth="user" guarantees a valid session
     return me_payload(ctx.me, csrf_token_for(ctx.services.settings.secret_key, token))
+
+
+@API.op(
+    "POST",
+    "/api/invitations/accept",
+    summary="Set the password from an invitation link and sign in",
+    auth="public",
+    body=AcceptBody,
+    response=MeOut,
+    tags=("accounts",),
+    errors={
+        400: "the password is too weak",
+        404: "unknown invitation",
+        410: "the invitation was used already or has expired",
+    },
+)
+async def accept(ctx: Ctx) -> JSONResponse:
+    body: AcceptBody = ctx.body
+    async with ctx.services.db.session() as db:
+        user = await accept_invitation(db, body.token, body.password)
+        await log_activity(db, user_id=user.id, action="invitation_accepted", ip=ctx.ip)
+    return await start_session(ctx, user)

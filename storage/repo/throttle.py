@@ -1,0 +1,98 @@
+"""Throttling of failed sign-ins per account and per IP over a sliding window.
+
+Every failed attempt is a row in ``login_failures``. An attempt is refused
+while the account (the email as typed, normalised) or the IP has ``limit``
+failures inside the last ``window_secs``; it is allowed again as soon as the
+oldest of those leaves the window. Failures are keyed by the email string, not
+by a user id, so an unknown address is throttled exactly like a real one and
+the answers cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from storage.models import LoginFailure, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    window_secs: int
+    per_account: int
+    per_ip: int
+
+
+def failure_key(email: str) -> str:
+    return email.strip().lower()[:320]
+
+
+async def _blocked_until(
+    db: AsyncSession,
+    column: InstrumentedAttribute[str],
+    key: str,
+    limit: int,
+    since: dt.datetime,
+    window: dt.timedelta,
+) -> dt.datetime | None:
+    # The limit-th most recent failure inside the window: while it is there,
+    # the key is at its limit; it leaves the window at ``at + window``.
+    at = (
+        await db.execute(
+            select(LoginFailure.at)
+            .where(column == key, LoginFailure.at > since)
+            .order_by(LoginFailure.at.desc())
+            .offset(limit - 1)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return None if at is None else at + window
+
+
+async def retry_after(
+    db: AsyncSession, limits: LoginLimits, email: str, ip: str, now: dt.datetime | None = None
+) -> int | None:
+    """Seconds until a sign-in from ``ip`` for ``email`` may be tried again; None if now."""
+    now = now or utcnow()
+    window = dt.timedelta(seconds=limits.window_secs)
+    since = now - window
+    ends = [
+        until
+        for column, key, limit in (
+            (LoginFailure.email, failure_key(email), limits.per_account),
+            (LoginFailure.ip, ip[:64], limits.per_ip),
+        )
+        if (until := await _blocked_until(db, column, key, limit, since, window)) is not None
+    ]
+    if not ends:
+        return None
+    return max(1, math.ceil((max(ends) - now).total_seconds()))
+
+
+async def record_failure(
+    db: AsyncSession, limits: LoginLimits, email: str, ip: str, now: dt.datetime | None = None
+) -> None:
+    """Count a failed attempt and forget this account's and IP's failures that left the window."""
+    now = now or utcnow()
+    key, ip = failure_key(email), ip[:64]
+    since = now - dt.timedelta(seconds=limits.window_secs)
+    await db.execute(
+        delete(LoginFailure).where(
+            or_(LoginFailure.email == key, LoginFailure.ip == ip), LoginFailure.at <= since
+        )
+    )
+    db.add(LoginFailure(email=key, ip=ip, at=now))
+    await db.flush()
+
+
+async def clear_account(db: AsyncSession, email: str) -> None:
+    """After a successful sign-in the account's own typos no longer count against it.
+
+    The IP's failures stay: one good account must not reset an IP that guesses others.
+    """
+    await db.execute(delete(LoginFailure).where(LoginFailure.email == failure_key(email)))

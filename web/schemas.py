@@ -1,0 +1,63 @@
+"""Field types shared by the request and response models of the HTTP API.
+
+Bounds match the database columns, so a value that passes validation can be
+stored on both backends (a longer string or a bigger integer would otherwise
+fail in the driver, i.e. a 500).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from storage.models import Role
+
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Email = Annotated[str, Field(min_length=3, max_length=320)]
+DisplayName = Annotated[str, Field(min_length=1, max_length=120)]
+Password = Annotated[str, Field(min_length=1, max_length=1024)]
+Title = Annotated[str, Field(min_length=1, max_length=200)]
+Place = Annotated[str, Field(max_length=200)]
+Description = Annotated[str, Field(max_length=20_000)]
+Reason = Annotated[str, Field(max_length=2000)]
+RetentionDays = Annotated[int, Field(ge=1, le=36_500)]
+When = AwareDatetime  # naive times are refused: every time in classhub is UTC-aware
+
+
+class Strict(BaseModel):
+    """Request bodies refuse unknown fields, so a typo is a 422, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EventOut(BaseModel):
+    id: int
+    title: str
+    description: str
+    starts_at: When
+    ends_at: When
+    location: str
+    status: str
+    retention_days: int
+    my_role: Role | None = None  # None: an admin who is not enrolled
+
+
+class MemberOut(BaseModel):
+    user_id: int
+    display_name: str
+    role: Role
+    email: str | None = None  # only for the event's trainers, organisers and admins
+
+
+class RegistrationOut(BaseModel):
+    user_id: int
+    email: str
+    display_name: str
+    created: bool
+    enrolled: bool
+    invite_url: str | None = None
+
+
+class OkOut(BaseModel):
+    status: str = "ok"

@@ -6,7 +6,8 @@ is a function over the database session and the acting user; the tests in
 ``tests/test_authz.py`` walk them case by case on both backends.
 
 Channel names (DESIGN.md): ``event:<id>:chat``, ``event:<id>:board``,
-``event:<id>:news``, ``group:<id>``, ``dm:<a>:<b>`` (a < b), ``user:<id>``.
+``event:<id>:news``, ``group:<id>``, ``dm:<a>:<b>`` (a < b), ``user:<id>``,
+and ``group:<id>:board`` for a learning group's pinboard (readable like ``group:<id>``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class ChannelKind(enum.StrEnum):
     GROUP = "group"
     DM = "dm"
     USER = "user"
+    GROUP_BOARD = "group_board"  # group:<id>:board, a learning group's pinboard
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class ChannelRef:
             return f"event:{self.id}:{self.kind.value}"
         if self.kind is ChannelKind.DM:
             return f"dm:{self.id}:{self.other}"
+        if self.kind is ChannelKind.GROUP_BOARD:
+            return f"group:{self.id}:board"
         return f"{self.kind.value}:{self.id}"
 
 
@@ -64,6 +68,9 @@ def parse_channel(name: str) -> ChannelRef | None:
     if len(parts) == 2 and parts[0] in ("group", "user"):
         ident = _pos_int(parts[1])
         return ChannelRef(ChannelKind(parts[0]), ident) if ident else None
+    if len(parts) == 3 and parts[0] == "group" and parts[2] == "board":
+        group_id = _pos_int(parts[1])
+        return ChannelRef(ChannelKind.GROUP_BOARD, group_id) if group_id else None
     if len(parts) == 3 and parts[0] == "dm":
         a, b = _pos_int(parts[1]), _pos_int(parts[2])
         if a and b and a < b:
@@ -134,7 +141,7 @@ async def may_read_channel(db: AsyncSession, user: User, ref: ChannelRef) -> boo
         return False
     if ref.kind in (ChannelKind.CHAT, ChannelKind.BOARD, ChannelKind.NEWS):
         return user.is_admin or await event_role(db, user.id, ref.id) is not None
-    if ref.kind is ChannelKind.GROUP:
+    if ref.kind in (ChannelKind.GROUP, ChannelKind.GROUP_BOARD):
         event_id = await group_event_id(db, ref.id)
         if event_id is None:
             return False
@@ -252,3 +259,109 @@ async def may_manage_groups(db: AsyncSession, user: User, event_id: int) -> bool
 async def may_manage_accounts(db: AsyncSession, user: User) -> bool:
     """Block and unblock accounts."""
     return _active(user) and user.is_admin
+
+
+# --- Pinboard -------------------------------------------------------------------------
+# Pure rules over a ``BoardViewer`` (built once per request by ``board_viewer``), so the
+# case tests in tests/test_pinboard_authz.py need no database. Organisers have the
+# trainer's rights on the boards of their event; admins moderate every board.
+
+
+@dataclass(frozen=True, slots=True)
+class BoardViewer:
+    user_id: int
+    active: bool
+    is_admin: bool
+    role: Role | None  # enrolment in the board's event
+    group_board: bool = False
+    in_group: bool = False  # member of the board's learning group
+
+    @property
+    def is_trainer(self) -> bool:
+        return self.role is not None and ROLE_RANK[self.role] >= ROLE_RANK[Role.TRAINER]
+
+    @property
+    def is_moderator(self) -> bool:
+        return self.active and (self.is_admin or self.is_trainer)
+
+
+async def board_viewer(
+    db: AsyncSession, user: User, event_id: int, group_id: int | None
+) -> BoardViewer:
+    return BoardViewer(
+        user_id=user.id,
+        active=_active(user),
+        is_admin=user.is_admin,
+        role=await event_role(db, user.id, event_id),
+        group_board=group_id is not None,
+        in_group=group_id is not None and await is_group_member(db, user.id, group_id),
+    )
+
+
+def may_read_board(v: BoardViewer) -> bool:
+    """Mirrors ``may_read_channel`` for ``event:<id>:board`` and ``group:<id>:board``."""
+    if not v.active:
+        return False
+    if v.is_admin or v.is_trainer:
+        return True
+    return v.role is not None and (v.in_group or not v.group_board)
+
+
+def may_post_on_board(v: BoardViewer) -> bool:
+    """Write notes, replies and votes: the board's members (admins only moderate)."""
+    if not v.active or v.role is None:
+        return False
+    return v.is_trainer or not v.group_board or v.in_group
+
+
+def may_see_note(v: BoardViewer, state: str, author_id: int | None) -> bool:
+    """Drafts are the author's; queued and offline notes the author's and moderators'."""
+    if not may_read_board(v):
+        return False
+    if state in ("published", "deleted"):
+        return True
+    if state == "draft":
+        return author_id == v.user_id
+    return author_id == v.user_id or v.is_moderator  # pending, offline
+
+
+def may_see_note_history(v: BoardViewer) -> bool:
+    return may_read_board(v) and v.is_moderator
+
+
+def may_moderate_board(v: BoardViewer) -> bool:
+    """Take notes offline, reinstate, approve, pin, manage sections, set pre-moderation."""
+    return may_read_board(v) and v.is_moderator
+
+
+def may_export_board(v: BoardViewer) -> bool:
+    return may_read_board(v) and v.is_moderator
+
+
+def may_write_in_section(v: BoardViewer, locked: bool, admin_locked: bool) -> bool:
+    """A trainer's lock stops participants; an admin's lock stops everyone but admins."""
+    if admin_locked:
+        return v.active and v.is_admin
+    if locked:
+        return v.is_moderator
+    return True
+
+
+def may_change_note(
+    v: BoardViewer, author_id: int | None, state: str, admin_locked: bool
+) -> bool:
+    """Edit, release or move one's own note (a tombstone is never edited)."""
+    if admin_locked and not v.is_admin:
+        return False
+    return (
+        state != "deleted" and author_id is not None and author_id == v.user_id
+        and may_post_on_board(v)
+    )
+
+
+def may_delete_note(v: BoardViewer, author_id: int | None, admin_locked: bool) -> bool:
+    if admin_locked:
+        return v.active and v.is_admin
+    if author_id is not None and author_id == v.user_id and may_post_on_board(v):
+        return True
+    return may_moderate_board(v)

@@ -127,6 +127,10 @@ class Settings:
     login_window_secs: int = 900
     login_max_failures_account: int = 10
     login_max_failures_ip: int = 100
+    # Pinboard photos: earlier data keys still accepted for decryption (rotation).
+    data_key_previous: tuple[str, ...] = ()
+    photo_max_bytes: int = 10 * 1024 * 1024
+    photo_max_pixels: int = 40_000_000
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -235,5 +239,14 @@ class Settings:
             login_window_secs=login_window,
             login_max_failures_account=login_per_account,
             login_max_failures_ip=login_per_ip,
+            data_key_previous=tuple(
+                k.strip() for k in (env.get("DATA_KEY_PREVIOUS") or "").split(",") if k.strip()
+            ),
+            photo_max_bytes=_int(
+                "PHOTO_MAX_BYTES", env.get("PHOTO_MAX_BYTES"), 10 * 1024 * 1024, 1024
+            ),
+            photo_max_pixels=_int(
+                "PHOTO_MAX_PIXELS", env.get("PHOTO_MAX_PIXELS"), 40_000_000, 1
+            ),
             extra={k: v for k, v in env.items() if k.startswith("CLASSHUB_")},
         )

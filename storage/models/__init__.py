@@ -6,8 +6,26 @@ from storage.models.channels import Channel, ChannelEvent
 from storage.models.events import Enrolment, Event, EventStatus, GroupMember, LearningGroup, Role
 from storage.models.logs import ActivityEntry, AuditEntry
 from storage.models.privacy import ProfilePhoto
+from storage.models.pinboard import (
+    Attachment,
+    Board,
+    BoardSection,
+    Note,
+    NoteRevision,
+    NoteState,
+    Reply,
+    Vote,
+)
 
 __all__ = [
+    "Attachment",
+    "Board",
+    "BoardSection",
+    "Note",
+    "NoteRevision",
+    "NoteState",
+    "Reply",
+    "Vote",
     "ActivityEntry",
     "AuditEntry",
     "AuthSession",

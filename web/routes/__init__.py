@@ -3,6 +3,7 @@
 from web.routes import accounts, health
 from web.routes import admin_logs, admin_review
 from web.routes import events, groups, invitations, users
+from web.routes import pinboard, pinboard_photos
 
 __all__ = [
     "accounts",
@@ -12,5 +13,7 @@ __all__ = [
     "groups",
     "health",
     "invitations",
+    "pinboard",
+    "pinboard_photos",
     "users",
 ]

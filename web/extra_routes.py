@@ -6,4 +6,8 @@ from starlette.routing import BaseRoute
 
 
 def extra_routes() -> list[BaseRoute]:
-    return []
+    from web.spa import spa_routes
+
+    routes: list[BaseRoute] = []
+    routes.extend(spa_routes())  # the browser client: keep last, it only claims its own paths
+    return routes

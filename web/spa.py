@@ -1,0 +1,97 @@
+"""Serves the browser client: the HTML shell, its static files and the service worker.
+
+The client is plain ES modules under ``web/static`` (no build step). Client-side
+routes (``/events/3``, ``/admin/audit``, ``/invite/<token>``...) answer with the
+same shell; the client's router reads the path. Only the known client prefixes
+fall back to the shell, so unknown paths under ``/api`` stay JSON 404s.
+
+Every HTML page and the service worker carry a Content-Security-Policy without
+``'unsafe-inline'`` for scripts: the shell loads one module from ``/static`` and
+the client never builds HTML from data (it sets ``textContent``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' blob: data:",
+        "connect-src 'self'",
+        "worker-src 'self'",
+        "manifest-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+# Paths the client's router knows; each (and everything below it) gets the shell.
+CLIENT_PREFIXES = ("signin", "invite", "events", "me", "admin", "trainer", "organiser", "dm", "offline")
+
+
+def _no_store(headers: dict[str, str]) -> dict[str, str]:
+    # The shell and the worker must be revalidated so a deploy reaches every client.
+    return {**headers, "Cache-Control": "no-cache"}
+
+
+async def shell(request: Request) -> Response:
+    return FileResponse(
+        STATIC_DIR / "index.html", media_type="text/html", headers=_no_store(SECURITY_HEADERS)
+    )
+
+
+async def service_worker(request: Request) -> Response:
+    # Served from the root so its scope covers the whole site.
+    headers = _no_store({**SECURITY_HEADERS, "Service-Worker-Allowed": "/"})
+    return FileResponse(STATIC_DIR / "sw.js", media_type="text/javascript", headers=headers)
+
+
+async def manifest(request: Request) -> Response:
+    return FileResponse(
+        STATIC_DIR / "manifest.webmanifest",
+        media_type="application/manifest+json",
+        headers=SECURITY_HEADERS,
+    )
+
+
+class SecureStaticFiles(StaticFiles):
+    """StaticFiles with the security headers, and modules revalidated on every load."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(SECURITY_HEADERS)
+        response.headers.setdefault("Cache-Control", "no-cache")
+        return response
+
+
+def spa_routes() -> list[BaseRoute]:
+    routes: list[BaseRoute] = [
+        Route("/", shell, methods=["GET", "HEAD"], name="spa:root"),
+        Route("/sw.js", service_worker, methods=["GET", "HEAD"], name="spa:sw"),
+        Route("/manifest.webmanifest", manifest, methods=["GET", "HEAD"], name="spa:manifest"),
+        Mount("/static", SecureStaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    for prefix in CLIENT_PREFIXES:
+        routes.append(Route(f"/{prefix}", shell, methods=["GET", "HEAD"]))
+        routes.append(Route(f"/{prefix}/{{rest:path}}", shell, methods=["GET", "HEAD"]))
+    return routes

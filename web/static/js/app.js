@@ -1,0 +1,136 @@
+// Boot, session, navigation and the client-side router.
+import { h, replace, toast } from './dom.js';
+import * as api from './api.js';
+import { Realtime } from './realtime.js';
+import { wipe } from './store.js';
+import { flushHttpOutbox } from './outbox.js';
+
+export const session = { me: null, rt: null };
+
+const ROUTES = [
+  [/^\/signin$/, () => import('./screens/signin.js'), { public: true }],
+  [/^\/invite\/(?<token>[^/]+)$/, () => import('./screens/invite.js'), { public: true }],
+  [/^\/(?:events)?$/, () => import('./screens/events.js')],
+  [/^\/events\/(?<id>\d+)(?:\/(?<tab>[a-z]+))?$/, () => import('./screens/room.js')],
+  [/^\/events\/(?<id>\d+)\/organiser\/(?<sub>[a-z]+)$/, () => import('./screens/organiser.js')],
+  [/^\/dm\/(?<user>\d+)$/, () => import('./screens/dm.js')],
+  [/^\/trainer\/(?<id>\d+)$/, () => import('./screens/moderation.js')],
+  [/^\/admin(?:\/(?<tab>[a-z]+))?$/, () => import('./screens/admin.js')],
+  [/^\/me$/, () => import('./screens/me.js')],
+];
+
+let cleanup = null;
+let routeSeq = 0;
+
+export function navigate(path, { replace: replaceState = false } = {}) {
+  if (replaceState) history.replaceState(null, '', path);
+  else history.pushState(null, '', path);
+  route();
+}
+
+function renderNav() {
+  const nav = document.getElementById('nav');
+  if (!session.me) { replace(nav); return; }
+  const links = [h('a', { href: '/events' }, 'My events'), h('a', { href: '/me' }, 'Me')];
+  if (session.me.is_admin || session.me.is_dpo) links.push(h('a', { href: '/admin' }, 'Admin'));
+  links.push(h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out'));
+  replace(nav, links);
+}
+
+export async function signOut() {
+  try { await api.post('/api/logout'); } catch { /* offline: still forget locally */ }
+  if (session.rt) session.rt.stop();
+  session.rt = null;
+  session.me = null;
+  await wipe().catch(() => {});
+  renderNav();
+  navigate('/signin', { replace: true });
+}
+
+function connStatus(status) {
+  const el = document.getElementById('conn');
+  const text = { online: 'live', connecting: 'connecting…', offline: 'offline' }[status] || status;
+  el.textContent = text;
+  el.dataset.status = status;
+  document.body.dataset.conn = status;
+  if (status === 'online') flushHttpOutbox().catch(() => {});
+}
+
+export async function startSession(me) {
+  session.me = me;
+  api.setCsrf(me.csrf_token);
+  renderNav();
+  if (!session.rt) {
+    session.rt = new Realtime({
+      onStatus: connStatus,
+      onNotice: (frame) => document.dispatchEvent(new CustomEvent('classhub:notice', { detail: frame })),
+      onAuthLost: () => { session.me = null; navigate('/signin', { replace: true }); },
+    });
+    session.rt.start();
+  }
+}
+
+async function loadMe() {
+  try {
+    const { data, stale } = await api.cachedGet('/api/me');
+    if (stale) connStatus('offline');
+    await startSession(data);
+    return true;
+  } catch (err) {
+    return false;
+  }
+}
+
+async function route() {
+  const seq = ++routeSeq;
+  const path = location.pathname.replace(/\/+$/, '') || '/';
+  const main = document.getElementById('main');
+  for (const [re, load, opts = {}] of ROUTES) {
+    const m = re.exec(path);
+    if (!m) continue;
+    if (!opts.public && !session.me && !(await loadMe())) {
+      navigate(`/signin?next=${encodeURIComponent(location.pathname)}`, { replace: true });
+      return;
+    }
+    const mod = await load();
+    if (seq !== routeSeq) return;
+    if (cleanup) { try { cleanup(); } catch { /* ignore */ } cleanup = null; }
+    replace(main);
+    try {
+      cleanup = (await mod.render(main, m.groups || {}, new URLSearchParams(location.search))) || null;
+    } catch (err) {
+      console.error(err);
+      replace(main, h('h1', {}, 'Something went wrong'), h('p', { class: 'error' }, err.message || String(err)));
+    }
+    main.focus({ preventScroll: true });
+    return;
+  }
+  replace(main, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '/events' }, 'Go to my events')));
+}
+
+document.addEventListener('click', (ev) => {
+  const a = ev.target.closest('a[href]');
+  if (!a || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
+  const href = a.getAttribute('href');
+  if (!href.startsWith('/') || href.startsWith('/api/') || href.startsWith('/static/') || a.hasAttribute('download') || a.target) return;
+  ev.preventDefault();
+  navigate(href);
+});
+
+window.addEventListener('popstate', route);
+
+api.listeners.unauthenticated = () => {
+  if (location.pathname.startsWith('/signin') || location.pathname.startsWith('/invite')) return;
+  session.me = null;
+  if (session.rt) { session.rt.stop(); session.rt = null; }
+  renderNav();
+  navigate(`/signin?next=${encodeURIComponent(location.pathname)}`, { replace: true });
+};
+
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch(() => {});
+}
+
+window.classhub = session; // for debugging and for the browser tests
+route();
+toast.ready = true;

@@ -1,0 +1,53 @@
+// Writes made over HTTP while offline (notes): kept in the IndexedDB outbox with
+// their client id and replayed on reconnect. The server dedups by client id, so
+// a replay after a lost answer stores the note once.
+import { outboxAdd, outboxAll, outboxRemove, newClientId } from './store.js';
+import { request } from './api.js';
+
+const listeners = new Set();
+export const onOutboxChange = (fn) => { listeners.add(fn); return () => listeners.delete(fn); };
+const changed = () => { for (const l of listeners) l(); };
+
+let flushing = null;
+
+export async function queueHttp(method, path, body, meta = {}) {
+  const client_id = body.client_id || newClientId();
+  const item = { client_id, kind: 'http', method, path, body: { ...body, client_id }, meta, created: new Date().toISOString() };
+  await outboxAdd(item);
+  changed();
+  try {
+    const result = await request(method, path, { body: item.body });
+    await outboxRemove(client_id);
+    changed();
+    return { queued: false, result, client_id };
+  } catch (err) {
+    if (err.status === 0 || err.status >= 500 || err.status === 429) return { queued: true, client_id };
+    await outboxRemove(client_id);
+    changed();
+    throw err;
+  }
+}
+
+export async function pendingHttp(filter = () => true) {
+  const items = await outboxAll().catch(() => []);
+  return items.filter((i) => i.kind === 'http' && filter(i));
+}
+
+export function flushHttpOutbox() {
+  if (flushing) return flushing;
+  flushing = (async () => {
+    const items = (await outboxAll().catch(() => [])).filter((i) => i.kind === 'http');
+    items.sort((a, b) => (a.created < b.created ? -1 : 1));
+    for (const item of items) {
+      try {
+        await request(item.method, item.path, { body: item.body });
+        await outboxRemove(item.client_id);
+      } catch (err) {
+        if (err.status === 0 || err.status >= 500 || err.status === 429) break; // still offline
+        await outboxRemove(item.client_id); // refused for good: do not retry forever
+      }
+    }
+    changed();
+  })().finally(() => { flushing = null; });
+  return flushing;
+}

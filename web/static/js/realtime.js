@@ -1,0 +1,289 @@
+// The WebSocket client: one connection, many channels, resumed with `since`.
+//
+// Reconnects with exponential backoff and full jitter (a classroom of phones
+// coming back after a Wi-Fi drop must not hammer the server in lockstep).
+// Every channel remembers the last sequence it saw and resumes from it; the
+// server's "too far behind" answer makes the channel reload from scratch.
+// Publishes carry a client id and stay in the IndexedDB outbox until acked,
+// so a retry after a lost ack (or a page reload while offline) never
+// duplicates: the server dedups by (author, client_id).
+import { channelGet, channelPut, channelDrop, outboxAdd, outboxRemove, outboxAll, newClientId } from './store.js';
+
+export const BACKOFF_BASE_MS = 500;
+export const BACKOFF_CAP_MS = 30_000;
+// A connection that stayed up this long resets the backoff.
+const STABLE_MS = 5_000;
+const SUBPROTOCOL = 'classhub.json.v1';
+
+export function backoffDelay(attempt, random = Math.random) {
+  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  return Math.floor(random() * ceiling);
+}
+
+class ChannelState {
+  constructor(name) {
+    this.name = name;
+    this.lastSeq = 0;
+    this.events = [];
+    this.listeners = new Set();
+    this.loaded = null;
+    this.saveTimer = null;
+  }
+}
+
+export class Realtime {
+  constructor({ onStatus, onNotice, onAuthLost } = {}) {
+    this.ws = null;
+    this.channels = new Map();
+    this.attempt = 0;
+    this.timer = null;
+    this.stopped = false;
+    this.status = 'offline';
+    this.onStatus = onStatus || (() => {});
+    this.onNotice = onNotice || (() => {});
+    this.onAuthLost = onAuthLost || (() => {});
+    this.pending = new Map(); // client_id -> {resolve, reject, item}
+    this.reqSeq = 0;
+    this.openedAt = 0;
+    this.flushListeners = new Set();
+    window.addEventListener('online', () => this.kick());
+    window.addEventListener('offline', () => { if (this.ws) this.ws.close(); });
+  }
+
+  start() {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.ws) this.ws.close(1000);
+    this.ws = null;
+  }
+
+  setStatus(status) {
+    this.status = status;
+    this.onStatus(status);
+  }
+
+  // Reconnect now (the browser says the network is back).
+  kick() {
+    if (this.stopped || (this.ws && this.ws.readyState <= 1)) return;
+    clearTimeout(this.timer);
+    this.attempt = 0;
+    this.connect();
+  }
+
+  connect() {
+    if (this.stopped) return;
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    let ws;
+    try {
+      ws = new WebSocket(`${scheme}://${location.host}/ws`, [SUBPROTOCOL]);
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    this.setStatus('connecting');
+    ws.onopen = () => {
+      this.openedAt = Date.now();
+      this.setStatus('online');
+      this.resubscribeAll();
+      this.flushOutbox();
+    };
+    ws.onmessage = (msg) => {
+      let frame;
+      try { frame = JSON.parse(msg.data); } catch { return; }
+      this.handle(frame);
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (Date.now() - this.openedAt > STABLE_MS) this.attempt = 0;
+      this.setStatus('offline');
+      if (ev.code === 4401 || ev.code === 4403) {
+        this.onAuthLost(ev);
+        return;
+      }
+      this.scheduleReconnect();
+    };
+  }
+
+  scheduleReconnect() {
+    if (this.stopped) return;
+    const delay = backoffDelay(this.attempt);
+    this.attempt = Math.min(this.attempt + 1, 20);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  send(frame) {
+    if (!this.ws || this.ws.readyState !== 1) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  // --- channels -----------------------------------------------------------
+
+  channel(name) {
+    let ch = this.channels.get(name);
+    if (!ch) {
+      ch = new ChannelState(name);
+      ch.loaded = channelGet(name).then((saved) => {
+        ch.lastSeq = Math.max(ch.lastSeq, saved.lastSeq || 0);
+        const known = new Set(ch.events.map((e) => e.seq));
+        ch.events = saved.events.filter((e) => !known.has(e.seq)).concat(ch.events);
+      }).catch(() => {});
+      this.channels.set(name, ch);
+    }
+    return ch;
+  }
+
+  // Listen to a channel: `listener({kind:'event'|'reset', event})`. Returns the
+  // events seen so far (from IndexedDB when offline) and an unsubscribe function.
+  async subscribe(name, listener, { since } = {}) {
+    const ch = this.channel(name);
+    await ch.loaded;
+    if (since !== undefined && since !== null) {
+      // A snapshot loaded over HTTP already covers everything up to `since`.
+      if (since > ch.lastSeq) { ch.lastSeq = since; ch.events = []; }
+    }
+    ch.listeners.add(listener);
+    if (ch.listeners.size === 1) this.sendSubscribe([ch]);
+    return {
+      events: ch.events.slice(),
+      unsubscribe: () => {
+        ch.listeners.delete(listener);
+        if (ch.listeners.size === 0) this.send({ type: 'unsubscribe', channels: [name] });
+      },
+    };
+  }
+
+  sendSubscribe(list) {
+    if (!list.length) return;
+    this.send({
+      type: 'subscribe',
+      id: `s${++this.reqSeq}`,
+      channels: list.map((ch) => ({ channel: ch.name, since: ch.lastSeq })),
+    });
+  }
+
+  resubscribeAll() {
+    this.sendSubscribe([...this.channels.values()].filter((ch) => ch.listeners.size > 0));
+  }
+
+  deliver(event) {
+    const ch = this.channels.get(event.channel) || this.channel(event.channel);
+    if (event.seq <= ch.lastSeq) return; // a replay overlapping what we have
+    ch.lastSeq = event.seq;
+    ch.events.push(event);
+    if (ch.events.length > 1000) ch.events.splice(0, ch.events.length - 1000);
+    for (const l of ch.listeners) {
+      try { l({ kind: 'event', event }); } catch (err) { console.error(err); }
+    }
+    clearTimeout(ch.saveTimer);
+    ch.saveTimer = setTimeout(() => channelPut(ch.name, ch).catch(() => {}), 200);
+  }
+
+  async reload(name) {
+    // The server will not replay that far back: start the channel afresh.
+    const ch = this.channel(name);
+    ch.events = [];
+    ch.lastSeq = 0;
+    await channelDrop(name).catch(() => {});
+    for (const l of ch.listeners) l({ kind: 'reset' });
+    if (ch.listeners.size) this.sendSubscribe([ch]);
+  }
+
+  // --- frames -------------------------------------------------------------
+
+  handle(frame) {
+    switch (frame.type) {
+      case 'event':
+        this.deliver(frame.event || frame);
+        break;
+      case 'events':
+      case 'batch':
+        for (const e of frame.events || []) this.deliver(e);
+        break;
+      case 'ack':
+        this.acked(frame);
+        break;
+      case 'reload':
+        for (const name of frame.channels || [frame.channel]) if (name) this.reload(name);
+        break;
+      case 'error':
+        this.failed(frame);
+        break;
+      case 'presence':
+        this.onNotice(frame);
+        break;
+      default:
+        this.onNotice(frame);
+    }
+  }
+
+  acked(frame) {
+    const p = this.pending.get(frame.client_id);
+    outboxRemove(frame.client_id).catch(() => {});
+    if (p) {
+      this.pending.delete(frame.client_id);
+      p.resolve(frame);
+    }
+    for (const l of this.flushListeners) l();
+  }
+
+  failed(frame) {
+    if (frame.code === 'reload' || frame.code === 'too_far_behind') {
+      if (frame.channel) this.reload(frame.channel);
+      return;
+    }
+    const cid = frame.client_id || frame.ref;
+    const p = cid && this.pending.get(cid);
+    if (p) {
+      this.pending.delete(cid);
+      if (frame.code === 'rate_limited') {
+        // Keep it in the outbox; try again after the server's hint.
+        setTimeout(() => this.flushOutbox(), Math.max(1000, (frame.retry_after || 1) * 1000));
+        return;
+      }
+      outboxRemove(cid).catch(() => {});
+      p.reject(Object.assign(new Error(frame.message || frame.code), { code: frame.code }));
+      for (const l of this.flushListeners) l();
+      return;
+    }
+    this.onNotice(frame);
+  }
+
+  // --- publishing ---------------------------------------------------------
+
+  // Publish to a channel. The item is stored in the outbox first, so it
+  // survives going offline (and a reload); returns {client_id, done}.
+  async publish(channel, body) {
+    const item = { client_id: newClientId(), kind: 'ws', channel, body, created: new Date().toISOString() };
+    await outboxAdd(item);
+    const done = new Promise((resolve, reject) => this.pending.set(item.client_id, { resolve, reject, item }));
+    this.sendPublish(item);
+    return { client_id: item.client_id, done };
+  }
+
+  sendPublish(item) {
+    return this.send({ type: 'publish', channel: item.channel, client_id: item.client_id, body: item.body });
+  }
+
+  async flushOutbox() {
+    const items = await outboxAll().catch(() => []);
+    items.sort((a, b) => (a.created < b.created ? -1 : 1));
+    for (const item of items) {
+      if (item.kind === 'ws') {
+        if (!this.pending.has(item.client_id)) {
+          this.pending.set(item.client_id, { resolve: () => {}, reject: () => {}, item });
+        }
+        this.sendPublish(item);
+      }
+    }
+    for (const l of this.flushListeners) l();
+  }
+}

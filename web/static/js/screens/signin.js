@@ -1,0 +1,34 @@
+import { h, field } from '../dom.js';
+import * as api from '../api.js';
+import { navigate, startSession, session } from '../app.js';
+
+export function render(main, params, query) {
+  const email = h('input', { type: 'email', name: 'email', autocomplete: 'username', required: true });
+  const password = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
+  const error = h('p', { class: 'error', role: 'alert' });
+  const button = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
+  const form = h('form', { class: 'card narrow', 'aria-labelledby': 'signin-title' },
+    h('h1', { id: 'signin-title' }, 'Sign in'),
+    field('Email', email),
+    field('Password', password),
+    error,
+    button);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    error.textContent = '';
+    button.disabled = true;
+    try {
+      const me = await api.post('/api/login', { email: email.value, password: password.value });
+      await startSession(me);
+      const next = query.get('next');
+      navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/events', { replace: true });
+    } catch (err) {
+      error.textContent = err.message;
+      button.disabled = false;
+      password.select();
+    }
+  });
+  main.append(form);
+  if (session.me) main.append(h('p', { class: 'muted' }, `Signed in as ${session.me.display_name}.`));
+  email.focus();
+}

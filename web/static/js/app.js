@@ -4,6 +4,7 @@ import * as api from './api.js';
 import { Realtime } from './realtime.js';
 import { wipe } from './store.js';
 import { flushHttpOutbox } from './outbox.js';
+import { watchNews, stopNews } from './news.js';
 
 export const session = { me: null, rt: null };
 
@@ -39,9 +40,12 @@ function renderNav() {
 
 export async function signOut() {
   try { await api.post('/api/logout'); } catch { /* offline: still forget locally */ }
+  stopNews();
   if (session.rt) session.rt.stop();
   session.rt = null;
   session.me = null;
+  const banner = document.getElementById('banner');
+  banner.hidden = true;
   await wipe().catch(() => {});
   renderNav();
   navigate('/signin', { replace: true });
@@ -67,6 +71,7 @@ export async function startSession(me) {
       onAuthLost: () => { session.me = null; navigate('/signin', { replace: true }); },
     });
     session.rt.start();
+    watchNews(session).catch((err) => console.error(err));
   }
 }
 
@@ -89,7 +94,7 @@ async function route() {
     const m = re.exec(path);
     if (!m) continue;
     if (!opts.public && !session.me && !(await loadMe())) {
-      navigate(`/signin?next=${encodeURIComponent(location.pathname)}`, { replace: true });
+      if (seq === routeSeq) navigate(`/signin?next=${encodeURIComponent(path)}`, { replace: true });
       return;
     }
     const mod = await load();
@@ -120,6 +125,8 @@ document.addEventListener('click', (ev) => {
 window.addEventListener('popstate', route);
 
 api.listeners.unauthenticated = () => {
+  // Only a session that ended while in use; the router handles signing in at start.
+  if (!session.me) return;
   if (location.pathname.startsWith('/signin') || location.pathname.startsWith('/invite')) return;
   session.me = null;
   if (session.rt) { session.rt.stop(); session.rt = null; }

@@ -14,6 +14,7 @@ export function textOf(body) {
 }
 
 export function createChat(channel, { label = 'Message', names = new Map(), placeholder = '' } = {}) {
+  // names: user id -> display name, for events whose author carries no name.
   const rt = session.rt;
   const list = h('ol', { class: 'messages', role: 'log', 'aria-live': 'polite', 'aria-label': `${label} history` });
   const input = h('textarea', { name: 'text', rows: 2, required: true, maxlength: 4000, placeholder });
@@ -24,35 +25,32 @@ export function createChat(channel, { label = 'Message', names = new Map(), plac
   let sub = null;
   let disposed = false;
 
-  function nameOf(id) {
-    if (id == null) return 'classhub';
-    if (session.me && id === session.me.id) return 'You';
-    return names.get(id) || `#${id}`;
+  const mine = (event) => Boolean(session.me && event.author && event.author.id === session.me.id);
+  function authorName(event) {
+    if (!event.author) return 'former participant';
+    if (mine(event)) return 'You';
+    return event.author.name || names.get(event.author.id) || `#${event.author.id}`;
   }
 
   function scroll() { list.scrollTop = list.scrollHeight; }
 
   function apply(event) {
-    if (MESSAGE_TYPES.has(event.type) || (event.ref_id == null && textOf(event.body) && !event.type.includes('delete'))) {
-      if (event.client_id) {
-        const pending = list.querySelector(`li[data-client-id="${CSS.escape(event.client_id)}"]`);
-        if (pending) pending.remove();
-      }
+    if (MESSAGE_TYPES.has(event.type)) {
       if (byId.has(event.id)) return;
       const li = h('li', {
-        class: `msg${session.me && event.author_id === session.me.id ? ' mine' : ''}`,
+        class: `msg${mine(event) ? ' mine' : ''}`,
         dataset: { id: event.id, seq: event.seq },
       },
-      h('span', { class: 'who' }, event.author_name || nameOf(event.author_id)),
+      h('span', { class: 'who' }, authorName(event)),
       h('span', { class: 'text' }, textOf(event.body)),
       ' ',
-      h('time', { class: 'at', datetime: event.created_at || event.at || '' }, fmtClock(event.created_at || event.at)));
+      h('time', { class: 'at', datetime: event.time || '' }, fmtClock(event.time)));
       byId.set(event.id, li);
       list.append(li);
       scroll();
       return;
     }
-    const target = event.ref_id != null ? byId.get(event.ref_id) : null;
+    const target = event.ref != null ? byId.get(event.ref) : null;
     if (!target) return;
     if (event.type.includes('edit')) {
       target.querySelector('.text').textContent = textOf(event.body);
@@ -65,6 +63,7 @@ export function createChat(channel, { label = 'Message', names = new Map(), plac
 
   async function showPending() {
     const items = (await outboxAll().catch(() => [])).filter((i) => i.kind === 'ws' && i.channel === channel);
+    if (disposed) return;
     for (const li of list.querySelectorAll('li.pending')) {
       if (!items.some((i) => i.client_id === li.dataset.clientId)) li.remove();
     }
@@ -78,7 +77,25 @@ export function createChat(channel, { label = 'Message', names = new Map(), plac
     scroll();
   }
 
-  const onFlush = () => { if (!disposed) showPending(); };
+  const onFlush = (info) => {
+    if (disposed) return;
+    if (info && info.acked && info.frame.channel === channel) {
+      // The ack comes before the event: the pending line becomes the message.
+      const li = list.querySelector(`li[data-client-id="${CSS.escape(info.acked)}"]`);
+      if (li && !byId.has(info.frame.event_id)) {
+        li.classList.remove('pending');
+        li.removeAttribute('data-client-id');
+        li.dataset.id = info.frame.event_id;
+        li.dataset.seq = info.frame.seq;
+        const state = li.querySelector('.state');
+        if (state) state.remove();
+        li.append(' ', h('time', { class: 'at' }, fmtClock(new Date())));
+        byId.set(info.frame.event_id, li);
+        return;
+      }
+    }
+    showPending();
+  };
 
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -96,8 +113,15 @@ export function createChat(channel, { label = 'Message', names = new Map(), plac
   async function start() {
     rt.flushListeners.add(onFlush);
     sub = await rt.subscribe(channel, (msg) => {
-      if (msg.kind === 'reset') { replace(list); byId.clear(); showPending(); return; }
-      apply(msg.event);
+      if (msg.kind === 'reset') {
+        replace(list, h('li', { class: 'muted' }, 'Earlier messages are not shown.'));
+        byId.clear();
+        showPending();
+      } else if (msg.kind === 'denied') {
+        list.append(h('li', { class: 'error' }, `You cannot read this conversation (${msg.code}).`));
+      } else if (msg.kind === 'event') {
+        apply(msg.event);
+      }
     });
     if (disposed) { sub.unsubscribe(); return; }
     for (const e of sub.events) apply(e);

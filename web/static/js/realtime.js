@@ -46,6 +46,8 @@ export class Realtime {
     this.reqSeq = 0;
     this.openedAt = 0;
     this.flushListeners = new Set();
+    this.presenceListeners = new Set();
+    this.hello = null;
     window.addEventListener('online', () => this.kick());
     window.addEventListener('offline', () => { if (this.ws) this.ws.close(); });
   }
@@ -103,7 +105,7 @@ export class Realtime {
       this.ws = null;
       if (Date.now() - this.openedAt > STABLE_MS) this.attempt = 0;
       this.setStatus('offline');
-      if (ev.code === 4401 || ev.code === 4403) {
+      if (ev.code === 4401) {
         this.onAuthLost(ev);
         return;
       }
@@ -143,15 +145,19 @@ export class Realtime {
 
   // Listen to a channel: `listener({kind:'event'|'reset', event})`. Returns the
   // events seen so far (from IndexedDB when offline) and an unsubscribe function.
-  async subscribe(name, listener, { since } = {}) {
+  async subscribe(name, listener, { since, presence = false, history = true } = {}) {
     const ch = this.channel(name);
     await ch.loaded;
+    if (presence) ch.presence = true;
+    ch.wantHistory = history;
     if (since !== undefined && since !== null) {
       // A snapshot loaded over HTTP already covers everything up to `since`.
       if (since > ch.lastSeq) { ch.lastSeq = since; ch.events = []; }
     }
     ch.listeners.add(listener);
-    if (ch.listeners.size === 1) this.sendSubscribe([ch]);
+    // A second listener rides on the existing subscription, unless it wants
+    // presence, which re-runs the subscription (the server never sends an event twice).
+    if (ch.listeners.size === 1 || presence) this.sendSubscribe([ch]);
     return {
       events: ch.events.slice(),
       unsubscribe: () => {
@@ -166,7 +172,14 @@ export class Realtime {
     this.send({
       type: 'subscribe',
       id: `s${++this.reqSeq}`,
-      channels: list.map((ch) => ({ channel: ch.name, since: ch.lastSeq })),
+      channels: list.map((ch) => {
+        const entry = { channel: ch.name };
+        // since=0 would ask for the whole history; a fresh channel starts live
+        // (its view loads history over HTTP where the feature offers it).
+        if (ch.lastSeq > 0 || ch.wantHistory) entry.since = ch.lastSeq;
+        if (ch.presence) entry.presence = true;
+        return entry;
+      }),
     });
   }
 
@@ -187,82 +200,112 @@ export class Realtime {
     ch.saveTimer = setTimeout(() => channelPut(ch.name, ch).catch(() => {}), 200);
   }
 
-  async reload(name) {
-    // The server will not replay that far back: start the channel afresh.
-    const ch = this.channel(name);
-    ch.events = [];
-    ch.lastSeq = 0;
-    await channelDrop(name).catch(() => {});
-    for (const l of ch.listeners) l({ kind: 'reset' });
-    if (ch.listeners.size) this.sendSubscribe([ch]);
-  }
-
   // --- frames -------------------------------------------------------------
 
   handle(frame) {
     switch (frame.type) {
-      case 'event':
-        this.deliver(frame.event || frame);
+      case 'hello':
+        this.hello = frame;
         break;
-      case 'events':
+      case 'event':
+        this.deliver(frame.event);
+        break;
       case 'batch':
         for (const e of frame.events || []) this.deliver(e);
+        break;
+      case 'subscribed':
+        for (const answer of frame.channels || []) this.subscribed(answer);
+        break;
+      case 'unsubscribed':
+        if (frame.reason === 'forbidden') {
+          for (const name of frame.channels || []) this.notify(name, { kind: 'denied', code: 'forbidden' });
+        }
         break;
       case 'ack':
         this.acked(frame);
         break;
-      case 'reload':
-        for (const name of frame.channels || [frame.channel]) if (name) this.reload(name);
-        break;
       case 'error':
         this.failed(frame);
         break;
+      case 'ping':
+        this.send({ type: 'pong' });
+        break;
+      case 'pong':
+        break;
       case 'presence':
-        this.onNotice(frame);
+        for (const l of this.presenceListeners) l(frame);
         break;
       default:
         this.onNotice(frame);
     }
   }
 
+  notify(name, msg) {
+    const ch = this.channels.get(name);
+    if (!ch) return;
+    for (const l of ch.listeners) {
+      try { l(msg); } catch (err) { console.error(err); }
+    }
+  }
+
+  subscribed(answer) {
+    const ch = this.channels.get(answer.channel);
+    if (!ch) return;
+    if (answer.status === 'reload') {
+      // `since` is too old (or newer than the channel): nothing is replayed.
+      // Start afresh at the channel's head; views reload their history over HTTP.
+      ch.events = [];
+      ch.lastSeq = answer.seq;
+      channelPut(ch.name, ch).catch(() => {});
+      this.notify(ch.name, { kind: 'reset', seq: answer.seq });
+    } else if (answer.status === 'denied') {
+      this.notify(ch.name, { kind: 'denied', code: answer.code });
+    } else {
+      this.notify(ch.name, { kind: 'subscribed', status: answer.status, seq: answer.seq });
+    }
+  }
+
   acked(frame) {
-    const p = this.pending.get(frame.client_id);
-    outboxRemove(frame.client_id).catch(() => {});
+    const cid = frame.id;
+    const p = this.pending.get(cid);
+    outboxRemove(cid).catch(() => {});
     if (p) {
-      this.pending.delete(frame.client_id);
+      this.pending.delete(cid);
       p.resolve(frame);
     }
-    for (const l of this.flushListeners) l();
+    for (const l of this.flushListeners) l({ acked: cid, frame });
   }
 
   failed(frame) {
-    if (frame.code === 'reload' || frame.code === 'too_far_behind') {
-      if (frame.channel) this.reload(frame.channel);
-      return;
-    }
-    const cid = frame.client_id || frame.ref;
+    const cid = frame.id;
     const p = cid && this.pending.get(cid);
-    if (p) {
-      this.pending.delete(cid);
-      if (frame.code === 'rate_limited') {
-        // Keep it in the outbox; try again after the server's hint.
-        setTimeout(() => this.flushOutbox(), Math.max(1000, (frame.retry_after || 1) * 1000));
-        return;
-      }
-      outboxRemove(cid).catch(() => {});
-      p.reject(Object.assign(new Error(frame.message || frame.code), { code: frame.code }));
-      for (const l of this.flushListeners) l();
+    if (!p) {
+      this.onNotice(frame);
       return;
     }
-    this.onNotice(frame);
+    if (frame.code === 'rate_limited' || frame.code === 'unavailable') {
+      // Safe to repeat with the same id: the server stores it once.
+      const wait = Math.max(250, (frame.retry_after || 1) * 1000);
+      setTimeout(() => this.sendPublish(p.item), wait);
+      return;
+    }
+    this.pending.delete(cid);
+    outboxRemove(cid).catch(() => {});
+    p.reject(Object.assign(new Error(frame.message || frame.code), { code: frame.code }));
+    for (const l of this.flushListeners) l({ failed: cid, frame });
+  }
+
+  // Tell the server the user saw an event (organisers' "who has it").
+  seen(channel, eventId) {
+    this.send({ type: 'seen', channel, event_id: eventId });
   }
 
   // --- publishing ---------------------------------------------------------
 
   // Publish to a channel. The item is stored in the outbox first, so it
   // survives going offline (and a reload); returns {client_id, done}.
-  async publish(channel, body) {
-    const item = { client_id: newClientId(), kind: 'ws', channel, body, created: new Date().toISOString() };
+  async publish(channel, body, ref = null) {
+    const item = { client_id: `c-${newClientId()}`, kind: 'ws', channel, body, ref, created: new Date().toISOString() };
     await outboxAdd(item);
     const done = new Promise((resolve, reject) => this.pending.set(item.client_id, { resolve, reject, item }));
     this.sendPublish(item);
@@ -270,7 +313,9 @@ export class Realtime {
   }
 
   sendPublish(item) {
-    return this.send({ type: 'publish', channel: item.channel, client_id: item.client_id, body: item.body });
+    const frame = { type: 'publish', id: item.client_id, channel: item.channel, body: item.body };
+    if (item.ref != null) frame.ref = item.ref;
+    return this.send(frame);
   }
 
   async flushOutbox() {

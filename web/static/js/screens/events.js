@@ -17,7 +17,7 @@ export async function render(main) {
   let events = [];
   try {
     const { data, stale } = await api.cachedGet('/api/events');
-    events = Array.isArray(data) ? data : (data.events || data.items || []);
+    events = data.events || [];
     if (stale) main.append(h('p', { class: 'muted' }, 'Offline: showing the list as last seen.'));
   } catch (err) {
     main.append(h('p', { class: 'error' }, `Could not load your events: ${err.message}`));
@@ -36,7 +36,7 @@ export async function render(main) {
       h('p', {}, fmtTime(ev.starts_at), ev.location ? ` · ${ev.location}` : ''),
       h('p', { class: 'tags' },
         h('span', { class: `tag ${state}` }, state),
-        ev.role ? h('span', { class: 'tag' }, ev.role) : null,
+        ev.my_role ? h('span', { class: 'tag' }, ev.my_role) : null,
         ev.status && ev.status !== 'scheduled' ? h('span', { class: `tag ${ev.status}` }, ev.status) : null)));
   }
   main.append(list);

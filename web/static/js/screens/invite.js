@@ -36,7 +36,7 @@ export async function render(main, params) {
     }
     button.disabled = true;
     try {
-      const me = await api.post(`/api/invitations/${encodeURIComponent(token)}/accept`, { password: password.value });
+      const me = await api.post('/api/invitations/accept', { token, password: password.value });
       if (me && me.csrf_token) {
         await startSession(me);
         navigate('/events', { replace: true });

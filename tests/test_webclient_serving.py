@@ -1,0 +1,78 @@
+"""The browser client is served with a strict CSP, client routes get the shell, the API keeps its 404s."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+# Serving files does not depend on the database backend.
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
+def script_src(csp: str) -> str:
+    for part in csp.split(";"):
+        part = part.strip()
+        if part.startswith("script-src"):
+            return part
+    return ""
+
+
+@sqlite_only
+async def test_shell_has_csp_without_inline_scripts(client: httpx.AsyncClient) -> None:
+    r = await client.get("/")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    csp = r.headers["content-security-policy"]
+    assert script_src(csp) == "script-src 'self'"
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "frame-ancestors 'none'" in csp
+    # The shell loads one module from /static and has no inline script or handler.
+    html = r.text
+    assert re.findall(r"<script[^>]*>", html) == ['<script type="module" src="/static/js/app.js">']
+    assert not re.search(r"\son[a-z]+=", html)
+
+
+@sqlite_only
+@pytest.mark.parametrize("path", ["/events", "/events/12", "/events/12/board", "/invite/abc-DEF_123", "/admin/audit", "/me", "/signin", "/trainer/3", "/dm/4"])
+async def test_client_routes_fall_back_to_the_shell(client: httpx.AsyncClient, path: str) -> None:
+    r = await client.get(path)
+    assert r.status_code == 200
+    assert '<main id="main"' in r.text
+    assert "content-security-policy" in r.headers
+
+
+@sqlite_only
+async def test_api_and_unknown_paths_are_not_swallowed(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/no-such-thing")
+    assert r.status_code == 404
+    assert "<main" not in r.text
+    r = await client.get("/nowhere")
+    assert r.status_code == 404
+
+
+@sqlite_only
+async def test_static_modules_and_service_worker(client: httpx.AsyncClient) -> None:
+    r = await client.get("/static/js/app.js")
+    assert r.status_code == 200
+    assert "javascript" in r.headers["content-type"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    sw = await client.get("/sw.js")
+    assert sw.status_code == 200
+    assert "javascript" in sw.headers["content-type"]
+    assert sw.headers["service-worker-allowed"] == "/"
+    assert (await client.get("/static/../web/app.py")).status_code == 404
+
+
+def test_client_never_parses_html_from_data() -> None:
+    """No innerHTML/outerHTML/insertAdjacentHTML/document.write anywhere in the client."""
+    from web.spa import STATIC_DIR
+
+    offenders = []
+    for path in STATIC_DIR.rglob("*.js"):
+        text = path.read_text()
+        for bad in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            if bad in text:
+                offenders.append(f"{path.name}: {bad}")
+    assert offenders == []

@@ -1,0 +1,105 @@
+// Organiser news (event changed / cancelled) shown as a banner on every screen,
+// and the personal channel's notices. Each banner shown is reported with a
+// `seen` frame: organisers see who got the change live.
+import { h, replace, toast, fmtTime } from './dom.js';
+import { get } from './api.js';
+
+let watched = new Map(); // channel -> unsubscribe
+let queue = [];
+let rt = null;
+let me = null;
+
+const ackKey = () => `classhub.banners.${me.id}`;
+function acknowledged() {
+  try { return new Set(JSON.parse(localStorage.getItem(ackKey()) || '[]')); } catch { return new Set(); }
+}
+function acknowledge(id) {
+  const set = acknowledged();
+  set.add(id);
+  localStorage.setItem(ackKey(), JSON.stringify([...set].slice(-500)));
+}
+
+export function isNewsChange(event) {
+  return /changed|cancel|update|moved|news/.test(event.type) && event.type !== 'message';
+}
+
+export function describeNews(event) {
+  const b = event.body || {};
+  const cancelled = event.type.includes('cancel') || b.status === 'cancelled';
+  const title = b.title || b.event_title || '';
+  const head = cancelled ? 'Cancelled' : 'Changed';
+  const parts = [];
+  if (b.text || b.message || b.summary) parts.push(b.text || b.message || b.summary);
+  const changes = b.changes || b.fields || null;
+  if (changes && typeof changes === 'object') {
+    for (const [field, value] of Object.entries(changes)) {
+      const v = value && typeof value === 'object' && 'new' in value ? value.new : value;
+      const shown = /_at$/.test(field) ? fmtTime(v) : String(v ?? '');
+      parts.push(`${field.replace(/_/g, ' ')}: ${shown}`);
+    }
+  }
+  return { cancelled, head: title ? `${head}: ${title}` : `Event ${head.toLowerCase()}`, text: parts.join(' · ') };
+}
+
+function showNext() {
+  const banner = document.getElementById('banner');
+  const seenSet = acknowledged();
+  queue = queue.filter((e) => !seenSet.has(e.id));
+  if (!queue.length) { banner.hidden = true; replace(banner); return; }
+  const event = queue[queue.length - 1];
+  const d = describeNews(event);
+  banner.className = d.cancelled ? 'cancelled' : 'changed';
+  const eventId = Number(event.channel.split(':')[1]);
+  replace(banner,
+    h('strong', {}, d.head),
+    h('span', { class: 'grow' }, d.text),
+    h('a', { href: `/events/${eventId}` }, 'Open event'),
+    h('button', { type: 'button', onclick: () => { for (const e of queue) acknowledge(e.id); showNext(); } }, 'Dismiss'));
+  banner.hidden = false;
+  rt.seen(event.channel, event.id);
+}
+
+function onNews(msg) {
+  if (msg.kind !== 'event' || !isNewsChange(msg.event)) return;
+  queue.push(msg.event);
+  document.dispatchEvent(new CustomEvent('classhub:news', { detail: msg.event }));
+  showNext();
+}
+
+export async function watchNews(session) {
+  rt = session.rt;
+  me = session.me;
+  let events = [];
+  try {
+    events = (await get('/api/events')).events || [];
+  } catch {
+    return;
+  }
+  const wanted = new Set(events.map((e) => `event:${e.id}:news`));
+  for (const [name, unsub] of watched) if (!wanted.has(name)) { unsub(); watched.delete(name); }
+  for (const name of wanted) {
+    if (watched.has(name)) continue;
+    const sub = await rt.subscribe(name, onNews);
+    for (const e of sub.events) if (isNewsChange(e)) queue.push(e);
+    watched.set(name, sub.unsubscribe);
+  }
+  showNext();
+  const personal = `user:${me.id}`;
+  if (!watched.has(personal)) {
+    const sub = await rt.subscribe(personal, (msg) => {
+      if (msg.kind !== 'event') return;
+      document.dispatchEvent(new CustomEvent('classhub:personal', { detail: msg.event }));
+      const b = msg.event.body || {};
+      if (msg.event.type.startsWith('note.') || msg.event.type.includes('moderat')) {
+        toast(b.text || b.message || (b.reason ? `${msg.event.type}: ${b.reason}` : msg.event.type));
+      }
+    }, { history: false });
+    watched.set(personal, sub.unsubscribe);
+  }
+}
+
+export function stopNews() {
+  for (const unsub of watched.values()) unsub();
+  watched = new Map();
+  queue = [];
+}

@@ -1,0 +1,199 @@
+// The event room: header, tabs (chat, board, people, groups, news) and the attendance list.
+import { h, replace, fmtTime } from '../dom.js';
+import * as api from '../api.js';
+import { session } from '../app.js';
+import { createChat } from '../chat.js';
+import { describeNews, isNewsChange } from '../news.js';
+
+const RANK = { participant: 1, trainer: 2, organiser: 3 };
+export const atLeast = (role, wanted) => (RANK[role] || 0) >= RANK[wanted];
+
+export async function loadEvent(id) {
+  const [{ data: event, stale }, members] = await Promise.all([
+    api.cachedGet(`/api/events/${id}`),
+    api.cachedGet(`/api/events/${id}/members`).then((r) => r.data.members || []).catch(() => []),
+  ]);
+  return { event, members, stale };
+}
+
+export function eventHeader(event, stale) {
+  return h('header', { class: 'room-head' },
+    h('h1', {}, event.title),
+    h('p', { class: 'muted' },
+      `${fmtTime(event.starts_at)} – ${fmtTime(event.ends_at)}`,
+      event.location ? ` · ${event.location}` : '',
+      event.status && event.status !== 'scheduled' ? h('span', { class: `tag ${event.status}` }, ` ${event.status}`) : null),
+    event.description ? h('p', { class: 'description' }, event.description) : null,
+    stale ? h('p', { class: 'muted' }, 'Offline: showing what was last seen.') : null);
+}
+
+export function roomTabs(event, current) {
+  const role = event.my_role;
+  const tabs = [['chat', 'Chat'], ['board', 'Pinboard'], ['people', 'People'], ['groups', 'Groups'], ['news', 'News']];
+  const nav = h('nav', { class: 'tabs', 'aria-label': 'Event sections' });
+  for (const [key, label] of tabs) {
+    nav.append(h('a', { href: key === 'chat' ? `/events/${event.id}` : `/events/${event.id}/${key}`, 'aria-current': key === current ? 'page' : null }, label));
+  }
+  if (atLeast(role, 'trainer') || session.me.is_admin) {
+    nav.append(h('a', { href: `/trainer/${event.id}`, 'aria-current': current === 'moderation' ? 'page' : null }, 'Moderation'));
+  }
+  if (atLeast(role, 'trainer') || session.me.is_admin) {
+    nav.append(h('a', { href: `/events/${event.id}/organiser/mail`, 'aria-current': current === 'organiser' ? 'page' : null }, 'Organise'));
+  }
+  return nav;
+}
+
+// The attendance list: who is connected to this event now (presence frames).
+export function attendance(event, members) {
+  const list = h('ul', { class: 'people', 'aria-label': 'Here now' });
+  const count = h('span', { class: 'muted' });
+  const present = new Map();
+  const box = h('aside', { class: 'card attendance' }, h('h2', {}, 'Here now ', count), list);
+  const names = new Map(members.map((m) => [m.user_id, m.display_name]));
+  function draw() {
+    replace(list);
+    const sorted = [...present.values()].sort((a, b) => a.name.localeCompare(b.name));
+    for (const p of sorted) {
+      const isMe = session.me && p.id === session.me.id;
+      list.append(h('li', { dataset: { userId: p.id } },
+        h('span', { class: 'dot here', 'aria-hidden': 'true' }),
+        isMe ? `${p.name} (you)` : h('a', { href: `/dm/${p.id}?name=${encodeURIComponent(p.name)}`, title: `Message ${p.name}` }, p.name)));
+    }
+    count.textContent = `(${present.size})`;
+  }
+  const listener = (frame) => {
+    if (frame.event !== event.id) return;
+    if (frame.present) {
+      present.clear();
+      for (const p of frame.present) present.set(p.id, { id: p.id, name: p.name || names.get(p.id) || `#${p.id}` });
+    }
+    for (const p of frame.joined || []) present.set(p.id, { id: p.id, name: p.name || names.get(p.id) || `#${p.id}` });
+    for (const id of frame.left || []) present.delete(id);
+    draw();
+  };
+  session.rt.presenceListeners.add(listener);
+  draw();
+  return { el: box, dispose: () => session.rt.presenceListeners.delete(listener) };
+}
+
+function peopleTab(event, members) {
+  const rows = members.map((m) => h('tr', {},
+    h('td', {}, m.display_name),
+    h('td', {}, m.role),
+    m.email !== undefined && m.email !== null ? h('td', {}, m.email) : h('td', { class: 'muted' }, '—'),
+    h('td', {}, session.me.id === m.user_id ? '' : h('a', { href: `/dm/${m.user_id}?name=${encodeURIComponent(m.display_name)}` }, 'Message'))));
+  return h('section', {},
+    h('h2', {}, `Enrolled (${members.length})`),
+    h('div', { class: 'table-wrap' }, h('table', {},
+      h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Role'), h('th', {}, 'Email'), h('th', {}, h('span', { class: 'sr' }, 'Actions')))),
+      h('tbody', {}, rows))));
+}
+
+async function groupsTab(event, members, query, disposers) {
+  const box = h('section', {});
+  let groups = [];
+  try {
+    groups = (await api.cachedGet(`/api/events/${event.id}/groups`)).data.groups || [];
+  } catch (err) {
+    box.append(h('p', { class: 'error' }, err.message));
+    return box;
+  }
+  const mine = groups.filter((g) => g.members.some((m) => m.user_id === session.me.id));
+  const visible = atLeast(event.my_role, 'trainer') || session.me.is_admin ? groups : mine;
+  const current = Number(query.get('group')) || (visible[0] && visible[0].id);
+  const list = h('ul', { class: 'tags', 'aria-label': 'Learning groups' });
+  for (const g of visible) {
+    list.append(h('li', {}, h('a', { href: `/events/${event.id}/groups?group=${g.id}`, class: 'tag', 'aria-current': g.id === current ? 'page' : null },
+      `${g.name} (${g.members.length})`)));
+  }
+  box.append(h('h2', {}, 'Learning groups'), list);
+  if (atLeast(event.my_role, 'trainer') || session.me.is_admin) {
+    const name = h('input', { name: 'group', required: true, maxlength: 120 });
+    const form = h('form', { class: 'row' }, h('label', { for: 'new-group' }, 'New group'), name, h('button', { type: 'submit' }, 'Create'));
+    name.id = 'new-group';
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const g = await api.post(`/api/events/${event.id}/groups`, { name: name.value, member_ids: [] });
+      location.assign(`/events/${event.id}/groups?group=${g.id}`);
+    });
+    box.append(form);
+  }
+  const group = visible.find((g) => g.id === current);
+  if (!group) {
+    box.append(h('p', { class: 'muted' }, 'You are not in a learning group of this event.'));
+    return box;
+  }
+  box.append(h('p', { class: 'muted' }, 'Members: ', group.members.map((m) => m.display_name).join(', ')));
+  const chat = createChat(`group:${group.id}`, { label: `Message to ${group.name}`, names: new Map(members.map((m) => [m.user_id, m.display_name])) });
+  box.append(chat.el);
+  disposers.push(chat.dispose);
+  await chat.start();
+  return box;
+}
+
+async function newsTab(event) {
+  const box = h('section', {}, h('h2', {}, 'News from the organisers'));
+  const list = h('ol', { class: 'messages', 'aria-label': 'News' });
+  box.append(list);
+  const sub = await session.rt.subscribe(`event:${event.id}:news`, (msg) => {
+    if (msg.kind === 'event') add(msg.event);
+  });
+  function add(e) {
+    const d = isNewsChange(e) ? describeNews(e) : { head: e.author ? e.author.name : 'News', text: (e.body && e.body.text) || '' };
+    list.prepend(h('li', { class: 'msg' }, h('span', { class: 'who' }, d.head), h('span', { class: 'text' }, d.text), ' ', h('time', { class: 'at' }, fmtTime(e.time))));
+  }
+  for (const e of sub.events) add(e);
+  if (!sub.events.length) list.append(h('li', { class: 'muted' }, 'No news yet.'));
+  return { el: box, dispose: sub.unsubscribe };
+}
+
+export async function render(main, params, query) {
+  const id = Number(params.id);
+  const tab = params.tab || 'chat';
+  const { event, members, stale } = await loadEvent(id);
+  const disposers = [];
+  main.append(eventHeader(event, stale), roomTabs(event, tab));
+  const onNews = (ev) => {
+    if (ev.detail.channel === `event:${id}:news`) {
+      api.get(`/api/events/${id}`).then((fresh) => {
+        const head = main.querySelector('.room-head');
+        if (head) head.replaceWith(eventHeader(fresh, false));
+      }).catch(() => {});
+    }
+  };
+  document.addEventListener('classhub:news', onNews);
+  disposers.push(() => document.removeEventListener('classhub:news', onNews));
+
+  const layout = h('div', { class: 'room' });
+  const content = h('div', { class: 'room-main' });
+  const here = attendance(event, members);
+  disposers.push(here.dispose);
+  layout.append(content, here.el);
+  main.append(layout);
+  // Presence comes with any channel of the event subscribed with presence: true.
+  const presenceSub = await session.rt.subscribe(`event:${id}:news`, () => {}, { presence: true });
+  disposers.push(presenceSub.unsubscribe);
+
+  if (tab === 'chat') {
+    const chat = createChat(`event:${id}:chat`, { label: 'Message to everyone', names: new Map(members.map((m) => [m.user_id, m.display_name])) });
+    content.append(h('h2', {}, 'Chat'), chat.el);
+    disposers.push(chat.dispose);
+    await chat.start();
+  } else if (tab === 'board') {
+    const { createBoard } = await import('../board.js');
+    const board = await createBoard(event, members);
+    content.append(board.el);
+    disposers.push(board.dispose);
+  } else if (tab === 'people') {
+    content.append(peopleTab(event, members));
+  } else if (tab === 'groups') {
+    content.append(await groupsTab(event, members, query, disposers));
+  } else if (tab === 'news') {
+    const news = await newsTab(event);
+    content.append(news.el);
+    disposers.push(news.dispose);
+  } else {
+    content.append(h('p', {}, 'Unknown section.'));
+  }
+  return () => { for (const d of disposers.reverse()) d(); };
+}

@@ -146,4 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Subcommand modules register on the module `web.cli`, not on `__main__`: run that one's main.
+    from web.cli import main as _main
+
+    sys.exit(_main())

@@ -1,1 +1,2 @@
 """Subcommands beyond serve and migrate; each module registers itself with ``@subcommand``."""
+from web.commands import loadtest_cmd  # noqa: F401 - classhub loadtest, loadtest-setup

@@ -365,3 +365,30 @@ def may_delete_note(v: BoardViewer, author_id: int | None, admin_locked: bool) -
     if author_id is not None and author_id == v.user_id and may_post_on_board(v):
         return True
     return may_moderate_board(v)
+class ProfileView(enum.StrEnum):
+    """How much of a person's profile a viewer sees."""
+
+    FULL = "full"  # everything stored: self, admins, trainers/organisers of their events
+    BRIEF = "brief"  # name, photo, short text: co-participants, when the person enabled it
+    NAME = "name"  # the display name only: co-participants otherwise
+
+
+async def profile_view(db: AsyncSession, viewer: User, target: User) -> ProfileView | None:
+    """What ``viewer`` may see of ``target``'s profile; None means nothing at all."""
+    if viewer.id == target.id or viewer.is_admin:
+        return ProfileView.FULL
+    if not _active(viewer) or target.status == UserStatus.DELETED.value:
+        return None
+    theirs = select(Enrolment.event_id).where(Enrolment.user_id == target.id)
+    roles = (
+        await db.execute(
+            select(Enrolment.role).where(
+                Enrolment.user_id == viewer.id, Enrolment.event_id.in_(theirs)
+            )
+        )
+    ).scalars().all()
+    if not roles:
+        return None
+    if any(ROLE_RANK[Role(r)] >= ROLE_RANK[Role.TRAINER] for r in roles):
+        return ProfileView.FULL
+    return ProfileView.BRIEF if target.profile_public else ProfileView.NAME

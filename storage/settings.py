@@ -131,6 +131,11 @@ class Settings:
     data_key_previous: tuple[str, ...] = ()
     photo_max_bytes: int = 10 * 1024 * 1024
     photo_max_pixels: int = 40_000_000
+    # Data protection (issue 7): grace month before a terminated account is deleted,
+    # how long the activity log is kept, how long direct messages are kept (0 = for good).
+    termination_grace_days: int = 30
+    activity_retention_days: int = 180
+    dm_retention_days: int = 0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -248,5 +253,12 @@ class Settings:
             photo_max_pixels=_int(
                 "PHOTO_MAX_PIXELS", env.get("PHOTO_MAX_PIXELS"), 40_000_000, 1
             ),
+            termination_grace_days=_int(
+                "TERMINATION_GRACE_DAYS", env.get("TERMINATION_GRACE_DAYS"), 30, 0
+            ),
+            activity_retention_days=_int(
+                "ACTIVITY_RETENTION_DAYS", env.get("ACTIVITY_RETENTION_DAYS"), 180, 1
+            ),
+            dm_retention_days=_int("DM_RETENTION_DAYS", env.get("DM_RETENTION_DAYS"), 0, 0),
             extra={k: v for k, v in env.items() if k.startswith("CLASSHUB_")},
         )

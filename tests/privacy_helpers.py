@@ -73,3 +73,42 @@ async def post(
                 update(ChannelEvent).where(ChannelEvent.id == ev.id).values(created_at=at)
             )
     return ev
+
+
+def second_client(app: Any) -> Any:
+    import httpx
+
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+async def find_everywhere(services: Any, needle: str) -> list[str]:
+    """Every table (FTS shadow tables included) with a row whose any column contains ``needle``."""
+    from sqlalchemy import inspect, text
+
+    found: list[str] = []
+    raw = needle.encode()
+    async with services.db.engine.connect() as conn:
+        names = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+        for table in names:
+            for row in await conn.execute(text(f'SELECT * FROM "{table}"')):
+                for value in row:
+                    if isinstance(value, bytes | memoryview):
+                        hit = raw in bytes(value)
+                    else:
+                        hit = needle.lower() in str(value).lower()
+                    if hit:
+                        found.append(table)
+                        break
+        if conn.dialect.name == "sqlite":
+            q = f'"{needle}"'
+            if (await conn.execute(text("SELECT rowid FROM message_fts WHERE message_fts MATCH :q"), {"q": q})).first():
+                found.append("message_fts MATCH")
+        else:
+            if (
+                await conn.execute(
+                    text("SELECT id FROM channel_events WHERE search_tsv @@ plainto_tsquery('simple', :q)"),
+                    {"q": needle},
+                )
+            ).first():
+                found.append("search_tsv MATCH")
+    return sorted(set(found))

@@ -155,6 +155,8 @@ class Operation:
     produces: str = "application/json"
     extra_responses: dict[int, str] = field(default_factory=dict)
     form_schema: dict[str, Any] | None = None  # OpenAPI schema of a non-JSON body
+    # Also open to an account in its termination grace month (reactivate, export, delete).
+    terminating_ok: bool = False
 
 
 class Api:
@@ -177,6 +179,7 @@ class Api:
         produces: str = "application/json",
         errors: dict[int, str] | None = None,
         form_schema: dict[str, Any] | None = None,
+        terminating_ok: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             self.operations.append(
@@ -195,6 +198,7 @@ class Api:
                     produces,
                     errors or {},
                     form_schema,
+                    terminating_ok,
                 )
             )
             return fn
@@ -223,7 +227,7 @@ def _endpoint(ops: dict[str, Operation]) -> Callable[[Request], Awaitable[Respon
         op = ops.get(request.method) or (ops.get("GET") if request.method == "HEAD" else None)
         if op is None:
             raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
-        user = await current_user(request)
+        user = await current_user(request, allow_terminating=op.terminating_ok)
         if op.auth != "public":
             if user is None:
                 raise ApiError(401, "unauthenticated", "sign in first")

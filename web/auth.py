@@ -51,9 +51,14 @@ def session_token(conn: HTTPConnection) -> str | None:
     return unsign_token(conn.app.state.services.settings.secret_key, raw)
 
 
-async def current_user(conn: HTTPConnection) -> User | None:
-    """The signed-in user of a request or WebSocket, looked up once per request."""
-    cached: Any = conn.scope.get("classhub.user", ...)
+async def current_user(conn: HTTPConnection, *, allow_terminating: bool = False) -> User | None:
+    """The signed-in user of a request or WebSocket, looked up once per request.
+
+    An account in its termination grace month counts as signed in only where
+    ``allow_terminating`` is given (operations declared ``terminating_ok``).
+    """
+    key = "classhub.user.limited" if allow_terminating else "classhub.user"
+    cached: Any = conn.scope.get(key, ...)
     if cached is not ...:
         return cached  # type: ignore[no-any-return]
     user: User | None = None
@@ -62,11 +67,14 @@ async def current_user(conn: HTTPConnection) -> User | None:
         services = conn.app.state.services
         async with services.db.session() as db:
             found = await user_for_session(
-                db, token, idle_secs=services.settings.session_idle_secs
+                db,
+                token,
+                idle_secs=services.settings.session_idle_secs,
+                allow_terminating=allow_terminating,
             )
         if found is not None:
             user = found[0]
-    conn.scope["classhub.user"] = user
+    conn.scope[key] = user
     return user
 
 

@@ -89,10 +89,19 @@ async def create_session(
 
 
 async def user_for_session(
-    db: AsyncSession, token: str, *, idle_secs: int, now: dt.datetime | None = None
+    db: AsyncSession,
+    token: str,
+    *,
+    idle_secs: int,
+    now: dt.datetime | None = None,
+    allow_terminating: bool = False,
 ) -> tuple[User, AuthSession] | None:
     """The active user behind a session token, or None when it is unknown, idle,
-    expired or revoked. A live session's ``last_seen_at`` is moved forward."""
+    expired or revoked. A live session's ``last_seen_at`` is moved forward.
+
+    ``allow_terminating`` also accepts an account in its termination grace month:
+    such a session is limited to the operations that reactivate, export or delete.
+    """
     row = (
         await db.execute(
             select(User, AuthSession)
@@ -108,7 +117,9 @@ async def user_for_session(
         return None
     if session.last_seen_at + dt.timedelta(seconds=idle_secs) <= now:
         return None
-    if user.status != UserStatus.ACTIVE.value:
+    if user.status != UserStatus.ACTIVE.value and not (
+        allow_terminating and user.status == UserStatus.TERMINATING.value
+    ):
         return None
     if (now - session.last_seen_at).total_seconds() >= SESSION_TOUCH_SECS:
         session.last_seen_at = now

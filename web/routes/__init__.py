@@ -1,11 +1,12 @@
 """HTTP route modules. Importing one registers its operations on ``web.api.API``."""
 
 from web.routes import accounts, health
-from web.routes import admin_logs, admin_review
+from web.routes import account_lifecycle, admin_logs, admin_review, my_data
 from web.routes import events, groups, invitations, users
 from web.routes import pinboard, pinboard_photos
 
 __all__ = [
+    "account_lifecycle",
     "accounts",
     "admin_logs",
     "admin_review",
@@ -13,7 +14,11 @@ __all__ = [
     "groups",
     "health",
     "invitations",
+<<<<<<< HEAD
     "pinboard",
     "pinboard_photos",
+=======
+    "my_data",
+>>>>>>> f739306 (Account lifecycle (block, terminate with grace month and limited session, reactivate, delete with chain tombstones), removing contributions of people who left, own data access/profile/photo/export, profile visibility)
     "users",
 ]

@@ -38,6 +38,8 @@ class MeOut(BaseModel):
     is_dpo: bool
     status: str
     csrf_token: str
+    # Set while the account is terminating: when it will be deleted unless reactivated.
+    delete_after: str | None = None
 
 
 def me_payload(user: User, csrf: str) -> dict[str, Any]:
@@ -49,6 +51,7 @@ def me_payload(user: User, csrf: str) -> dict[str, Any]:
         is_dpo=user.is_dpo,
         status=user.status,
         csrf_token=csrf,
+        delete_after=user.delete_after.isoformat() if user.delete_after else None,
     ).model_dump()
 
 
@@ -119,7 +122,9 @@ async def login(ctx: Ctx) -> JSONResponse:
             await throttle.record_failure(db, limits, body.email, ctx.ip)
             await log_activity(db, user_id=None, action="login_failed", ip=ctx.ip)
         raise ApiError(401, "bad_credentials", BAD_LOGIN)
-    if user.status != UserStatus.ACTIVE.value:
+    # An account in its termination grace month may sign in, to a session limited
+    # to reactivating, exporting or deleting (operations declared `terminating_ok`).
+    if user.status not in (UserStatus.ACTIVE.value, UserStatus.TERMINATING.value):
         raise ApiError(403, f"account_{user.status}", f"this account is {user.status}")
     async with services.db.session() as db:
         await throttle.clear_account(db, body.email)
@@ -156,6 +161,7 @@ async def logout(ctx: Ctx) -> JSONResponse:
     summary="The signed-in user and their CSRF token",
     response=MeOut,
     tags=("accounts",),
+    terminating_ok=True,
 )
 async def me(ctx: Ctx) -> dict[str, Any]:
     token = session_token(ctx.request)

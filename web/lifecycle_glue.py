@@ -1,0 +1,27 @@
+"""What follows a lifecycle change once its transaction committed: close, notify, compact."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from storage.repo.erasure import ErasureReport, compact_index
+
+log = logging.getLogger("classhub.privacy")
+
+
+async def close_connections(services: Any, user_id: int, reason: str) -> None:
+    """Close the user's live connections on every process (the hub fans this out)."""
+    if services.hub is not None:
+        await services.hub.disconnect_user(user_id, reason)
+
+
+async def after_erasure(services: Any, report: ErasureReport) -> None:
+    """Tell live clients what went, and squeeze the deleted words out of the search index."""
+    if services.hub is not None and report.notices:
+        try:
+            await services.hub.broadcast(report.notices)
+        except Exception:  # noqa: BLE001 - the erasure is committed; clients catch up on reload
+            log.exception("broadcasting %d erasure notices failed", len(report.notices))
+    async with services.db.session() as db:
+        await compact_index(db)

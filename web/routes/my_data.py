@@ -1,0 +1,260 @@
+"""A person's own data: see it all, correct the profile, export it, control who sees what.
+
+The access and export operations stay open during the termination grace month
+(``terminating_ok``): someone leaving can still take their data with them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import zipfile
+from collections.abc import AsyncIterator
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response, StreamingResponse
+
+from storage.authz import ProfileView, profile_view
+from storage.models import ProfilePhoto, User
+from storage.repo import personal_data
+from storage.repo.logs import log_activity
+from web.api import API, Ctx
+from web.errors import ApiError
+
+MAX_PHOTO_BYTES = 8 * 1024 * 1024
+PHOTO_EDGE = 512
+ZIP_CHUNK = 64 * 1024
+EXPORT_FILES = (
+    "profile",
+    "enrolments",
+    "groups",
+    "messages",
+    "notes",
+    "reactions",
+    "mails_received",
+    "notifications",
+    "sessions",
+    "activity",
+)
+
+
+class ProfilePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(None, min_length=1, max_length=120)
+    profile_bio: str | None = Field(None, max_length=2000)
+    phone: str | None = Field(None, max_length=40)
+    organisation: str | None = Field(None, max_length=200)
+    profile_public: bool | None = Field(None, description="show the brief profile to co-participants")
+    wants_information_mail: bool | None = None
+
+
+class ProfileOut(BaseModel):
+    id: int
+    view: str
+    display_name: str
+    has_photo: bool | None = None
+    profile_bio: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    organisation: str | None = None
+    profile_public: bool | None = None
+
+
+@API.op(
+    "GET",
+    "/api/me/data",
+    summary="Everything classhub stores about me",
+    tags=("privacy",),
+    terminating_ok=True,
+)
+async def my_data(ctx: Ctx) -> dict[str, Any]:
+    async with ctx.services.db.session() as db:
+        data = await personal_data.collect(db, ctx.me.id)
+        await log_activity(db, user_id=ctx.me.id, action="data_viewed", ip=ctx.ip)
+    return data
+
+
+@API.op(
+    "PATCH",
+    "/api/me/profile",
+    summary="Correct my profile (and choose whether co-participants see the brief profile)",
+    body=ProfilePatch,
+    tags=("privacy",),
+)
+async def patch_profile(ctx: Ctx) -> dict[str, Any]:
+    body: ProfilePatch = ctx.body
+    changes = body.model_dump(exclude_none=True)
+    if "display_name" in changes:
+        changes["display_name"] = changes["display_name"].strip()
+        if not changes["display_name"]:
+            raise ApiError(422, "invalid_name", "the display name must not be blank")
+    async with ctx.services.db.session() as db:
+        user = await db.get(User, ctx.me.id)
+        assert user is not None
+        for key, value in changes.items():
+            setattr(user, key, value)
+        await log_activity(
+            db, user_id=user.id, action="profile_changed", target=",".join(sorted(changes)), ip=ctx.ip
+        )
+        photo = await personal_data.photo_of(db, user.id)
+        return personal_data.profile_json(user, has_photo=photo is not None)
+
+
+def _reencode(raw: bytes) -> bytes:
+    """Decode and re-encode: strips EXIF (location!) and anything hiding in the file."""
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            img.load()
+            rgb = img.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise ApiError(415, "not_an_image", "send a JPEG, PNG or WebP image") from None
+    rgb.thumbnail((PHOTO_EDGE, PHOTO_EDGE))
+    out = io.BytesIO()
+    rgb.save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
+
+@API.op(
+    "PUT",
+    "/api/me/photo",
+    summary="Set my optional profile photo (the raw image as the body)",
+    content_type="image/*",
+    tags=("privacy",),
+)
+async def put_photo(ctx: Ctx) -> dict[str, Any]:
+    raw = await ctx.request.body()
+    if len(raw) > MAX_PHOTO_BYTES:
+        raise ApiError(413, "too_large", f"the photo is over {MAX_PHOTO_BYTES} bytes")
+    jpeg = await run_in_threadpool(_reencode, raw)
+    async with ctx.services.db.session() as db:
+        existing = await personal_data.photo_of(db, ctx.me.id)
+        if existing is not None:
+            await db.delete(existing)
+            await db.flush()
+        photo = ProfilePhoto(user_id=ctx.me.id, content_type="image/jpeg", data=jpeg)
+        db.add(photo)
+        await db.flush()
+        user = await db.get(User, ctx.me.id)
+        assert user is not None
+        user.profile_photo_id = photo.id
+        await log_activity(db, user_id=ctx.me.id, action="photo_set", ip=ctx.ip)
+    return {"has_photo": True, "bytes": len(jpeg)}
+
+
+@API.op("DELETE", "/api/me/photo", summary="Remove my profile photo", tags=("privacy",))
+async def delete_photo(ctx: Ctx) -> dict[str, Any]:
+    async with ctx.services.db.session() as db:
+        existing = await personal_data.photo_of(db, ctx.me.id)
+        if existing is not None:
+            await db.delete(existing)
+        user = await db.get(User, ctx.me.id)
+        assert user is not None
+        user.profile_photo_id = None
+        await log_activity(db, user_id=ctx.me.id, action="photo_removed", ip=ctx.ip)
+    return {"has_photo": False}
+
+
+async def _viewable(ctx: Ctx, db: Any) -> tuple[User, ProfileView]:
+    target = await db.get(User, ctx.path_int("id"))
+    view = await profile_view(db, ctx.me, target) if target is not None else None
+    if target is None or view is None:
+        raise ApiError(404, "not_found", "no such person among the people you meet")
+    return target, view
+
+
+@API.op(
+    "GET",
+    "/api/users/{id:int}/profile",
+    summary="A person's profile as far as I may see it (full, brief or name only)",
+    response=ProfileOut,
+    tags=("privacy",),
+)
+async def user_profile(ctx: Ctx) -> dict[str, Any]:
+    async with ctx.services.db.session() as db:
+        target, view = await _viewable(ctx, db)
+        out: dict[str, Any] = {"id": target.id, "view": view.value, "display_name": target.display_name}
+        if view in (ProfileView.BRIEF, ProfileView.FULL):
+            out["has_photo"] = await personal_data.photo_of(db, target.id) is not None
+            out["profile_bio"] = target.profile_bio
+        if view is ProfileView.FULL:
+            out.update(
+                email=target.email,
+                phone=target.phone,
+                organisation=target.organisation,
+                profile_public=target.profile_public,
+            )
+    return ProfileOut(**out).model_dump(exclude_none=True)
+
+
+@API.op(
+    "GET",
+    "/api/users/{id:int}/photo",
+    summary="A person's profile photo, if I may see their brief profile",
+    produces="image/jpeg",
+    tags=("privacy",),
+)
+async def user_photo(ctx: Ctx) -> Response:
+    async with ctx.services.db.session() as db:
+        target, view = await _viewable(ctx, db)
+        photo = await personal_data.photo_of(db, target.id)
+    if view is ProfileView.NAME or photo is None:
+        raise ApiError(404, "not_found", "no photo to show")
+    return Response(
+        photo.data, media_type=photo.content_type, headers={"cache-control": "private, no-store"}
+    )
+
+
+def _build_zip(data: dict[str, Any], photo: bytes | None, files: dict[str, bytes]) -> Any:
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - closed by the stream
+    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        readme = (
+            "Your data from classhub, as JSON (UTF-8). One file per kind of data;\n"
+            "data.json holds all of it together. photos/ holds your profile photo.\n"
+        )
+        zf.writestr("README.txt", readme)
+        zf.writestr("data.json", json.dumps(data, ensure_ascii=False, indent=2))
+        for name in EXPORT_FILES:
+            zf.writestr(f"{name}.json", json.dumps(data.get(name), ensure_ascii=False, indent=2))
+        for name in sorted(set(data) - set(EXPORT_FILES)):
+            zf.writestr(f"{name}.json", json.dumps(data[name], ensure_ascii=False, indent=2))
+        if photo is not None:
+            zf.writestr("photos/profile.jpg", photo)
+        for path, blob in sorted(files.items()):
+            zf.writestr(path, blob)
+    spool.seek(0)
+    return spool
+
+
+@API.op(
+    "GET",
+    "/api/me/export",
+    summary="All my data as a zip: JSON files and my photos",
+    produces="application/zip",
+    tags=("privacy",),
+    terminating_ok=True,
+)
+async def my_export(ctx: Ctx) -> StreamingResponse:
+    async with ctx.services.db.session() as db:
+        data = await personal_data.collect(db, ctx.me.id)
+        photo = await personal_data.photo_of(db, ctx.me.id)
+        files = await personal_data.collect_files(db, ctx.me.id)
+        await log_activity(db, user_id=ctx.me.id, action="data_exported", ip=ctx.ip)
+    spool = await run_in_threadpool(_build_zip, data, photo.data if photo else None, files)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            while block := await run_in_threadpool(spool.read, ZIP_CHUNK):
+                yield block
+        finally:
+            spool.close()
+
+    return StreamingResponse(
+        chunks(),
+        media_type="application/zip",
+        headers={"content-disposition": 'attachment; filename="classhub-my-data.zip"'},
+    )

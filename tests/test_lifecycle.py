@@ -121,4 +121,4 @@ async def test_admin_termination_and_immediate_deletion(
         assert (await c.get("/api/me")).status_code == 401
     # Deleted accounts cannot be touched again.
     r = await client.post(f"/api/users/{user.id}/block", json={"reason": "late"})
-    assert r.status_code == 409
+    assert r.status_code == 404

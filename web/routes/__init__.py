@@ -14,11 +14,8 @@ __all__ = [
     "groups",
     "health",
     "invitations",
-<<<<<<< HEAD
     "pinboard",
     "pinboard_photos",
-=======
     "my_data",
->>>>>>> f739306 (Account lifecycle (block, terminate with grace month and limited session, reactivate, delete with chain tombstones), removing contributions of people who left, own data access/profile/photo/export, profile visibility)
     "users",
 ]

@@ -10,5 +10,13 @@ from web.services import Services
 
 @asynccontextmanager
 async def start_hub(services: Services) -> AsyncIterator[None]:
-    # The hub (issue 3) plugs in here: create it, set services.hub, run until exit.
-    yield
+    from realtime.hub import Hub
+
+    hub = Hub(services.settings, services.db)
+    await hub.start()
+    services.hub = hub
+    try:
+        yield
+    finally:
+        services.hub = None
+        await hub.close()

@@ -4,6 +4,7 @@ from web.routes import accounts, health
 from web.routes import account_lifecycle, admin_logs, admin_review, my_data
 from web.routes import events, groups, invitations, users
 from web.routes import pinboard, pinboard_photos
+from web.routes import realtime  # noqa: F401 - the hub's HTTP side (ws tokens)
 
 __all__ = [
     "account_lifecycle",

@@ -1,0 +1,169 @@
+"""The two encodings of the wire protocol, and encode-once framing of events.
+
+An event is encoded once per subprotocol (``WireEvent``); ``event`` and
+``batch`` frames are spliced around those bytes, so fan-out to a thousand
+subscribers costs one encoding, not a thousand. JSON frames are ``str`` (text
+frames), msgpack frames ``bytes`` (binary frames).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import struct
+from typing import Any
+
+import msgpack
+
+from realtime.errors import ProtocolError
+from storage.repo.channel_log import StoredEvent
+
+JSON_SUBPROTOCOL = "classhub.json.v1"
+MSGPACK_SUBPROTOCOL = "classhub.msgpack.v1"
+SUBPROTOCOLS = (JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL)
+
+Frame = dict[str, Any]
+Wire = str | bytes
+
+
+def format_time(value: dt.datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def event_payload(ev: StoredEvent, author_name: str | None) -> Frame:
+    author = None
+    if ev.author_id is not None:
+        author = {"id": ev.author_id, "name": author_name or ""}
+    return {
+        "channel": ev.channel,
+        "seq": ev.seq,
+        "id": ev.id,
+        "type": ev.type,
+        "author": author,
+        "time": format_time(ev.created_at),
+        "body": ev.body,
+        "ref": ev.ref_id,
+    }
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+_packb = msgpack.Packer(autoreset=True).pack
+
+
+class JsonCodec:
+    name = JSON_SUBPROTOCOL
+    binary = False
+
+    def decode(self, data: str | bytes | None) -> Frame:
+        if not isinstance(data, str):
+            raise ProtocolError("bad_frame", "send JSON in text frames on classhub.json.v1")
+        try:
+            frame = json.loads(data)
+        except (ValueError, RecursionError):
+            raise ProtocolError("bad_frame", "the frame is not valid JSON") from None
+        if not isinstance(frame, dict):
+            raise ProtocolError("bad_frame", "a frame must be a JSON object")
+        return frame
+
+    def encode(self, frame: Frame) -> str:
+        return _dumps(frame)
+
+    def encode_event(self, payload: Frame) -> str:
+        return _dumps(payload)
+
+    def event_frame(self, encoded: Wire) -> str:
+        assert isinstance(encoded, str)
+        return '{"type":"event","event":' + encoded + "}"
+
+    def batch_frame(self, encoded: list[Wire]) -> str:
+        return '{"type":"batch","events":[' + ",".join(encoded) + "]}"  # type: ignore[arg-type]
+
+
+_MP_EVENT_PREFIX = b"\x82" + _packb("type") + _packb("event") + _packb("event")
+_MP_BATCH_PREFIX = b"\x82" + _packb("type") + _packb("batch") + _packb("events")
+
+
+def _mp_array_header(n: int) -> bytes:
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 0x10000:
+        return b"\xdc" + struct.pack(">H", n)
+    return b"\xdd" + struct.pack(">I", n)
+
+
+class MsgpackCodec:
+    name = MSGPACK_SUBPROTOCOL
+    binary = True
+
+    def decode(self, data: str | bytes | None) -> Frame:
+        if not isinstance(data, bytes):
+            raise ProtocolError("bad_frame", "send msgpack in binary frames on classhub.msgpack.v1")
+        try:
+            frame = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        except Exception:  # noqa: BLE001 - msgpack raises several unrelated types
+            raise ProtocolError("bad_frame", "the frame is not valid msgpack") from None
+        if not isinstance(frame, dict):
+            raise ProtocolError("bad_frame", "a frame must be a msgpack map")
+        return frame
+
+    def encode(self, frame: Frame) -> bytes:
+        return _packb(frame)  # type: ignore[no-any-return]
+
+    def encode_event(self, payload: Frame) -> bytes:
+        return _packb(payload)  # type: ignore[no-any-return]
+
+    def event_frame(self, encoded: Wire) -> bytes:
+        assert isinstance(encoded, bytes)
+        return _MP_EVENT_PREFIX + encoded
+
+    def batch_frame(self, encoded: list[Wire]) -> bytes:
+        return _MP_BATCH_PREFIX + _mp_array_header(len(encoded)) + b"".join(encoded)  # type: ignore[arg-type]
+
+
+Codec = JsonCodec | MsgpackCodec
+JSON = JsonCodec()
+MSGPACK = MsgpackCodec()
+CODECS: dict[str, Codec] = {JSON.name: JSON, MSGPACK.name: MSGPACK}
+
+
+def choose_subprotocol(offered: list[str]) -> Codec | None:
+    """The first subprotocol in the client's order that we speak."""
+    for name in offered:
+        codec = CODECS.get(name)
+        if codec is not None:
+            return codec
+    return None
+
+
+class WireEvent:
+    """A committed event plus its encodings, made at most once per subprotocol."""
+
+    __slots__ = ("event", "author_name", "seq", "_json", "_msgpack", "_payload")
+
+    def __init__(self, event: StoredEvent, author_name: str | None) -> None:
+        self.event = event
+        self.author_name = author_name
+        self.seq = event.seq
+        self._json: str | None = None
+        self._msgpack: bytes | None = None
+        self._payload: Frame | None = None
+
+    @property
+    def payload(self) -> Frame:
+        if self._payload is None:
+            self._payload = event_payload(self.event, self.author_name)
+        return self._payload
+
+    def encoded(self, codec: Codec) -> Wire:
+        if codec.binary:
+            if self._msgpack is None:
+                self._msgpack = MSGPACK.encode_event(self.payload)
+            return self._msgpack
+        if self._json is None:
+            self._json = JSON.encode_event(self.payload)
+        return self._json
+
+    def __repr__(self) -> str:
+        return f"WireEvent({self.event.channel}#{self.seq})"

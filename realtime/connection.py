@@ -1,0 +1,185 @@
+"""One WebSocket connection: its outbox, its writer task, its subscriptions.
+
+The reader side is the ASGI task itself (``Hub.serve``); this class is the
+state both sides share plus the writer. Fan-out only appends to the outbox and
+wakes the writer; the writer joins everything waiting into as few frames as
+possible and hands them to the server. A connection whose outbox overflows is
+shed (4008) without anyone else waiting for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from realtime.codec import Codec, Frame, Wire, WireEvent
+from realtime.errors import CloseCode
+from realtime.metrics import HubStats
+from realtime.outbox import Outbox
+from realtime.recovery import Recovery
+from storage.models import User
+
+log = logging.getLogger("classhub.hub")
+
+# How long a close frame may wait behind a full socket before we stop waiting.
+CLOSE_SEND_TIMEOUT_SECS = 3.0
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(eq=False, slots=True)
+class Sub:
+    channel: str
+    recovery: Recovery[WireEvent] = field(default_factory=Recovery)
+    event_id: int | None = None  # set for event:<id>:* channels (presence)
+
+
+class Connection:
+    def __init__(
+        self,
+        *,
+        user: User,
+        session_hash: str,
+        codec: Codec,
+        send: Send,
+        outbox_limit: int,
+        stats: HubStats,
+        on_shed: Callable[[Connection], None],
+    ) -> None:
+        self.user = user
+        self.user_id: int = user.id
+        self.name: str = user.display_name
+        self.session_hash = session_hash
+        self.codec = codec
+        self._send = send
+        self._binary = codec.binary
+        self.outbox = Outbox(codec, outbox_limit)
+        self.stats = stats
+        self._on_shed = on_shed
+        self.subs: dict[str, Sub] = {}
+        self.event_refs: dict[int, int] = {}  # event id -> subscriptions of that event
+        self.watching: set[int] = set()  # events whose presence this connection follows
+        self.may_publish: dict[str, bool] = {}
+        self.last_recv = time.monotonic()
+        self.pinged = False
+        self.bad_frames = 0
+        self.closing = False
+        self.reader_task: asyncio.Task[Any] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._wake: asyncio.Future[None] | None = None
+        self._first_pending: float = 0.0
+
+    # Fan-out side (synchronous: never awaits, never blocks on this client).
+
+    def push_event(self, ev: WireEvent) -> None:
+        if self.closing:
+            return
+        if not self.outbox.push_event(ev):
+            self.shed()
+            return
+        self._kick()
+
+    def push(self, frame: Frame) -> None:
+        if self.closing:
+            return
+        if not self.outbox.push_frame(self.codec.encode(frame)):
+            self.shed()
+            return
+        self._kick()
+
+    def _kick(self) -> None:
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            self._first_pending = time.monotonic()
+            wake.set_result(None)
+
+    def shed(self) -> None:
+        self.stats.slow_consumer_closes += 1
+        self.close(CloseCode.SLOW_CONSUMER, "slow consumer")
+        self._on_shed(self)
+
+    # Writer side.
+
+    def start(self) -> None:
+        self.reader_task = asyncio.current_task()
+        self._writer = asyncio.create_task(self._write_loop())
+
+    async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        stats = self.stats
+        binary = self._binary
+        send = self._send
+        try:
+            while True:
+                if not self.outbox:
+                    self._wake = loop.create_future()
+                    await self._wake
+                frames, events = self.outbox.take_frames()
+                if events:
+                    stats.deliveries += events
+                    stats.fanout_latency.observe(time.monotonic() - self._first_pending)
+                for frame in frames:
+                    stats.frames += 1
+                    if binary:
+                        await send({"type": "websocket.send", "bytes": frame})
+                    else:
+                        await send({"type": "websocket.send", "text": frame})
+                if events:
+                    stats.batch_size.observe(events / max(1, len(frames)))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the peer went away mid-send
+            log.debug("writer of user %s stopped: %r", self.user_id, exc)
+            self.closing = True
+            self._cancel_reader()
+
+    def close(self, code: int, reason: str) -> None:
+        """Close with ``code`` (docs/protocol.md section 3); idempotent, never waits."""
+        if self.closing:
+            return
+        self.closing = True
+        self.stats.closes[code] = self.stats.closes.get(code, 0) + 1
+        self.outbox.items = []
+        asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            try:
+                await self._writer
+            except BaseException:  # noqa: BLE001 - cancelled, or the peer was gone already
+                pass
+        try:
+            await asyncio.wait_for(
+                self._send({"type": "websocket.close", "code": code, "reason": reason}),
+                CLOSE_SEND_TIMEOUT_SECS,
+            )
+        except Exception:  # noqa: BLE001 - timeout or gone: stop reading, the server drops it
+            self._cancel_reader()
+
+    def _cancel_reader(self) -> None:
+        task = self.reader_task
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()
+
+    async def stop(self) -> None:
+        """After the reader ended: stop the writer."""
+        self.closing = True
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+            try:
+                await self._writer
+            except BaseException:  # noqa: BLE001
+                pass
+
+    def __repr__(self) -> str:
+        return f"<Connection user={self.user_id} subs={len(self.subs)}>"
+
+
+def wire_bytes(frame: Wire) -> int:
+    return len(frame)

@@ -1,0 +1,771 @@
+"""The hub: connections, subscriptions, fan-out across processes, the server-side API.
+
+The life of a post (DESIGN.md): a publish frame is checked (channel rules,
+token bucket) and queued on the group-commit writer; after commit the
+publisher gets its ack, the event goes to this process's feed of the channel
+and once to the broker; every other process's listener hands it to its feed.
+A feed delivers in sequence order, fills gaps from the store, and appends the
+same encoded bytes to each subscriber's outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import msgpack
+from sqlalchemy import select
+
+from realtime import frames as F
+from realtime.brokers import Broker, broker_from_url
+from realtime.codec import Codec, WireEvent
+from realtime.connection import Connection, Sub
+from realtime.errors import CloseCode, ProtocolError, PublishFailed
+from realtime.feeds import Feed
+from realtime.group_commit import GroupCommitWriter, WriteItem
+from realtime.metrics import HubStats, register
+from realtime.presence import LocalAttendance, PresenceBoard
+from realtime.ratelimit import TokenBucket
+from realtime.tokens import TokenClaim
+from storage import authz
+from storage.db import Database
+from storage.models import AuthSession, Channel, User, UserStatus, utcnow
+from storage.repo import channel_log
+from storage.repo.channel_log import NewEvent, StoredEvent
+from storage.settings import Settings
+
+log = logging.getLogger("classhub.hub")
+
+CONTROL = "control"
+MAX_SUBSCRIPTIONS = 200
+MAX_BAD_FRAMES = 100
+# A channel's broker subscription outlives its last subscriber briefly: reconnects are common.
+FEED_LINGER_SECS = 30.0
+# How long an out-of-order event waits for the missing ones before the store is asked.
+GAP_WAIT_SECS = 0.2
+# Compare each live channel with the store's head: catches a broker message lost in transit.
+HEAD_CHECK_SECS = 5.0
+PRESENCE_TICK_SECS = 1.0
+PRESENCE_FULL_SECS = 20.0
+PRESENCE_EXPIRY_SECS = 65.0
+HEARTBEAT_SECS = 25.0
+HEARTBEAT_TIMEOUT_SECS = 45.0
+HOUSEKEEPING_SECS = 1.0
+REVALIDATE_SECS = 60.0
+DRAIN_BATCH = 200
+DRAIN_PAUSE_SECS = 0.05
+NAME_CACHE_MAX = 20_000
+
+SeenCallback = Callable[[int, str, int], Awaitable[None]]
+
+
+def _event_of(channel: str) -> int | None:
+    ref = authz.parse_channel(channel)
+    if ref is not None and ref.kind in (authz.ChannelKind.CHAT, authz.ChannelKind.BOARD, authz.ChannelKind.NEWS):
+        return ref.id
+    return None
+
+
+def _pack_event(ev: StoredEvent, author_name: str | None) -> bytes:
+    return msgpack.packb(
+        [ev.id, ev.channel, ev.seq, ev.type, ev.author_id, ev.client_id, ev.ref_id, ev.body,
+         ev.created_at.timestamp(), author_name]
+    )
+
+
+def _unpack_event(data: bytes) -> WireEvent:
+    (eid, channel, seq, typ, author_id, client_id, ref_id, body, ts, name) = msgpack.unpackb(data)
+    ev = StoredEvent(
+        id=eid, channel=channel, seq=seq, type=typ, author_id=author_id, client_id=client_id,
+        ref_id=ref_id, body=body, created_at=dt.datetime.fromtimestamp(ts, dt.UTC),
+    )
+    return WireEvent(ev, name)
+
+
+class Hub:
+    def __init__(self, settings: Settings, db: Database, broker: Broker | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.broker = broker or broker_from_url(settings.redis_url, prefix=settings.redis_prefix)
+        self.broker.on_message = self._on_broker_message
+        self.broker.on_reconnect = self._after_broker_reconnect
+        self.node = secrets.token_hex(4)
+        self._node_b = self.node.encode()
+        self.stats = HubStats()
+        self.feeds: dict[str, Feed] = {}
+        self.conns: set[Connection] = set()
+        self.by_user: dict[int, set[Connection]] = {}
+        self.buckets: dict[int, TokenBucket] = {}
+        self.attendance = LocalAttendance()
+        self.board = PresenceBoard()
+        self.watchers: dict[int, set[Connection]] = {}
+        self.names: dict[int, str] = {}
+        self.writer = GroupCommitWriter(db, self._after_commit)
+        self._seen: list[SeenCallback] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.draining = False
+        extra = settings.extra
+        self.heartbeat_secs = float(extra.get("CLASSHUB_HEARTBEAT_SECS", HEARTBEAT_SECS))
+        self.heartbeat_timeout = float(
+            extra.get("CLASSHUB_HEARTBEAT_TIMEOUT_SECS", HEARTBEAT_TIMEOUT_SECS)
+        )
+        self.revalidate_secs = float(extra.get("CLASSHUB_REVALIDATE_SECS", REVALIDATE_SECS))
+        self.gap_wait = float(extra.get("CLASSHUB_GAP_WAIT_SECS", GAP_WAIT_SECS))
+        self.head_check_secs = float(extra.get("CLASSHUB_HEAD_CHECK_SECS", HEAD_CHECK_SECS))
+
+    # Lifecycle.
+
+    async def start(self) -> None:
+        await self.broker.connect()
+        await self.broker.subscribe(CONTROL)
+        self.writer.start()
+        self._spawn(self._housekeeping(), "hub-housekeeping")
+        register(self)
+        await self._control({"op": "presence_sync"})
+
+    async def close(self) -> None:
+        self.draining = True
+        for conn in list(self.conns):
+            conn.close(CloseCode.RESTART, "service restart")
+        await self.writer.close()
+        try:
+            await self._control({"op": "presence_bye", "node": self.node})
+        except Exception:  # noqa: BLE001 - the broker may be gone already
+            pass
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            try:
+                await task
+            except BaseException:  # noqa: BLE001 - cancelled
+                pass
+        await self.broker.close()
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("hub task %s failed", task.get_name(), exc_info=task.exception())
+
+    # The server-side API (docs/protocol.md section 7).
+
+    async def publish(self, event: NewEvent) -> StoredEvent:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[StoredEvent] = loop.create_future()
+
+        def done(result: StoredEvent | PublishFailed) -> None:
+            if fut.done():
+                return
+            if isinstance(result, PublishFailed):
+                fut.set_exception(result)
+            else:
+                fut.set_result(result)
+
+        name = await self._names_for([event.author_id]) if event.author_id else {}
+        self.writer.submit(WriteItem(event, name.get(event.author_id or 0), done))
+        return await fut
+
+    async def broadcast(self, events: list[StoredEvent]) -> None:
+        fresh = [e for e in events if not e.duplicate]
+        if not fresh:
+            return
+        names = await self._names_for([e.author_id for e in fresh if e.author_id])
+        wires = [WireEvent(e, names.get(e.author_id or 0)) for e in fresh]
+        for w in wires:
+            self._offer(w)
+        await self._to_broker(wires)
+
+    async def disconnect_user(self, user_id: int, reason: str) -> None:
+        self._disconnect_local(user_id, reason)
+        await self._control({"op": "disconnect_user", "user_id": user_id, "reason": reason[:100]})
+
+    async def membership_changed(self, user_ids: Iterable[int]) -> None:
+        ids = sorted(set(user_ids))
+        await self._recheck_local(ids)
+        await self._control({"op": "membership_changed", "user_ids": ids})
+
+    def on_seen(self, callback: SeenCallback) -> None:
+        self._seen.append(callback)
+
+    # Fan-out.
+
+    def _offer(self, ev: WireEvent) -> None:
+        feed = self.feeds.get(ev.event.channel)
+        if feed is None:
+            return
+        seqr = feed.seq
+        if seqr is None:
+            feed.early.append(ev)
+            return
+        out = seqr.offer(ev)
+        if out:
+            feed.deliver(out)
+        if seqr.pending and feed.gap_timer is None:
+            feed.gap_timer = asyncio.get_running_loop().call_later(self.gap_wait, self._gap_due, feed)
+
+    def _gap_due(self, feed: Feed) -> None:
+        feed.gap_timer = None
+        if feed.seq is not None and feed.seq.gap is not None and self.feeds.get(feed.channel) is feed:
+            self._spawn(self._fill(feed), "fill-gap")
+
+    async def _fill(self, feed: Feed) -> None:
+        """Read what the feed is missing from the store and deliver it in order."""
+        seqr = feed.seq
+        if seqr is None:
+            return
+        self.stats.store_fills += 1
+        while True:
+            start = seqr.delivered
+            async with self.db.session() as db:
+                rows = await channel_log.read_since(db, feed.channel, start, 1000)
+            if not rows:
+                break
+            names = await self._names_for([r.author_id for r in rows if r.author_id])
+            if self.feeds.get(feed.channel) is not feed:
+                return
+            out = seqr.fill([WireEvent(r, names.get(r.author_id or 0)) for r in rows])
+            if out:
+                feed.deliver(out)
+            if len(rows) < 1000 or seqr.delivered == start:
+                break
+
+    async def _after_commit(
+        self, items: list[WriteItem], results: list[StoredEvent | PublishFailed]
+    ) -> None:
+        wires: list[WireEvent] = []
+        for item, result in zip(items, results, strict=True):
+            item.done(result)
+            if isinstance(result, StoredEvent) and not result.duplicate:
+                wires.append(WireEvent(result, item.author_name))
+        for w in wires:
+            self._offer(w)
+        if wires:
+            await self._to_broker(wires)
+
+    async def _to_broker(self, wires: list[WireEvent]) -> None:
+        node = self._node_b
+        try:
+            await self.broker.publish_many(
+                [(w.event.channel, node + _pack_event(w.event, w.author_name)) for w in wires]
+            )
+        except Exception as exc:  # noqa: BLE001 - committed is committed: others fill from the store
+            self.stats.broker_publish_failures += len(wires)
+            log.warning("broker publish failed (%s); other processes will fill from the store", exc)
+
+    def _on_broker_message(self, topic: str, payload: bytes) -> None:
+        if payload[:8] == self._node_b:
+            return  # our own: delivered locally already
+        if topic == CONTROL:
+            self._on_control(payload[8:])
+            return
+        if topic not in self.feeds:
+            return
+        try:
+            ev = _unpack_event(payload[8:])
+        except Exception:  # noqa: BLE001 - not ours to crash on
+            log.warning("undecodable broker message on %s", topic)
+            return
+        self._offer(ev)
+
+    async def _after_broker_reconnect(self) -> None:
+        log.info("broker reconnected: filling %d channels from the store", len(self.feeds))
+        for feed in list(self.feeds.values()):
+            await self._fill(feed)
+        await self._control({"op": "presence_sync"})
+        self._announce_presence(full=True)
+
+    # Names of authors and of present users.
+
+    async def _names_for(self, ids: Iterable[int | None]) -> dict[int, str]:
+        wanted = {i for i in ids if i}
+        missing = [i for i in wanted if i not in self.names]
+        if missing:
+            if len(self.names) > NAME_CACHE_MAX:
+                self.names.clear()
+            async with self.db.session() as db:
+                rows = await db.execute(select(User.id, User.display_name).where(User.id.in_(missing)))
+                for uid, name in rows:
+                    self.names[uid] = name
+        return {i: self.names.get(i, "") for i in wanted}
+
+    # Connections.
+
+    def can_accept(self, user_id: int) -> bool:
+        return len(self.by_user.get(user_id, ())) < self.settings.max_connections_per_user
+
+    async def serve(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+        *,
+        user: User,
+        session_hash: str,
+        codec: Codec,
+    ) -> None:
+        """Run one accepted-to-be WebSocket (authentication and Origin are checked by the caller)."""
+        await send({"type": "websocket.accept", "subprotocol": codec.name})
+        conn = Connection(
+            user=user, session_hash=session_hash, codec=codec, send=send,
+            outbox_limit=self.settings.outbox_limit, stats=self.stats, on_shed=self._on_shed,
+        )
+        conn.start()
+        self.names[user.id] = user.display_name
+        if not self.can_accept(user.id):
+            conn.close(CloseCode.TOO_MANY_CONNECTIONS, "too many connections")
+        else:
+            self.conns.add(conn)
+            self.by_user.setdefault(user.id, set()).add(conn)
+            self.stats.connections += 1
+            s = self.settings
+            conn.push({
+                "type": "hello", "user": {"id": user.id, "name": user.display_name}, "node": self.node,
+                "heartbeat_secs": self.heartbeat_secs, "max_frame_bytes": s.max_frame_bytes,
+                "replay_limit": s.replay_limit, "publish_rate": s.publish_rate,
+                "publish_burst": s.publish_burst,
+            })
+        try:
+            await self._read_loop(conn, receive)
+        except asyncio.CancelledError:
+            pass  # closed by us: shed, drained, or its socket stopped taking bytes
+        finally:
+            self._forget(conn)
+            await conn.stop()
+
+    async def _read_loop(self, conn: Connection, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        codec = conn.codec
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.disconnect":
+                return
+            if kind != "websocket.receive" or conn.closing:
+                continue
+            conn.last_recv = time.monotonic()
+            conn.pinged = False
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes")
+            try:
+                request = F.parse(codec.decode(data))
+                await self._handle(conn, request)
+            except ProtocolError as exc:
+                conn.bad_frames += 1
+                conn.push(exc.frame())
+                if conn.bad_frames >= MAX_BAD_FRAMES:
+                    conn.close(CloseCode.POLICY, "too many invalid frames")
+                continue
+            conn.bad_frames = 0
+
+    def _on_shed(self, conn: Connection) -> None:
+        # Called from inside fan-out loops: unhook later, never while they iterate.
+        asyncio.get_running_loop().call_soon(self._forget, conn)
+
+    def _forget(self, conn: Connection) -> None:
+        if conn in self.conns:
+            self.conns.discard(conn)
+            self.stats.connections -= 1
+            users = self.by_user.get(conn.user_id)
+            if users is not None:
+                users.discard(conn)
+                if not users:
+                    del self.by_user[conn.user_id]
+        for channel in list(conn.subs):
+            self._detach(conn, channel)
+        for ev in list(conn.watching):
+            self._unwatch(conn, ev)
+
+    async def _handle(self, conn: Connection, req: F.Request) -> None:
+        if isinstance(req, F.Publish):
+            await self._publish_frame(conn, req)
+        elif isinstance(req, F.Subscribe):
+            await self._subscribe(conn, req)
+        elif isinstance(req, F.Unsubscribe):
+            for channel in req.channels:
+                self._detach(conn, channel)
+            answer: dict[str, Any] = {"type": "unsubscribed", "channels": list(req.channels)}
+            if req.id is not None:
+                answer["id"] = req.id
+            conn.push(answer)
+        elif isinstance(req, F.Seen):
+            if req.channel not in conn.subs:
+                raise ProtocolError("not_subscribed", f"not subscribed to {req.channel}", channel=req.channel)
+            for cb in self._seen:
+                try:
+                    await cb(conn.user_id, req.channel, req.event_id)
+                except Exception:  # noqa: BLE001 - a feature's callback must not kill the connection
+                    log.exception("seen callback failed")
+        elif isinstance(req, F.Ping):
+            conn.push({"type": "pong"} if req.id is None else {"type": "pong", "id": req.id})
+        # Pong: receiving it already counted as a sign of life.
+
+    # Publish.
+
+    async def _publish_frame(self, conn: Connection, req: F.Publish) -> None:
+        ref = authz.parse_channel(req.channel)
+        if ref is None:
+            self.stats.publish("bad_channel")
+            raise ProtocolError("bad_channel", f"{req.channel!r} is not a channel", request_id=req.id, channel=req.channel)
+        allowed = conn.may_publish.get(req.channel)
+        if allowed is None:
+            async with self.db.session() as db:
+                allowed = await authz.may_publish(db, conn.user, ref)
+            conn.may_publish[req.channel] = allowed
+        if not allowed:
+            self.stats.publish("forbidden")
+            raise ProtocolError("forbidden", f"you may not publish to {req.channel}", request_id=req.id, channel=req.channel)
+        now = time.monotonic()
+        bucket = self.buckets.get(conn.user_id)
+        if bucket is None:
+            if len(self.buckets) > 50_000:
+                self.buckets = {u: b for u, b in self.buckets.items() if not b.full(now)}
+            bucket = self.buckets[conn.user_id] = TokenBucket(self.settings.publish_rate, self.settings.publish_burst, now)
+        wait = bucket.take(now)
+        if wait:
+            self.stats.publish("rate_limited")
+            raise ProtocolError(
+                "rate_limited", f"too many publishes; retry in {wait:.1f} s",
+                request_id=req.id, channel=req.channel, retry_after=wait,
+            )
+        rid = req.id
+        stats = self.stats
+
+        def done(result: StoredEvent | PublishFailed) -> None:
+            if isinstance(result, PublishFailed):
+                stats.publish("failed")
+                conn.push(ProtocolError("unavailable", "the message could not be stored; retry with the same id", request_id=rid, channel=req.channel).frame())
+                return
+            stats.publish("duplicate" if result.duplicate else "ok")
+            conn.push({"type": "ack", "id": rid, "channel": result.channel, "seq": result.seq, "event_id": result.id})
+
+        self.writer.submit(WriteItem(
+            NewEvent(channel=req.channel, type="message", body=req.body, author_id=conn.user_id, client_id=rid, ref_id=req.ref),
+            conn.name, done,
+        ))
+
+    # Subscribe.
+
+    async def _subscribe(self, conn: Connection, req: F.Subscribe) -> None:
+        answers: list[dict[str, Any]] = []
+        accepted: list[tuple[int, F.SubscribeEntry, Sub, Feed]] = []
+        async with self.db.session() as db:
+            for entry in req.entries:
+                answer: dict[str, Any] = {"channel": entry.channel}
+                answers.append(answer)
+                ref = authz.parse_channel(entry.channel)
+                if ref is None:
+                    answer.update(status="denied", code="bad_channel")
+                    continue
+                if entry.channel not in conn.subs and len(conn.subs) >= MAX_SUBSCRIPTIONS:
+                    answer.update(status="denied", code="too_many_subscriptions")
+                    continue
+                if not await authz.may_read_channel(db, conn.user, ref):
+                    answer.update(status="denied", code="forbidden")
+                    continue
+                if conn.closing:
+                    return
+                # No await from here to attach: the feed lookup and the add are one step.
+                sub, feed = self._attach(conn, entry.channel)
+                accepted.append((len(answers) - 1, entry, sub, feed))
+        if not accepted:
+            self._answer_subscribe(conn, req, answers, [])
+            return
+        try:
+            await asyncio.gather(*(asyncio.shield(f.ready) for _, _, _, f in accepted))
+            limit = self.settings.replay_limit
+            reads: list[tuple[int, list[StoredEvent]]] = []
+            async with self.db.session() as db:
+                for i, entry, sub, feed in accepted:
+                    head = await channel_log.last_seq(db, entry.channel)
+                    since = entry.since
+                    if since is None:
+                        answers[i].update(status="ok", seq=head)
+                        reads.append((head, []))
+                    elif since > head or head - since > limit:
+                        answers[i].update(status="reload", seq=head)
+                        reads.append((head, []))
+                    else:
+                        rows = await channel_log.read_since(db, entry.channel, since, limit)
+                        answers[i].update(status="recovered", seq=max([head, *(r.seq for r in rows)]))
+                        reads.append((since, rows))
+            names = await self._names_for([r.author_id for _, rows in reads for r in rows if r.author_id])
+        except Exception:
+            for _, entry, sub, _ in accepted:
+                if conn.subs.get(entry.channel) is sub:
+                    self._detach(conn, entry.channel)
+            raise
+        # From here to the end: synchronous, so the boundary cannot move under us.
+        pending: list[WireEvent] = []
+        watch: list[int] = []
+        for (i, entry, sub, feed), (start, rows) in zip(accepted, reads, strict=True):
+            if conn.subs.get(entry.channel) is not sub or self.feeds.get(entry.channel) is not feed:
+                answers[i] = {"channel": entry.channel, "status": "denied", "code": "superseded"}
+                continue
+            assert feed.seq is not None
+            replay = [WireEvent(r, names.get(r.author_id or 0)) for r in rows]
+            pending.extend(sub.recovery.finish(start, replay, feed.seq.delivered))
+            feed.promote(conn, sub)
+            if entry.presence and sub.event_id is not None:
+                watch.append(sub.event_id)
+        self._answer_subscribe(conn, req, answers, pending)
+        for event_id in watch:
+            self._watch(conn, event_id)
+
+    def _answer_subscribe(self, conn: Connection, req: F.Subscribe, answers: list[dict[str, Any]], events: list[WireEvent]) -> None:
+        frame: dict[str, Any] = {"type": "subscribed", "channels": answers}
+        if req.id is not None:
+            frame["id"] = req.id
+        conn.push(frame)
+        for ev in events:
+            conn.push_event(ev)
+
+    def _attach(self, conn: Connection, channel: str) -> tuple[Sub, Feed]:
+        if channel in conn.subs:
+            self._detach(conn, channel)
+        feed = self.feeds.get(channel)
+        if feed is None:
+            feed = self.feeds[channel] = Feed(channel)
+            self._spawn(self._open_feed(feed), "open-feed")
+        feed.idle_since = None
+        sub = Sub(channel, event_id=_event_of(channel))
+        feed.slow[conn] = sub
+        conn.subs[channel] = sub
+        self.stats.subscriptions += 1
+        if sub.event_id is not None:
+            n = conn.event_refs.get(sub.event_id, 0)
+            conn.event_refs[sub.event_id] = n + 1
+            if n == 0:
+                self.attendance.join(sub.event_id, conn.user_id, conn.name)
+        return sub, feed
+
+    async def _open_feed(self, feed: Feed) -> None:
+        try:
+            await self.broker.subscribe(feed.channel)
+            async with self.db.session() as db:
+                head = await channel_log.last_seq(db, feed.channel)
+        except Exception as exc:
+            if not feed.ready.done():
+                feed.ready.set_exception(exc)
+                feed.ready.exception()  # retrieved: subscribers see it through gather
+            if self.feeds.get(feed.channel) is feed:
+                del self.feeds[feed.channel]
+            raise
+        out = feed.make_ready(head)
+        if out:
+            feed.deliver(out)
+
+    def _detach(self, conn: Connection, channel: str) -> None:
+        sub = conn.subs.pop(channel, None)
+        if sub is None:
+            return
+        self.stats.subscriptions -= 1
+        feed = self.feeds.get(channel)
+        if feed is not None:
+            feed.detach(conn)
+            if feed.empty:
+                feed.idle_since = time.monotonic()
+        if sub.event_id is not None:
+            n = conn.event_refs[sub.event_id] - 1
+            if n:
+                conn.event_refs[sub.event_id] = n
+            else:
+                del conn.event_refs[sub.event_id]
+                self.attendance.leave(sub.event_id, conn.user_id)
+                self._unwatch(conn, sub.event_id)
+
+    # Presence.
+
+    def _watch(self, conn: Connection, event_id: int) -> None:
+        if event_id in conn.watching:
+            return
+        # Our own attendance counts at once, not only after the next tick.
+        self.board.update(self.node, self.attendance.take_dirty(), time.monotonic())
+        conn.watching.add(event_id)
+        self.watchers.setdefault(event_id, set()).add(conn)
+        present = self.board.snapshot(event_id)
+        conn.push({"type": "presence", "event": event_id,
+                   "present": [{"id": u, "name": n} for u, n in sorted(present.items())]})
+
+    def _unwatch(self, conn: Connection, event_id: int) -> None:
+        if event_id not in conn.watching:
+            return
+        conn.watching.discard(event_id)
+        watchers = self.watchers.get(event_id)
+        if watchers is not None:
+            watchers.discard(conn)
+            if not watchers:
+                del self.watchers[event_id]
+
+    def _announce_presence(self, *, full: bool = False) -> None:
+        now = time.monotonic()
+        changed = self.attendance.everything() if full else self.attendance.take_dirty()
+        if full:
+            self.attendance.dirty = set()
+        if changed or full:
+            self.board.update(self.node, changed, now, full=full)
+            self._spawn(self._control({"op": "presence", "node": self.node, "full": full,
+                                       "events": {str(k): {str(u): n for u, n in v.items()} for k, v in changed.items()}}),
+                        "presence-announce")
+
+    def _presence_tick(self) -> None:
+        self._announce_presence()
+        for event_id, joined, left in self.board.take_changes(set(self.watchers)):
+            frame = {"type": "presence", "event": event_id,
+                     "joined": [{"id": u, "name": n} for u, n in sorted(joined.items())], "left": left}
+            for conn in list(self.watchers.get(event_id, ())):
+                conn.push(frame)
+
+    # Control topic.
+
+    async def _control(self, message: dict[str, Any]) -> None:
+        await self.broker.publish(CONTROL, self._node_b + msgpack.packb(message))
+
+    def _on_control(self, data: bytes) -> None:
+        try:
+            msg = msgpack.unpackb(data)
+            op = msg["op"]
+        except Exception:  # noqa: BLE001
+            log.warning("undecodable control message")
+            return
+        if op == "disconnect_user":
+            self._disconnect_local(int(msg["user_id"]), str(msg.get("reason", "")))
+        elif op == "membership_changed":
+            self._spawn(self._recheck_local([int(u) for u in msg["user_ids"]]), "membership-recheck")
+        elif op == "presence":
+            node = str(msg.get("node") or "")
+            events = {int(k): {int(u): str(n) for u, n in v.items()} for k, v in msg["events"].items()}
+            self.board.update(node, events, time.monotonic(), full=bool(msg.get("full")))
+        elif op == "presence_sync":
+            self._announce_presence(full=True)
+        elif op == "presence_bye":
+            self.board.drop_node(str(msg.get("node") or ""))
+        elif op == "drain":
+            self._spawn(self.drain(), "drain")
+
+    def _disconnect_local(self, user_id: int, reason: str) -> None:
+        for conn in list(self.by_user.get(user_id, ())):
+            conn.close(CloseCode.SESSION_ENDED, reason[:100] or "session ended")
+
+    async def _recheck_local(self, user_ids: list[int]) -> None:
+        targets = [c for u in user_ids for c in self.by_user.get(u, ())]
+        if not targets:
+            return
+        async with self.db.session() as db:
+            users = {u.id: u for u in (await db.execute(select(User).where(User.id.in_(user_ids)))).scalars()}
+            for conn in targets:
+                user = users.get(conn.user_id)
+                if user is None or user.status != UserStatus.ACTIVE.value:
+                    conn.close(CloseCode.SESSION_ENDED, "account not active")
+                    continue
+                conn.user = user
+                conn.may_publish.clear()
+                lost = []
+                for channel in list(conn.subs):
+                    ref = authz.parse_channel(channel)
+                    if ref is None or not await authz.may_read_channel(db, user, ref):
+                        lost.append(channel)
+                for channel in lost:
+                    self._detach(conn, channel)
+                if lost:
+                    conn.push({"type": "unsubscribed", "channels": lost, "reason": "forbidden"})
+
+    # Housekeeping: heartbeats, presence ticks, head checks, revalidation, idle feeds.
+
+    async def _housekeeping(self) -> None:
+        last_full = last_head = last_revalidate = last_beat = time.monotonic()
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECS)
+            now = time.monotonic()
+            try:
+                self._presence_tick()
+                if now - last_full >= PRESENCE_FULL_SECS:
+                    last_full = now
+                    self._announce_presence(full=True)
+                    self.board.expire(now, PRESENCE_EXPIRY_SECS, keep=self.node)
+                if now - last_beat >= min(5.0, self.heartbeat_secs / 2):
+                    last_beat = now
+                    self._heartbeats(now)
+                    self._drop_idle_feeds(now)
+                if now - last_head >= self.head_check_secs:
+                    last_head = now
+                    await self._head_check()
+                if now - last_revalidate >= self.revalidate_secs:
+                    last_revalidate = now
+                    await self._revalidate()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - housekeeping must go on
+                log.exception("hub housekeeping failed")
+
+    def _heartbeats(self, now: float) -> None:
+        for conn in list(self.conns):
+            idle = now - conn.last_recv
+            if idle > self.heartbeat_timeout:
+                conn.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
+            elif idle > self.heartbeat_secs and not conn.pinged:
+                conn.pinged = True
+                conn.push({"type": "ping"})
+
+    def _drop_idle_feeds(self, now: float) -> None:
+        for channel, feed in list(self.feeds.items()):
+            if feed.empty and feed.idle_since is not None and now - feed.idle_since > FEED_LINGER_SECS:
+                del self.feeds[channel]
+                if feed.gap_timer is not None:
+                    feed.gap_timer.cancel()
+                self._spawn(self.broker.unsubscribe(channel), "unsubscribe")
+
+    async def _head_check(self) -> None:
+        ready = {c: f for c, f in self.feeds.items() if f.seq is not None and not f.empty}
+        names = list(ready)
+        for i in range(0, len(names), 500):
+            chunk = names[i:i + 500]
+            async with self.db.session() as db:
+                rows = (await db.execute(select(Channel.name, Channel.last_seq).where(Channel.name.in_(chunk)))).all()
+            for name, last in rows:
+                feed = ready[name]
+                if feed.seq is not None and last > feed.seq.delivered and self.feeds.get(name) is feed:
+                    await self._fill(feed)
+
+    async def _revalidate(self) -> None:
+        by_hash: dict[str, list[Connection]] = {}
+        for conn in self.conns:
+            by_hash.setdefault(conn.session_hash, []).append(conn)
+        hashes = list(by_hash)
+        now = utcnow()
+        for i in range(0, len(hashes), 500):
+            chunk = hashes[i:i + 500]
+            async with self.db.session() as db:
+                valid = set((await db.execute(
+                    select(AuthSession.token_hash).join(User, User.id == AuthSession.user_id).where(
+                        AuthSession.token_hash.in_(chunk), AuthSession.revoked_at.is_(None),
+                        AuthSession.expires_at > now, User.status == UserStatus.ACTIVE.value,
+                    ))).scalars())
+            for h in chunk:
+                if h not in valid:
+                    for conn in by_hash[h]:
+                        conn.close(CloseCode.SESSION_ENDED, "session ended")
+
+    # Tokens and draining.
+
+    async def claim_token(self, claim: TokenClaim) -> bool:
+        return await self.broker.claim_once("wstoken:" + claim.nonce, 120)
+
+    async def drain(self) -> None:
+        """Stop taking connections; close the open ones with 1012 in batches."""
+        self.draining = True
+        conns = sorted(self.conns, key=id)
+        for i in range(0, len(conns), DRAIN_BATCH):
+            for conn in conns[i:i + DRAIN_BATCH]:
+                conn.close(CloseCode.RESTART, "service restart")
+            await asyncio.sleep(DRAIN_PAUSE_SECS)

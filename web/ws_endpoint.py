@@ -1,0 +1,88 @@
+"""The ``/ws`` handshake: Origin, authentication, subprotocol; then the hub runs the connection.
+
+Everything here happens before ``websocket.accept``: a refused handshake gets
+an HTTP answer (403, or 503 while draining) and creates nothing in the hub.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.requests import HTTPConnection
+from starlette.types import Receive, Scope, Send
+
+from realtime.codec import choose_subprotocol
+from realtime.tokens import read_token
+from storage.models import AuthSession, User, UserStatus, utcnow
+from storage.repo.accounts import token_hash
+from web.auth import session_token
+
+
+async def _refuse(scope: Scope, send: Send, status: int, text: str) -> None:
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send({
+            "type": "websocket.http.response.start", "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        })
+        await send({"type": "websocket.http.response.body", "body": text.encode()})
+    else:
+        await send({"type": "websocket.close", "code": 1008})
+
+
+async def _user_for_hash(services: Any, session_hash: str) -> User | None:
+    async with services.db.session() as db:
+        row = await db.get(AuthSession, session_hash)
+        if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+            return None
+        user = await db.get(User, row.user_id)
+        if user is None or user.status != UserStatus.ACTIVE.value:
+            return None
+        return user
+
+
+class WebSocketEndpoint:
+    """A plain ASGI app, so the hub reads and writes the raw ASGI messages (no wrapper per frame)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        conn = HTTPConnection(scope)
+        services = conn.app.state.services
+        hub = services.hub
+        settings = services.settings
+        if hub is None or hub.draining:
+            await _refuse(scope, send, 503, "the server is restarting; retry shortly")
+            return
+        origin = conn.headers.get("origin")
+        token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [None])[0]
+        if origin is not None and origin.rstrip("/") not in settings.allowed_origins:
+            await _refuse(scope, send, 403, "this Origin may not open a WebSocket here")
+            return
+        user: User | None = None
+        session_hash = ""
+        if token is not None:
+            claim = read_token(settings.secret_key, token)
+            if claim is not None and await hub.claim_token(claim):
+                user = await _user_for_hash(services, claim.session_hash)
+                if user is not None and user.id != claim.user_id:
+                    user = None
+                session_hash = claim.session_hash
+        else:
+            if origin is None:
+                # Browsers always send Origin; cookie authority without one is refused.
+                await _refuse(scope, send, 403, "an Origin header is required with cookie sign-in")
+                return
+            raw = session_token(conn)
+            if raw is not None:
+                session_hash = token_hash(raw)
+                user = await _user_for_hash(services, session_hash)
+        if user is None:
+            await _refuse(scope, send, 403, "sign in first (session cookie or a token from POST /api/ws-token)")
+            return
+        codec = choose_subprotocol(list(scope.get("subprotocols") or []))
+        if codec is None:
+            await _refuse(scope, send, 403, "offer the classhub.json.v1 or classhub.msgpack.v1 subprotocol")
+            return
+        await hub.serve(scope, receive, send, user=user, session_hash=session_hash, codec=codec)

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import msgpack
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from realtime import frames as F
 from realtime.brokers import Broker, broker_from_url
@@ -751,6 +751,11 @@ class Hub:
                         AuthSession.token_hash.in_(chunk), AuthSession.revoked_at.is_(None),
                         AuthSession.expires_at > now, User.status == UserStatus.ACTIVE.value,
                     ))).scalars())
+                if valid:
+                    # Being connected is activity: keep the session from idling out under us.
+                    await db.execute(
+                        update(AuthSession).where(AuthSession.token_hash.in_(valid)).values(last_seen_at=now)
+                    )
             for h in chunk:
                 if h not in valid:
                     for conn in by_hash[h]:

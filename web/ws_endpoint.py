@@ -6,6 +6,7 @@ an HTTP answer (403, or 503 while draining) and creates nothing in the hub.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -31,10 +32,16 @@ async def _refuse(scope: Scope, send: Send, status: int, text: str) -> None:
 
 
 async def _user_for_hash(services: Any, session_hash: str) -> User | None:
+    """The rules of ``storage.repo.accounts.user_for_session``, by the session's hash."""
+    now = utcnow()
+    idle = dt.timedelta(seconds=services.settings.session_idle_secs)
     async with services.db.session() as db:
         row = await db.get(AuthSession, session_hash)
-        if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        if row is None or row.revoked_at is not None or row.expires_at <= now:
             return None
+        if row.last_seen_at + idle <= now:
+            return None
+        row.last_seen_at = now
         user = await db.get(User, row.user_id)
         if user is None or user.status != UserStatus.ACTIVE.value:
             return None

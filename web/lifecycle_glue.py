@@ -23,5 +23,11 @@ async def after_erasure(services: Any, report: ErasureReport) -> None:
             await services.hub.broadcast(report.notices)
         except Exception:  # noqa: BLE001 - the erasure is committed; clients catch up on reload
             log.exception("broadcasting %d erasure notices failed", len(report.notices))
+    if report.attachment_ids:
+        from storage.attachments import AttachmentStore
+
+        store = AttachmentStore.from_settings(services.settings)
+        for attachment_id in report.attachment_ids:
+            store.remove(attachment_id)
     async with services.db.session() as db:
         await compact_index(db)

@@ -39,6 +39,7 @@ from storage.models import (
     UserStatus,
 )
 from storage.repo.channel_log import NewEvent, StoredEvent, append
+from storage.repo.erasure_pinboard import erase_pinboard
 
 # Event types that answer the event named by ref_id (a reply keeps its parent).
 REPLY_TYPES = frozenset({"message", "reply", "note.created", "note.reply", "comment"})
@@ -59,6 +60,8 @@ class ErasureReport:
     rows: dict[str, int] = field(default_factory=dict)
     # Server events that tell live clients to drop or re-render; broadcast after commit.
     notices: list[StoredEvent] = field(default_factory=list)
+    # Pinboard attachments whose encrypted files are removed after commit.
+    attachment_ids: list[int] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {"deleted_events": self.deleted_events, "tombstones": self.tombstones, **self.rows}
@@ -193,6 +196,10 @@ async def erase_user(db: AsyncSession, user_id: int, *, erase_content: bool) -> 
     await db.execute(delete(ChannelEvent).where(ChannelEvent.channel == f"user:{user_id}"))
     personal = await db.execute(delete(Channel).where(Channel.name == f"user:{user_id}"))
     report.rows["personal_channel"] = int(personal.rowcount or 0)  # type: ignore[attr-defined]
+    pin_counts, report.attachment_ids = await erase_pinboard(
+        db, user_id, erase_content=erase_content
+    )
+    report.rows.update(pin_counts)
     for extra in EXTRA_ERASERS:
         report.rows.update(await extra(db, user_id, erase_content))
     email = user.email

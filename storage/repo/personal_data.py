@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.repo.erasure_pinboard import pinboard_data
 from storage.models import (
     ActivityEntry,
     AuthSession,
@@ -70,10 +71,11 @@ def event_json(ev: ChannelEvent) -> dict[str, Any]:
 
 
 def _kind(ev: ChannelEvent) -> str:
+    # Board events first: the pinboard's own rows (notes, replies, votes) are listed apart.
+    if ev.type.startswith(NOTE_PREFIXES) or ev.channel.endswith(":board"):
+        return "board_events"
     if any(m in ev.type for m in REACTION_MARKERS):
         return "reactions"
-    if ev.type.startswith(NOTE_PREFIXES) or ev.channel.endswith(":board"):
-        return "notes"
     return "messages"
 
 
@@ -114,7 +116,11 @@ async def collect(db: AsyncSession, user_id: int) -> dict[str, Any]:
             )
         ).scalars()
     ]
-    sections: dict[str, list[dict[str, Any]]] = {"messages": [], "notes": [], "reactions": []}
+    sections: dict[str, list[dict[str, Any]]] = {
+        "messages": [],
+        "board_events": [],
+        "reactions": [],
+    }
     for ev in (
         await db.execute(
             select(ChannelEvent)
@@ -124,6 +130,12 @@ async def collect(db: AsyncSession, user_id: int) -> dict[str, Any]:
     ).scalars():
         sections[_kind(ev)].append(event_json(ev))
     out.update(sections)
+    pinboard = await pinboard_data(db, user_id)
+    out["notes"] = pinboard["notes"]
+    out["note_replies"] = pinboard["note_replies"]
+    # Votes on notes are reactions too; each entry says what it is.
+    out["reactions"] += [{"type": "note.vote", **v} for v in pinboard["votes"]]
+    out["photos"] = pinboard["photos"]
     out["notifications"] = [
         event_json(ev)
         for ev in (

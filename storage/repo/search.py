@@ -102,13 +102,14 @@ def _text_condition(dialect: str, raw: str) -> ColumnElement[bool]:
 
 
 async def event_channels(db: AsyncSession, event_id: int) -> list[str]:
-    """Every channel that belongs to an event: chat, board, news and its groups."""
+    """Every channel that belongs to an event: chat, board, news, its groups and their boards."""
     groups = (
         await db.execute(select(LearningGroup.id).where(LearningGroup.event_id == event_id))
     ).scalars()
-    return [f"event:{event_id}:{k}" for k in ("chat", "board", "news")] + [
-        f"group:{g}" for g in groups
-    ]
+    names = [f"event:{event_id}:{k}" for k in ("chat", "board", "news")]
+    for g in groups:
+        names += [f"group:{g}", f"group:{g}:board"]
+    return names
 
 
 async def _conditions(db: AsyncSession, f: MessageFilter) -> list[ColumnElement[bool]]:

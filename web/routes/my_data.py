@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import tempfile
 import zipfile
 from collections.abc import AsyncIterator
@@ -15,16 +16,20 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
+from storage.attachments import AttachmentStore
 from storage.authz import ProfileView, profile_view
-from storage.models import ProfilePhoto, User
+from storage.crypto import DecryptionFailed
+from storage.models import Attachment, ProfilePhoto, User
 from storage.repo import personal_data
 from storage.repo.logs import log_activity
 from web.api import API, Ctx
 from web.errors import ApiError
 
+log = logging.getLogger("classhub.privacy")
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 PHOTO_EDGE = 512
 ZIP_CHUNK = 64 * 1024
@@ -34,7 +39,10 @@ EXPORT_FILES = (
     "groups",
     "messages",
     "notes",
+    "note_replies",
+    "board_events",
     "reactions",
+    "photos",
     "mails_received",
     "notifications",
     "sessions",
@@ -243,7 +251,20 @@ async def my_export(ctx: Ctx) -> StreamingResponse:
         data = await personal_data.collect(db, ctx.me.id)
         photo = await personal_data.photo_of(db, ctx.me.id)
         files = await personal_data.collect_files(db, ctx.me.id)
+        attachments = list(
+            (await db.execute(select(Attachment).where(Attachment.owner_id == ctx.me.id))).scalars()
+        )
         await log_activity(db, user_id=ctx.me.id, action="data_exported", ip=ctx.ip)
+    if attachments:
+        store = AttachmentStore.from_settings(ctx.services.settings)
+        for att in attachments:
+            try:
+                plain = await run_in_threadpool(store.read, att, "photo")
+            except (OSError, DecryptionFailed):
+                log.warning("photo %s of user %s is unreadable; left out of the export", att.id, ctx.me.id)
+                continue
+            ext = "png" if att.content_type.endswith("png") else "webp" if "webp" in att.content_type else "jpg"
+            files[f"photos/note-photo-{att.id}.{ext}"] = plain
     spool = await run_in_threadpool(_build_zip, data, photo.data if photo else None, files)
 
     async def chunks() -> AsyncIterator[bytes]:

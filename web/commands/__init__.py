@@ -1,2 +1,3 @@
 """Subcommands beyond serve and migrate; each module registers itself with ``@subcommand``."""
 from web.commands import loadtest_cmd  # noqa: F401 - classhub loadtest, loadtest-setup
+from web.commands import maintenance  # noqa: F401 - classhub maintenance

@@ -1,0 +1,62 @@
+"""``classhub maintenance``: retention, due account deletions, written to the audit log."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+
+from storage.settings import Settings
+from web.cli import subcommand
+
+log = logging.getLogger("classhub.maintenance")
+
+
+@subcommand("maintenance")
+def _maintenance(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> Callable[[argparse.Namespace, Settings], int]:
+    parser = sub.add_parser(
+        "maintenance",
+        help="apply retention periods and delete accounts whose grace month is over",
+        description="Delete what the retention periods say is due (per event: chat, notes, "
+        "photos; direct messages after DM_RETENTION_DAYS if set; the activity log after "
+        "ACTIVITY_RETENTION_DAYS) and erase accounts whose termination grace month is over. "
+        "Each pass is written to the audit log and printed as one JSON line. Runs once, or "
+        "with --every forever (e.g. its own Procfile line).",
+    )
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=0,
+        metavar="SECS",
+        help="repeat every SECS seconds until stopped (default: run once and exit)",
+    )
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        from web.cli import ensure_migrated
+
+        if args.every < 0:
+            parser.error("--every must not be negative")
+        ensure_migrated(settings)
+        return asyncio.run(_loop(settings, args.every))
+
+    return run
+
+
+async def _loop(settings: Settings, every: int) -> int:
+    from storage.db import Database
+    from storage.maintenance import run_maintenance
+
+    db = Database(settings.database_url, pool_size=2)
+    try:
+        while True:
+            summary = await run_maintenance(db, settings)
+            print(json.dumps(summary), flush=True)
+            if every <= 0:
+                return 0
+            await asyncio.sleep(every)
+    finally:
+        await db.close()

@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--keep-accounts", action="store_true",
                    help="do not remove the events and bots the setup step created")
     g.add_argument("--conns-per-account", type=int, default=None,
-                   help="connections sharing one bot account (default 1; idle: 10)")
+                   help="connections sharing one bot account (default 1; idle: 20)")
     g.add_argument("--login-concurrency", type=int, default=4,
                    help="sign-ins in flight (default 4; each costs the server ~50 ms of Argon2)")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -55,6 +56,40 @@ class ServerProbe:
         s = ServerSample(time.time(), cpu, rss)
         self.samples.append(s)
         return s
+
+
+class FineSampler:
+    """Samples the server every few ms in a thread while the run is on (when its work ended)."""
+
+    def __init__(self, probe: ServerProbe, every: float = 0.02) -> None:
+        self.probe = probe
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="server-sampler")
+
+    def __enter__(self) -> FineSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.probe.sample()
+
+
+def work_done_at(samples: list[ServerSample], start: ServerSample, end: ServerSample,
+                 share: float = 0.98) -> float | None:
+    """When the server had spent ``share`` of the run's CPU: its work was done by then."""
+    total = end.cpu - start.cpu
+    if total <= 0:
+        return None
+    for s in sorted(samples, key=lambda s: s.t):
+        if s.t >= start.t and s.cpu - start.cpu >= share * total:
+            return s.t
+    return None
 
 
 def machine_load() -> dict[str, Any]:
@@ -110,6 +145,7 @@ def aggregate(
     t0: float,
     planned_connections: int,
     server: dict[str, ServerSample] | None,
+    server_samples: list[ServerSample],
     idle_secs: float,
     progress_cpu: dict[int, list[tuple[float, float]]],
 ) -> Aggregate:
@@ -179,6 +215,9 @@ def aggregate(
             if connected else None,
             "cpu_s_connecting": round(connected_s.cpu - before.cpu, 3),
         }
+        done = work_done_at(server_samples, start, end)
+        if done is not None and first is not None:
+            f["server"]["work_done_after_first_post_s"] = round(done - first, 3)
         if idle_secs > 0:
             f["server"]["idle_cpu_percent_of_core"] = round(100 * cpu_run / wall_run, 2) \
                 if wall_run > 0 else None

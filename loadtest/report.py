@@ -77,6 +77,11 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
         row("server RSS before / connected / end",
             f"{s['rss_before_mb']} / {s['rss_connected_mb']} / {s['rss_end_mb']}", "MB")
         row("server RSS per connection", s["rss_per_connection_kb"], "KB")
+        if s.get("work_done_after_first_post_s") is not None and p["sent"]:
+            row("server work done (98 % of its CPU) after first post",
+                s["work_done_after_first_post_s"], "s")
+        if s.get("idle_cpu_percent_of_core") is not None:
+            row("server CPU while idle (heartbeats)", s["idle_cpu_percent_of_core"], "% of a core")
     g = f["generator"]
     row("generator CPU", g["cpu_s_total"], f"s in {len(g['procs'])} process(es)")
     row("generator loop lag max",

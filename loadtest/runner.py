@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import multiprocessing as mp
 import os
@@ -30,7 +31,7 @@ from loadtest.accounts import (
     sign_in_all,
 )
 from loadtest.bot import BotSpec
-from loadtest.metrics import ServerProbe, ServerSample, aggregate, machine_load
+from loadtest.metrics import FineSampler, ServerProbe, ServerSample, aggregate, machine_load
 from loadtest.report import print_table, result_paths, write_json, write_plot
 from loadtest.scenarios import Plan, build_plan
 from loadtest.worker import WorkerSpec, worker_main
@@ -38,6 +39,7 @@ from loadtest.worker import WorkerSpec, worker_main
 SETTLE_SECS = 1.0  # after connecting, before measuring RSS and starting
 START_DELAY_SECS = 0.5  # t0 is this far in the future when announced
 SAMPLE_EVERY_SECS = 0.5
+TIMELINE_STEP_SECS = 0.1
 
 
 class RunError(Exception):
@@ -203,7 +205,7 @@ class Coordinator:
                         i = pipes.index(ready)
                         try:
                             msg = ready.recv()
-                        except EOFError:
+                        except (EOFError, OSError):
                             raise RunError(f"generator process {i} died") from None
                         if msg[0] == "progress":
                             progress_state[i] = msg[1]
@@ -231,39 +233,43 @@ class Coordinator:
             run_task = progress.add_task(f"running {plan.scenario} (s)", total=max(planned, 0.01), info="")
             while time.time() < t0:
                 time.sleep(0.001)
-            if self.probe:
-                self.marks["start"] = self.probe.sample()
-            self._run_started = time.time()
-            published = pump("published", timeout=planned + 120)
-            finals: dict[str, int] = {}
-            for (info,) in published.values():
-                for ch, seq in info["acked_max"].items():
-                    finals[ch] = max(finals.get(ch, 0), seq)
-            deadline = time.time() + args.drain_timeout
-            for pipe in pipes:
-                pipe.send(("drain", finals, deadline))
-            results = pump("result", timeout=args.drain_timeout + 60)
-            if self.probe:
-                self.marks["end"] = self.probe.sample()
+            with FineSampler(self.probe) if self.probe else contextlib.nullcontext():
+                if self.probe:
+                    self.marks["start"] = self.probe.sample()
+                self._run_started = time.time()
+                published = pump("published", timeout=planned + 120)
+                finals: dict[str, int] = {}
+                for (info,) in published.values():
+                    for ch, seq in info["acked_max"].items():
+                        finals[ch] = max(finals.get(ch, 0), seq)
+                deadline = time.time() + args.drain_timeout
+                for pipe in pipes:
+                    pipe.send(("drain", finals, deadline))
+                results = pump("result", timeout=args.drain_timeout + 60)
+                if self.probe:
+                    self.marks["end"] = self.probe.sample()
         machine_after = machine_load()
         worker_results = [r[0] for r in results.values()]
         agg = aggregate(
             worker_results, t0=t0, planned_connections=len(specs),
             server=self.marks if self.probe else None,
+            server_samples=self.probe.samples if self.probe else [],
             idle_secs=plan.hold if plan.publish == "none" else 0.0,
             progress_cpu=self.progress_cpu,
         )
         timeline = []
         if self.probe:
             prev = None
-            for s in self.probe.samples:
-                if prev is not None and s.t > prev.t:
+            for s in sorted(self.probe.samples, key=lambda s: s.t):
+                if prev is not None and s.t - prev.t >= TIMELINE_STEP_SECS:
                     timeline.append({
                         "t": round(s.t - t0, 3),
                         "cpu_percent": round(100 * (s.cpu - prev.cpu) / (s.t - prev.t), 1),
                         "rss_mb": round(s.rss / 2**20, 1),
                     })
-                prev = s
+                    prev = s
+                elif prev is None:
+                    prev = s
         result = {
             "tool": "classhub loadtest",
             "scenario": plan.scenario,

@@ -78,7 +78,7 @@ def _rooms_plan(
 
 def build_plan(args: argparse.Namespace) -> Plan:
     s = args.scenario
-    cpa = max(1, args.conns_per_account or (10 if s == "idle" else 1))
+    cpa = max(1, args.conns_per_account or (20 if s == "idle" else 1))
     if s == "classroom":
         accounts, conns = _rooms_plan(1, args.participants, args.posters, cpa)
         return Plan(s, 1, accounts, conns, "rate", duration=args.duration, rate=args.rate,
@@ -147,11 +147,12 @@ def add_scenario_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
         description="--connections connections spread over --rooms events sit idle for "
         "--duration seconds (answering heartbeats). Reports the server's RSS per connection and "
         "its CPU while idle (heartbeats). Several connections share an account "
-        "(--conns-per-account, default 10; the server caps MAX_CONNECTIONS_PER_USER).",
+        "(--conns-per-account, default 20, the server's default MAX_CONNECTIONS_PER_USER).",
     )
     p.add_argument("--connections", type=int, default=10000, help="connections (default 10000)")
     p.add_argument("--rooms", type=int, default=10, help="events (default 10)")
-    p.add_argument("--duration", type=float, default=30.0, help="seconds idle (default 30)")
+    p.add_argument("--duration", type=float, default=60.0,
+                   help="seconds idle (default 60: every connection sees server heartbeats)")
 
     p = sub.add_parser(
         "reconnect-storm", parents=[common],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -88,13 +89,19 @@ class Worker:
     def send(self, *msg: Any) -> None:
         self.pipe.send(msg)
 
-    def _pipe_readable(self) -> None:
-        while self.pipe.poll():
+    def _pipe_reader(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Thread: the coordinator's messages into the inbox.
+
+        Not ``loop.add_reader``: uvloop makes a watched descriptor non-blocking, and then
+        sending the (large) result down the same pipe fails with EAGAIN.
+        """
+        while True:
             try:
-                self.inbox.put_nowait(self.pipe.recv())
-            except EOFError:
-                self.inbox.put_nowait(("stop",))
-                asyncio.get_running_loop().remove_reader(self.pipe.fileno())
+                msg = self.pipe.recv()
+            except (EOFError, OSError):
+                msg = ("stop",)
+            loop.call_soon_threadsafe(self.inbox.put_nowait, msg)
+            if msg[0] == "stop":
                 return
 
     async def expect(self, kind: str) -> tuple[Any, ...]:
@@ -107,7 +114,7 @@ class Worker:
 
     async def main(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_reader(self.pipe.fileno(), self._pipe_readable)
+        threading.Thread(target=self._pipe_reader, args=(loop,), daemon=True).start()
         tasks = [loop.create_task(self._progress()), loop.create_task(self._lag_monitor())]
         try:
             await self._connect_all()
@@ -134,7 +141,6 @@ class Worker:
             for b in self.bots:
                 b.close()
             await asyncio.sleep(0.05)  # let the close frames go out
-            loop.remove_reader(self.pipe.fileno())
 
     # phases -----------------------------------------------------------------------------
     async def _connect_all(self) -> None:

@@ -58,6 +58,18 @@ class FrameReader:
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         """Add ``data``; return the (opcode, payload) of every message it completed."""
+        if not self._buf and self._frag_op is None and len(data) >= 2:
+            # Fast path, the common case: the read is exactly one whole unfragmented data frame.
+            b0 = data[0]
+            b1 = data[1]
+            length = b1 & 0x7F
+            head = 2
+            if length == 126 and len(data) >= 4:
+                length = (data[2] << 8) | data[3]
+                head = 4
+            if (b0 & 0xF0) == 0x80 and (b0 & 0x0F) in (OP_TEXT, OP_BINARY) and length < 65536 \
+                    and len(data) == head + length and not b1 & 0x80:
+                return [(b0 & 0x0F, data[head:])]
         buf = self._buf
         buf += data
         out: list[tuple[int, bytes]] = []

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Runs one scenario against fresh classhub server process(es) the way docs/performance.md
+# measures: server pinned to core 0 (`taskset -c 0`), generator to core 1.
+#
+#   loadtest/bench.sh STORE SERVERS SCENARIO [loadtest options...]
+#
+# STORE   pg-redis  a new PostgreSQL database (dropped afterwards) + Redis broker
+#         embedded  the embedded default: SQLite file, in-process broker
+# SERVERS number of server processes (more than 1 needs pg-redis); by default all on core 0,
+#         set SERVER_CPUS="0 1" to pin process i to the i-th entry.
+# Environment: PYTHON (default /work/venv/bin/python or python3), GEN_CPUS (default 1),
+#         PG (default postgresql://postgres@127.0.0.1:5432), REDIS (default redis://127.0.0.1:6379/0),
+#         SERVER_ENV (extra VAR=value pairs for the server), PYSPY_SECS (profile the first
+#         server with py-spy for that many seconds once the run starts; SVG next to the results).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STORE=${1:?store: pg-redis or embedded}
+SERVERS=${2:?number of server processes}
+SCENARIO=${3:?scenario}
+shift 3
+PYTHON=${PYTHON:-$( [[ -x /work/venv/bin/python ]] && echo /work/venv/bin/python || echo python3 )}
+GEN_CPUS=${GEN_CPUS:-1}
+read -r -a CPUS <<< "${SERVER_CPUS:-0}"
+PG=${PG:-postgresql://postgres@127.0.0.1:5432}
+REDIS=${REDIS:-redis://127.0.0.1:6379/0}
+TAG=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
+WORK=$(mktemp -d "/tmp/classhub-bench-$TAG.XXXX")
+
+export CLASSHUB_VAR_DIR="$WORK/var"
+export SECRET_KEY="bench-secret-key-$TAG-0123456789abcdefghijklmnop"
+export DATA_KEY="bench-data-key-$TAG-0123456789abcdefghijklmnop"
+export REDIS_PREFIX="classhub-bench-$TAG"
+DB=""
+case "$STORE" in
+  pg-redis)
+    DB="lt_$TAG"
+    "$PYTHON" - "$PG" "$DB" <<'EOF'
+import asyncio, sys, asyncpg
+async def main(url, name):
+    c = await asyncpg.connect(url + "/postgres")
+    await c.execute(f'CREATE DATABASE "{name}"')
+    await c.close()
+asyncio.run(main(*sys.argv[1:]))
+EOF
+    export DATABASE_URL="$PG/$DB" REDIS_URL="$REDIS" ;;
+  embedded)
+    export DATABASE_URL="sqlite+aiosqlite:///$WORK/var/classhub.db"
+    unset REDIS_URL || true ;;
+  *) echo "unknown store $STORE" >&2; exit 2 ;;
+esac
+
+PIDS=()
+URLS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ -n "$DB" ]]; then
+    "$PYTHON" - "$PG" "$DB" <<'EOF' || true
+import asyncio, sys, asyncpg
+async def main(url, name):
+    c = await asyncpg.connect(url + "/postgres")
+    await c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await c.close()
+asyncio.run(main(*sys.argv[1:]))
+EOF
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$PYTHON" -m web.cli migrate >/dev/null
+free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+for ((i = 0; i < SERVERS; i++)); do
+  port=$(free_port)
+  cpu=${CPUS[$((i < ${#CPUS[@]} ? i : ${#CPUS[@]} - 1))]}
+  # shellcheck disable=SC2086
+  env PUBLIC_URL="http://127.0.0.1:$port" ${SERVER_ENV:-} \
+    taskset -c "$cpu" "$PYTHON" -m web.cli serve --port "$port" --log-level warning \
+    >"$WORK/server-$i.log" 2>&1 &
+  PIDS+=($!)
+  URLS+=(--url "http://127.0.0.1:$port")
+  for _ in $(seq 1 150); do
+    curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { cat "$WORK/server-$i.log"; exit 1; }
+done
+SERVER_PIDS=()
+for pid in "${PIDS[@]}"; do SERVER_PIDS+=(--server-pid "$pid"); done
+
+echo "# $(date -u +%FT%TZ) store=$STORE servers=$SERVERS cpus=${CPUS[*]} gen_cpus=$GEN_CPUS uptime:$(uptime)"
+SPY=""
+if [[ -n "${PYSPY_SECS:-}" ]]; then
+  ( sleep "${PYSPY_DELAY:-3}"; "${PYSPY:-$(dirname "$PYTHON")/py-spy}" record --pid "${PIDS[0]}" --duration "$PYSPY_SECS" --rate 250 \
+      --format "${PYSPY_FORMAT:-flamegraph}" --output "${PYSPY_OUT:-loadtest/results/profile-$SCENARIO-$TAG.svg}" \
+      >/dev/null 2>&1 ) &
+  SPY=$!
+fi
+status=0
+taskset -c "$GEN_CPUS" "$PYTHON" -m loadtest "$SCENARIO" "${URLS[@]}" "${SERVER_PIDS[@]}" "$@" || status=$?
+if [[ -n "$SPY" ]]; then wait "$SPY" 2>/dev/null || true; fi
+exit $status

@@ -1,0 +1,122 @@
+"""The load generator against a real `classhub serve` on a free port: a tiny classroom, end to end.
+
+Setup through `classhub loadtest-setup`, sign-in over HTTP, the real WebSocket
+protocol, accounting by channel sequence, the report files, the cleanup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.services import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"classhub serve exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("classhub serve did not come up")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, int, dict[str, str]]]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "CLASSHUB_VAR_DIR": str(tmp_path / "var"),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'var' / 'classhub.db'}",
+        "PUBLIC_URL": url,
+        "SECRET_KEY": "loadtest-secret-" + "k" * 32,
+        "DATA_KEY": "loadtest-data-" + "d" * 32,
+        "REDIS_PREFIX": f"classhub-lt-{uuid.uuid4().hex[:8]}",
+        "PYTHONPATH": str(REPO),
+    }
+    env.pop("REDIS_URL", None)
+    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "web.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_ready(url, proc)
+        yield url, proc.pid, env
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol", ["json", "msgpack"])
+def test_tiny_classroom_loses_nothing_and_writes_its_report(
+    server: tuple[str, int, dict[str, str]], tmp_path: Path, protocol: str
+) -> None:
+    url, pid, env = server
+    results = tmp_path / "results"
+    run = subprocess.run(
+        [sys.executable, "-m", "loadtest", "classroom", "--url", url,
+         "--participants", "5", "--posters", "2", "--rate", "2", "--duration", "2",
+         "--protocol", protocol, "--server-pid", str(pid), "--results-dir", str(results),
+         "--tag", "pytest", "--no-progress", "--drain-timeout", "10"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=90,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    [json_file] = results.glob("*_classroom_pytest.json")
+    [png_file] = results.glob("*_classroom_pytest.png")
+    assert png_file.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = json.loads(json_file.read_text())
+    f = result["figures"]
+    assert f["connections"]["connected"] == 5
+    assert f["connections"]["connect_failures"] == 0
+    assert f["publishes"]["sent"] == f["publishes"]["acked"] > 0
+    d = f["deliveries"]
+    # every post reaches all five connections, the poster's own included
+    assert d["delivered"] == d["expected"] == 5 * f["publishes"]["acked"]
+    assert (d["lost"], d["duplicates"], d["out_of_order"]) == (0, 0, 0)
+    assert f["latency_ms"]["count"] == d["delivered"]
+    assert f["server"]["cpu_s_run"] > 0 and f["server"]["rss_end_mb"] > 0
+
+    # the setup step cleaned up after itself: no bot account is left
+    check = subprocess.run(
+        [sys.executable, "-c",
+         "import asyncio\n"
+         "from sqlalchemy import func, select\n"
+         "from storage.db import Database\n"
+         "from storage.models import User\n"
+         "from storage.settings import Settings\n"
+         "async def main():\n"
+         "    db = Database(Settings.from_env().database_url)\n"
+         "    async with db.session() as s:\n"
+         "        n = (await s.execute(select(func.count()).select_from(User)"
+         ".where(User.email.like('%@loadtest.invalid')))).scalar_one()\n"
+         "    await db.close()\n"
+         "    print(n)\n"
+         "asyncio.run(main())\n"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=30,
+    )
+    assert check.stdout.strip() == "0", check.stdout + check.stderr

@@ -17,8 +17,10 @@ import httpx
 import pytest
 
 from storage.models import Enrolment, Event, GroupMember, LearningGroup, Role, utcnow
+from storage.repo.accounts import create_session, create_user
 from storage.repo.channel_log import StoredEvent, read_since
-from tests.conftest import login, make_user
+from tests.conftest import unique_email
+from web.auth import COOKIE_NAME, csrf_token_for, sign_token
 
 
 @dataclass
@@ -48,14 +50,18 @@ ROLES = {"p1": Role.PARTICIPANT, "p2": Role.PARTICIPANT, "tr": Role.TRAINER, "or
 
 @pytest.fixture
 async def world(app: Any, services: Any) -> AsyncIterator[World]:
-    users = {
-        "p1": await make_user(services, name="Pia"),
-        "p2": await make_user(services, name="Paul"),
-        "tr": await make_user(services, name="Tina Trainer"),
-        "org": await make_user(services, name="Olga"),
-        "out": await make_user(services, name="Otto Outsider"),
-        "adm": await make_user(services, admin=True, name="Ada Admin"),
-    }
+    names = {"p1": "Pia", "p2": "Paul", "tr": "Tina Trainer", "org": "Olga",
+             "out": "Otto Outsider", "adm": "Ada Admin"}
+    users: dict[str, Any] = {}
+    tokens: dict[str, str] = {}
+    async with services.db.session() as db:
+        # Password-less accounts with a server-side session each: the same cookie and
+        # CSRF header a sign-in gives, without six Argon2 hashes per test.
+        for who, name in names.items():
+            users[who] = await create_user(
+                db, email=unique_email(who), display_name=name, is_admin=who == "adm"
+            )
+            tokens[who] = await create_session(db, users[who], max_secs=3600)
     async with services.db.session() as db:
         now = utcnow()
         ev = Event(title="Workshop", starts_at=now, ends_at=now + dt.timedelta(hours=3))
@@ -74,6 +80,8 @@ async def world(app: Any, services: Any) -> AsyncIterator[World]:
             c = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
             )
-            await login(c, user.email)
+            secret = services.settings.secret_key
+            c.cookies.set(COOKIE_NAME, sign_token(secret, tokens[who]))
+            c.headers["X-CSRF-Token"] = csrf_token_for(secret, tokens[who])
             w.clients[who] = c
         yield w

@@ -14,7 +14,9 @@ from sqlalchemy import select
 
 from storage.models import AuditEntry
 from storage.authz import dm_channel
-from tests.conftest import login
+from storage.models import User
+from storage.passwords import hash_password
+from tests.conftest import PASSWORD, login
 from tests.pinboard_world import World, world  # noqa: F401 - fixture
 
 
@@ -81,6 +83,10 @@ async def test_votes_are_one_per_account(world: World) -> None:
     r = await w["p2"].post(url)
     assert r.status_code == 409 and r.json()["error"]["code"] == "already_voted"
     # A "reset" client: a fresh sign-in without cookies is still the same account.
+    async with w.services.db.session() as db:
+        user = await db.get(User, w.users["p2"].id)
+        assert user is not None
+        user.password_hash = hash_password(PASSWORD)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=w.app), base_url="http://testserver"
     ) as fresh:

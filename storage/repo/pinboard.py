@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import authz
 from storage.errors import Conflict, DomainError, Forbidden, NotFound
 from storage.models import (
+    Attachment,
     Board,
     BoardSection,
     ChannelEvent,
@@ -61,6 +62,8 @@ class BoardTx:
     ip: str = ""
     items: list[NewEvent] = field(default_factory=list)
     stored: list[StoredEvent] = field(default_factory=list)
+    # Attachments whose rows this change deleted: their files go after commit.
+    dropped_attachments: list[int] = field(default_factory=list)
 
     def emit(self, channel: str, type_: str, body: dict[str, Any], *, server: bool = False) -> None:
         self.items.append(
@@ -463,16 +466,25 @@ async def delete_note(tx: BoardTx, acc: BoardAccess, note: Note, *, reason: str 
         if note.author_id is not None:
             tx.emit(f"user:{note.author_id}", "note.deleted_by_moderator",
                     {"note_id": note.id, "board_id": note.board_id, "reason": reason}, server=True)
+    # Photos and revisions are the deleted content under other names: they go too.
+    revisions = list(
+        (await tx.db.execute(select(NoteRevision).where(NoteRevision.note_id == note.id))).scalars()
+    )
+    photo_ids = {i for i in [note.photo_id, *(r.photo_id for r in revisions)] if i is not None}
+    await tx.db.execute(delete(NoteRevision).where(NoteRevision.note_id == note.id))
     if tomb:
         note.state = NoteState.DELETED.value
         note.text = ""
         note.photo_id = None
         note.deleted_at = utcnow()
-        # Revisions are the deleted text under another name: they go too.
-        for rev in (await tx.db.execute(select(NoteRevision).where(NoteRevision.note_id == note.id))).scalars():
-            await tx.db.delete(rev)
     else:
         await tx.db.delete(note)
+    await tx.db.flush()
+    for att_id in sorted(photo_ids):
+        att = await tx.db.get(Attachment, att_id)
+        if att is not None:
+            await tx.db.delete(att)
+            tx.dropped_attachments.append(att_id)
     if was_visible:
         tx.emit(acc.board.channel, "note.deleted", {"id": note.id, "tombstone": tomb})
     return tomb

@@ -38,6 +38,12 @@ async def board_tx(ctx: Ctx) -> AsyncIterator[BoardTx]:
         tx = BoardTx(db, ctx.me, ctx.ip)
         yield tx
         await tx.commit_events()
+    if tx.dropped_attachments:
+        from web.routes.pinboard_photos import attachment_store
+
+        store = attachment_store(services)
+        for att_id in tx.dropped_attachments:
+            store.remove(att_id)
     await fan_out(services, tx.stored)
 
 

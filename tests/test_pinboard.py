@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy import select
 
 from storage.models import AuditEntry
-from storage.authz import dm_channel
+from storage.authz import dm_channel, may_publish, may_read_channel, parse_channel
 from storage.models import User
 from storage.passwords import hash_password
 from tests.conftest import PASSWORD, login
@@ -313,6 +313,15 @@ async def test_group_board_is_for_the_group(world: World) -> None:
     assert (await w["p2"].get(f"/api/pinboard/boards/{board_id}")).status_code == 404
     events = await w.log(f"group:{w.group_id}:board")
     assert [e.type for e in events] == ["note.published"]
+    # The hub subscribes by the same rule: group members, the event's trainers, admins.
+    ref = parse_channel(f"group:{w.group_id}:board")
+    assert ref is not None
+    async with w.services.db.session() as db:
+        for who, ok in (("p1", True), ("p2", False), ("tr", True), ("adm", True), ("out", False)):
+            user = await db.get(User, w.users[who].id)
+            assert user is not None
+            assert await may_read_channel(db, user, ref) is ok, who
+            assert await may_publish(db, user, ref) is False, who
 
 
 async def test_export_for_trainers(world: World) -> None:

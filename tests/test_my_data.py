@@ -156,8 +156,9 @@ async def test_pinboard_erasure_keeps_chains_and_removes_photos(
     gone = await _note(client, board, f"{s['gone']} lonely note")
     r = await client.post(f"/api/pinboard/notes/{gone}/photo", files={"file": ("p.png", _png(), "image/png")})
     photo_id = r.json()["photo"]["id"]
-    photo_file = Path(settings.var_dir) / "attachments" / f"{photo_id}.photo"
-    assert photo_file.exists()
+    # Photo and thumbnail: <id>-<variant>-<nonce hex> (storage/attachments.py).
+    photo_files = list((Path(settings.var_dir) / "attachments").glob(f"{photo_id}-*"))
+    assert len(photo_files) == 2
     async with second_client(app) as yc:
         await login(yc, y.email)
         assert (await yc.post(f"/api/pinboard/notes/{kept}/replies", json={"text": "y answers"})).status_code == 201
@@ -175,7 +176,7 @@ async def test_pinboard_erasure_keeps_chains_and_removes_photos(
     assert r.status_code == 200, r.text
     rep = r.json()["report"]
     assert (rep["notes_kept"], rep["notes_deleted"], rep["replies_deleted"], rep["votes"], rep["photos_removed"]) == (1, 1, 1, 1, 1)
-    assert not photo_file.exists()
+    assert not any(f.exists() for f in photo_files)
     async with second_client(app) as yc:
         await login(yc, y.email)
         snap = (await yc.get(f"/api/pinboard/boards/{board}")).json()

@@ -52,7 +52,9 @@ async def test_retention_deletes_exactly_what_it_should(
     note_a = await _note(client, board_a, "note in A")
     r = await client.post(f"/api/pinboard/notes/{note_a}/photo", files={"file": ("p.png", _png(), "image/png")})
     photo_a = r.json()["photo"]["id"]
-    photo_file = Path(settings.var_dir) / "attachments" / f"{photo_a}.photo"
+    # Photo and thumbnail: <id>-<variant>-<nonce hex> (storage/attachments.py).
+    photo_files = list((Path(settings.var_dir) / "attachments").glob(f"{photo_a}-*"))
+    assert len(photo_files) == 2
     board_c = await _board(client, c.id)
     note_c = await _note(client, board_c, "note in C")
     m = {
@@ -100,7 +102,7 @@ async def test_retention_deletes_exactly_what_it_should(
         ).scalars().all()
     assert notes == {note_a}  # A's notes are kept for 60 days, C's are gone
     assert note_a_row is not None and note_a_row.photo_id is None  # A's photos only 10 days
-    assert not photo_file.exists()
+    assert not any(f.exists() for f in photo_files)
     assert acts == {"recent"}
     assert statuses == {due.id: "deleted", later.id: "terminating"}
     assert {a.id, c.id} <= set(summary["events"]) and b.id not in summary["events"]

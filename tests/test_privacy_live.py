@@ -44,8 +44,12 @@ async def _admin_post(port: int, admin_cookie: str, path: str, body: dict[str, A
         )
 
 
-async def test_block_and_deletion_close_connections_on_two_processes(db_url: str, tmp_path: Path) -> None:
+async def test_block_and_deletion_close_connections_on_two_processes(
+    _postgres_url: str, tmp_path: Path
+) -> None:
+    """The scale-out set-up: PostgreSQL and Redis shared by two processes."""
     require_redis()
+    db_url = _postgres_url
     prefix = f"classhub-test-{uuid.uuid4().hex[:8]}"
     servers = [
         ServerProcess(server_env(db_url, tmp_path / f"var{i}", REDIS_URL=REDIS_URL, REDIS_PREFIX=prefix))

@@ -70,13 +70,20 @@ class Hit:
     created_at: dt.datetime
     history: list[dict[str, Any]] = field(default_factory=list)
 
-    def as_json(self, *, with_history: bool = True) -> dict[str, Any]:
-        out = asdict(self)
-        if not with_history:
-            del out["history"]
-        out["created_at"] = self.created_at.isoformat()
-        out["text"] = self.body.get("text") if isinstance(self.body, dict) else None
-        return out
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "seq": self.seq,
+            "type": self.type,
+            "author_id": self.author_id,
+            "author_name": self.author_name,
+            "ref_id": self.ref_id,
+            "body": self.body,
+            "text": self.body.get("text") if isinstance(self.body, dict) else None,
+            "created_at": self.created_at.isoformat(),
+            "history": self.history,
+        }
 
 
 def fts5_query(raw: str) -> str:
@@ -190,25 +197,41 @@ async def get_event(db: AsyncSession, event_id: int) -> Hit | None:
     return hit
 
 
-async def stream(db: AsyncSession, f: MessageFilter) -> AsyncIterator[Hit]:
-    """Every hit, oldest first, from a server-side cursor in batches of EXPORT_BATCH.
+async def stream(db: AsyncSession, f: MessageFilter) -> AsyncIterator[dict[str, Any]]:
+    """Every hit as a flat export row, oldest first, from a server-side cursor.
 
-    Nothing here holds more than one batch: the caller writes each hit out and
-    drops it, so a million rows cost the memory of five hundred.
+    Plain column rows (no ORM objects, no identity map) in batches of
+    EXPORT_BATCH: nothing here holds more than one batch, so a million rows
+    cost the memory of five hundred.
     """
     conds = await _conditions(db, f)
+    ce = ChannelEvent.__table__.c
     stmt = (
-        _base()
+        select(
+            ce.id, ce.channel, ce.seq, ce.type, ce.author_id, User.display_name,
+            ce.ref_id, ce.body, ce.created_at,
+        )
+        .outerjoin(User, User.id == ce.author_id)
         .where(and_(true(), *conds))
-        .order_by(ChannelEvent.id)
+        .order_by(ce.id)
         .execution_options(yield_per=EXPORT_BATCH)
     )
     result = await db.stream(stmt)
     try:
-        async for ev, name in result:
-            yield _hit(ev, name)
-            # The identity map would otherwise keep every row we streamed.
-            db.expunge(ev)
+        async for row in result:
+            body = row[7]
+            yield {
+                "id": row[0],
+                "created_at": row[8].isoformat(),
+                "channel": row[1],
+                "seq": row[2],
+                "type": row[3],
+                "author_id": row[4],
+                "author_name": row[5],
+                "ref_id": row[6],
+                "text": body.get("text") if isinstance(body, dict) else None,
+                "body": body,
+            }
     finally:
         await result.close()
 

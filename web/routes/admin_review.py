@@ -175,7 +175,7 @@ async def export_messages(ctx: Ctx) -> Any:
     async def rows() -> AsyncIterator[dict[str, Any]]:
         # Its own session: the response outlives the handler.
         async with db_handle.sessionmaker() as db, db.begin():
-            async for hit in repo.stream(db, f):
-                yield hit.as_json(with_history=False)
+            async for row in repo.stream(db, f):
+                yield row
 
     return streamed_file(rows(), fmt=q.format, columns=EXPORT_COLUMNS, filename="messages")

@@ -81,9 +81,15 @@ export function ask(title, fields, submitLabel = 'OK') {
   return new Promise((resolve) => {
     const inputs = {};
     const body = fields.map((f) => {
-      const input = f.type === 'textarea'
-        ? h('textarea', { name: f.name, required: f.required, rows: 3 })
-        : h('input', { name: f.name, type: f.type || 'text', required: f.required, value: f.value || '' });
+      let input;
+      if (f.type === 'textarea') {
+        input = h('textarea', { name: f.name, required: f.required, rows: 3, maxlength: f.maxlength });
+        input.value = f.value || '';
+      } else if (f.type === 'select') {
+        input = h('select', { name: f.name }, f.options.map(([value, label]) => h('option', { value: String(value), selected: String(value) === String(f.value) }, label)));
+      } else {
+        input = h('input', { name: f.name, type: f.type || 'text', required: f.required, value: f.value || '', min: f.min, max: f.max });
+      }
       inputs[f.name] = input;
       return field(f.label, input, f.hint);
     });
@@ -107,6 +113,19 @@ export function ask(title, fields, submitLabel = 'OK') {
       dialog.remove();
     });
     dialog.append(form);
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+// A dialog that shows lines of text and a Close button.
+export function showInfo(title, lines) {
+  return new Promise((resolve) => {
+    const dialog = h('dialog', { class: 'dialog', 'aria-label': title },
+      h('h2', {}, title),
+      h('ul', {}, lines.map((l) => h('li', {}, l))),
+      h('div', { class: 'row' }, h('button', { type: 'button', class: 'primary', onclick: () => dialog.close() }, 'Close')));
+    dialog.addEventListener('close', () => { dialog.remove(); resolve(); });
     document.body.append(dialog);
     dialog.showModal();
   });

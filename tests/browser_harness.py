@@ -211,3 +211,23 @@ def browser() -> Iterator[Any]:
             yield b
         finally:
             b.close()
+
+
+@dataclass
+class Tab:
+    """A signed-in page and the JavaScript errors it produced."""
+
+    page: Any
+    errors: list[str]
+
+    def close(self) -> None:
+        self.page.context.close()
+
+
+def open_as(browser: Any, server: Server, person: Person, path: str = "/events", **context_args: Any) -> Tab:
+    ctx = browser.new_context(**context_args)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, server, person, path)
+    return Tab(page, errors)

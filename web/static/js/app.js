@@ -97,6 +97,11 @@ async function route() {
       if (seq === routeSeq) navigate(`/signin?next=${encodeURIComponent(path)}`, { replace: true });
       return;
     }
+    // A terminating account (grace month) may only see and reactivate itself.
+    if (session.me && session.me.status === 'terminating' && path !== '/me') {
+      navigate('/me', { replace: true });
+      return;
+    }
     const mod = await load();
     if (seq !== routeSeq) return;
     if (cleanup) { try { cleanup(); } catch { /* ignore */ } cleanup = null; }

@@ -2,10 +2,11 @@
 // and the personal channel's notices. Each banner shown is reported with a
 // `seen` frame: organisers see who got the change live.
 import { h, replace, toast, fmtTime } from './dom.js';
-import { get } from './api.js';
+import { get, post } from './api.js';
 
 let watched = new Map(); // channel -> unsubscribe
 let queue = [];
+const reported = new Set();
 let rt = null;
 let me = null;
 
@@ -20,8 +21,10 @@ function acknowledge(id) {
 }
 
 export function isNewsChange(event) {
-  return /changed|cancel|update|moved|news/.test(event.type) && event.type !== 'message';
+  return event.type === 'event_changed' || event.type === 'event_cancelled';
 }
+
+const LABELS = { starts_at: 'starts', ends_at: 'ends', location: 'place', description: 'description' };
 
 export function describeNews(event) {
   const b = event.body || {};
@@ -29,15 +32,14 @@ export function describeNews(event) {
   const title = b.title || b.event_title || '';
   const head = cancelled ? 'Cancelled' : 'Changed';
   const parts = [];
-  if (b.text || b.message || b.summary) parts.push(b.text || b.message || b.summary);
-  const changes = b.changes || b.fields || null;
-  if (changes && typeof changes === 'object') {
-    for (const [field, value] of Object.entries(changes)) {
-      const v = value && typeof value === 'object' && 'new' in value ? value.new : value;
-      const shown = /_at$/.test(field) ? fmtTime(v) : String(v ?? '');
-      parts.push(`${field.replace(/_/g, ' ')}: ${shown}`);
-    }
+  // changes: {field: [before, after]}
+  for (const [name, value] of Object.entries(b.changes || {})) {
+    if (name === 'status') continue;
+    const after = Array.isArray(value) ? value[1] : value;
+    const shown = /_at$/.test(name) ? fmtTime(after) : String(after ?? '');
+    parts.push(name === 'description' ? 'new description' : `${LABELS[name] || name}: ${shown}`);
   }
+  if (b.note) parts.push(b.note);
   return { cancelled, head: title ? `${head}: ${title}` : `Event ${head.toLowerCase()}`, text: parts.join(' · ') };
 }
 
@@ -56,7 +58,14 @@ function showNext() {
     h('a', { href: `/events/${eventId}` }, 'Open event'),
     h('button', { type: 'button', onclick: () => { for (const e of queue) acknowledge(e.id); showNext(); } }, 'Dismiss'));
   banner.hidden = false;
+  // Acknowledge display: the hub's seen frame, and the HTTP form (idempotent) for
+  // when the socket is not up at this moment.
   rt.seen(event.channel, event.id);
+  const changeId = event.body && event.body.change_id;
+  if (changeId && !reported.has(changeId)) {
+    reported.add(changeId);
+    post(`/api/events/${eventId}/changes/${changeId}/seen`).catch(() => reported.delete(changeId));
+  }
 }
 
 function onNews(msg) {

@@ -62,6 +62,7 @@ class Server:
     var_dir: Path
     proc: subprocess.Popen[bytes]
     log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
     people: dict[str, Person] = field(default_factory=dict)
 
     def run(self, coro: Any) -> Any:
@@ -80,6 +81,13 @@ class Server:
     @property
     def maildir(self) -> Path:
         return self.var_dir / "mail"
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run a ``classhub`` subcommand against this server's database and mail."""
+        return subprocess.run(
+            [sys.executable, "-m", "web.cli", *args],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout, check=True,
+        )
 
 
 def start_server(tmp: Path, **env: str) -> Server:
@@ -112,7 +120,7 @@ def start_server(tmp: Path, **env: str) -> Server:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    server = Server(url=url, db_url=db_url, var_dir=var_dir, proc=proc, log_path=log_path)
+    server = Server(url=url, db_url=db_url, var_dir=var_dir, proc=proc, log_path=log_path, env=full_env)
     deadline = time.monotonic() + SERVER_START_SECS
     while True:
         if proc.poll() is not None:

@@ -12,6 +12,9 @@ the client never builds HTML from data (it sets ``textContent``).
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from pathlib import Path
 
 from starlette.requests import Request
@@ -60,10 +63,30 @@ async def shell(request: Request) -> Response:
     )
 
 
+@functools.cache
+def _service_worker_source(mtimes: tuple[float, ...]) -> bytes:
+    files = sorted(
+        p for p in STATIC_DIR.rglob("*") if p.is_file() and p.name not in {"sw.js", "index.html"}
+    )
+    urls = ["/static/" + p.relative_to(STATIC_DIR).as_posix() for p in files]
+    digest = hashlib.sha256()
+    for p in files + [STATIC_DIR / "index.html", STATIC_DIR / "sw.js"]:
+        digest.update(p.read_bytes())
+    source = (STATIC_DIR / "sw.js").read_text()
+    source = source.replace("__VERSION__", digest.hexdigest()[:16]).replace("__FILES__", json.dumps(urls))
+    return source.encode()
+
+
+def _static_mtimes() -> tuple[float, ...]:
+    return tuple(p.stat().st_mtime for p in sorted(STATIC_DIR.rglob("*")) if p.is_file())
+
+
 async def service_worker(request: Request) -> Response:
-    # Served from the root so its scope covers the whole site.
+    # Served from the root so its scope covers the whole site. The precache list
+    # is every file under static/, so adding a module needs no second edit.
     headers = _no_store({**SECURITY_HEADERS, "Service-Worker-Allowed": "/"})
-    return FileResponse(STATIC_DIR / "sw.js", media_type="text/javascript", headers=headers)
+    body = _service_worker_source(_static_mtimes())
+    return Response(body, media_type="text/javascript", headers=headers)
 
 
 async def manifest(request: Request) -> Response:

@@ -1,29 +1,10 @@
 // The service worker: keeps the app shell available offline.
 // API answers are never cached here (the client keeps what it last saw in
 // IndexedDB, per person, and wipes it on sign-out).
-const VERSION = 'classhub-shell-v1';
-const SHELL = [
-  '/',
-  '/static/app.css',
-  '/static/js/app.js',
-  '/static/js/dom.js',
-  '/static/js/api.js',
-  '/static/js/store.js',
-  '/static/js/realtime.js',
-  '/static/js/outbox.js',
-  '/static/js/chat.js',
-  '/static/js/board.js',
-  '/static/js/screens/signin.js',
-  '/static/js/screens/invite.js',
-  '/static/js/screens/events.js',
-  '/static/js/screens/room.js',
-  '/static/js/screens/dm.js',
-  '/static/js/screens/moderation.js',
-  '/static/js/screens/organiser.js',
-  '/static/js/screens/admin.js',
-  '/static/js/screens/me.js',
-  '/manifest.webmanifest',
-];
+// The server fills in the file list and a version hash of their contents
+// (web/spa.py), so a deploy with any changed file installs a fresh cache.
+const VERSION = 'classhub-shell-__VERSION__';
+const SHELL = ['/', '/manifest.webmanifest'].concat(__FILES__);
 
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {

@@ -2,7 +2,7 @@
 import { h, replace, toast } from './dom.js';
 import * as api from './api.js';
 import { Realtime } from './realtime.js';
-import { wipe } from './store.js';
+import { wipe, cachePut } from './store.js';
 import { flushHttpOutbox } from './outbox.js';
 import { watchNews, stopNews } from './news.js';
 
@@ -63,6 +63,8 @@ function connStatus(status) {
 export async function startSession(me) {
   session.me = me;
   api.setCsrf(me.csrf_token);
+  // Offline, a reload signs in from this copy (the cookie is still the session).
+  cachePut('/api/me', me).catch(() => {});
   renderNav();
   if (!session.rt) {
     session.rt = new Realtime({

@@ -50,7 +50,7 @@ export async function createBoard(event, members, { groupId = null } = {}) {
   const photo = h('input', { type: 'file', name: 'photo', accept: 'image/png,image/jpeg,image/webp' });
   const postBtn = h('button', { type: 'submit', class: 'primary', value: 'post' }, 'Post note');
   const draftBtn = h('button', { type: 'submit', value: 'draft' }, 'Save as draft');
-  const composer = h('form', { class: 'card composer-note', 'aria-label': 'New note' },
+  const composer = h('form', { class: 'card composer-note', 'aria-label': 'Write a note' },
     field('New note', text),
     h('div', { class: 'row' }, field('Colour', colour), field('Section', sectionSel), field('Photo (optional)', photo)),
     h('div', { class: 'row' }, postBtn, draftBtn));

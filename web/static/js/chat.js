@@ -16,7 +16,7 @@ export function textOf(body) {
 export function createChat(channel, { label = 'Message', names = new Map(), placeholder = '' } = {}) {
   // names: user id -> display name, for events whose author carries no name.
   const rt = session.rt;
-  const list = h('ol', { class: 'messages', role: 'log', 'aria-live': 'polite', 'aria-label': `${label} history` });
+  const list = h('ol', { class: 'messages', role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation' });
   const input = h('textarea', { name: 'text', rows: 2, required: true, maxlength: 4000, placeholder });
   const send = h('button', { type: 'submit', class: 'primary' }, 'Send');
   const form = h('form', { class: 'composer' }, field(label, input), send);

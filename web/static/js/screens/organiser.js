@@ -241,7 +241,7 @@ async function changesTab(box, event, query) {
         h('tbody', {}, r.people.map((p) => h('tr', {},
           h('td', {}, p.display_name), h('td', {}, p.role), h('td', {}, p.state),
           h('td', {}, p.seen_at ? `${fmtTime(p.seen_at)} (${p.seen_via})` : '—'),
-          h('td', { class: `status-${p.mail_status}` }, p.mail_status || '—'), h('td', {}, p.mail_error || '')))))));
+          h('td', { class: `status-${p.mail_status}` }, p.mail_status || '—'), h('td', {}, p.mail_error || ''))))))));
   } catch (err) {
     box.append(h('p', { class: 'error' }, err.message));
   }

@@ -9,34 +9,39 @@ export const onOutboxChange = (fn) => { listeners.add(fn); return () => listener
 const changed = () => { for (const l of listeners) l(); };
 
 let flushing = null;
+// Requests on their way: not shown as "waiting to be sent" unless they fail.
+const inflight = new Set();
 
 export async function queueHttp(method, path, body, meta = {}) {
   const client_id = body.client_id || newClientId();
   const item = { client_id, kind: 'http', method, path, body: { ...body, client_id }, meta, created: new Date().toISOString() };
   await outboxAdd(item);
-  changed();
+  inflight.add(client_id);
   try {
     const result = await request(method, path, { body: item.body });
     await outboxRemove(client_id);
-    changed();
     return { queued: false, result, client_id };
   } catch (err) {
-    if (err.status === 0 || err.status >= 500 || err.status === 429) return { queued: true, client_id };
+    if (err.status === 0 || err.status >= 500 || err.status === 429) {
+      changed();
+      return { queued: true, client_id };
+    }
     await outboxRemove(client_id);
-    changed();
     throw err;
+  } finally {
+    inflight.delete(client_id);
   }
 }
 
 export async function pendingHttp(filter = () => true) {
   const items = await outboxAll().catch(() => []);
-  return items.filter((i) => i.kind === 'http' && filter(i));
+  return items.filter((i) => i.kind === 'http' && !inflight.has(i.client_id) && filter(i));
 }
 
 export function flushHttpOutbox() {
   if (flushing) return flushing;
   flushing = (async () => {
-    const items = (await outboxAll().catch(() => [])).filter((i) => i.kind === 'http');
+    const items = (await outboxAll().catch(() => [])).filter((i) => i.kind === 'http' && !inflight.has(i.client_id));
     items.sort((a, b) => (a.created < b.created ? -1 : 1));
     for (const item of items) {
       try {

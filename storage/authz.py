@@ -392,3 +392,13 @@ async def profile_view(db: AsyncSession, viewer: User, target: User) -> ProfileV
     if any(ROLE_RANK[Role(r)] >= ROLE_RANK[Role.TRAINER] for r in roles):
         return ProfileView.FULL
     return ProfileView.BRIEF if target.profile_public else ProfileView.NAME
+
+
+async def may_see_mail_addresses(db: AsyncSession, user: User, event_ids: list[int]) -> bool:
+    """Mail recipients' addresses: only trainers and organisers of every event concerned."""
+    if not event_ids or not _active(user):
+        return False
+    for event_id in set(event_ids):
+        if not await has_event_role(db, user, event_id, Role.TRAINER):
+            return False
+    return True

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from storage.errors import ConfigError
+from storage.mail_config import MailSettings
 
 DEFAULT_PORT = 8000
 
@@ -137,6 +138,8 @@ class Settings:
     activity_retention_days: int = 180
     dm_retention_days: int = 0
     extra: Mapping[str, str] = field(default_factory=dict)
+    # Mail target and sending limits (storage/mail_config.py); None only if built by hand.
+    mail: MailSettings | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -261,4 +264,5 @@ class Settings:
             ),
             dm_retention_days=_int("DM_RETENTION_DAYS", env.get("DM_RETENTION_DAYS"), 0, 0),
             extra={k: v for k, v in env.items() if k.startswith("CLASSHUB_")},
+            mail=MailSettings.from_env(env, mail_url),
         )

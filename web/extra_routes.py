@@ -8,11 +8,13 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 def extra_routes() -> list[BaseRoute]:
     from web.metrics_route import metrics
     from web.spa import spa_routes
+    from web.unsubscribe import unsubscribe_routes
     from web.ws_endpoint import WebSocketEndpoint
 
     routes: list[BaseRoute] = [
         WebSocketRoute("/ws", WebSocketEndpoint(), name="ws"),
         Route("/metrics", metrics, methods=["GET"], name="metrics"),
     ]
+    routes += unsubscribe_routes()  # mail: one-click unsubscribe (RFC 8058)
     routes.extend(spa_routes())  # the browser client: keep last, it only claims its own paths
     return routes

@@ -16,6 +16,15 @@ from storage.models.pinboard import (
     Reply,
     Vote,
 )
+from storage.models.mail import (  # noqa: F401 - organiser broadcasts and the mail outbox
+    CampaignKind,
+    DeliveryStatus,
+    EventChange,
+    EventChangeSeen,
+    MailCampaign,
+    MailCategory,
+    MailDelivery,
+)
 
 __all__ = [
     "Attachment",

@@ -2,3 +2,4 @@
 from web.commands import loadtest_cmd  # noqa: F401 - classhub loadtest, loadtest-setup
 from web.commands import maintenance  # noqa: F401 - classhub maintenance
 from web.commands import keys  # noqa: F401 - classhub keys status|rotate
+from web.commands import mailer  # noqa: F401 - classhub mailer

@@ -5,6 +5,7 @@ from web.routes import account_lifecycle, admin_logs, admin_review, my_data
 from web.routes import events, groups, invitations, users
 from web.routes import pinboard, pinboard_photos
 from web.routes import realtime  # noqa: F401 - the hub's HTTP side (ws tokens)
+from web.routes import event_changes, mail  # noqa: F401 - organiser broadcasts, bulk mail
 
 __all__ = [
     "account_lifecycle",

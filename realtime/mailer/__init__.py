@@ -1,0 +1,1 @@
+"""The bulk-mail delivery worker (``classhub mailer``): claims outbox rows, sends, records."""

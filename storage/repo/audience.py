@@ -1,0 +1,133 @@
+"""Who a bulk mail goes to: the participants of an event, a learning group, or of the
+events the sender runs (past / current / future), optionally by role.
+
+Only trainers and organisers of an event may address its people; the resolved
+audience names the events concerned, whose trainers and organisers may then
+see the recipients' addresses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.errors import DomainError, Forbidden, NotFound
+from storage.models import Enrolment, Event, GroupMember, LearningGroup, Role, User, UserStatus, utcnow
+
+
+class AudienceKind(enum.StrEnum):
+    EVENT = "event"
+    GROUP = "group"
+    MY_EVENTS = "my_events"
+
+
+class When(enum.StrEnum):
+    PAST = "past"
+    CURRENT = "current"
+    FUTURE = "future"
+    ALL = "all"
+
+
+@dataclass(frozen=True)
+class AudienceSpec:
+    kind: AudienceKind
+    event_id: int | None = None
+    group_id: int | None = None
+    when: When = When.ALL
+    roles: tuple[Role, ...] = ()  # empty: every role
+
+
+@dataclass(frozen=True)
+class Recipient:
+    user_id: int
+    display_name: str
+    email: str
+    wants_information_mail: bool
+
+
+@dataclass(frozen=True)
+class Audience:
+    event_ids: tuple[int, ...]
+    recipients: tuple[Recipient, ...]
+
+
+STAFF = (Role.TRAINER.value, Role.ORGANISER.value)
+
+
+async def _staff_event_ids(db: AsyncSession, user_id: int) -> list[int]:
+    rows = await db.execute(
+        select(Enrolment.event_id).where(Enrolment.user_id == user_id, Enrolment.role.in_(STAFF))
+    )
+    return [r[0] for r in rows]
+
+
+def _when_clause(when: When, now: dt.datetime) -> object:
+    if when is When.PAST:
+        return Event.ends_at < now
+    if when is When.CURRENT:
+        return and_(Event.starts_at <= now, Event.ends_at >= now)
+    if when is When.FUTURE:
+        return Event.starts_at > now
+    return True
+
+
+async def resolve(
+    db: AsyncSession, sender: User, spec: AudienceSpec, *, now: dt.datetime | None = None
+) -> Audience:
+    """The events concerned and the distinct active recipients with an address."""
+    now = now or utcnow()
+    staff_of = set(await _staff_event_ids(db, sender.id))
+    group_id: int | None = None
+    if spec.kind is AudienceKind.EVENT:
+        if spec.event_id is None:
+            raise DomainError("invalid_audience", "audience 'event' needs event_id")
+        if await db.get(Event, spec.event_id) is None:
+            raise NotFound("event")
+        if spec.event_id not in staff_of:
+            raise Forbidden("only trainers and organisers of the event may mail its people")
+        event_ids = [spec.event_id]
+    elif spec.kind is AudienceKind.GROUP:
+        if spec.group_id is None:
+            raise DomainError("invalid_audience", "audience 'group' needs group_id")
+        group = await db.get(LearningGroup, spec.group_id)
+        if group is None:
+            raise NotFound("learning group")
+        if group.event_id not in staff_of:
+            raise Forbidden("only trainers and organisers of the event may mail its groups")
+        event_ids = [group.event_id]
+        group_id = group.id
+    else:
+        if not staff_of:
+            event_ids = []
+        else:
+            rows = await db.execute(
+                select(Event.id).where(Event.id.in_(staff_of), _when_clause(spec.when, now))  # type: ignore[arg-type]
+            )
+            event_ids = sorted(r[0] for r in rows)
+
+    if not event_ids:
+        return Audience((), ())
+    query = (
+        select(User.id, User.display_name, User.email, User.wants_information_mail, Enrolment.role)
+        .join(Enrolment, Enrolment.user_id == User.id)
+        .where(
+            Enrolment.event_id.in_(event_ids),
+            User.status == UserStatus.ACTIVE.value,
+            User.email.is_not(None),
+        )
+    )
+    if group_id is not None:
+        query = query.join(
+            GroupMember, and_(GroupMember.user_id == User.id, GroupMember.group_id == group_id)
+        )
+    if spec.roles:
+        query = query.where(Enrolment.role.in_([r.value for r in spec.roles]))
+    seen: dict[int, Recipient] = {}
+    for uid, name, email, wants, _role in await db.execute(query.order_by(User.id)):
+        if uid not in seen and email:
+            seen[uid] = Recipient(uid, name, email, bool(wants))
+    return Audience(tuple(event_ids), tuple(seen.values()))

@@ -1,0 +1,76 @@
+"""``classhub mailer``: the mail delivery worker (several may run at once)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+from storage.settings import Settings
+from web.cli import ensure_migrated, subcommand
+
+
+async def run_mailer(settings: Settings, *, until_idle: bool) -> None:
+    from realtime.mailer.jobs import JobContext, JobRunner, load_job_modules
+    from realtime.mailer.worker import MailWorker
+    from storage.db import Database
+    from web.mailer_glue import progress_publisher
+
+    load_job_modules()
+    db = Database(settings.database_url, pool_size=max(4, (settings.mail.concurrency if settings.mail else 4) + 2))
+    try:
+        async with progress_publisher(settings) as publish:
+            worker = MailWorker(
+                settings, db, publish=publish, jobs=JobRunner(JobContext(settings, db))
+            )
+            assert settings.mail is not None
+            logging.getLogger("classhub.mailer").info(
+                "mailer %s sending to %s at %g/s, %d/h, concurrency %d",
+                worker.owner,
+                settings.mail.target.describe(),
+                settings.mail.rate_per_sec,
+                settings.mail.rate_per_hour,
+                settings.mail.concurrency,
+            )
+            if until_idle:
+                await worker.run_until_idle()
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await worker.run(stop)
+    finally:
+        await db.close()
+
+
+@subcommand("mailer")
+def mailer(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> Callable[[argparse.Namespace, Settings], int]:
+    p = sub.add_parser(
+        "mailer",
+        help="run a mail delivery worker (outbox -> SMTP or Maildir) and the periodic jobs",
+        description="Claim due deliveries from the mail outbox and send them to MAIL_URL at "
+        "MAIL_RATE_PER_SEC (per worker) and MAIL_RATE_PER_HOUR (all workers together), "
+        "MAIL_CONCURRENCY connections at a time; also runs the registered periodic jobs. "
+        "Several workers may run at once. SIGTERM/SIGINT stop it gracefully. See docs/mail.md.",
+    )
+    p.add_argument(
+        "--until-idle",
+        action="store_true",
+        help="send what is due now, then exit (instead of running until stopped)",
+    )
+    p.add_argument("--log-level", default="info", choices=["error", "warning", "info", "debug"])
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        logging.basicConfig(
+            level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+        )
+        ensure_migrated(settings)
+        asyncio.run(run_mailer(settings, until_idle=args.until_idle))
+        return 0
+
+    return run

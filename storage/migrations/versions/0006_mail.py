@@ -1,7 +1,7 @@
 """mail
 
-Revision ID: 0005_mail
-Revises: 0004_pinboard
+Revision ID: 0006_mail
+Revises: 0005_privacy_notes
 Create Date: 2026-11-21 22:30:29.969157
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import storage.models.base
 
-revision = '0005_mail'
-down_revision = '0004_pinboard'
+revision = '0006_mail'
+down_revision = '0005_privacy_notes'
 branch_labels = None
 depends_on = None
 

@@ -110,6 +110,9 @@ class MailSettings:
     # How often an idle worker looks for due deliveries.
     poll_secs: float = 1.0
     smtp_timeout_secs: float = 30.0
+    # Run `classhub maintenance` inside each mailer every N seconds (0: off, the
+    # Procfile's own maintenance line does it).
+    maintenance_every_secs: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], mail_url: str) -> MailSettings:
@@ -129,4 +132,5 @@ class MailSettings:
             lease_secs=_num(env, "MAIL_LEASE_SECS", 120.0, 1),
             poll_secs=_num(env, "MAIL_POLL_SECS", 1.0, 0.01),
             smtp_timeout_secs=_num(env, "MAIL_SMTP_TIMEOUT_SECS", 30.0, 0.1),
+            maintenance_every_secs=_num(env, "MAILER_MAINTENANCE_EVERY_SECS", 0.0, 0),
         )

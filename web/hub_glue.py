@@ -15,6 +15,9 @@ async def start_hub(services: Services) -> AsyncIterator[None]:
     hub = Hub(services.settings, services.db)
     await hub.start()
     services.hub = hub
+    from web.mail_hub import attach as attach_mail
+
+    attach_mail(services)  # mail: "who saw the change live" from seen frames
     try:
         yield
     finally:

@@ -16,16 +16,17 @@ async def run_mailer(settings: Settings, *, until_idle: bool) -> None:
     from realtime.mailer.jobs import JobContext, JobRunner, load_job_modules
     from realtime.mailer.worker import MailWorker
     from storage.db import Database
-    from web.mailer_glue import progress_publisher
+    from web.mailer_glue import progress_publisher, register_builtin_jobs
 
     load_job_modules()
-    db = Database(settings.database_url, pool_size=max(4, (settings.mail.concurrency if settings.mail else 4) + 2))
+    register_builtin_jobs(settings)
+    assert settings.mail is not None
+    db = Database(settings.database_url, pool_size=settings.mail.concurrency + 4)
     try:
-        async with progress_publisher(settings) as publish:
+        async with progress_publisher(settings, db) as publish:
             worker = MailWorker(
                 settings, db, publish=publish, jobs=JobRunner(JobContext(settings, db))
             )
-            assert settings.mail is not None
             logging.getLogger("classhub.mailer").info(
                 "mailer %s sending to %s at %g/s, %d/h, concurrency %d",
                 worker.owner,

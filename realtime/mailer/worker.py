@@ -24,6 +24,8 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from storage.db import Database
 from storage.mail_config import MailSettings
 from storage.models import DeliveryStatus, MailCategory, utcnow
@@ -77,6 +79,9 @@ class MailWorker:
         self._last_pushed: dict[int, tuple[int, ...]] = {}
         self._busy = 0
         self._slot_freed = asyncio.Event()
+        self._pending: list[tuple[Callable[[AsyncSession], Awaitable[None]], asyncio.Future[None]]] = []
+        self._pending_ready = asyncio.Event()
+        self._recorder_stop = False
 
     # -- pacing -------------------------------------------------------------------
 
@@ -125,14 +130,16 @@ class MailWorker:
                     d.id, DeliveryStatus.FAILED, f"gave up: {exc}", attempted=True, email=d.email
                 )
             else:
-                async with self.db.session() as db:
-                    await outbox.mark_retry(
-                        db, d.id, error=str(exc), next_attempt_at=now + dt.timedelta(seconds=delay)
-                    )
+                next_at = now + dt.timedelta(seconds=delay)
+                await self._record(
+                    lambda db: outbox.mark_retry(db, d.id, error=str(exc), next_attempt_at=next_at)
+                )
                 self.outcomes["retry"] += 1
         else:
-            async with self.db.session() as db:
-                await outbox.mark_sent(db, d.id, email=d.email, message_id=mid, at=utcnow())
+            email, at = d.email, utcnow()
+            await self._record(
+                lambda db: outbox.mark_sent(db, d.id, email=email, message_id=mid, at=at)
+            )
             self.outcomes[DeliveryStatus.SENT.value] += 1
 
     async def _final(
@@ -145,11 +152,48 @@ class MailWorker:
         email: str | None = None,
         mid: str | None = None,
     ) -> None:
-        async with self.db.session() as db:
-            await outbox.mark_final(
+        await self._record(
+            lambda db: outbox.mark_final(
                 db, delivery_id, status, error=error, attempted=attempted, email=email, message_id=mid
             )
+        )
         self.outcomes[status.value] += 1
+
+    # -- recording outcomes (group commit) -----------------------------------------------
+
+    async def _record(self, op: Callable[[AsyncSession], Awaitable[None]]) -> None:
+        """Store one outcome; returns once it is committed.
+
+        Outcomes that arrive while a commit is running go into the next one
+        together: one transaction for many messages instead of one each.
+        """
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((op, fut))
+        self._pending_ready.set()
+        await fut
+
+    async def _recorder(self) -> None:
+        while True:
+            await self._pending_ready.wait()
+            self._pending_ready.clear()
+            batch, self._pending = self._pending, []
+            if not batch:
+                if self._recorder_stop:
+                    return
+                continue
+            try:
+                async with self.db.session() as db:
+                    for op, _ in batch:
+                        await op(db)
+            except Exception as exc:  # noqa: BLE001 - handed to each waiting slot
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+            else:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_result(None)
+            self._pending_ready.set()  # look again: more may have come meanwhile
 
     async def _slot(self, queue: asyncio.Queue[outbox.Claimed | None]) -> None:
         transport = self._transport_factory()
@@ -258,6 +302,8 @@ class MailWorker:
         concurrency = self.mail.concurrency
         queue: asyncio.Queue[outbox.Claimed | None] = asyncio.Queue()
         slots = [asyncio.create_task(self._slot(queue)) for _ in range(concurrency)]
+        self._recorder_stop = False
+        recorder = asyncio.create_task(self._recorder())
         progress_done = asyncio.Event()
         progress = asyncio.create_task(self._progress_loop(progress_done))
         stopping = asyncio.create_task(stop.wait())
@@ -295,6 +341,9 @@ class MailWorker:
             for t in pending:
                 t.cancel()
             await asyncio.gather(*slots, return_exceptions=True)
+            self._recorder_stop = True  # every slot is done: nothing more will be recorded
+            self._pending_ready.set()
+            await recorder
             stopping.cancel()
             progress_done.set()
             await asyncio.gather(stopping, progress, return_exceptions=True)

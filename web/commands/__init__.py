@@ -3,3 +3,4 @@ from web.commands import loadtest_cmd  # noqa: F401 - classhub loadtest, loadtes
 from web.commands import maintenance  # noqa: F401 - classhub maintenance
 from web.commands import keys  # noqa: F401 - classhub keys status|rotate
 from web.commands import mailer  # noqa: F401 - classhub mailer
+from web.commands import demo, users  # noqa: F401 - classhub demo, classhub user

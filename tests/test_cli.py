@@ -1,0 +1,142 @@
+"""The ``classhub`` command in a subprocess: demo, user, --help, configuration errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from storage.errors import ConfigError
+from storage.settings import Settings
+from tests.cli_helpers import classhub
+from tests.conftest import make_settings
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'var' / 'classhub.db'}"
+
+
+async def _sign_in(url: str, tmp_path: Path, email: str, password: str) -> httpx.Response:
+    from web.app import create_app
+
+    app = create_app(make_settings(url, tmp_path / "var"))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        r = await client.post("/api/login", json={"email": email, "password": password})
+        if r.status_code != 200:
+            return r
+        events = (await client.get("/api/events")).json()["events"]
+        assert len(events) == 1 and events[0]["my_role"] == "participant"
+        groups = (await client.get(f"/api/events/{events[0]['id']}/groups")).json()["groups"]
+        assert len(groups[0]["members"]) == 4
+        members = (await client.get(f"/api/events/{events[0]['id']}/members")).json()["members"]
+        assert len(members) == 14
+        return r
+
+
+@pytest.mark.slow
+async def test_demo_is_idempotent_and_its_participant_can_sign_in(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    first = classhub("demo", var_dir=var)
+    assert first.returncode == 0, first.stderr
+    accounts = re.findall(r"^\s+(\w+)\s+(\S+@\S+)\s+(\S+)$", first.stdout, re.M)
+    roles = [role for role, _, _ in accounts]
+    assert roles.count("participant") == 12
+    assert {"admin", "organiser", "trainer"} <= set(roles)
+    second = classhub("demo", var_dir=var)
+    assert second.returncode == 0, second.stderr
+    assert "exist already" in second.stdout
+    assert not any(password in second.stdout for _, _, password in accounts)
+    _, email, password = next(a for a in accounts if a[0] == "participant")
+    r = await _sign_in(sqlite_url(tmp_path), tmp_path, email, password)
+    assert r.status_code == 200
+
+
+@pytest.mark.slow
+async def test_user_commands(tmp_path: Path) -> None:
+    var, email = tmp_path / "var", "Someone@Example.org"
+    added = classhub("user", "add", email, "--name", "Some One", var_dir=var)
+    assert added.returncode == 0, added.stderr
+    password = added.stdout.rsplit("password: ", 1)[1].strip()
+    again = classhub("user", "add", email, "--name", "X", var_dir=var)
+    assert again.returncode == 1 and "exists already" in again.stderr
+    assert classhub("user", "block", email, "--reason", "test", var_dir=var).returncode == 0
+    url = sqlite_url(tmp_path)
+    from web.app import create_app
+
+    app = create_app(make_settings(url, var))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        body = {"email": email, "password": password}
+        assert (await client.post("/api/login", json=body)).status_code == 403
+        assert classhub("user", "unblock", email, var_dir=var).returncode == 0
+        assert classhub("user", "make-admin", email, var_dir=var).returncode == 0
+        r = await client.post("/api/login", json=body)
+        assert r.status_code == 200 and r.json()["is_admin"] is True
+        reset = classhub(
+            "user", "reset-password", email, "--password-stdin", var_dir=var,
+            stdin="another long password\n",
+        )
+        assert reset.returncode == 0, reset.stderr
+        # The reset ended the session, and the old password no longer works.
+        assert (await client.get("/api/me")).status_code == 401
+        assert (await client.post("/api/login", json=body)).status_code == 401
+        body["password"] = "another long password"
+        assert (await client.post("/api/login", json=body)).status_code == 200
+    missing = classhub("user", "block", "nobody@example.org", var_dir=var)
+    assert missing.returncode == 1 and "no account" in missing.stderr
+
+
+def test_help_tells_what_each_command_does(tmp_path: Path) -> None:
+    top = classhub("--help", var_dir=tmp_path)
+    assert top.returncode == 0
+    for name in ("serve", "migrate", "demo", "user"):
+        assert name in top.stdout
+    user = classhub("user", "block", "--help", var_dir=tmp_path)
+    assert user.returncode == 0 and "sessions end" in user.stdout
+
+
+@pytest.mark.parametrize(
+    "variable,value",
+    [
+        ("DATABASE_URL", "mysql://localhost/x"),
+        ("REDIS_URL", "ftp://localhost"),
+        ("PUBLIC_URL", "not a url"),
+        ("SESSION_IDLE_SECS", "soon"),
+        ("LOGIN_MAX_FAILURES_ACCOUNT", "500"),
+    ],
+)
+def test_bad_configuration_is_one_line_naming_the_variable(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    result = classhub("migrate", var_dir=tmp_path, **{variable: value})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_production_refuses_to_start_without_secret_key(tmp_path: Path) -> None:
+    result = classhub("serve", "--port", "9", var_dir=tmp_path, CLASSHUB_PRODUCTION="1")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "classhub: configuration error: SECRET_KEY: must be set when CLASSHUB_PRODUCTION is on"
+    ]
+    assert not (tmp_path / "secret_key").exists()
+    env = {"CLASSHUB_VAR_DIR": str(tmp_path), "CLASSHUB_PRODUCTION": "true"}
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env)
+    assert info.value.variable == "SECRET_KEY"
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({**env, "SECRET_KEY": "s" * 40})
+    assert info.value.variable == "DATA_KEY"
+    ok = Settings.from_env({**env, "SECRET_KEY": "s" * 40, "DATA_KEY": "d" * 40})
+    assert ok.production and ok.secret_key == "s" * 40
+    # Without the switch a key is generated once and kept.
+    dev = Settings.from_env({"CLASSHUB_VAR_DIR": str(tmp_path)})
+    assert Settings.from_env({"CLASSHUB_VAR_DIR": str(tmp_path)}).secret_key == dev.secret_key
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0

@@ -1,0 +1,88 @@
+"""Every HTTP operation answers malformed input with a 4xx in the one error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import login, make_user
+from web.api import API, PATH_PARAM, Operation
+
+HUGE = "9" * 30  # beyond any 64-bit id
+
+
+def _url(op: Operation, int_value: str) -> str:
+    def fill(match: Any) -> str:
+        return int_value if match.group(2) == "int" else "x%00y"
+
+    return PATH_PARAM.sub(fill, op.path)
+
+
+def _malformed(op: Operation) -> list[tuple[str, dict[str, Any]]]:
+    """(url, request kwargs) pairs that are each wrong in some way the op must refuse."""
+    cases: list[tuple[str, dict[str, Any]]] = []
+    url = _url(op, "1")
+    if PATH_PARAM.search(op.path):
+        cases.append((_url(op, HUGE), {"json": {}} if op.body is not None else {}))
+    if op.body is not None:
+        json_ct = {"content-type": "application/json"}
+        cases.append((url, {"content": b"{not json", "headers": json_ct}))
+        cases.append((url, {"content": b"[1, 2", "headers": json_ct}))
+        cases.append((url, {"json": ["not", "an", "object"]}))
+        cases.append((url, {"json": {"\u0000": "\u0000", "unexpected_field": {"x": [None]}}}))
+        cases.append((url, {"content": b"<xml/>", "headers": {"content-type": "text/xml"}}))
+    if op.content_type is not None:
+        cases.append((url, {"json": {"not": "a form"}}))
+    if op.query is not None:
+        fields = list(op.query.model_json_schema().get("properties", {})) or ["q"]
+        cases.append((url, {"params": {name: "\u0000" for name in fields}}))
+    return cases
+
+
+def _operations() -> list[Operation]:
+    import web.routes  # noqa: F401 - registers every operation
+
+    return [op for op in API.operations if _malformed(op)]
+
+
+def _assert_error_shape(r: httpx.Response, what: str) -> None:
+    assert 400 <= r.status_code < 500, (what, r.status_code, r.text[:300])
+    error = r.json()["error"]
+    assert isinstance(error["code"], str) and error["code"], what
+    assert isinstance(error["message"], str) and error["message"], what
+
+
+async def test_every_operation_refuses_malformed_input(
+    client: httpx.AsyncClient, services: Any
+) -> None:
+    admin = await make_user(services, admin=True)
+    await login(client, admin.email)
+    ops = _operations()
+    assert len(ops) >= 15  # the test covers the API, not an empty list
+    checked = 0
+    for op in ops:
+        for url, kwargs in _malformed(op):
+            r = await client.request(op.method, url, **kwargs)
+            _assert_error_shape(r, f"{op.method} {url} {kwargs}")
+            checked += 1
+    assert checked >= len(ops)
+
+
+async def test_anonymous_requests_get_the_error_shape(client: httpx.AsyncClient) -> None:
+    for op in _operations():
+        if op.auth == "public":
+            continue
+        r = await client.request(op.method, _url(op, "1"), json={})
+        assert r.status_code == 401, (op.method, op.path, r.text)
+        _assert_error_shape(r, op.path)
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [("GET", "/api/no-such-thing"), ("PUT", "/api/login"), ("GET", "/api/events/abc")],
+)
+async def test_unknown_routes_and_methods(client: httpx.AsyncClient, method: str, path: str) -> None:
+    r = await client.request(method, path)
+    _assert_error_shape(r, path)

@@ -55,40 +55,64 @@ async def test_demo_is_idempotent_and_its_participant_can_sign_in(tmp_path: Path
     assert r.status_code == 200
 
 
-@pytest.mark.slow
-async def test_user_commands(tmp_path: Path) -> None:
+def test_user_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`user add` as a real subprocess; the rest in-process (same `main`), for speed."""
+    import asyncio
+    import io
+
+    from web.cli import main
+
     var, email = tmp_path / "var", "Someone@Example.org"
     added = classhub("user", "add", email, "--name", "Some One", var_dir=var)
     assert added.returncode == 0, added.stderr
     password = added.stdout.rsplit("password: ", 1)[1].strip()
-    again = classhub("user", "add", email, "--name", "X", var_dir=var)
-    assert again.returncode == 1 and "exists already" in again.stderr
-    assert classhub("user", "block", email, "--reason", "test", var_dir=var).returncode == 0
-    url = sqlite_url(tmp_path)
-    from web.app import create_app
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "CLASSHUB_PRODUCTION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CLASSHUB_VAR_DIR", str(var))
 
-    app = create_app(make_settings(url, var))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as client:
-        body = {"email": email, "password": password}
-        assert (await client.post("/api/login", json=body)).status_code == 403
-        assert classhub("user", "unblock", email, var_dir=var).returncode == 0
-        assert classhub("user", "make-admin", email, var_dir=var).returncode == 0
-        r = await client.post("/api/login", json=body)
-        assert r.status_code == 200 and r.json()["is_admin"] is True
-        reset = classhub(
-            "user", "reset-password", email, "--password-stdin", var_dir=var,
-            stdin="another long password\n",
-        )
-        assert reset.returncode == 0, reset.stderr
-        # The reset ended the session, and the old password no longer works.
-        assert (await client.get("/api/me")).status_code == 401
-        assert (await client.post("/api/login", json=body)).status_code == 401
-        body["password"] = "another long password"
-        assert (await client.post("/api/login", json=body)).status_code == 200
-    missing = classhub("user", "block", "nobody@example.org", var_dir=var)
-    assert missing.returncode == 1 and "no account" in missing.stderr
+    def cli(*args: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = main(list(args))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    code, _, err = cli("user", "add", email, "--name", "X")
+    assert code == 1 and "exists already" in err
+    assert cli("user", "block", email, "--reason", "test")[0] == 0
+    url = sqlite_url(tmp_path)
+    body = {"email": email, "password": password}
+
+    async def attempt(client: httpx.AsyncClient) -> int:
+        return (await client.post("/api/login", json=body)).status_code
+
+    async def scenario() -> None:
+        from web.app import create_app
+
+        app = create_app(make_settings(url, var))
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as client:
+            assert await attempt(client) == 403  # blocked
+            await asyncio.to_thread(cli, "user", "unblock", email)
+            await asyncio.to_thread(cli, "user", "make-admin", email)
+            r = await client.post("/api/login", json=body)
+            assert r.status_code == 200 and r.json()["is_admin"] is True
+            code, out, err = await asyncio.to_thread(
+                cli, "user", "reset-password", email, "--password-stdin",
+                stdin="another long password\n",
+            )  # fmt: skip
+            assert code == 0, err
+            # The reset ended the session, and the old password no longer works.
+            assert (await client.get("/api/me")).status_code == 401
+            assert await attempt(client) == 401
+            body["password"] = "another long password"
+            assert await attempt(client) == 200
+
+    asyncio.run(scenario())
+    code, _, err = cli("user", "block", "nobody@example.org")
+    assert code == 1 and "no account" in err
 
 
 def test_help_tells_what_each_command_does(tmp_path: Path) -> None:

@@ -74,12 +74,17 @@ MAX_ID = 2**63 - 1
 
 
 def check_text(value: Any, where: str = "(body)") -> None:
-    """Refuse strings the databases cannot store: NUL characters, lone surrogates.
+    """Refuse values the databases cannot store: NUL characters, lone surrogates,
+    integers beyond 64 bits.
 
-    PostgreSQL rejects NUL in text and UTF-8 cannot encode a lone surrogate;
-    both would otherwise surface as a driver error, i.e. a 500.
+    PostgreSQL rejects NUL in text, UTF-8 cannot encode a lone surrogate, and
+    neither database takes an integer over 64 bits; each would otherwise
+    surface as a driver error, i.e. a 500.
     """
-    if isinstance(value, str):
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not -MAX_ID - 1 <= value <= MAX_ID:
+            raise ApiError(422, "invalid", f"{where}: the number is out of range")
+    elif isinstance(value, str):
         if "\x00" in value:
             raise ApiError(422, "invalid", f"{where}: NUL characters are not allowed")
         try:
@@ -124,19 +129,27 @@ async def parse_json_body(request: Request, model: type[BaseModel]) -> BaseModel
     except RecursionError:
         raise ApiError(400, "invalid_json", "the request body is nested too deeply") from None
     try:
-        return model.model_validate(data)
+        parsed = model.model_validate(data)
     except ValidationError as exc:
         details = _validation_details(exc)
         raise ApiError(422, "invalid", _summarise(details), details=details) from None
+    try:
+        check_text(parsed.model_dump())
+    except RecursionError:  # pragma: no cover - bounded by the JSON check above
+        raise ApiError(400, "invalid_json", "the request body is nested too deeply") from None
+    return parsed
 
 
 def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
     check_text(dict(request.query_params), "query")
     try:
-        return model.model_validate(dict(request.query_params))
+        parsed = model.model_validate(dict(request.query_params))
     except ValidationError as exc:
         details = _validation_details(exc)
         raise ApiError(422, "invalid", _summarise(details), details=details) from None
+    # Numbers parsed from the query string: none may exceed what a database holds.
+    check_text(parsed.model_dump(), "query")
+    return parsed
 
 
 @dataclass

@@ -12,6 +12,9 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e .
 
+# Links the demo prints (and invitation links) point at the port we serve on.
+export PUBLIC_URL="${PUBLIC_URL:-http://127.0.0.1:${PORT:-8000}}"
+
 .venv/bin/classhub migrate
 .venv/bin/classhub demo
 exec .venv/bin/classhub serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"

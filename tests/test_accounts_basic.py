@@ -60,3 +60,39 @@ async def test_health(client: httpx.AsyncClient) -> None:
     r = await client.get("/readyz")
     assert r.status_code == 200 and r.json()["checks"]["database"] == "ok"
     assert "/api/login" in (await client.get("/api/openapi.json")).json()["paths"]
+
+
+async def test_session_cookie_flags(client: httpx.AsyncClient, services: Any) -> None:
+    user = await make_user(services)
+    r = await client.post("/api/login", json={"email": user.email, "password": PASSWORD})
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/" in cookie
+    assert "secure" not in cookie  # served over plain http here
+    # The cookie is signed: a forged token is not a session.
+    client.cookies.set("classhub_session", "forged.value")
+    assert (await client.get("/api/me")).status_code == 401
+
+
+async def test_secure_cookie_over_https(db_url: str, tmp_path: Any) -> None:
+    from tests.conftest import make_settings
+    from web.app import create_app
+
+    app = create_app(make_settings(db_url, tmp_path / "var", PUBLIC_URL="https://hub.example"))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://hub.example"
+    ) as c:
+        user = await make_user(app.state.services)
+        r = await c.post("/api/login", json={"email": user.email, "password": PASSWORD})
+        assert r.status_code == 200 and "secure" in r.headers["set-cookie"].lower()
+
+
+def test_argon2id_at_owasp_parameters() -> None:
+    from storage.passwords import hash_password, verify_password
+
+    stored = hash_password("some password 1")
+    assert stored.startswith("$argon2id$")
+    params = dict(p.split("=") for p in stored.split("$")[3].split(","))
+    assert int(params["m"]) >= 19 * 1024 and int(params["t"]) >= 2
+    assert verify_password(stored, "some password 1")
+    assert not verify_password(stored, "some password 2")
+    assert not verify_password(None, "some password 1")

@@ -97,7 +97,9 @@ def start_server(tmp: Path, **env: str) -> Server:
     var_dir = tmp / "var"
     var_dir.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite+aiosqlite:///{var_dir / 'classhub.db'}"
-    upgrade(db_url)
+    # Alembic runs its own event loop; Playwright's sync API may hold this thread's.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(upgrade, db_url).result()
     url = f"http://127.0.0.1:{port}"
     full_env = {
         **os.environ,

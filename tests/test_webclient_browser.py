@@ -47,3 +47,126 @@ def test_sign_in_and_my_events(server: Server, browser: Any, room: tuple[int, di
     expect(page.get_by_role("heading", name="Browser Workshop")).to_be_visible()
     expect(page).to_have_url(f"{server.url}/events/{event_id}")
     ctx.close()
+
+
+def test_backoff_is_exponential_with_full_jitter(server: Server, browser: Any) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(f"{server.url}/signin")
+        bounds = page.evaluate(
+            """async () => {
+                const m = await import('/static/js/realtime.js');
+                const out = [];
+                for (let attempt = 0; attempt < 12; attempt += 1) {
+                    out.push([m.backoffDelay(attempt, () => 0), m.backoffDelay(attempt, () => 0.999999)]);
+                }
+                return {out, base: m.BACKOFF_BASE_MS, cap: m.BACKOFF_CAP_MS};
+            }"""
+        )
+    finally:
+        page.close()
+    base, cap = bounds["base"], bounds["cap"]
+    for attempt, (low, high) in enumerate(bounds["out"]):
+        ceiling = min(cap, base * 2**attempt)
+        assert low == 0  # full jitter: anywhere from zero...
+        assert ceiling - 1 <= high < ceiling  # ...up to the exponential ceiling, capped
+    assert bounds["out"][-1][1] < cap
+
+
+@pytest.fixture(scope="module")
+def small_replay_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from tests.browser_harness import require_chromium, start_server, stop_server
+
+    require_chromium()
+    srv = start_server(tmp_path_factory.mktemp("replay"), REPLAY_LIMIT="10", PUBLISH_BURST="100", PUBLISH_RATE="100")
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
+
+
+def test_too_far_behind_reloads_recent_history(small_replay_server: Server, browser: Any) -> None:
+    """Back from offline more than REPLAY_LIMIT events behind: the server answers "reload";
+    the client starts the channel afresh with its recent history, no gap inside it."""
+    from playwright.sync_api import expect
+
+    from tests.browser_harness import open_as
+
+    srv = small_replay_server
+    event_id, people = srv.run(seed_people(srv.db_url, "Replay", {"ada": "participant", "grace": "participant"}))
+    room = f"/events/{event_id}"
+    ada = open_as(browser, srv, people["ada"], room)
+    grace = open_as(browser, srv, people["grace"], room)
+    try:
+        for tab in (ada, grace):
+            expect(tab.page.locator("#conn")).to_have_text("live", timeout=10_000)
+        ada.page.context.set_offline(True)
+        expect(ada.page.locator("#conn")).to_have_text("offline", timeout=10_000)
+        grace.page.evaluate(
+            f"""async () => {{
+                for (let i = 1; i <= 25; i += 1) {{
+                    const {{ done }} = await window.classhub.rt.publish('event:{event_id}:chat', {{ text: `burst ${{i}}` }});
+                    await done;
+                }}
+            }}"""
+        )
+        expect(grace.page.locator("li.msg", has_text="burst 25")).to_have_count(1, timeout=10_000)
+        ada.page.context.set_offline(False)
+        msgs = ada.page.locator("ol.messages")
+        expect(msgs.locator("li.msg", has_text="burst 25")).to_have_count(1, timeout=10_000)
+        expect(msgs).to_contain_text("Earlier messages are not shown.")
+        texts = msgs.locator("li.msg .text").all_inner_texts()
+        numbers = [int(t.split()[1]) for t in texts if t.startswith("burst ")]
+        # A contiguous tail ending at the newest message: no gap, no duplicate.
+        assert numbers == list(range(numbers[0], 26))
+        assert numbers[0] > 1
+        assert ada.errors == [] and grace.errors == []
+    finally:
+        ada.close()
+        grace.close()
+
+
+UNLABELLED_FIELDS = """() => [...document.querySelectorAll('main input, main select, main textarea')]
+    .filter((el) => el.type !== 'hidden' && !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+    .map((el) => el.outerHTML)"""
+
+
+def test_tour_of_every_screen_labelled_and_keyboard_usable(server: Server, browser: Any, room: tuple[int, dict[str, Any]]) -> None:
+    """Each screen renders without script errors, every form field has a label."""
+    from playwright.sync_api import expect
+
+    from tests.browser_harness import open_as
+
+    event_id, people = room
+    # Keyboard only: the sign-in form is reachable and submits with Enter.
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(f"{server.url}/signin")
+    expect(page.get_by_label("Email")).to_be_focused()  # focus lands on the first field
+    page.keyboard.type(people["grace"].email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(people["grace"].password)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="My events")).to_be_visible()
+    ctx.close()
+
+    tours = [
+        ("ada", [(f"/events/{event_id}/people", "Enrolled"), (f"/events/{event_id}/groups", "Learning groups"),
+                 (f"/events/{event_id}/news", "News from the organisers"),
+                 (f"/dm/{people['grace'].id}?name=Grace", "Direct messages with Grace"), ("/me", "My data")]),
+        ("olga_organiser", [(f"/events/{event_id}/organiser/edit", "Change the event"),
+                            (f"/trainer/{event_id}", "Taken offline (0)")]),
+        ("root_admin", [("/admin/messages", "Message log"), ("/admin/audit", "Audit log"),
+                        ("/admin/activity", "Activity log"), ("/admin/users", "Users")]),
+    ]
+    for who, stops in tours:
+        tab = open_as(browser, server, people[who], stops[0][0])
+        try:
+            for path, heading in stops:
+                tab.page.goto(f"{server.url}{path}")
+                expect(tab.page.get_by_role("heading", name=heading).first).to_be_visible()
+                assert tab.page.evaluate(UNLABELLED_FIELDS) == [], path
+                shot(tab.page, path.strip("/").split("?")[0].replace("/", "-").replace(str(event_id), "N"))
+            assert tab.errors == []
+        finally:
+            tab.close()

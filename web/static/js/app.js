@@ -114,7 +114,8 @@ async function route() {
       console.error(err);
       replace(main, h('h1', {}, 'Something went wrong'), h('p', { class: 'error' }, err.message || String(err)));
     }
-    main.focus({ preventScroll: true });
+    // Move focus to the new screen (for screen readers), unless it focused a field itself.
+    if (!main.contains(document.activeElement) || document.activeElement === main) main.focus({ preventScroll: true });
     return;
   }
   replace(main, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '/events' }, 'Go to my events')));

@@ -385,7 +385,7 @@ export async function createBoard(event, members, { groupId = null } = {}) {
     else if (msg.kind === 'reset') {
       try { load(await api.get(snapPath)); draw(); } catch { /* stays as it is */ }
     }
-  }, { since: state.lastSeq });
+  }, { since: state.lastSeq, history: false });
   // Events replayed from the local cache after the snapshot are harmless: each sets state.
   for (const e of sub.events) if (e.seq > state.lastSeq) apply(e);
 

@@ -252,12 +252,17 @@ export class Realtime {
     const ch = this.channels.get(answer.channel);
     if (!ch) return;
     if (answer.status === 'reload') {
-      // `since` is too old (or newer than the channel): nothing is replayed.
-      // Start afresh at the channel's head; views reload their history over HTTP.
+      // `since` is too old (more than replay_limit behind) or newer than the
+      // channel: nothing was replayed. Start the channel afresh. A conversation
+      // takes its recent history by replaying from well within the limit; a
+      // view with an HTTP snapshot (the board) reloads that instead.
       ch.events = [];
-      ch.lastSeq = answer.seq;
+      const limit = (this.hello && this.hello.replay_limit) || 1000;
+      const from = ch.wantHistory ? Math.max(0, answer.seq - Math.floor(limit / 2)) : answer.seq;
+      ch.lastSeq = from;
       channelPut(ch.name, ch).catch(() => {});
       this.notify(ch.name, { kind: 'reset', seq: answer.seq });
+      if (ch.wantHistory && from < answer.seq) this.sendSubscribe([ch]);
     } else if (answer.status === 'denied') {
       this.notify(ch.name, { kind: 'denied', code: answer.code });
     } else {

@@ -99,7 +99,7 @@ export async function render(main, params) {
       if (msg.kind !== 'event') return;
       clearTimeout(timer);
       timer = setTimeout(refresh, 150);
-    }, { since: snap.last_seq });
+    }, { since: snap.last_seq, history: false });
   }
   return () => { if (sub) sub.unsubscribe(); };
 }

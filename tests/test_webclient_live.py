@@ -14,12 +14,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 LIVE_MS = 10_000  # generous bound for a live update to show; never a timing assert
 
 
-def needs(*modules: str) -> None:
-    """Until every server part has landed on main, skip scenarios whose part is missing."""
-    for name in modules:
-        pytest.importorskip(name, reason=f"{name} has not landed yet")
-
-
 @pytest.fixture(scope="module")
 def event(server: Server) -> tuple[int, dict[str, Any]]:
     return server.run(  # type: ignore[no-any-return]
@@ -37,7 +31,6 @@ def note(page: Any, text: str) -> Any:
 
 
 def test_two_participants_and_a_trainer_chat_and_note_live(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
-    needs("web.ws_endpoint")
     from playwright.sync_api import expect
 
     event_id, people = event
@@ -111,7 +104,6 @@ def test_two_participants_and_a_trainer_chat_and_note_live(server: Server, brows
 
 
 def test_note_taken_offline_and_reinstated(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
-    needs("web.ws_endpoint")
     from playwright.sync_api import expect
 
     event_id, people = event
@@ -151,7 +143,6 @@ def test_note_taken_offline_and_reinstated(server: Server, browser: Any, event: 
 
 
 def test_offline_note_and_message_are_sent_once_on_reconnect(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
-    needs("web.ws_endpoint")
     from playwright.sync_api import expect
 
     event_id, people = event
@@ -196,7 +187,6 @@ def test_offline_note_and_message_are_sent_once_on_reconnect(server: Server, bro
 
 
 def test_admin_reads_a_dm_with_a_reason_and_the_audit_log_shows_it(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
-    needs("web.ws_endpoint")
     from playwright.sync_api import expect
 
     event_id, people = event
@@ -230,7 +220,6 @@ def test_admin_reads_a_dm_with_a_reason_and_the_audit_log_shows_it(server: Serve
 
 
 def test_organiser_mails_and_cancels_participants_see_the_banner_and_get_the_mail(server: Server, browser: Any) -> None:
-    needs("web.ws_endpoint", "web.routes.mail")
     import mailbox
     from email.header import decode_header, make_header
 
@@ -326,3 +315,38 @@ def event_suffix() -> str:
     import uuid
 
     return uuid.uuid4().hex[:8]
+
+
+def test_learning_group_chat_and_board(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+    from playwright.sync_api import expect
+
+    event_id, people = event
+    tina = open_as(browser, server, people["tina"], f"/events/{event_id}/groups")
+    try:
+        tina.page.get_by_label("New group").fill("Team A")
+        tina.page.get_by_role("button", name="Create").click()
+        expect(tina.page.get_by_role("link", name="Team A (0)")).to_be_visible(timeout=LIVE_MS)
+        group_id = int(tina.page.url.split("group=")[1].split("&")[0])
+        tina.page.evaluate(
+            f"""() => fetch('/api/groups/{group_id}/members', {{method: 'POST',
+                headers: {{'Content-Type': 'application/json', 'X-CSRF-Token': window.classhub.me.csrf_token}},
+                body: JSON.stringify({{user_id: {people['ada'].id}}})}}).then(r => r.status)"""
+        )
+        ada = open_as(browser, server, people["ada"], f"/events/{event_id}/groups")
+        try:
+            expect(ada.page.get_by_text("Members: Ada")).to_be_visible(timeout=LIVE_MS)
+            ada.page.get_by_label("Message to Team A").fill("Group work starts now")
+            ada.page.get_by_role("button", name="Send").click()
+            tina.page.reload()
+            expect(tina.page.locator("li.msg", has_text="Group work starts now")).to_have_count(1, timeout=LIVE_MS)
+            shot(ada.page, "room-groups")
+            ada.page.get_by_role("link", name="Group pinboard").click()
+            ada.page.get_by_label("New note").fill("Team A notes here")
+            ada.page.get_by_role("button", name="Post note").click()
+            tina.page.get_by_role("link", name="Group pinboard").click()
+            expect(note(tina.page, "Team A notes here")).to_have_count(1, timeout=LIVE_MS)
+            assert ada.errors == [] and tina.errors == []
+        finally:
+            ada.close()
+    finally:
+        tina.close()

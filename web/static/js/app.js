@@ -66,6 +66,8 @@ export async function startSession(me) {
   // Offline, a reload signs in from this copy (the cookie is still the session).
   cachePut('/api/me', me).catch(() => {});
   renderNav();
+  // An account in its termination grace month only reactivates, exports or deletes.
+  if (me.status === 'terminating') return;
   if (!session.rt) {
     session.rt = new Realtime({
       onStatus: connStatus,

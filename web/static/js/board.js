@@ -240,6 +240,9 @@ export async function createBoard(event, members, { groupId = null } = {}) {
       if (n.state === 'offline') buttons.push(btn('Reinstate', () => act(() => api.post(`/api/pinboard/notes/${n.id}/reinstate`), 'Reinstated')));
       if (n.state === 'pending') buttons.push(btn('Approve', () => act(() => api.post(`/api/pinboard/notes/${n.id}/approve`), 'Approved')));
     }
+    if (session.me.is_admin && n.state !== 'deleted') {
+      buttons.push(btn(n.admin_locked ? 'Admin unlock' : 'Admin lock', () => act(() => api.post(`/api/pinboard/notes/${n.id}/admin-lock`, { locked: !n.admin_locked }))));
+    }
     if ((mine(n) || mod()) && n.state !== 'deleted') {
       buttons.push(btn('Delete', async () => {
         const fields = mod() && !mine(n) ? [{ name: 'reason', label: 'Reason (sent to the author)', type: 'textarea', required: true }] : [];
@@ -306,7 +309,7 @@ export async function createBoard(event, members, { groupId = null } = {}) {
       .sort((a, b) => (b.pinned - a.pinned) || (a.position - b.position) || (a.id - b.id));
     const list = h('ol', { class: 'notes' }, notes.map(noteEl));
     const title = section ? section.title : 'Unsorted';
-    const head = h('h2', {}, h('span', {}, title, section && section.locked ? ' (locked)' : ''), h('span', { class: 'muted' }, String(notes.length)));
+    const head = h('h2', {}, h('span', {}, title, section && section.locked ? ' (locked)' : '', section && section.admin_locked ? ' (read-only)' : ''), h('span', { class: 'muted' }, String(notes.length)));
     const col = h('section', { class: 'section', dataset: { sectionId: id ?? '' }, 'aria-label': `Section ${title}` }, head);
     if (mod() && section) {
       col.append(h('div', { class: 'row' },
@@ -314,7 +317,11 @@ export async function createBoard(event, members, { groupId = null } = {}) {
           const v = await ask('Rename the section', [{ name: 'title', label: 'Title', required: true, value: title }], 'Rename');
           if (v) act(() => api.patch(`/api/pinboard/sections/${id}`, { title: v.title }));
         } }, 'Rename'),
-        h('button', { type: 'button', 'aria-label': `${section.locked ? 'Unlock' : 'Lock'} section ${title}`, onclick: () => act(() => api.patch(`/api/pinboard/sections/${id}`, { locked: !section.locked })) }, section.locked ? 'Unlock' : 'Lock')));
+        h('button', { type: 'button', 'aria-label': `${section.locked ? 'Unlock' : 'Lock'} section ${title}`, onclick: () => act(() => api.patch(`/api/pinboard/sections/${id}`, { locked: !section.locked })) }, section.locked ? 'Unlock' : 'Lock'),
+        session.me.is_admin ? h('button', { type: 'button', 'aria-label': `Admin ${section.admin_locked ? 'unlock' : 'lock'} section ${title}`, onclick: () => act(() => api.patch(`/api/pinboard/sections/${id}`, { admin_locked: !section.admin_locked })) }, section.admin_locked ? 'Admin unlock' : 'Admin lock') : null,
+        h('button', { type: 'button', class: 'danger', 'aria-label': `Delete section ${title}`, onclick: async () => {
+          if (await ask(`Delete the section “${title}”? Its notes move to Unsorted.`, [], 'Delete')) act(() => api.del(`/api/pinboard/sections/${id}`));
+        } }, 'Delete')));
     }
     col.append(list);
     col.addEventListener('dragover', (ev) => { ev.preventDefault(); col.classList.add('drop'); });

@@ -98,13 +98,26 @@ export async function watchNews(session) {
     const sub = await rt.subscribe(personal, (msg) => {
       if (msg.kind !== 'event') return;
       document.dispatchEvent(new CustomEvent('classhub:personal', { detail: msg.event }));
-      const b = msg.event.body || {};
-      if (msg.event.type.startsWith('note.') || msg.event.type.includes('moderat')) {
-        toast(b.text || b.message || (b.reason ? `${msg.event.type}: ${b.reason}` : msg.event.type));
-      }
+      const text = personalNotice(msg.event);
+      if (text) toast(text);
     }, { history: false });
     watched.set(personal, sub.unsubscribe);
   }
+}
+
+const NOTICES = {
+  'note.taken_offline': (b) => `A trainer took your note offline: ${b.reason || ''}`,
+  'note.reinstated': () => 'Your note is back on the board.',
+  'note.approved': () => 'Your note was approved and is on the board.',
+  'note.queued': () => 'Your note waits for a trainer\'s approval.',
+  'note.deleted_by_moderator': (b) => `A trainer deleted your note${b.reason ? `: ${b.reason}` : '.'}`,
+  'note.revised': () => 'The author revised a note you took offline.',
+};
+
+// The toast for a personal notice; mail progress and the like update their screens silently.
+export function personalNotice(event) {
+  const make = NOTICES[event.type];
+  return make ? make(event.body || {}) : null;
 }
 
 export function stopNews() {

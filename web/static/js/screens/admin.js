@@ -198,15 +198,15 @@ async function usersTab(box) {
     const b = (label, method, path, needsReason, cls) => h('button', { type: 'button', class: cls || '', 'aria-label': `${label}: ${u.display_name || id}`, onclick: () => action(label, method, path, needsReason) }, label);
     if (u.status !== 'blocked') out.push(b('Block', 'POST', `/api/users/${id}/block`, true, 'danger'));
     else out.push(b('Unblock', 'POST', `/api/users/${id}/unblock`, true));
-    for (const [p, label, cls] of [
-      ['/api/admin/users/{user_id}/terminate', 'Terminate', 'danger'],
-      ['/api/users/{user_id}/terminate', 'Terminate', 'danger'],
-      ['/api/admin/users/{user_id}/reactivate', 'Reactivate'],
-      ['/api/admin/users/{user_id}/reset-password', 'Reset password'],
-      ['/api/users/{user_id}/reset-password', 'Reset password'],
-      ['/api/admin/users/{user_id}/password-reset', 'Reset password'],
-    ]) {
-      if (has('post', p)) out.push(b(label, 'POST', p.replace('{user_id}', id), label !== 'Reset password', cls));
+    // Whatever account operations this server offers (they land feature by feature).
+    const offered = [
+      [/^\/api\/admin\/users\/\{\w+\}\/terminate$/, 'Terminate', 'danger', true],
+      [/^\/api\/admin\/users\/\{\w+\}\/reactivate$/, 'Reactivate', '', true],
+      [/^\/api\/(admin\/)?users\/\{\w+\}\/(reset-password|password-reset)$/, 'Reset password', '', false],
+    ];
+    for (const [re, label, cls, needsReason] of offered) {
+      const path = Object.keys(ops).find((p) => re.test(p) && ops[p].post);
+      if (path) out.push(b(label, 'POST', path.replace(/\{\w+\}/, id), needsReason, cls));
     }
     return h('div', { class: 'row' }, out);
   }

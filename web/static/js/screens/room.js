@@ -124,6 +124,18 @@ async function groupsTab(event, members, query, disposers) {
     return box;
   }
   box.append(h('p', { class: 'muted' }, 'Members: ', group.members.map((m) => m.display_name).join(', ')));
+  const view = query.get('view') === 'board' ? 'board' : 'chat';
+  const base = `/events/${event.id}/groups?group=${group.id}`;
+  box.append(h('p', { class: 'row' },
+    h('a', { href: base, 'aria-current': view === 'chat' ? 'page' : null }, 'Group chat'),
+    h('a', { href: `${base}&view=board`, 'aria-current': view === 'board' ? 'page' : null }, 'Group pinboard')));
+  if (view === 'board') {
+    const { createBoard } = await import('../board.js');
+    const board = await createBoard(event, members, { groupId: group.id });
+    box.append(board.el);
+    disposers.push(board.dispose);
+    return box;
+  }
   const chat = createChat(`group:${group.id}`, { label: `Message to ${group.name}`, names: new Map(members.map((m) => [m.user_id, m.display_name])) });
   box.append(chat.el);
   disposers.push(chat.dispose);

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from storage.crypto import DecryptionFailed, KeyRing, Sealed, UnknownKey, aad_for
 from storage.db import Database
 from storage.models import Attachment
+from storage.settings import Settings
 
 VARIANTS = ("photo", "thumb")
 
@@ -63,8 +64,8 @@ class AttachmentStore:
                 path.unlink(missing_ok=True)
 
     @classmethod
-    def from_settings(cls, settings: object) -> AttachmentStore:
-        root = Path(getattr(settings, "var_dir")) / "attachments"
+    def from_settings(cls, settings: Settings) -> AttachmentStore:
+        root = Path(settings.var_dir) / "attachments"
         return cls(root, KeyRing.from_settings(settings))
 
 

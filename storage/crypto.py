@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from storage.settings import Settings
+
 NONCE_BYTES = 12  # 96 bits: the size GCM is specified for
 HKDF_INFO = b"classhub attachments v1"
 PREVIOUS_KEYS_FILE = "data_key.previous"
@@ -76,15 +78,13 @@ class KeyRing:
             self._keys.setdefault(key_id_of(key), key)
 
     @classmethod
-    def from_settings(cls, settings: object) -> KeyRing:
+    def from_settings(cls, settings: Settings) -> KeyRing:
         """Current DATA_KEY plus DATA_KEY_PREVIOUS and ``<var>/data_key.previous``."""
-        previous = list(getattr(settings, "data_key_previous", ()))
-        var_dir = getattr(settings, "var_dir", None)
-        if var_dir is not None:
-            path = Path(var_dir) / PREVIOUS_KEYS_FILE
-            if path.exists():
-                previous += [line.strip() for line in path.read_text().splitlines() if line.strip()]
-        return cls(getattr(settings, "data_key"), previous)
+        previous = list(settings.data_key_previous)
+        path = Path(settings.var_dir) / PREVIOUS_KEYS_FILE
+        if path.exists():
+            previous += [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        return cls(settings.data_key, previous)
 
     @property
     def key_ids(self) -> frozenset[str]:

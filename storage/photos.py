@@ -88,14 +88,14 @@ def clean_photo(raw: bytes, *, max_bytes: int, max_pixels: int) -> CleanPhoto:
     except (OSError, SyntaxError, ValueError):
         raise PhotoRejected("broken_image", "the image file is damaged or truncated") from None
 
-    im = ImageOps.exif_transpose(im) or im
-    im = _normalise_mode(im, fmt)
-    if max(im.size) > MAX_SIDE:
-        im.thumbnail((MAX_SIDE, MAX_SIDE))
+    pixels: Image.Image = ImageOps.exif_transpose(im) or im
+    pixels = _normalise_mode(pixels, fmt)
+    if max(pixels.size) > MAX_SIDE:
+        pixels.thumbnail((MAX_SIDE, MAX_SIDE))
     # A fresh image from the pixels alone: no info dict, so nothing but pixels is written.
-    clean = Image.frombytes(im.mode, im.size, im.tobytes())
-    if im.mode == "P":
-        palette = im.getpalette()
+    clean = Image.frombytes(pixels.mode, pixels.size, pixels.tobytes())
+    if pixels.mode == "P":
+        palette = pixels.getpalette()
         if palette is not None:
             clean.putpalette(palette)
     data = _encode(clean, fmt)

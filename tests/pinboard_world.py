@@ -76,7 +76,7 @@ async def world(app: Any, services: Any) -> AsyncIterator[World]:
         event_id, group_id = ev.id, grp.id
     w = World(app, services, event_id, group_id, users)
     async with AsyncExitStack() as stack:
-        for who, user in users.items():
+        for who in users:
             c = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
             )

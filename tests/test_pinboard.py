@@ -4,6 +4,7 @@
 fans out and what a subscriber replays with ``since``.
 """
 
+# ruff: noqa: F811 - the `world` fixture is imported by name
 from __future__ import annotations
 
 import json
@@ -12,9 +13,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from storage.models import AuditEntry
 from storage.authz import dm_channel, may_publish, may_read_channel, parse_channel
-from storage.models import User
+from storage.models import AuditEntry, User
 from storage.passwords import hash_password
 from tests.conftest import PASSWORD, login
 from tests.pinboard_world import World, world  # noqa: F401 - fixture

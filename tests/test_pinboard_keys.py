@@ -131,11 +131,10 @@ async def test_rotate_with_previous_key_from_environment(
     # Now the new key alone opens it, and the old key alone no longer does.
     assert (await _fetch(new_only, user, url)).content == plain
     assert (await _fetch(old, user, url)).status_code == 500
-    async with running(new_only) as (app, _):
-        async with app.state.services.db.session() as db:
-            from sqlalchemy import select
+    async with running(new_only) as (app, _), app.state.services.db.session() as db:
+        from sqlalchemy import select
 
-            key_ids = set((await db.execute(select(Attachment.key_id))).scalars())
+        key_ids = set((await db.execute(select(Attachment.key_id))).scalars())
     from storage.crypto import KeyRing
 
     assert key_ids == {KeyRing(NEW_KEY).current_id}

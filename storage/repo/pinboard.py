@@ -44,7 +44,7 @@ from storage.models import (
 from storage.repo import channel_log
 from storage.repo.channel_log import NewEvent, StoredEvent
 from storage.repo.logs import audit
-from storage.repo.pinboard_views import public_note, reply_view, section_view
+from storage.repo.pinboard_views import note_view, public_note, reply_view, section_view
 
 MAX_NOTE_CHARS = 4000
 MAX_REPLY_CHARS = 2000
@@ -62,6 +62,8 @@ class BoardTx:
     ip: str = ""
     items: list[NewEvent] = field(default_factory=list)
     stored: list[StoredEvent] = field(default_factory=list)
+    # Public shapes of notes released by this change (the response reuses them).
+    fresh_views: dict[int, dict[str, Any]] = field(default_factory=dict)
     # Attachments whose rows this change deleted: their files go after commit.
     dropped_attachments: list[int] = field(default_factory=list)
 
@@ -99,7 +101,7 @@ async def _get_or_create_board(db: AsyncSession, event_id: int, group_id: int | 
     board = (await db.execute(select(Board).where(Board.channel == channel))).scalar_one_or_none()
     if board is not None:
         return board
-    insert = pg_insert if db.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     await db.execute(
         insert(Board)
         .values(event_id=event_id, group_id=group_id, channel=channel, premoderation=False,
@@ -347,8 +349,16 @@ async def create_note(
 
 async def _publish(tx: BoardTx, acc: BoardAccess, note: Note, via: str) -> None:
     note.state = NoteState.PUBLISHED.value
-    await tx.db.flush()
-    tx.emit(acc.board.channel, "note.published", {"note": await public_note(tx.db, note), "via": via})
+    if via == "release" and note.author_id == tx.actor.id:
+        # A note fresh from draft has no votes or replies yet (both need it published),
+        # and its author is the actor: no queries needed on this hot path.
+        photo = await tx.db.get(Attachment, note.photo_id) if note.photo_id else None
+        view = note_view(note, {tx.actor.id: tx.actor.display_name}, photo, 0)
+        tx.fresh_views[note.id] = view
+    else:
+        await tx.db.flush()
+        view = await public_note(tx.db, note)
+    tx.emit(acc.board.channel, "note.published", {"note": view, "via": via})
 
 
 async def release_note(tx: BoardTx, acc: BoardAccess, note: Note) -> Note:

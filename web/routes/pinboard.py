@@ -7,6 +7,7 @@ Photos and exports live in ``web/routes/pinboard_photos.py``. See docs/pinboard.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,10 +32,29 @@ async def fan_out(services: Any, events: list[StoredEvent]) -> None:
 
 
 @asynccontextmanager
+async def _sqlite_writer(services: Any) -> AsyncIterator[None]:
+    """On SQLite, one board write transaction at a time in this process.
+
+    SQLite has one writer anyway; left to its busy handler, a hundred concurrent
+    releases poll for the lock and some starve past the busy timeout ("database
+    is locked"). Queueing them here is fair and costs nothing on PostgreSQL,
+    where row locks order writers instead.
+    """
+    if not services.db.is_sqlite:
+        yield
+        return
+    lock = services.extras.get("pinboard.sqlite_writer")
+    if lock is None:
+        lock = services.extras["pinboard.sqlite_writer"] = asyncio.Lock()
+    async with lock:
+        yield
+
+
+@asynccontextmanager
 async def board_tx(ctx: Ctx) -> AsyncIterator[BoardTx]:
     """One transaction for the change and its events; fan-out after commit."""
     services = ctx.services
-    async with services.db.session() as db:
+    async with _sqlite_writer(services), services.db.session() as db:
         tx = BoardTx(db, ctx.me, ctx.ip)
         yield tx
         await tx.commit_events()
@@ -193,6 +213,9 @@ class ReplyIn(BaseModel):
 
 
 async def _note_out(tx: BoardTx, acc: repo.BoardAccess, note: Any) -> dict[str, Any]:
+    if note.id in tx.fresh_views and tx.fresh_views[note.id]["state"] == note.state:
+        # Just released from draft: no replies, no votes; skip four queries.
+        return {**tx.fresh_views[note.id], "replies": [], "my_vote": False}
     await tx.db.flush()
     return (await notes_as_seen(tx.db, acc, [note]))[0]
 

@@ -187,7 +187,7 @@ async def _export_data(ctx: Ctx) -> tuple[dict[str, Any], list[dict[str, Any]], 
             select(BoardSection).where(BoardSection.board_id == acc.board.id)
             .order_by(BoardSection.position)
         )).scalars()
-        data = {
+        data: dict[str, Any] = {
             "board": board_view(acc.board),
             "exported_at": utcnow().isoformat(),
             "sections": [section_view(s) for s in sections],

@@ -37,5 +37,6 @@ def classhub(
         input=stdin,
         capture_output=True,
         text=True,
+        check=False,
         timeout=timeout,
     )

@@ -96,3 +96,15 @@ def test_argon2id_at_owasp_parameters() -> None:
     assert verify_password(stored, "some password 1")
     assert not verify_password(stored, "some password 2")
     assert not verify_password(None, "some password 1")
+
+
+async def test_logout_revokes_the_session_on_the_server(
+    client: httpx.AsyncClient, services: Any
+) -> None:
+    user = await make_user(services)
+    await login(client, user.email)
+    stolen = client.cookies.get("classhub_session")
+    assert stolen and (await client.post("/api/logout")).status_code == 200
+    # A copy of the cookie taken before logout is worth nothing afterwards.
+    client.cookies.set("classhub_session", stolen)
+    assert (await client.get("/api/me")).status_code == 401

@@ -22,9 +22,12 @@ async def _sign_in(url: str, tmp_path: Path, email: str, password: str) -> httpx
     from web.app import create_app
 
     app = create_app(make_settings(url, tmp_path / "var"))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as client,
+    ):
         r = await client.post("/api/login", json={"email": email, "password": password})
         if r.status_code != 200:
             return r
@@ -42,7 +45,7 @@ async def test_demo_is_idempotent_and_its_participant_can_sign_in(tmp_path: Path
     var = tmp_path / "var"
     first = classhub("demo", var_dir=var)
     assert first.returncode == 0, first.stderr
-    accounts = re.findall(r"^\s+(\w+)\s+(\S+@\S+)\s+(\S+)$", first.stdout, re.M)
+    accounts = re.findall(r"^\s+(\w+)\s+(\S+@\S+)\s+(\S+)$", first.stdout, re.MULTILINE)
     roles = [role for role, _, _ in accounts]
     assert roles.count("participant") == 12
     assert {"admin", "organiser", "trainer"} <= set(roles)
@@ -91,15 +94,18 @@ def test_user_commands(
         from web.app import create_app
 
         app = create_app(make_settings(url, var))
-        async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        ) as client:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+            ) as client,
+        ):
             assert await attempt(client) == 403  # blocked
             await asyncio.to_thread(cli, "user", "unblock", email)
             await asyncio.to_thread(cli, "user", "make-admin", email)
             r = await client.post("/api/login", json=body)
             assert r.status_code == 200 and r.json()["is_admin"] is True
-            code, out, err = await asyncio.to_thread(
+            code, _, err = await asyncio.to_thread(
                 cli, "user", "reset-password", email, "--password-stdin",
                 stdin="another long password\n",
             )  # fmt: skip

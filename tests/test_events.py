@@ -48,7 +48,12 @@ async def test_roles_members_and_email_visibility(client: httpx.AsyncClient, ser
         assert (await client.get(f"/api/events/{event.id}")).json()["my_role"] == role
         assert event.id in [e["id"] for e in (await client.get("/api/events")).json()["events"]]
         members = (await client.get(f"/api/events/{event.id}/members")).json()["members"]
-        assert [m["role"] for m in members] == ["organiser", "trainer", "participant", "participant"]
+        assert [m["role"] for m in members] == [
+            "organiser",
+            "trainer",
+            "participant",
+            "participant",
+        ]
         assert {m["display_name"] for m in members} == {"A", "B", "C", "D"}
         assert all((m["email"] is not None) is sees_emails for m in members)
     await login(client, outsider.email)
@@ -73,7 +78,10 @@ async def test_enrol_one_by_one(client: httpx.AsyncClient, services: Any) -> Non
     assert r.status_code == 201 and r.json()["invite_url"].startswith("http://testserver/invite/")
     r = await client.post(url, json={"email": "not-an-email", "display_name": "N"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_email"
-    roles = {m["user_id"]: m["role"] for m in (await client.get(f"{url[:-11]}/members")).json()["members"]}
+    roles = {
+        m["user_id"]: m["role"]
+        for m in (await client.get(f"{url[:-11]}/members")).json()["members"]
+    }
     assert roles[existing.id] == "trainer"
     r = await client.delete(f"{url}/{existing.id}")
     assert r.status_code == 200
@@ -136,11 +144,15 @@ async def test_groups(client: httpx.AsyncClient, services: Any) -> None:
     r = await client.post(f"/api/events/{event.id}/groups", json={"name": "Red"})
     assert r.status_code == 403
     await login(client, trainer.email)
-    r = await client.post(f"/api/events/{event.id}/groups", json={"name": "Red", "member_ids": [p1.id]})
+    r = await client.post(
+        f"/api/events/{event.id}/groups", json={"name": "Red", "member_ids": [p1.id]}
+    )
     assert r.status_code == 201, r.text
     group = r.json()
     assert [m["user_id"] for m in group["members"]] == [p1.id]
-    assert (await client.post(f"/api/events/{event.id}/groups", json={"name": "Red"})).status_code == 409
+    assert (
+        await client.post(f"/api/events/{event.id}/groups", json={"name": "Red"})
+    ).status_code == 409
     r = await client.post(f"/api/groups/{group['id']}/members", json={"user_id": p2.id})
     assert r.status_code == 200 and len(r.json()["members"]) == 2
     r = await client.post(f"/api/groups/{group['id']}/members", json={"user_id": outsider.id})

@@ -55,14 +55,18 @@ async def test_trainer_registers_participant_who_sets_password(
         assert r.status_code == 401
         r = await anon.post("/api/invitations/accept", json={"token": token, "password": "short"})
         assert r.status_code == 400 and r.json()["error"]["code"] == "weak_password"
-        r = await anon.post("/api/invitations/accept", json={"token": token, "password": NEW_PASSWORD})
+        r = await anon.post(
+            "/api/invitations/accept", json={"token": token, "password": NEW_PASSWORD}
+        )
         assert r.status_code == 200 and r.json()["email"] == email
         assert (await anon.get("/api/me")).json()["email"] == email
         r = await anon.get("/api/events")
         assert [(e["id"], e["my_role"]) for e in r.json()["events"]] == [(event.id, "participant")]
         # Single use.
         anon.headers["X-CSRF-Token"] = (await anon.get("/api/me")).json()["csrf_token"]
-        r = await anon.post("/api/invitations/accept", json={"token": token, "password": NEW_PASSWORD})
+        r = await anon.post(
+            "/api/invitations/accept", json={"token": token, "password": NEW_PASSWORD}
+        )
         assert r.status_code == 410 and r.json()["error"]["code"] == "invitation_used"
         assert (await anon.get(f"/api/invitations/{token}")).status_code == 410
     r = await client.post("/api/login", json={"email": email, "password": NEW_PASSWORD})
@@ -72,16 +76,22 @@ async def test_trainer_registers_participant_who_sets_password(
 async def test_expired_and_unknown_tokens(client: httpx.AsyncClient, services: Any) -> None:
     admin = await make_user(services, admin=True)
     await login(client, admin.email)
-    r = await client.post("/api/invitations", json={"email": unique_email(), "display_name": "Late"})
+    r = await client.post(
+        "/api/invitations", json={"email": unique_email(), "display_name": "Late"}
+    )
     assert r.status_code == 201 and r.json()["enrolled"] is False
     token = token_of(r.json()["invite_url"])
     async with services.db.session() as db:
         inv = await db.get(Invitation, token_hash(token))
         assert inv is not None
         inv.expires_at = utcnow() - dt.timedelta(seconds=1)
-    r = await client.post("/api/invitations/accept", json={"token": token, "password": NEW_PASSWORD})
+    r = await client.post(
+        "/api/invitations/accept", json={"token": token, "password": NEW_PASSWORD}
+    )
     assert r.status_code == 410 and r.json()["error"]["code"] == "invitation_expired"
-    r = await client.post("/api/invitations/accept", json={"token": "nope", "password": NEW_PASSWORD})
+    r = await client.post(
+        "/api/invitations/accept", json={"token": "nope", "password": NEW_PASSWORD}
+    )
     assert r.status_code == 404 and r.json()["error"]["code"] == "invitation_unknown"
 
 

@@ -40,18 +40,32 @@ async def test_sliding_window_per_ip(services: Any) -> None:
     ip = f"10.2.{t0.microsecond % 250}.{t0.second}"
     async with services.db.session() as db:
         for i in range(5):
-            await throttle.record_failure(db, LIMITS, unique_email(), ip, t0 + dt.timedelta(seconds=i))
-        assert await throttle.retry_after(db, LIMITS, unique_email(), ip, t0 + dt.timedelta(seconds=10)) == 890
+            await throttle.record_failure(
+                db, LIMITS, unique_email(), ip, t0 + dt.timedelta(seconds=i)
+            )
+        assert (
+            await throttle.retry_after(
+                db, LIMITS, unique_email(), ip, t0 + dt.timedelta(seconds=10)
+            )
+            == 890
+        )
         # A successful sign-in of one account does not reset the IP.
         await throttle.clear_account(db, unique_email())
-        assert await throttle.retry_after(db, LIMITS, unique_email(), ip, t0 + dt.timedelta(seconds=10)) == 890
+        assert (
+            await throttle.retry_after(
+                db, LIMITS, unique_email(), ip, t0 + dt.timedelta(seconds=10)
+            )
+            == 890
+        )
 
 
 async def _app_client(db_url: str, tmp_path: Path, **env: str) -> tuple[Any, httpx.AsyncClient]:
     from web.app import create_app
 
     app = create_app(make_settings(db_url, tmp_path / "var", **env))
-    return app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    return app, httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    )
 
 
 async def test_http_throttle_same_for_unknown_and_wrong(db_url: str, tmp_path: Path) -> None:
@@ -61,13 +75,19 @@ async def test_http_throttle_same_for_unknown_and_wrong(db_url: str, tmp_path: P
         answers = {}
         for email in (user.email, "nobody-" + user.email):
             for _ in range(2):
-                r = await client.post("/api/login", json={"email": email, "password": "wrong password"})
+                r = await client.post(
+                    "/api/login", json={"email": email, "password": "wrong password"}
+                )
                 assert r.status_code == 401
             # Throttled now, even with the right password.
             r = await client.post("/api/login", json={"email": email, "password": PASSWORD})
             assert r.status_code == 429
             assert 1 <= int(r.headers["retry-after"]) <= 900
-            answers[email] = (r.status_code, r.json()["error"]["code"], r.headers["retry-after"] != "")
+            answers[email] = (
+                r.status_code,
+                r.json()["error"]["code"],
+                r.headers["retry-after"] != "",
+            )
         assert len(set(answers.values())) == 1
         assert answers[user.email][1] == "too_many_attempts"
 
@@ -141,15 +161,26 @@ async def test_session_idle_and_absolute_lifetime(services: Any) -> None:
         assert found is not None
         assert found[1].last_seen_at >= t0 + dt.timedelta(seconds=500)
     async with services.db.session() as db:
-        assert await user_for_session(db, token, idle_secs=600, now=t0 + dt.timedelta(seconds=1000)) is not None
+        assert (
+            await user_for_session(db, token, idle_secs=600, now=t0 + dt.timedelta(seconds=1000))
+            is not None
+        )
         # Idle for longer than idle_secs since the last use: gone.
-        assert await user_for_session(db, token, idle_secs=600, now=t0 + dt.timedelta(seconds=1700)) is None
+        assert (
+            await user_for_session(db, token, idle_secs=600, now=t0 + dt.timedelta(seconds=1700))
+            is None
+        )
     async with services.db.session() as db:
         # However busy, the absolute lifetime ends it.
-        assert await user_for_session(db, token, idle_secs=10**6, now=t0 + dt.timedelta(seconds=3601)) is None
+        assert (
+            await user_for_session(db, token, idle_secs=10**6, now=t0 + dt.timedelta(seconds=3601))
+            is None
+        )
 
 
-async def test_stale_cookie_does_not_block_signing_in(client: httpx.AsyncClient, services: Any) -> None:
+async def test_stale_cookie_does_not_block_signing_in(
+    client: httpx.AsyncClient, services: Any
+) -> None:
     user = await make_user(services)
     await login(client, user.email)
     # The session ends on the server (e.g. a password change elsewhere); the

@@ -83,6 +83,8 @@ async def test_anonymous_requests_get_the_error_shape(client: httpx.AsyncClient)
     "method,path",
     [("GET", "/api/no-such-thing"), ("PUT", "/api/login"), ("GET", "/api/events/abc")],
 )
-async def test_unknown_routes_and_methods(client: httpx.AsyncClient, method: str, path: str) -> None:
+async def test_unknown_routes_and_methods(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
     r = await client.request(method, path)
     _assert_error_shape(r, path)

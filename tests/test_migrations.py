@@ -84,7 +84,9 @@ def test_serve_migrates_sqlite_itself(tmp_path: Path) -> None:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        assert ready is not None and ready.status_code == 200, proc.stderr.read() if proc.stderr else ""
+        assert ready is not None and ready.status_code == 200, (
+            proc.stderr.read() if proc.stderr else ""
+        )
         assert asyncio.run(is_current(url))
     finally:
         proc.terminate()

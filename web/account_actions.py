@@ -40,6 +40,10 @@ async def unblock_user(
         user = await accounts.get_user(db, user_id)
         await accounts.unblock(db, user)
         await audit(
-            db, actor_id=actor_id, action="user.unblock", target=f"user:{user_id}",
-            reason=reason, ip=ip,
+            db,
+            actor_id=actor_id,
+            action="user.unblock",
+            target=f"user:{user_id}",
+            reason=reason,
+            ip=ip,
         )

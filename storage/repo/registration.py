@@ -106,7 +106,9 @@ def parse_enrolment_csv(data: bytes) -> CsvParse:
         raise DomainError("invalid_csv", f"line 1: {exc}") from None
     if "email" not in header:
         raise DomainError("invalid_csv", "line 1 must be a header with an 'email' column")
-    col = {name: header.index(name) for name in ("email", "display_name", "role") if name in header}
+    col: dict[str, int] = {
+        name: header.index(name) for name in ("email", "display_name", "role") if name in header
+    }
     result = CsvParse()
     seen: dict[str, int] = {}
     while True:
@@ -124,7 +126,7 @@ def parse_enrolment_csv(data: bytes) -> CsvParse:
             result.errors.append((line, f"more than {MAX_CSV_ROWS} rows; the rest was ignored"))
             break
 
-        def cell(name: str) -> str:
+        def cell(name: str, cells: list[str] = cells) -> str:
             index = col.get(name)
             return cells[index].strip() if index is not None and index < len(cells) else ""
 

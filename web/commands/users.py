@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
-from storage.models import User
 from storage.errors import DomainError
+from storage.models import User
 from storage.repo import accounts
 from storage.repo.invitations import create_invitation
 from storage.repo.logs import audit
@@ -40,9 +40,7 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
     return new_password(), True
 
 
-async def _with_user(
-    settings: Settings, email: str, action: Action
-) -> str:
+async def _with_user(settings: Settings, email: str, action: Action) -> str:
     db = Database(settings.database_url, pool_size=1)
     try:
         async with db.session() as session:
@@ -76,8 +74,13 @@ async def _add(settings: Settings, args: argparse.Namespace) -> str:
                     is_admin=args.admin,
                 )
                 shown = f"password: {password}" if generated else "password: (as given)"
-            await audit(session, actor_id=None, action="user.add", target=f"user:{user.id}",
-                        detail={"by": "cli", "admin": args.admin})
+            await audit(
+                session,
+                actor_id=None,
+                action="user.add",
+                target=f"user:{user.id}",
+                detail={"by": "cli", "admin": args.admin},
+            )
         role = "admin" if args.admin else "user"
         return f"added {role} {user.email} (id {user.id}); {shown}"
     finally:
@@ -101,8 +104,13 @@ def _reset(args: argparse.Namespace) -> Action:
     async def act(session: AsyncSession, user: User) -> str:
         password, generated = _password(args)
         await accounts.set_password(session, user, password)
-        await audit(session, actor_id=None, action="user.reset_password",
-                    target=f"user:{user.id}", detail={"by": "cli"})
+        await audit(
+            session,
+            actor_id=None,
+            action="user.reset_password",
+            target=f"user:{user.id}",
+            detail={"by": "cli"},
+        )
         shown = f"new password: {password}" if generated else "password set"
         return f"{user.email}: {shown}; every session of the account has ended"
 
@@ -112,8 +120,14 @@ def _reset(args: argparse.Namespace) -> Action:
 def _block(args: argparse.Namespace) -> Action:
     async def act(session: AsyncSession, user: User) -> str:
         revoked = await accounts.block(session, user)
-        await audit(session, actor_id=None, action="user.block",
-                    target=f"user:{user.id}", reason=args.reason, detail={"by": "cli"})
+        await audit(
+            session,
+            actor_id=None,
+            action="user.block",
+            target=f"user:{user.id}",
+            reason=args.reason,
+            detail={"by": "cli"},
+        )
         return f"{user.email}: blocked; {revoked} session(s) ended"
 
     return act
@@ -122,8 +136,14 @@ def _block(args: argparse.Namespace) -> Action:
 def _unblock(args: argparse.Namespace) -> Action:
     async def act(session: AsyncSession, user: User) -> str:
         await accounts.unblock(session, user)
-        await audit(session, actor_id=None, action="user.unblock",
-                    target=f"user:{user.id}", reason=args.reason, detail={"by": "cli"})
+        await audit(
+            session,
+            actor_id=None,
+            action="user.unblock",
+            target=f"user:{user.id}",
+            reason=args.reason,
+            detail={"by": "cli"},
+        )
         return f"{user.email}: active again"
 
     return act
@@ -132,8 +152,13 @@ def _unblock(args: argparse.Namespace) -> Action:
 def _make_admin(args: argparse.Namespace) -> Action:
     async def act(session: AsyncSession, user: User) -> str:
         user.is_admin = not args.revoke
-        await audit(session, actor_id=None, action="user.admin_revoked" if args.revoke
-                    else "user.admin_granted", target=f"user:{user.id}", detail={"by": "cli"})
+        await audit(
+            session,
+            actor_id=None,
+            action="user.admin_revoked" if args.revoke else "user.admin_granted",
+            target=f"user:{user.id}",
+            detail={"by": "cli"},
+        )
         return f"{user.email}: {'no longer an admin' if args.revoke else 'now an admin'}"
 
     return act
@@ -167,11 +192,17 @@ def register(sub: SubParsers) -> Callable[[argparse.Namespace, Settings], int]:
     add.add_argument("--name", required=True, help="the display name others see")
     add.add_argument("--admin", action="store_true", help="make the account an admin")
     how = add.add_mutually_exclusive_group()
-    how.add_argument("--password-stdin", action="store_true",
-                     help="read the password from the first line of standard input")
-    how.add_argument("--invite", action="store_true",
-                     help="set no password; print an invitation link (PUBLIC_URL/invite/...) "
-                     "with which the person sets it")
+    how.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
+    how.add_argument(
+        "--invite",
+        action="store_true",
+        help="set no password; print an invitation link (PUBLIC_URL/invite/...) "
+        "with which the person sets it",
+    )
 
     reset = actions.add_parser(
         "reset-password",
@@ -180,8 +211,11 @@ def register(sub: SubParsers) -> Callable[[argparse.Namespace, Settings], int]:
         "--password-stdin) and end every session of the account.",
     )
     reset.add_argument("email")
-    reset.add_argument("--password-stdin", action="store_true",
-                       help="read the password from the first line of standard input")
+    reset.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
 
     block = actions.add_parser(
         "block",
@@ -194,14 +228,19 @@ def register(sub: SubParsers) -> Callable[[argparse.Namespace, Settings], int]:
     block.add_argument("email")
     block.add_argument("--reason", default="", help="written to the audit log")
 
-    unblock = actions.add_parser("unblock", help="let a blocked account sign in again",
-                                 description="Let a blocked account sign in again.")
+    unblock = actions.add_parser(
+        "unblock",
+        help="let a blocked account sign in again",
+        description="Let a blocked account sign in again.",
+    )
     unblock.add_argument("email")
     unblock.add_argument("--reason", default="", help="written to the audit log")
 
-    admin = actions.add_parser("make-admin", help="give (or with --revoke take) admin rights",
-                               description="Give the account admin rights, or take them "
-                               "away with --revoke.")
+    admin = actions.add_parser(
+        "make-admin",
+        help="give (or with --revoke take) admin rights",
+        description="Give the account admin rights, or take them away with --revoke.",
+    )
     admin.add_argument("email")
     admin.add_argument("--revoke", action="store_true", help="take admin rights away")
     return run

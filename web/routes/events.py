@@ -108,12 +108,18 @@ async def create_event(ctx: Ctx) -> dict[str, Any]:
     body: EventBody = ctx.body
     async with ctx.services.db.session() as db:
         event = await repo.create_event(db, **body.model_dump())
-        await audit(db, actor_id=ctx.me.id, action="event.create", target=f"event:{event.id}", ip=ctx.ip)
+        await audit(
+            db, actor_id=ctx.me.id, action="event.create", target=f"event:{event.id}", ip=ctx.ip
+        )
     return event_out(event, None)
 
 
 @API.op(
-    "GET", "/api/events", summary="The events I am enrolled in", response=EventList, tags=("events",)
+    "GET",
+    "/api/events",
+    summary="The events I am enrolled in",
+    response=EventList,
+    tags=("events",),
 )
 async def my_events(ctx: Ctx) -> dict[str, Any]:
     async with ctx.services.db.session() as db:
@@ -222,8 +228,12 @@ async def unenrol(ctx: Ctx) -> dict[str, Any]:
         if not await repo.unenrol(db, user_id, event_id):
             raise ApiError(404, "not_found", "this person is not enrolled")
         await audit(
-            db, actor_id=ctx.me.id, action="event.unenrol", target=f"event:{event_id}",
-            detail={"user_id": user_id}, ip=ctx.ip,
+            db,
+            actor_id=ctx.me.id,
+            action="event.unenrol",
+            target=f"event:{event_id}",
+            detail={"user_id": user_id},
+            ip=ctx.ip,
         )
     await membership_changed(ctx, [user_id])
     return {"status": "ok"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from storage import authz
 from storage.models import LearningGroup
@@ -19,7 +19,7 @@ from web.schemas import DisplayName, Id, OkOut, Strict
 
 class GroupBody(Strict):
     name: DisplayName
-    member_ids: list[Id] = []
+    member_ids: list[Id] = Field(default_factory=list)
 
 
 class MemberBody(Strict):

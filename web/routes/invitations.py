@@ -34,7 +34,9 @@ def invite_url(public_url: str, token: str) -> str:
 
 
 def registration_out(ctx: Ctx, reg: Registration) -> dict[str, Any]:
-    url = invite_url(ctx.services.settings.public_url, reg.invite_token) if reg.invite_token else None
+    url = (
+        invite_url(ctx.services.settings.public_url, reg.invite_token) if reg.invite_token else None
+    )
     return RegistrationOut(
         user_id=reg.user.id,
         email=reg.user.email or "",

@@ -72,13 +72,18 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self._wake: asyncio.Future[None] | None = None
         self._first_pending: float = 0.0
+        self._sending = False
 
     # Fan-out side (synchronous: never awaits, never blocks on this client).
+
+    # The bound applies while the writer is stuck in a send (the socket's buffers are
+    # full): that is a client not keeping up. An outbox filled by one big group commit
+    # while the writer is merely waiting to run is taken in one go on its next turn.
 
     def push_event(self, ev: WireEvent) -> None:
         if self.closing:
             return
-        if not self.outbox.push_event(ev):
+        if not self.outbox.push_event(ev) and self._sending:
             self.shed()
             return
         self._kick()
@@ -86,7 +91,7 @@ class Connection:
     def push(self, frame: Frame) -> None:
         if self.closing:
             return
-        if not self.outbox.push_frame(self.codec.encode(frame)):
+        if not self.outbox.push_frame(self.codec.encode(frame)) and self._sending:
             self.shed()
             return
         self._kick()
@@ -123,12 +128,14 @@ class Connection:
                 if events:
                     stats.deliveries += events
                     stats.fanout_latency.observe(time.monotonic() - self._first_pending)
+                self._sending = True
                 for frame in frames:
                     stats.frames += 1
                     if binary:
                         await send({"type": "websocket.send", "bytes": frame})
                     else:
                         await send({"type": "websocket.send", "text": frame})
+                self._sending = False
                 if events:
                     stats.batch_size.observe(events / max(1, len(frames)))
         except asyncio.CancelledError:

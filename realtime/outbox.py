@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from realtime.codec import Codec, Wire, WireEvent
 
+# A batch frame is closed once its events reach this size (docs/protocol.md: frames
+# from the server stay under 512 KiB; one event is at most about 10 KiB).
+MAX_BATCH_BYTES = 256 * 1024
+
 
 class Outbox:
     """Items are WireEvents (joinable) or ready control frames, kept in order.
 
-    ``events`` counts queued events only: the bound is on what fan-out puts in,
-    a client cannot grow it by sending requests faster than it reads answers
-    beyond the same bound.
+    ``push_*`` return False once more than ``limit`` items wait; the connection
+    decides whether that means "shed" (only while its socket is not taking bytes).
     """
 
     __slots__ = ("codec", "items", "limit", "size")
@@ -22,7 +25,7 @@ class Outbox:
         self.size = 0
 
     def push_event(self, ev: WireEvent) -> bool:
-        """Queue an event; False when the outbox is over its bound (shed the connection)."""
+        """Queue an event; False when the outbox is over its bound."""
         self.items.append(ev)
         self.size += 1
         return self.size <= self.limit
@@ -44,15 +47,26 @@ class Outbox:
         codec = self.codec
         frames: list[Wire] = []
         run: list[Wire] = []
+        run_bytes = 0
         events = 0
         for item in items:
             if type(item) is WireEvent:
-                run.append(item.encoded(codec))
+                data = item.encoded(codec)
+                run.append(data)
+                run_bytes += len(data)
+                if run_bytes < MAX_BATCH_BYTES:
+                    continue
+                # Keep frames small enough for any client's receive limit (1 MiB is common).
+                frames.append(codec.event_frame(run[0]) if len(run) == 1 else codec.batch_frame(run))
+                events += len(run)
+                run = []
+                run_bytes = 0
                 continue
             if run:
                 frames.append(codec.event_frame(run[0]) if len(run) == 1 else codec.batch_frame(run))
                 events += len(run)
                 run = []
+            run_bytes = 0
             frames.append(item)  # type: ignore[arg-type]
         if run:
             frames.append(codec.event_frame(run[0]) if len(run) == 1 else codec.batch_frame(run))

@@ -252,3 +252,37 @@ def seqs(events: list[dict[str, Any]]) -> list[int]:
 
 
 __all__ = ["HubClient", "InProcessServer", "ServerProcess", "World", "make_settings", "seqs", "server_env"]
+
+
+class Stack:
+    """A World and an in-process server on one database, for one test."""
+
+    def __init__(self, db_url: str, var_dir: Path, **env: str) -> None:
+        self.settings = make_settings(db_url, var_dir, SECRET_KEY=SECRET, **env)
+        self.world = World(db_url)
+        self.server = InProcessServer(self.settings)
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def hub(self) -> Any:
+        return self.server.hub
+
+    async def __aenter__(self) -> Stack:
+        await self.server.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.server.__aexit__(*exc)
+        await self.world.close()
+
+
+async def eventually(check: Any, timeout: float = 10.0) -> None:
+    """Poll ``check()`` until truthy (for server-side effects without a frame to wait on)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)

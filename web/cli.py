@@ -39,13 +39,12 @@ def ensure_migrated(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from web.app import create_app
+    from web.hub_glue import run_server
 
     ensure_migrated(settings)
     app = create_app(settings)
-    uvicorn.run(
+    run_server(
         app,
         host=args.host,
         port=args.port,

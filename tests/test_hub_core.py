@@ -1,0 +1,252 @@
+"""The hub's I/O-free core, driven synchronously: no sockets, no database, no broker."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import msgpack
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from realtime import frames as F
+from realtime.codec import JSON, MSGPACK, WireEvent, choose_subprotocol
+from realtime.errors import ProtocolError
+from realtime.outbox import Outbox
+from realtime.presence import LocalAttendance, PresenceBoard
+from realtime.ratelimit import TokenBucket
+from realtime.recovery import Recovery, SubState
+from realtime.sequencer import Sequencer
+from storage.repo.channel_log import StoredEvent
+
+
+@dataclass(frozen=True)
+class E:
+    seq: int
+
+
+def stored(seq: int, channel: str = "event:1:chat") -> StoredEvent:
+    return StoredEvent(
+        id=100 + seq, channel=channel, seq=seq, type="message", author_id=7, client_id=f"c{seq}",
+        ref_id=None, body={"text": f"m{seq} ü"}, created_at=dt.datetime(2026, 11, 21, 22, 31, 5, 123456, dt.UTC),
+    )
+
+
+# Codec and framing.
+
+def test_event_is_encoded_once_and_spliced_into_frames() -> None:
+    w = WireEvent(stored(3), "Ada")
+    assert w.encoded(JSON) is w.encoded(JSON)  # cached: the same object for every subscriber
+    single = json.loads(JSON.event_frame(w.encoded(JSON)))
+    assert single == {"type": "event", "event": {
+        "channel": "event:1:chat", "seq": 3, "id": 103, "type": "message",
+        "author": {"id": 7, "name": "Ada"}, "time": "2026-11-21T22:31:05.123Z",
+        "body": {"text": "m3 ü"}, "ref": None}}
+    assert msgpack.unpackb(MSGPACK.event_frame(w.encoded(MSGPACK))) == single
+    many = [WireEvent(stored(s), "Ada") for s in range(1, 40)]  # crosses the msgpack fixarray size
+    for codec, decode in ((JSON, json.loads), (MSGPACK, msgpack.unpackb)):
+        batch = decode(codec.batch_frame([m.encoded(codec) for m in many]))
+        assert batch["type"] == "batch" and [e["seq"] for e in batch["events"]] == list(range(1, 40))
+
+
+def test_decode_refuses_what_is_not_a_frame() -> None:
+    for codec, bad in ((JSON, "{"), (JSON, "[1]"), (JSON, b"{}"), (JSON, "[" * 100_000),
+                       (MSGPACK, b"\xc1"), (MSGPACK, msgpack.packb([1])), (MSGPACK, "{}"),
+                       (MSGPACK, b"\xa2\xff\xfe")):
+        with pytest.raises(ProtocolError) as err:
+            codec.decode(bad)
+        assert err.value.code == "bad_frame"
+
+
+def test_subprotocol_choice_follows_client_order() -> None:
+    assert choose_subprotocol(["x", "classhub.msgpack.v1", "classhub.json.v1"]) is MSGPACK
+    assert choose_subprotocol(["classhub.json.v1"]) is JSON
+    assert choose_subprotocol(["classhub.json.v2"]) is None
+
+
+# Frame validation.
+
+def test_parse_valid_frames() -> None:
+    sub = F.parse({"type": "subscribe", "id": "s1", "channels": [{"channel": "event:1:chat", "since": 4, "presence": True}]})
+    assert sub == F.Subscribe("s1", (F.SubscribeEntry("event:1:chat", 4, True),))
+    pub = F.parse({"type": "publish", "id": "c-1", "channel": "dm:1:2", "body": {"text": "hi"}, "ref": 9})
+    assert pub == F.Publish("c-1", "dm:1:2", {"text": "hi"}, 9)
+    assert F.parse({"type": "seen", "channel": "event:1:news", "event_id": 3}) == F.Seen("event:1:news", 3)
+    assert F.parse({"type": "ping", "id": "p"}) == F.Ping("p")
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ({}, "unknown_type"),
+        ({"type": "shout"}, "unknown_type"),
+        ({"type": "publish", "channel": "x", "body": {}}, "invalid"),  # no id
+        ({"type": "publish", "id": "", "channel": "x", "body": {}}, "invalid"),
+        ({"type": "publish", "id": "a" * 65, "channel": "x", "body": {}}, "invalid"),
+        ({"type": "publish", "id": "é", "channel": "x", "body": {}}, "invalid"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": "text"}, "invalid"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"t": "a" * 9000}}, "body_too_large"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": {}, "ref": True}, "invalid"),
+        ({"type": "subscribe", "channels": []}, "invalid"),
+        ({"type": "subscribe", "channels": ["event:1:chat"]}, "invalid"),
+        ({"type": "subscribe", "channels": [{"channel": "c", "since": -1}]}, "invalid"),
+        ({"type": "subscribe", "channels": [{"channel": "c", "since": 2**70}]}, "invalid"),
+        ({"type": "unsubscribe", "channels": [3]}, "invalid"),
+        ({"type": "seen", "channel": "c"}, "invalid"),
+    ],
+)
+def test_parse_refuses_with_documented_codes(frame: dict[str, object], code: str) -> None:
+    with pytest.raises(ProtocolError) as err:
+        F.parse(frame)
+    assert err.value.code == code
+    assert err.value.frame()["type"] == "error"
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=150)
+@given(st.dictionaries(st.sampled_from(["type", "id", "channel", "channels", "body", "since", "event_id", "ref"]),
+                       st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                                    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+                                    max_leaves=8)))
+def test_parse_never_raises_anything_but_protocol_errors(frame: dict[str, object]) -> None:
+    try:
+        F.parse(frame)
+    except ProtocolError:
+        pass
+
+
+# Sequencer.
+
+def test_sequencer_orders_and_drops_duplicates() -> None:
+    s: Sequencer[E] = Sequencer(10)
+    assert s.offer(E(10)) == [] and s.offer(E(9)) == []  # delivered before
+    assert s.offer(E(12)) == [] and s.gap == (11, 11)
+    assert s.offer(E(12)) == []  # already waiting
+    assert [e.seq for e in s.offer(E(11))] == [11, 12] and s.gap is None
+    assert s.offer(E(15)) == [] and s.offer(E(14)) == [] and s.gap == (13, 13)
+    assert [e.seq for e in s.fill([E(13), E(14)])] == [13, 14, 15]
+    assert s.delivered == 15
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=150)
+@given(st.permutations(list(range(1, 60))), st.lists(st.integers(1, 59), max_size=20))
+def test_sequencer_delivers_any_arrival_order_exactly_once_in_order(order: list[int], dups: list[int]) -> None:
+    s: Sequencer[E] = Sequencer(0)
+    out = []
+    for seq in order + dups:
+        out.extend(e.seq for e in s.offer(E(seq)))
+    assert out == list(range(1, 60))
+
+
+# Recovery at the replay/live boundary.
+
+def test_recovery_joins_replay_and_buffer_without_gap_or_duplicate() -> None:
+    r: Recovery[E] = Recovery()
+    for seq in (6, 7, 8):  # live events that arrived while the store was read
+        assert r.offer(E(seq)) == []
+    # The store had up to 7 when read: 6 and 7 overlap the buffer.
+    out = r.finish(start=3, replayed=[E(4), E(5), E(6), E(7)], feed_delivered=8)
+    assert [e.seq for e in out] == [4, 5, 6, 7, 8]
+    assert r.state is SubState.LIVE and r.cursor == 8
+
+
+def test_recovery_catches_up_when_the_store_is_ahead_of_the_feed() -> None:
+    r: Recovery[E] = Recovery()
+    out = r.finish(start=3, replayed=[E(4), E(5)], feed_delivered=3)
+    assert [e.seq for e in out] == [4, 5] and r.state is SubState.CATCHING_UP
+    assert r.offer(E(4)) == [] and r.offer(E(5)) == []  # got them from the replay already
+    assert [e.seq for e in r.offer(E(6))] == [6] and r.state is SubState.LIVE
+
+
+def test_recovery_without_since_starts_at_head() -> None:
+    r: Recovery[E] = Recovery()
+    r.offer(E(5))
+    r.offer(E(6))
+    assert [e.seq for e in r.finish(start=5, replayed=[], feed_delivered=6)] == [6]
+
+
+def test_recovery_detects_a_hole_instead_of_hiding_it() -> None:
+    r: Recovery[E] = Recovery()
+    r.offer(E(9))
+    with pytest.raises(RuntimeError):
+        r.finish(start=3, replayed=[E(4)], feed_delivered=9)
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=150)
+@given(st.integers(0, 30), st.integers(0, 30), st.integers(0, 30))
+def test_recovery_boundary_property(since: int, head_extra: int, feed_lag: int) -> None:
+    """Whatever the store and the feed had at the boundary, the subscriber sees since+1.. exactly once."""
+    head = since + head_extra  # the store's head when read
+    feed_at_attach = max(0, head - feed_lag)  # the feed can only be behind the store
+    r: Recovery[E] = Recovery()
+    delivered = feed_at_attach
+    got: list[int] = []
+    # The feed moves on while the store is read; it never passes what is committed (head + 5 here).
+    for seq in range(feed_at_attach + 1, head + 3):
+        got += [e.seq for e in r.offer(E(seq))]
+        delivered = seq
+    got += [e.seq for e in r.finish(since, [E(s) for s in range(since + 1, head + 1)], delivered)]
+    for seq in range(delivered + 1, head + 6):
+        got += [e.seq for e in r.offer(E(seq))]
+    assert got == list(range(since + 1, head + 6))
+
+
+# Token bucket.
+
+def test_token_bucket() -> None:
+    b = TokenBucket(rate=2.0, burst=3, now=0.0)
+    assert [b.take(0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert b.take(0.0) == pytest.approx(0.5)
+    assert b.take(0.5) == 0.0 and b.take(0.5) > 0
+    assert b.full(10.0)
+
+
+# Presence.
+
+def test_presence_counts_connections_and_coalesces() -> None:
+    local = LocalAttendance()
+    board = PresenceBoard()
+    local.join(1, 7, "Ada")
+    local.join(1, 7, "Ada")  # a second tab
+    board.update("n1", local.take_dirty(), 0.0)
+    assert board.snapshot(1) == {7: "Ada"}
+    local.leave(1, 7)
+    assert local.take_dirty() == {}  # still one tab open
+    local.leave(1, 7)
+    local.join(1, 7, "Ada")  # left and came back within one tick
+    board.update("n1", local.take_dirty(), 1.0)
+    assert board.take_changes({1}) == []
+    local.join(1, 8, "Bob")
+    local.join(1, 9, "Cy")
+    board.update("n1", local.take_dirty(), 2.0)
+    board.update("n2", {1: {10: "Di"}}, 2.0)
+    assert board.take_changes({1}) == [(1, {8: "Bob", 9: "Cy", 10: "Di"}, [])]
+    board.expire(100.0, 65.0, keep="n1")  # n2 went silent
+    assert board.take_changes({1}) == [(1, {}, [10])]
+    with pytest.raises(RuntimeError):
+        local.leave(2, 7)
+
+
+def test_presence_full_announcement_replaces_a_nodes_view() -> None:
+    board = PresenceBoard()
+    board.update("n2", {1: {5: "E"}, 2: {6: "F"}}, 0.0)
+    assert board.snapshot(2) == {6: "F"}
+    board.update("n2", {1: {5: "E"}}, 1.0, full=True)
+    assert board.take_changes({2}) == [(2, {}, [6])]
+
+
+# Outbox.
+
+def test_outbox_joins_waiting_events_and_keeps_frame_order() -> None:
+    box = Outbox(JSON, limit=5)
+    evs = [WireEvent(stored(s), "Ada") for s in (1, 2, 3)]
+    assert box.push_frame('{"type":"ack"}')
+    assert box.push_event(evs[0]) and box.push_event(evs[1])
+    assert box.push_frame('{"type":"pong"}')
+    assert box.push_event(evs[2])
+    assert not box.push_event(evs[0])  # over the bound: the caller sheds the connection
+    frames, n = box.take_frames()
+    kinds = [json.loads(f)["type"] for f in frames]
+    assert kinds == ["ack", "batch", "pong", "batch"] and n == 4
+    assert not box and box.take_frames() == ([], 0)

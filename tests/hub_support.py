@@ -286,3 +286,15 @@ async def eventually(check: Any, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.02)
+
+
+async def frame_where(client: HubClient, pred: Any, timeout: float = 10.0) -> dict[str, Any]:
+    """The first frame (received already, or still to come) for which ``pred`` holds."""
+    for frame in client.frames:
+        if pred(frame):
+            return frame
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = await client.recv(max(0.01, deadline - time.monotonic()))
+        if pred(frame):
+            return frame

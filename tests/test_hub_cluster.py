@@ -1,0 +1,227 @@
+"""Several server processes sharing PostgreSQL and Redis, as in production.
+
+Each test starts real ``classhub serve`` processes on free ports (and, for the
+restart test, its own ``redis-server``), and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from storage.db import Database
+from storage.models import Role
+from tests.hub_support import HubClient, ServerProcess, World, frame_where, make_settings, seqs, server_env
+from tests.services import REDIS_URL, free_port, require_postgres, require_redis
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
+
+FAST = {"PUBLISH_RATE": "10000", "PUBLISH_BURST": "10000"}
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> str:
+    require_postgres()
+    return str(request.getfixturevalue("_postgres_url"))
+
+
+@asynccontextmanager
+async def cluster(pg_url: str, tmp_path: Path, redis_url: str, n: int = 2, **env: str) -> AsyncIterator[tuple[list[ServerProcess], dict[str, str]]]:
+    base = server_env(pg_url, tmp_path / "var", REDIS_URL=redis_url, **FAST, **env)
+    servers = [ServerProcess(base) for _ in range(n)]
+    try:
+        for s in servers:
+            s.start()
+        for s in servers:
+            await s.wait_ready()
+        yield servers, base
+    finally:
+        for s in servers:
+            s.stop()
+
+
+class RedisServer:
+    """Our own redis-server on a free port, so the test may stop and restart it."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+            stdout=subprocess.DEVNULL,
+        )
+
+    async def wait_up(self) -> None:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(self.url)
+        try:
+            for _ in range(100):
+                try:
+                    await client.ping()
+                    return
+                except Exception:  # noqa: BLE001 - not up yet
+                    await asyncio.sleep(0.05)
+        finally:
+            await client.aclose()
+        raise TimeoutError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_two_processes_deliver_both_ways_in_order(pg_url: str, tmp_path: Path) -> None:
+    require_redis()
+    world = World(pg_url)
+    try:
+        a, ca = await world.user("Ada")
+        b, cb = await world.user("Bob")
+        ev = await world.event((a, Role.PARTICIPANT), (b, Role.PARTICIPANT))
+        ch = f"event:{ev}:chat"
+        async with cluster(pg_url, tmp_path, REDIS_URL) as (servers, env):
+            x = await HubClient.connect(servers[0].port, ca)
+            y = await HubClient.connect(servers[1].port, cb, proto="msgpack")
+            assert x.hello and y.hello and x.hello["node"] != y.hello["node"]
+            await x.subscribe(ch, presence=True)
+            await y.subscribe(ch)
+            assert (await x.recv_type("presence"))["present"] == [{"id": a, "name": "Ada"}]
+
+            async def talk(c: HubClient, tag: str) -> None:
+                for i in range(40):
+                    assert (await c.publish(ch, f"{tag}{i}"))["type"] == "ack"
+
+            await asyncio.gather(talk(x, "x"), talk(y, "y"))
+            for c in (x, y):
+                got = await c.wait_events(ch, 80)
+                assert seqs(got) == list(range(1, 81))
+                texts = [e["body"]["text"] for e in got]
+                assert [t for t in texts if t[0] == "x"] == [f"x{i}" for i in range(40)]
+            # Presence crosses processes: Bob (on the other process) shows up for Ada.
+            await frame_where(x, lambda f: f["type"] == "presence" and f.get("joined") == [{"id": b, "name": "Bob"}])
+            # The control topic: a hub elsewhere (here: in the test process) disconnects Bob.
+            from realtime.hub import Hub
+
+            settings = make_settings(pg_url, tmp_path / "third", REDIS_URL=REDIS_URL, REDIS_PREFIX=env["REDIS_PREFIX"])
+            db = Database(pg_url)
+            third = Hub(settings, db)
+            await third.start()
+            try:
+                await third.disconnect_user(b, "blocked")
+                with pytest.raises(ConnectionClosed) as err:
+                    while True:
+                        await y.recv()
+                assert err.value.rcvd is not None and err.value.rcvd.code == 4401
+                await frame_where(x, lambda f: f["type"] == "presence" and f.get("left") == [b])
+            finally:
+                await third.close()
+                await db.close()
+            await x.close()
+    finally:
+        await world.close()
+
+
+async def test_redis_restart_mid_stream_loses_and_duplicates_nothing(
+    pg_url: str, tmp_path: Path, own_redis: RedisServer
+) -> None:
+    await own_redis.wait_up()
+    world = World(pg_url)
+    total = 120
+    try:
+        a, ca = await world.user("Ada")
+        b, cb = await world.user("Bob")
+        ch = f"event:{await world.event((a, Role.PARTICIPANT), (b, Role.PARTICIPANT))}:chat"
+        async with cluster(pg_url, tmp_path, own_redis.url, CLASSHUB_HEAD_CHECK_SECS="1") as (servers, _):
+            pub = await HubClient.connect(servers[0].port, ca)
+            local = await HubClient.connect(servers[0].port, cb)
+            remote = await HubClient.connect(servers[1].port, cb, proto="msgpack")
+            await local.subscribe(ch)
+            await remote.subscribe(ch)
+            acked = 0
+            for i in range(total):
+                if i == total // 3:
+                    own_redis.stop()  # Redis dies mid-stream ...
+                if i == total // 2:
+                    own_redis.start()  # ... and comes back empty
+                    await own_redis.wait_up()
+                ack = await pub.publish(ch, f"m{i}")
+                assert ack["type"] == "ack", ack  # the store takes writes while the broker is away
+                acked += 1
+                await asyncio.sleep(0.01)
+            for c in (local, remote):
+                got = await c.wait_events(ch, total, timeout=30)
+                assert seqs(got) == list(range(1, total + 1))
+                await asyncio.sleep(0.3)  # nothing more (no duplicates) trickles in
+                with pytest.raises(TimeoutError):
+                    await c.recv(timeout=0.5)
+                assert len(c.events[ch]) == total
+            for c in (pub, local, remote):
+                await c.close()
+    finally:
+        await world.close()
+
+
+async def test_sigterm_drains_with_1012_and_clients_recover_elsewhere(pg_url: str, tmp_path: Path) -> None:
+    require_redis()
+    world = World(pg_url)
+    try:
+        users = [await world.user(f"P{i}") for i in range(6)]
+        ch = f"event:{await world.event(*[(u, Role.PARTICIPANT) for u, _ in users])}:chat"
+        async with cluster(pg_url, tmp_path, REDIS_URL) as (servers, _):
+            clients = [await HubClient.connect(servers[0].port, c) for _, c in users[:5]]
+            for c in clients:
+                await c.subscribe(ch)
+            stay = await HubClient.connect(servers[1].port, users[5][1])
+            for i in range(5):
+                await stay.publish(ch, f"before{i}")
+            for c in clients:
+                await c.wait_events(ch, 5)
+            servers[0].terminate()
+            codes = []
+            for c in clients:
+                with pytest.raises(ConnectionClosed) as err:
+                    while True:
+                        await c.recv()
+                codes.append(err.value.rcvd.code if err.value.rcvd else None)
+            assert codes == [1012] * 5
+            for i in range(3):
+                await stay.publish(ch, f"during{i}")
+            # Reconnect to the surviving process and recover from the last seen seq.
+            back = await HubClient.connect(servers[1].port, users[0][1])
+            ans = await back.subscribe((ch, clients[0].events[ch][-1]["seq"]))
+            assert ans["channels"][0] == {"channel": ch, "status": "recovered", "seq": 8}
+            assert seqs(await back.wait_events(ch, 3)) == [6, 7, 8]
+            assert servers[0].proc is not None and servers[0].proc.wait(15) == 0
+            await back.close()
+            await stay.close()
+    finally:
+        await world.close()
+
+

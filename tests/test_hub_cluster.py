@@ -98,7 +98,7 @@ def own_redis() -> Iterator[RedisServer]:
         server.stop()
 
 
-async def test_two_processes_deliver_both_ways_in_order(pg_url: str, tmp_path: Path) -> None:
+async def test_two_processes_deliver_both_ways_then_drain_on_sigterm(pg_url: str, tmp_path: Path) -> None:
     require_redis()
     world = World(pg_url)
     try:
@@ -143,7 +143,24 @@ async def test_two_processes_deliver_both_ways_in_order(pg_url: str, tmp_path: P
             finally:
                 await third.close()
                 await db.close()
-            await x.close()
+            # SIGTERM: the process closes its connections with 1012 and exits; the client
+            # recovers on the other process from the last sequence it saw.
+            last = x.events[ch][-1]["seq"]
+            servers[0].terminate()
+            with pytest.raises(ConnectionClosed) as err:
+                while True:
+                    await x.recv()
+            assert err.value.rcvd is not None and err.value.rcvd.code == 1012
+            other = await HubClient.connect(servers[1].port, cb)
+            for i in range(3):
+                await other.publish(ch, f"after{i}")
+            back = await HubClient.connect(servers[1].port, ca)
+            ans = await back.subscribe((ch, last))
+            assert ans["channels"][0] == {"channel": ch, "status": "recovered", "seq": last + 3}
+            assert seqs(await back.wait_events(ch, 3)) == [last + 1, last + 2, last + 3]
+            assert servers[0].proc is not None and servers[0].proc.wait(15) == 0
+            await back.close()
+            await other.close()
     finally:
         await world.close()
 
@@ -153,7 +170,7 @@ async def test_redis_restart_mid_stream_loses_and_duplicates_nothing(
 ) -> None:
     await own_redis.wait_up()
     world = World(pg_url)
-    total = 120
+    total = 60
     try:
         a, ca = await world.user("Ada")
         b, cb = await world.user("Bob")
@@ -174,7 +191,6 @@ async def test_redis_restart_mid_stream_loses_and_duplicates_nothing(
                 ack = await pub.publish(ch, f"m{i}")
                 assert ack["type"] == "ack", ack  # the store takes writes while the broker is away
                 acked += 1
-                await asyncio.sleep(0.01)
             for c in (local, remote):
                 got = await c.wait_events(ch, total, timeout=30)
                 assert seqs(got) == list(range(1, total + 1))
@@ -186,42 +202,3 @@ async def test_redis_restart_mid_stream_loses_and_duplicates_nothing(
                 await c.close()
     finally:
         await world.close()
-
-
-async def test_sigterm_drains_with_1012_and_clients_recover_elsewhere(pg_url: str, tmp_path: Path) -> None:
-    require_redis()
-    world = World(pg_url)
-    try:
-        users = [await world.user(f"P{i}") for i in range(6)]
-        ch = f"event:{await world.event(*[(u, Role.PARTICIPANT) for u, _ in users])}:chat"
-        async with cluster(pg_url, tmp_path, REDIS_URL) as (servers, _):
-            clients = [await HubClient.connect(servers[0].port, c) for _, c in users[:5]]
-            for c in clients:
-                await c.subscribe(ch)
-            stay = await HubClient.connect(servers[1].port, users[5][1])
-            for i in range(5):
-                await stay.publish(ch, f"before{i}")
-            for c in clients:
-                await c.wait_events(ch, 5)
-            servers[0].terminate()
-            codes = []
-            for c in clients:
-                with pytest.raises(ConnectionClosed) as err:
-                    while True:
-                        await c.recv()
-                codes.append(err.value.rcvd.code if err.value.rcvd else None)
-            assert codes == [1012] * 5
-            for i in range(3):
-                await stay.publish(ch, f"during{i}")
-            # Reconnect to the surviving process and recover from the last seen seq.
-            back = await HubClient.connect(servers[1].port, users[0][1])
-            ans = await back.subscribe((ch, clients[0].events[ch][-1]["seq"]))
-            assert ans["channels"][0] == {"channel": ch, "status": "recovered", "seq": 8}
-            assert seqs(await back.wait_events(ch, 3)) == [6, 7, 8]
-            assert servers[0].proc is not None and servers[0].proc.wait(15) == 0
-            await back.close()
-            await stay.close()
-    finally:
-        await world.close()
-
-

@@ -13,7 +13,7 @@ import json
 import struct
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 from realtime.errors import ProtocolError
 from storage.repo.channel_log import StoredEvent
@@ -116,10 +116,10 @@ class MsgpackCodec:
 
     def event_frame(self, encoded: Wire) -> bytes:
         assert isinstance(encoded, bytes)
-        return _MP_EVENT_PREFIX + encoded
+        return bytes(_MP_EVENT_PREFIX + encoded)
 
     def batch_frame(self, encoded: list[Wire]) -> bytes:
-        return _MP_BATCH_PREFIX + _mp_array_header(len(encoded)) + b"".join(encoded)  # type: ignore[arg-type]
+        return _MP_BATCH_PREFIX + _mp_array_header(len(encoded)) + b"".join(encoded)  # type: ignore[arg-type,no-any-return]
 
 
 Codec = JsonCodec | MsgpackCodec
@@ -140,7 +140,7 @@ def choose_subprotocol(offered: list[str]) -> Codec | None:
 class WireEvent:
     """A committed event plus its encodings, made at most once per subprotocol."""
 
-    __slots__ = ("event", "author_name", "seq", "_json", "_msgpack", "_payload")
+    __slots__ = ("_frames", "_json", "_msgpack", "_payload", "author_name", "event", "seq")
 
     def __init__(self, event: StoredEvent, author_name: str | None) -> None:
         self.event = event
@@ -149,6 +149,19 @@ class WireEvent:
         self._json: str | None = None
         self._msgpack: bytes | None = None
         self._payload: Frame | None = None
+        self._frames: list[bytes | None] = [None, None]
+
+    def ws_frame(self, codec: Codec) -> bytes:
+        """The complete WebSocket frame of this event alone: the same bytes for every socket."""
+        slot = 1 if codec.binary else 0
+        frame = self._frames[slot]
+        if frame is None:
+            from realtime.rawsend import ws_frame
+
+            body = codec.event_frame(self.encoded(codec))
+            frame = ws_frame(body if isinstance(body, bytes) else body.encode(), codec.binary)
+            self._frames[slot] = frame
+        return frame
 
     @property
     def payload(self) -> Frame:

@@ -19,7 +19,7 @@ from realtime.sequencer import Sequencer
 
 
 class Feed:
-    __slots__ = ("channel", "seq", "early", "live", "slow", "ready", "gap_timer", "idle_since")
+    __slots__ = ("channel", "early", "gap_timer", "idle_since", "live", "ready", "seq", "slow")
 
     def __init__(self, channel: str) -> None:
         self.channel = channel

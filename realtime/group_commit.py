@@ -94,7 +94,7 @@ class GroupCommitWriter:
                 for item in batch:
                     item.done(PublishFailed("the server is shutting down"))
                 raise
-            except Exception:  # noqa: BLE001 - the writer must outlive any one batch
+            except Exception:
                 log.exception("group commit failed unexpectedly")
 
     async def _commit(self, batch: list[WriteItem]) -> list[StoredEvent | PublishFailed]:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 from sqlalchemy import select, update
 
 from realtime import frames as F
@@ -72,7 +72,7 @@ def _event_of(channel: str) -> int | None:
 
 
 def _pack_event(ev: StoredEvent, author_name: str | None) -> bytes:
-    return msgpack.packb(
+    return msgpack.packb(  # type: ignore[no-any-return]
         [ev.id, ev.channel, ev.seq, ev.type, ev.author_id, ev.client_id, ev.ref_id, ev.body,
          ev.created_at.timestamp(), author_name]
     )
@@ -108,6 +108,8 @@ class Hub:
         self.writer = GroupCommitWriter(db, self._after_commit)
         self._seen: list[SeenCallback] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._dirty: list[Connection] = []
+        self._flush_handle: asyncio.Handle | None = None
         self.draining = False
         extra = settings.extra
         self.heartbeat_secs = float(extra.get("CLASSHUB_HEARTBEAT_SECS", HEARTBEAT_SECS))
@@ -319,6 +321,7 @@ class Hub:
         conn = Connection(
             user=user, session_hash=session_hash, codec=codec, send=send,
             outbox_limit=self.settings.outbox_limit, stats=self.stats, on_shed=self._on_shed,
+            on_dirty=self._mark_dirty,
         )
         conn.start()
         self.names[user.id] = user.display_name
@@ -368,6 +371,21 @@ class Hub:
                 continue
             conn.bad_frames = 0
 
+    def _mark_dirty(self, conn: Connection) -> None:
+        self._dirty.append(conn)
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        dirty, self._dirty = self._dirty, []
+        for conn in dirty:
+            try:
+                conn.flush()
+            except Exception:
+                log.exception("flushing a connection failed")
+                conn.close(CloseCode.INTERNAL, "internal error")
+
     def _on_shed(self, conn: Connection) -> None:
         # Called from inside fan-out loops: unhook later, never while they iterate.
         asyncio.get_running_loop().call_soon(self._forget, conn)
@@ -404,7 +422,7 @@ class Hub:
             for cb in self._seen:
                 try:
                     await cb(conn.user_id, req.channel, req.event_id)
-                except Exception:  # noqa: BLE001 - a feature's callback must not kill the connection
+                except Exception:
                     log.exception("seen callback failed")
         elif isinstance(req, F.Ping):
             conn.push({"type": "pong"} if req.id is None else {"type": "pong", "id": req.id})
@@ -705,7 +723,7 @@ class Hub:
                     await self._revalidate()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - housekeeping must go on
+            except Exception:
                 log.exception("hub housekeeping failed")
 
     def _heartbeats(self, now: float) -> None:

@@ -14,7 +14,7 @@ Users = dict[int, str]
 
 
 class LocalAttendance:
-    __slots__ = ("counts", "names", "dirty")
+    __slots__ = ("counts", "dirty", "names")
 
     def __init__(self) -> None:
         self.counts: dict[int, dict[int, int]] = {}
@@ -55,7 +55,7 @@ class LocalAttendance:
 
 
 class PresenceBoard:
-    __slots__ = ("nodes", "heard", "published", "changed")
+    __slots__ = ("changed", "heard", "nodes", "published")
 
     def __init__(self) -> None:
         self.nodes: dict[str, dict[int, Users]] = {}

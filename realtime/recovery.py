@@ -24,7 +24,7 @@ class SubState(enum.Enum):
 
 
 class Recovery(Generic[T]):
-    __slots__ = ("state", "buffer", "cursor")
+    __slots__ = ("buffer", "cursor", "state")
 
     def __init__(self) -> None:
         self.state = SubState.RECOVERING

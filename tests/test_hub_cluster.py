@@ -12,14 +12,21 @@ import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from storage.db import Database
 from storage.models import Role
-from tests.hub_support import HubClient, ServerProcess, World, frame_where, make_settings, seqs, server_env
+from tests.hub_support import (
+    HubClient,
+    ServerProcess,
+    World,
+    frame_where,
+    make_settings,
+    seqs,
+    server_env,
+)
 from tests.services import REDIS_URL, free_port, require_postgres, require_redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
@@ -181,7 +188,6 @@ async def test_redis_restart_mid_stream_loses_and_duplicates_nothing(
             remote = await HubClient.connect(servers[1].port, cb, proto="msgpack")
             await local.subscribe(ch)
             await remote.subscribe(ch)
-            acked = 0
             for i in range(total):
                 if i == total // 3:
                     own_redis.stop()  # Redis dies mid-stream ...
@@ -190,7 +196,6 @@ async def test_redis_restart_mid_stream_loses_and_duplicates_nothing(
                     await own_redis.wait_up()
                 ack = await pub.publish(ch, f"m{i}")
                 assert ack["type"] == "ack", ack  # the store takes writes while the broker is away
-                acked += 1
             for c in (local, remote):
                 got = await c.wait_events(ch, total, timeout=30)
                 assert seqs(got) == list(range(1, total + 1))

@@ -152,7 +152,7 @@ async def test_unauthorized_subscribe_and_publish_refused(db_url: str, tmp_path:
 @pytest.mark.parametrize("backend", ["sqlite"])
 async def test_foreign_origin_and_missing_credentials_refused_before_accept(db_url: str, tmp_path: Path) -> None:
     async with Stack(db_url, tmp_path) as st:
-        a, ca = await st.world.user("Ada")
+        _a, ca = await st.world.user("Ada")
         for origin, cookie in (("https://evil.example", ca), ("http://testserver.evil.example", ca),
                                (None, ca), (ORIGIN, None), (ORIGIN, "forged.cookie")):
             with pytest.raises(InvalidStatus) as err:
@@ -256,7 +256,7 @@ async def test_slow_consumer_is_shed_while_others_keep_flowing(db_url: str, tmp_
 @pytest.mark.parametrize("backend", ["sqlite"])
 async def test_oversize_and_bad_utf8_close_with_documented_codes(db_url: str, tmp_path: Path) -> None:
     async with Stack(db_url, tmp_path, MAX_FRAME_BYTES="2048") as st:
-        a, ca = await st.world.user("Ada")
+        _a, ca = await st.world.user("Ada")
         c = await HubClient.connect(st.port, ca)
         await c.send({"type": "ping", "pad": "x" * 4000})
         with pytest.raises(ConnectionClosed) as err:
@@ -276,7 +276,7 @@ async def test_garbage_frames_get_error_frames(db_url: str, tmp_path: Path) -> N
     from hypothesis import strategies as st_
 
     async with Stack(db_url, tmp_path) as stack:
-        a, ca = await stack.world.user("Ada")
+        _a, ca = await stack.world.user("Ada")
         j = await HubClient.connect(stack.port, ca)
         m = await HubClient.connect(stack.port, ca, proto="msgpack")
         garbage: list[tuple[str, str | bytes]] = []
@@ -285,7 +285,7 @@ async def test_garbage_frames_get_error_frames(db_url: str, tmp_path: Path) -> N
         @given(st_.one_of(
             st_.text(max_size=200).map(lambda t: ("text", t)),
             st_.binary(max_size=200).map(lambda b: ("bytes", b)),
-            st_.dictionaries(st_.text(max_size=8), st_.text(max_size=8) | st_.integers(), max_size=4).map(lambda d: ("dict", d)),
+            st_.dictionaries(st_.text(max_size=8), st_.text(max_size=8) | st_.integers(-(2**63), 2**63 - 1), max_size=4).map(lambda d: ("dict", d)),
         ))
         def collect(item: tuple[str, object]) -> None:
             garbage.append(item)  # type: ignore[arg-type]

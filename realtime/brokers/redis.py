@@ -70,7 +70,7 @@ class RedisBroker(Broker):
             except asyncio.CancelledError:
                 pass
         if self._pubsub is not None:
-            await self._pubsub.aclose()
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         await self._sub_redis.aclose()
         await self.redis.aclose()
 
@@ -146,7 +146,7 @@ class RedisBroker(Broker):
                         fut.set_exception(ConnectionError("redis pub/sub connection lost"))
                 self._confirm.clear()
                 try:
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
                 except (RedisError, OSError):
                     pass
             first = False
@@ -174,7 +174,7 @@ class RedisBroker(Broker):
                 if topic is not None:
                     try:
                         self.on_message(topic, msg["data"])
-                    except Exception:  # noqa: BLE001 - one bad message must not stop the listener
+                    except Exception:
                         log.exception("broker message handler failed")
                 continue
             if kind == "subscribe":
@@ -200,5 +200,5 @@ class RedisBroker(Broker):
         assert self.on_reconnect is not None
         try:
             await self.on_reconnect()
-        except Exception:  # noqa: BLE001 - logged; the next reconnect or head check retries
+        except Exception:
             log.exception("filling from the store after a broker reconnect failed")

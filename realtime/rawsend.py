@@ -1,0 +1,65 @@
+"""Whole WebSocket frames written straight to the socket, skipping the per-frame ASGI path.
+
+Frames from a server are not masked, so the bytes of a frame are the same for
+every connection: an event's frame is built once and the same bytes go to a
+thousand sockets. Under uvicorn's ``websockets-sansio`` implementation the ASGI
+``send`` is a bound method of the connection's protocol object; through it we
+reach the transport. We write only while the connection is open, its closing
+handshake has not started and the transport is not paused; otherwise the
+connection's writer takes the ordinary ASGI path (which waits for the socket).
+With any other server (or version) ``raw_socket`` returns None and the hub
+uses ASGI ``send`` for everything.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+try:  # uvicorn's implementation and the websockets state enum it uses
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from websockets.protocol import State
+except ImportError:  # pragma: no cover - another server
+    WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
+    State = None  # type: ignore[assignment,misc]
+
+
+def ws_frame(payload: bytes, binary: bool) -> bytes:
+    """One unfragmented, unmasked server frame (RFC 6455 section 5.2)."""
+    first = 0x82 if binary else 0x81
+    n = len(payload)
+    if n < 126:
+        return bytes((first, n)) + payload
+    if n < 0x10000:
+        return struct.pack("!BBH", first, 126, n) + payload
+    return struct.pack("!BBQ", first, 127, n) + payload
+
+
+class RawSocket:
+    __slots__ = ("proto", "write")
+
+    def __init__(self, proto: Any) -> None:
+        self.proto = proto
+        self.write = proto.transport.write
+
+    def ready(self) -> bool:
+        p = self.proto
+        return (
+            not p.close_sent
+            and not p.disconnected
+            and p.writable.is_set()
+            and p.conn.state is State.OPEN
+            and not p.transport.is_closing()
+        )
+
+
+def raw_socket(send: Any) -> RawSocket | None:
+    if WebSocketsSansIOProtocol is None:  # pragma: no cover
+        return None
+    proto = getattr(send, "__self__", None)
+    if not isinstance(proto, WebSocketsSansIOProtocol):
+        return None
+    for name in ("transport", "conn", "writable", "close_sent", "disconnected"):
+        if not hasattr(proto, name):  # pragma: no cover - a changed uvicorn: stay on ASGI
+            return None
+    return RawSocket(proto)

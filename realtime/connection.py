@@ -124,6 +124,10 @@ class Connection:
                 stats.fanout_latency.observe(time.monotonic() - self._first_pending)
                 stats.batch_size.observe(events / frames)
             return
+        if self._writer is None:
+            # Most connections never need their own task: only once a socket is slow.
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+            return
         wake = self._wake
         if wake is not None:
             self._wake = None
@@ -138,7 +142,8 @@ class Connection:
 
     def start(self) -> None:
         self.reader_task = asyncio.current_task()
-        self._writer = asyncio.create_task(self._write_loop())
+        if self.raw is None:
+            self._writer = asyncio.create_task(self._write_loop())
 
     async def _write_loop(self) -> None:
         loop = asyncio.get_running_loop()

@@ -26,6 +26,7 @@ from storage.repo.channel_log import NewEvent, StoredEvent
 log = logging.getLogger("classhub.hub")
 
 MAX_BATCH = 500
+CLOSE_WAIT_SECS = 5.0
 
 
 @dataclass(slots=True)
@@ -55,8 +56,10 @@ class GroupCommitWriter:
 
     async def close(self) -> None:
         if self._task is not None:
-            # Let queued publishes finish: their senders are waiting for acks.
-            while self._queue:
+            # Let queued publishes finish (their senders wait for acks), for a while.
+            for _ in range(int(CLOSE_WAIT_SECS / 0.01)):
+                if not self._queue:
+                    break
                 await asyncio.sleep(0.01)
             self._task.cancel()
             try:

@@ -362,7 +362,6 @@ class Hub:
                 data = message.get("bytes")
             try:
                 request = F.parse(codec.decode(data))
-                await self._handle(conn, request)
             except ProtocolError as exc:
                 conn.bad_frames += 1
                 conn.push(exc.frame())
@@ -370,6 +369,14 @@ class Hub:
                     conn.close(CloseCode.POLICY, "too many invalid frames")
                 continue
             conn.bad_frames = 0
+            try:
+                await self._handle(conn, request)
+            except ProtocolError as exc:
+                conn.push(exc.frame())
+            except Exception:  # noqa: BLE001 - the store or broker failed: tell the client, keep going
+                log.exception("handling a %s frame failed", type(request).__name__)
+                rid = getattr(request, "id", None)
+                conn.push(ProtocolError("unavailable", "the server could not do this now; retry", request_id=rid).frame())
 
     def _mark_dirty(self, conn: Connection) -> None:
         self._dirty.append(conn)

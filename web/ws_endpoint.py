@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from realtime.codec import choose_subprotocol
 from realtime.tokens import read_token
 from storage.models import AuthSession, User, UserStatus, utcnow
-from storage.repo.accounts import token_hash
+from storage.repo.accounts import SESSION_TOUCH_SECS, token_hash
 from web.auth import session_token
 
 
@@ -41,7 +41,8 @@ async def _user_for_hash(services: Any, session_hash: str) -> User | None:
             return None
         if row.last_seen_at + idle <= now:
             return None
-        row.last_seen_at = now
+        if (now - row.last_seen_at).total_seconds() >= SESSION_TOUCH_SECS:
+            row.last_seen_at = now  # not on every handshake: a reconnect storm is no write storm
         user = await db.get(User, row.user_id)
         if user is None or user.status != UserStatus.ACTIVE.value:
             return None

@@ -199,7 +199,10 @@ class Connection:
                 self._send({"type": "websocket.close", "code": code, "reason": reason}),
                 CLOSE_SEND_TIMEOUT_SECS,
             )
-        except Exception:  # noqa: BLE001 - timeout or gone: stop reading, the server drops it
+        except Exception:  # noqa: BLE001 - timeout or gone: drop the socket, stop reading
+            if self.raw is not None:
+                # Its buffers will never drain: abort rather than let close() wait on them.
+                self.raw.proto.transport.abort()
             self._cancel_reader()
 
     def _cancel_reader(self) -> None:

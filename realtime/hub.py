@@ -614,8 +614,10 @@ class Hub:
     def _watch(self, conn: Connection, event_id: int) -> None:
         if event_id in conn.watching:
             return
-        # Our own attendance counts at once, not only after the next tick.
-        self.board.update(self.node, self.attendance.take_dirty(), time.monotonic())
+        # Our own attendance counts at once, not only after the next tick (which still
+        # announces these changes to the other processes: ``dirty`` is left as it is).
+        att = self.attendance
+        self.board.update(self.node, {ev: att.users(ev) for ev in att.dirty}, time.monotonic())
         conn.watching.add(event_id)
         self.watchers.setdefault(event_id, set()).add(conn)
         present = self.board.snapshot(event_id)

@@ -170,3 +170,55 @@ def test_tour_of_every_screen_labelled_and_keyboard_usable(server: Server, brows
             assert tab.errors == []
         finally:
             tab.close()
+
+
+def test_note_with_a_photo(server: Server, browser: Any, room: tuple[int, dict[str, Any]], tmp_path: Any) -> None:
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    from tests.browser_harness import open_as
+
+    event_id, people = room
+    photo = tmp_path / "whiteboard.png"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(photo)
+    tab = open_as(browser, server, people["ada"], f"/events/{event_id}/board")
+    try:
+        tab.page.get_by_label("New note").fill("Photo of the whiteboard")
+        tab.page.get_by_label("Photo (optional)").set_input_files(str(photo))
+        tab.page.get_by_role("button", name="Post note").click()
+        img = tab.page.locator("li.note", has_text="Photo of the whiteboard").locator("img")
+        expect(img).to_have_count(1, timeout=10_000)
+        # The thumbnail is served decrypted to a member and decodes as an image.
+        tab.page.wait_for_function("(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle(), timeout=10_000)
+        assert tab.errors == []
+    finally:
+        tab.close()
+
+
+def test_terminate_then_reactivate_within_the_grace_month(server: Server, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    from tests.browser_harness import open_as
+
+    _, people = server.run(seed_people(server.db_url, "Leaving", {"leo": "participant"}))
+    leo = people["leo"]
+    tab = open_as(browser, server, leo, "/me")
+    page = tab.page
+    try:
+        page.get_by_role("button", name="Terminate my account").click()
+        page.get_by_label("Your password (to confirm it is you)").fill(leo.password)
+        page.get_by_role("dialog").get_by_role("button", name="Terminate").click()
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible(timeout=10_000)
+        # Signing in during the grace month leads to the reactivation page only.
+        page.get_by_label("Email").fill(leo.email)
+        page.get_by_label("Password").fill(leo.password)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Your account is terminating")).to_be_visible(timeout=10_000)
+        shot(page, "me-terminating")
+        page.get_by_role("button", name="Reactivate my account").click()
+        expect(page.get_by_role("heading", name="Profile", exact=True)).to_be_visible(timeout=10_000)
+        page.get_by_role("link", name="My events").click()
+        expect(page.get_by_role("link", name="Leaving")).to_be_visible(timeout=10_000)
+        assert tab.errors == []
+    finally:
+        tab.close()

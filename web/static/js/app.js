@@ -71,7 +71,12 @@ export async function startSession(me) {
   if (!session.rt) {
     session.rt = new Realtime({
       onStatus: connStatus,
-      onNotice: (frame) => document.dispatchEvent(new CustomEvent('classhub:notice', { detail: frame })),
+      onNotice: (frame) => {
+        if (frame.type === 'ws_refused') {
+          toast('Live updates are refused by the server. Open classhub at the address its operator configured (PUBLIC_URL / ALLOWED_ORIGINS).', 'error');
+        }
+        document.dispatchEvent(new CustomEvent('classhub:notice', { detail: frame }));
+      },
       onAuthLost: () => { session.me = null; navigate('/signin', { replace: true }); },
     });
     session.rt.start();

@@ -89,7 +89,10 @@ export class Realtime {
     }
     this.ws = ws;
     this.setStatus('connecting');
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
+      this.refusals = 0;
       this.openedAt = Date.now();
       this.setStatus('online');
       this.resubscribeAll();
@@ -108,6 +111,12 @@ export class Realtime {
       if (ev.code === 4401) {
         this.onAuthLost(ev);
         return;
+      }
+      if (!opened && navigator.onLine) {
+        // Refused handshakes while the network is up: typically an address that is
+        // not among ALLOWED_ORIGINS (e.g. localhost vs 127.0.0.1). Say so once.
+        this.refusals = (this.refusals || 0) + 1;
+        if (this.refusals === 3) this.onNotice({ type: 'ws_refused' });
       }
       this.scheduleReconnect();
     };

@@ -118,8 +118,14 @@ async def test_two_processes_deliver_both_ways_then_drain_on_sigterm(pg_url: str
             y = await HubClient.connect(servers[1].port, cb, proto="msgpack")
             assert x.hello and y.hello and x.hello["node"] != y.hello["node"]
             await x.subscribe(ch, presence=True)
-            await y.subscribe(ch)
             assert (await x.recv_type("presence"))["present"] == [{"id": a, "name": "Ada"}]
+            await y.subscribe(ch, presence=True)
+            # Ada's attendance (on the first process) reaches Bob's process: in its snapshot,
+            # or as a join right after.
+            ada = {"id": a, "name": "Ada"}
+            await frame_where(
+                y, lambda f: f["type"] == "presence" and (ada in f.get("present", []) or ada in f.get("joined", []))
+            )
 
             async def talk(c: HubClient, tag: str) -> None:
                 for i in range(40):

@@ -373,7 +373,7 @@ class Hub:
                 await self._handle(conn, request)
             except ProtocolError as exc:
                 conn.push(exc.frame())
-            except Exception:  # noqa: BLE001 - the store or broker failed: tell the client, keep going
+            except Exception:  # the store or broker failed: tell the client, keep going
                 log.exception("handling a %s frame failed", type(request).__name__)
                 rid = getattr(request, "id", None)
                 conn.push(ProtocolError("unavailable", "the server could not do this now; retry", request_id=rid).frame())

@@ -209,6 +209,11 @@ def test_admin_reads_a_dm_with_a_reason_and_the_audit_log_shows_it(server: Serve
         page.get_by_role("button", name="Continue").click()
         expect(page.locator("tr", has_text="private word about the exam")).to_have_count(1, timeout=LIVE_MS)
         shot(page, "admin-messages")
+        # The export link carries the filter and the reason; it streams the same rows.
+        href = page.get_by_role("link", name="Export CSV").get_attribute("href")
+        assert href is not None and "reason=" in href
+        csv_text = page.evaluate("(href) => fetch(href).then(r => r.text())", href)
+        assert "private word about the exam" in csv_text
         page.get_by_role("link", name="Audit log").click()
         entry = page.locator("tr", has_text="review.search")
         expect(entry.first).to_contain_text("Complaint #42 about exam leaks", timeout=LIVE_MS)

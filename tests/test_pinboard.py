@@ -343,6 +343,10 @@ async def test_export_for_trainers(world: World) -> None:
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert [(x["kind"], x["text"]) for x in rows] == [("note", 'quote " and, comma'), ("reply", "re")]
     assert "a private draft" not in r.text
+    # A cell a spreadsheet would run as a formula is defused.
+    await _note(w, "p2", "=HYPERLINK(\"http://evil\")")
+    rows = list(csv.DictReader(io.StringIO((await w["tr"].get(f"/api/pinboard/boards/{board_id}/export.csv")).text)))
+    assert rows[-1]["text"] == "'=HYPERLINK(\"http://evil\")"
 
 
 async def test_bad_input_gets_4xx(world: World) -> None:

@@ -64,6 +64,7 @@ class BoardTx:
     stored: list[StoredEvent] = field(default_factory=list)
     # Public shapes of notes released by this change (the response reuses them).
     fresh_views: dict[int, dict[str, Any]] = field(default_factory=dict)
+    committed: bool = False  # set by the caller once the transaction committed
     # Attachments whose rows this change deleted: their files go after commit.
     dropped_attachments: list[int] = field(default_factory=list)
 

@@ -8,6 +8,7 @@ Photos and exports live in ``web/routes/pinboard_photos.py``. See docs/pinboard.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,12 +24,19 @@ from storage.repo.pinboard_views import board_view, iso, public_note, reply_view
 from web.api import API, Ctx
 
 TAGS = ("pinboard",)
+log = logging.getLogger("classhub.pinboard")
 
 
 async def fan_out(services: Any, events: list[StoredEvent]) -> None:
+    """Hand committed events to the hub. The change is durable already: if fan-out
+    fails, subscribers still get the events from the store (gap fill, replay), so the
+    request must not fail with it."""
     fresh = [e for e in events if not e.duplicate]
     if fresh and services.hub is not None:
-        await services.hub.broadcast(fresh)
+        try:
+            await services.hub.broadcast(fresh)
+        except Exception:
+            log.exception("pinboard fan-out of %d event(s) failed", len(fresh))
 
 
 @asynccontextmanager
@@ -58,6 +66,7 @@ async def board_tx(ctx: Ctx) -> AsyncIterator[BoardTx]:
         tx = BoardTx(db, ctx.me, ctx.ip)
         yield tx
         await tx.commit_events()
+    tx.committed = True
     if tx.dropped_attachments:
         from web.routes.pinboard_photos import attachment_store
 

@@ -29,6 +29,7 @@ from storage.models import Attachment, Board, BoardSection, Note, NoteRevision, 
 from storage.photos import CleanPhoto, clean_photo
 from storage.repo import pinboard as repo
 from storage.repo.logs import log_activity
+from storage.repo.pinboard import BoardTx
 from storage.repo.pinboard_read import export_notes, notes_as_seen
 from storage.repo.pinboard_views import board_view, section_view
 from web.api import API, Ctx
@@ -77,8 +78,10 @@ async def upload_photo(ctx: Ctx) -> dict[str, Any]:
     )
     store = attachment_store(ctx.services)
     written: list[int] = []
+    outer: BoardTx | None = None
     try:
         async with board_tx(ctx) as tx:
+            outer = tx
             note, acc = await repo.note_for(tx.db, ctx.me, ctx.path_int("note_id"), lock=True)
             if not authz.may_change_note(acc.viewer, note.author_id, note.state, note.admin_locked):
                 raise Forbidden("only the author may change a note's photo")
@@ -99,8 +102,9 @@ async def upload_photo(ctx: Ctx) -> dict[str, Any]:
             await tx.db.flush()
             result = (await notes_as_seen(tx.db, acc, [note]))[0]
     except BaseException:
-        for att_id in written:  # the row was rolled back: its files must not linger
-            store.remove(att_id)
+        if outer is None or not outer.committed:
+            for att_id in written:  # the row was rolled back: its files must not linger
+                store.remove(att_id)
         raise
     return result
 
@@ -211,6 +215,16 @@ async def export_json(ctx: Ctx) -> Response:
     return _download(body, "application/json", f"board-{acc.board.id}.json")
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """Keep a spreadsheet from running a cell as a formula (CSV injection)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 CSV_FIELDS = ["kind", "id", "note_id", "parent_id", "section", "author", "state", "text",
               "colour", "votes", "pinned", "photo", "created_at"]
 
@@ -226,18 +240,18 @@ async def export_csv(ctx: Ctx) -> Response:
     for n in notes:
         writer.writerow({
             "kind": "note", "id": n["id"], "note_id": n["id"], "parent_id": "",
-            "section": titles.get(n["section_id"], ""),
-            "author": (n["author"] or {}).get("name", ""), "state": n["state"],
-            "text": n["text"], "colour": n["colour"], "votes": n["votes"],
+            "section": _cell(titles.get(n["section_id"], "")),
+            "author": _cell((n["author"] or {}).get("name", "")), "state": n["state"],
+            "text": _cell(n["text"]), "colour": n["colour"], "votes": n["votes"],
             "pinned": n["pinned"], "photo": (n["photo"] or {}).get("id", ""),
             "created_at": n["released_at"] or n["created_at"],
         })
         for r in n["replies"]:
             writer.writerow({
                 "kind": "reply", "id": r["id"], "note_id": n["id"], "parent_id": r["parent_id"] or "",
-                "section": titles.get(n["section_id"], ""),
-                "author": (r["author"] or {}).get("name", ""),
-                "state": "deleted" if r["deleted"] else "published", "text": r["text"],
+                "section": _cell(titles.get(n["section_id"], "")),
+                "author": _cell((r["author"] or {}).get("name", "")),
+                "state": "deleted" if r["deleted"] else "published", "text": _cell(r["text"]),
                 "colour": "", "votes": "", "pinned": "", "photo": "", "created_at": r["created_at"],
             })
     return _download(out.getvalue().encode(), "text/csv; charset=utf-8", f"board-{acc.board.id}.csv")

@@ -355,3 +355,32 @@ def test_learning_group_chat_and_board(server: Server, browser: Any, event: tupl
             ada.close()
     finally:
         tina.close()
+
+
+def test_premoderation_queue(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+    from playwright.sync_api import expect
+
+    event_id, people = event
+    tina = open_as(browser, server, people["tina"], f"/trainer/{event_id}")
+    ada = open_as(browser, server, people["ada"], f"/events/{event_id}/board")
+    grace = open_as(browser, server, people["grace"], f"/events/{event_id}/board")
+    try:
+        tina.page.get_by_label("Pre-moderation: released notes wait for approval").check()
+        expect(tina.page.locator("#toast")).to_contain_text("Pre-moderation on", timeout=LIVE_MS)
+        ada.page.reload()
+        ada.page.get_by_label("New note").fill("Please approve me")
+        ada.page.get_by_role("button", name="Post note").click()
+        expect(note(ada.page, "Please approve me")).to_contain_text("waiting for approval", timeout=LIVE_MS)
+        queued = tina.page.locator("section", has=tina.page.get_by_role("heading", name=re.compile("^Waiting for approval"))).locator("tr", has_text="Please approve me")
+        expect(queued).to_have_count(1, timeout=LIVE_MS)
+        expect(note(grace.page, "Please approve me")).to_have_count(0)
+        queued.get_by_role("button", name=re.compile("^Approve")).click()
+        expect(note(grace.page, "Please approve me")).to_have_count(1, timeout=LIVE_MS)
+        expect(note(ada.page, "Please approve me")).not_to_contain_text("waiting for approval", timeout=LIVE_MS)
+        tina.page.get_by_label("Pre-moderation: released notes wait for approval").uncheck()
+        expect(tina.page.locator("#toast")).to_contain_text("Pre-moderation off", timeout=LIVE_MS)
+        for tab in (ada, grace, tina):
+            assert tab.errors == []
+    finally:
+        for tab in (ada, grace, tina):
+            tab.close()

@@ -217,6 +217,11 @@ async def test_audiences_by_time_role_and_group_and_scheduled_sending(
     assert await count({"kind": "group", "group_id": group_id}) == 1
     r = await env.client.post("/api/mail/preview", json={"audience": {"kind": "event"}})
     assert r.status_code == 422
+    r = await env.client.post(
+        "/api/mail/campaigns",
+        json={"subject": "x", "body": "y", "category": "service", "audience": {"kind": "my_events", "when": "current"}},
+    )
+    assert r.status_code == 400 and r.json()["error"]["code"] == "empty_audience"
 
     later = (utcnow() + dt.timedelta(hours=2)).isoformat()
     r = await env.client.post(

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
 
 from storage.authz import has_event_role, may_see_mail_addresses
-from storage.errors import Forbidden, NotFound
+from storage.errors import DomainError, Forbidden, NotFound
 from storage.models import (
     DeliveryStatus,
     MailCampaign,
@@ -146,6 +146,8 @@ async def create(ctx: Ctx) -> dict[str, Any]:
     send_at = max(body.send_at, now) if body.send_at is not None else now
     async with ctx.services.db.session() as db:
         audience = await resolve(db, ctx.me, body.audience.spec())
+        if not audience.recipients:
+            raise DomainError("empty_audience", "this audience has no one with an address to mail")
         campaign = await outbox.create_campaign(
             db,
             sender_id=ctx.me.id,

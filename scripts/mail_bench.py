@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import socket
 import sys
 import tempfile
@@ -166,6 +167,8 @@ async def main() -> int:
             except TimeoutError:
                 pass
     wall = time.monotonic() - start
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    worker_cpu = usage.ru_utime + usage.ru_stime
     controller.stop()
     async with db.session() as s:
         statuses = dict(
@@ -191,6 +194,8 @@ async def main() -> int:
     print(f"first..last         {span:.1f} s  -> {((len(times) - 1) / span if span else 0):.1f} msg/s")
     print(f"busiest 1 s window  {window_max} messages (limit {args.rate:g})")
     print(f"worker wall time    {wall:.1f} s (process start to exit)")
+    print(f"mailer CPU          {worker_cpu:.1f} s user+sys = {1000 * worker_cpu / max(1, len(times)):.1f} ms per message")
+    print(f"load average        {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     print(f"progress events     {progress_events} on user:{org_id}")
     print(f"final statuses      {counts}")
     return 0 if counts["sent"] == args.recipients and len(handler.ids) == args.recipients else 1

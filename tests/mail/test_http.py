@@ -288,3 +288,31 @@ async def test_one_click_unsubscribe_needs_post_and_no_cookie(env: Env, smtp: Sm
     got = smtp.handler.by_rcpt()
     assert len(got[people[0].email]) == 1 and len(got[people[1].email]) == 2
     assert got[people[0].email][0].message["X-Classhub-Campaign"] == str(service["id"])
+
+
+async def test_account_erasure_forgets_mail_data(env: Env, smtp: SmtpServer) -> None:
+    from storage.models import EventChangeSeen
+    from storage.repo.erasure import erase_user
+
+    organiser, trainer, people, event_id = await _cast(env, 2)
+    await sign_in(env, organiser)
+    body = {"subject": "A", "body": "b", "category": "service",
+            "audience": {"kind": "event", "event_id": event_id, "roles": ["participant"]}}
+    assert (await env.client.post("/api/mail/campaigns", json=body)).status_code == 201
+    await (await make_worker(env.settings, env.services)).run_until_idle()
+    r = await env.client.post("/api/mail/campaigns", json={**body, "send_at": (utcnow() + dt.timedelta(days=1)).isoformat()})
+    later = r.json()["id"]
+    change = (await env.client.post(f"/api/events/{event_id}/changes", json={"location": "X"})).json()
+    await seen_callback(env.services)(people[0].id, f"event:{event_id}:news", 0)  # unknown id: ignored
+    async with env.services.db.session() as db:
+        from storage.repo.event_changes import record_seen
+
+        await record_seen(db, change_id=change["id"], user_id=people[0].id, via="http")
+    async with env.services.db.session() as db:
+        report = await erase_user(db, people[0].id, erase_content=False)
+    assert report.rows["mail_deliveries_blanked"] == 3 and report.rows["event_change_seen"] == 1
+    async with env.services.db.session() as db:
+        rows = (await db.execute(select(MailDelivery).where(MailDelivery.user_id == people[0].id))).scalars().all()
+        assert all(d.email is None for d in rows)
+        assert {d.status for d in rows if d.campaign_id == later} == {"suppressed"}
+        assert not (await db.execute(select(EventChangeSeen))).scalars().all()

@@ -20,6 +20,7 @@ from storage.models import (
     User,
     utcnow,
 )
+import storage.repo.erasure_mail  # noqa: F401 - account erasure forgets mail data
 from storage.repo import outbox
 from storage.repo.audience import AudienceKind, AudienceSpec, When, resolve
 from storage.repo.logs import log_activity

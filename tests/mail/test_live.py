@@ -36,7 +36,7 @@ async def test_event_change_reaches_clients_on_two_processes_and_the_mailbox(
     try:
         for s in servers:
             s.start()
-        await asyncio.gather(*(s.wait_ready() for s in servers))
+        await asyncio.gather(*(s.wait_ready(timeout=90) for s in servers))
         a = await HubClient.connect(servers[0].port, c1)
         b = await HubClient.connect(servers[1].port, c2)
         clients = [a, b]

@@ -6,10 +6,13 @@ do not, because service mail cannot be unsubscribed from.
 
 from __future__ import annotations
 
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, parseaddr
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import format_datetime, formataddr, parseaddr
 from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -18,17 +21,28 @@ from storage.models import MailCategory, utcnow
 from storage.repo.outbox import Claimed
 
 UNSUBSCRIBE_SALT = "classhub.unsubscribe"
-# Flattening for the wire: header lines may be up to 998 characters, which keeps the
-# unsubscribe URL on one line (some receivers unfold List-Unsubscribe badly). Bodies
-# are already 7-bit (quoted-printable when not ASCII), so no 8BITMIME is needed.
-WIRE_POLICY = SMTP.clone(max_line_length=998)
+# The classic (compat32) message classes: about ten times cheaper per message
+# than EmailMessage's header objects, which matters at thousands of messages.
+# Header lines may be up to 998 characters, which keeps the unsubscribe URL on
+# one line (some receivers unfold List-Unsubscribe badly). Bodies are 7-bit
+# (quoted-printable when not ASCII), so no 8BITMIME is needed.
+WIRE_POLICY = compat32.clone(linesep="\r\n", max_line_length=998)
+UTF8_QP = Charset("utf-8")
+UTF8_QP.body_encoding = QP
 
 
-def _cte(text: str) -> str:
-    return "7bit" if text.isascii() else "quoted-printable"
+def _text(text: str, subtype: str) -> MIMEText:
+    if text.isascii():
+        return MIMEText(text, subtype, "us-ascii")
+    return MIMEText(text, subtype, UTF8_QP)  # type: ignore[arg-type]
 
 
-def to_wire(msg: EmailMessage) -> bytes:
+def _header(value: str) -> str | Header:
+    value = " ".join(value.splitlines())  # a line break in a header would start a new one
+    return value if value.isascii() else Header(value, "utf-8")
+
+
+def to_wire(msg: Message) -> bytes:
     return msg.as_bytes(policy=WIRE_POLICY)
 
 
@@ -58,32 +72,33 @@ def message_id(delivery_id: int, campaign_id: int, sender: str) -> str:
 
 def build_message(
     d: Claimed, *, sender: str, public_url: str, secret_key: str
-) -> EmailMessage:
+) -> Message:
     if d.email is None or d.user_id is None:
         raise RuntimeError("build_message needs a recipient with an address")
-    msg = EmailMessage()
+    information = d.category == MailCategory.INFORMATION.value
+    url = unsubscribe_url(public_url, secret_key, d.user_id) if information else ""
+    footer = f"\n\n--\nTo stop receiving information mail: {url}\n" if information else ""
+    plain = _text(d.body_text + footer, "plain")
+    msg: Message
+    if d.body_html is None:
+        msg = plain
+    else:
+        html_footer = (
+            f'<hr><p><a href="{url}">Stop receiving information mail</a></p>' if information else ""
+        )
+        msg = MIMEMultipart("alternative")
+        msg.attach(plain)
+        msg.attach(_text(d.body_html + html_footer, "html"))
     msg["From"] = sender
-    msg["To"] = Address(display_name=d.display_name, addr_spec=d.email)
-    msg["Subject"] = d.subject
+    msg["To"] = formataddr((" ".join(d.display_name.splitlines()), d.email))
+    msg["Subject"] = _header(d.subject)
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = message_id(d.id, d.campaign_id, sender)
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Classhub-Campaign"] = str(d.campaign_id)
-    if d.category == MailCategory.INFORMATION.value:
-        url = unsubscribe_url(public_url, secret_key, d.user_id)
+    if information:
         msg["List-Unsubscribe"] = f"<{url}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         msg["List-Id"] = f"classhub information <info.{urlsplit(public_url).hostname or 'localhost'}>"
         msg["Precedence"] = "bulk"
-        footer = f"\n\n--\nTo stop receiving information mail: {url}\n"
-    else:
-        footer = ""
-    text = d.body_text + footer
-    msg.set_content(text, cte=_cte(text))
-    if d.body_html is not None:
-        html_footer = (
-            f'<hr><p><a href="{url}">Stop receiving information mail</a></p>' if footer else ""
-        )
-        html = d.body_html + html_footer
-        msg.add_alternative(html, subtype="html", cte=_cte(html))
     return msg

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import email.policy
 import random
+from email import message_from_bytes
 
 import pytest
 
@@ -115,6 +117,9 @@ def test_information_mail_has_one_click_headers_and_service_mail_does_not() -> N
     wire = to_wire(info)
     assert wire.isascii() and b"\r\nList-Unsubscribe: <https://c.example/unsubscribe/" in wire
     service = build_message(_claimed("service"), sender="C <n@classhub.test>", public_url="https://c.example", secret_key=secret)
-    assert "List-Unsubscribe" not in service and service["To"].addresses[0].addr_spec == "ana@example.org"
+    parsed = message_from_bytes(to_wire(service), policy=email.policy.default)
+    assert "List-Unsubscribe" not in parsed and parsed["To"].addresses[0].addr_spec == "ana@example.org"
+    assert parsed["To"].addresses[0].display_name == "Ana Ärger" and parsed["Subject"] == "Zürich, Raum B"
+    assert parsed.get_content().replace("\r\n", "\n") == "Grüße\n"
     assert service["Message-ID"] == message_id(41, 7, "C <n@classhub.test>") == "<classhub.c7.d41@classhub.test>"
     assert unsubscribe_token(secret, 5) == unsubscribe_token(secret, 5)  # stable links

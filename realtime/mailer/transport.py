@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import mailbox
-from email.message import EmailMessage
+from email.message import Message
 from email.utils import parseaddr
 from typing import Protocol
 
@@ -28,7 +28,7 @@ class PermanentFailure(Exception):
 
 
 class Transport(Protocol):
-    async def send(self, msg: EmailMessage, recipient: str) -> None: ...
+    async def send(self, msg: Message, recipient: str) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -82,7 +82,7 @@ class SmtpTransport:
         self._client = client
         return client
 
-    async def send(self, msg: EmailMessage, recipient: str) -> None:
+    async def send(self, msg: Message, recipient: str) -> None:
         try:
             client = await self._connected()
             await client.sendmail(self.envelope_from, [recipient], to_wire(msg))
@@ -107,13 +107,13 @@ class MaildirTransport:
         self.path = target.maildir
         self._box: mailbox.Maildir | None = None
 
-    def _add(self, msg: EmailMessage) -> None:
+    def _add(self, msg: Message) -> None:
         if self._box is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._box = mailbox.Maildir(self.path, create=True)
         self._box.add(msg)
 
-    async def send(self, msg: EmailMessage, recipient: str) -> None:
+    async def send(self, msg: Message, recipient: str) -> None:
         try:
             await asyncio.to_thread(self._add, msg)
         except OSError as exc:

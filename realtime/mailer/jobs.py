@@ -100,7 +100,7 @@ class JobRunner:
     async def _run(self, job: PeriodicJob) -> None:
         try:
             await job.fn(self.ctx)
-        except Exception:  # noqa: BLE001 - a task boundary: log, try again next time
+        except Exception:
             log.exception("periodic job %s failed", job.name)
         finally:
             self.runs[job.name] += 1

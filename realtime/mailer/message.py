@@ -91,7 +91,7 @@ def build_message(
         msg.attach(_text(d.body_html + html_footer, "html"))
     msg["From"] = sender
     msg["To"] = formataddr((" ".join(d.display_name.splitlines()), d.email))
-    msg["Subject"] = _header(d.subject)
+    msg["Subject"] = _header(d.subject)  # type: ignore[assignment]  # Header is accepted
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = message_id(d.id, d.campaign_id, sender)
     msg["Auto-Submitted"] = "auto-generated"

@@ -75,7 +75,7 @@ class SmtpTransport:
             password=t.password,
             use_tls=t.use_tls,
             # smtp+starttls: required; plain smtp: never (a local relay).
-            start_tls=True if t.start_tls else False,
+            start_tls=bool(t.start_tls),
             timeout=self.timeout,
         )
         await client.connect()
@@ -86,7 +86,7 @@ class SmtpTransport:
         try:
             client = await self._connected()
             await client.sendmail(self.envelope_from, [recipient], to_wire(msg))
-        except Exception as exc:  # noqa: BLE001 - every failure is classified below
+        except Exception as exc:
             await self.close()
             raise classify(exc) from exc
 

@@ -26,16 +26,16 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from realtime.mailer.jobs import JobContext, JobRunner
+from realtime.mailer.message import build_message, message_id
+from realtime.mailer.pacing import full_jitter, window_for_rate
+from realtime.mailer.transport import PermanentFailure, TemporaryFailure, Transport, open_transport
 from storage.db import Database
 from storage.mail_config import MailSettings
 from storage.models import DeliveryStatus, MailCategory, utcnow
 from storage.repo import outbox
 from storage.repo.channel_log import NewEvent, StoredEvent, append
 from storage.settings import Settings
-from realtime.mailer.jobs import JobContext, JobRunner
-from realtime.mailer.message import build_message, message_id
-from realtime.mailer.pacing import full_jitter, window_for_rate
-from realtime.mailer.transport import PermanentFailure, TemporaryFailure, Transport, open_transport
 
 log = logging.getLogger("classhub.mailer")
 
@@ -130,9 +130,9 @@ class MailWorker:
                     d.id, DeliveryStatus.FAILED, f"gave up: {exc}", attempted=True, email=d.email
                 )
             else:
-                next_at = now + dt.timedelta(seconds=delay)
+                next_at, error = now + dt.timedelta(seconds=delay), str(exc)
                 await self._record(
-                    lambda db: outbox.mark_retry(db, d.id, error=str(exc), next_attempt_at=next_at)
+                    lambda db: outbox.mark_retry(db, d.id, error=error, next_attempt_at=next_at)
                 )
                 self.outcomes["retry"] += 1
         else:
@@ -208,7 +208,7 @@ class MailWorker:
                     # Again after the outcome is stored: the progress loop may
                     # have taken the mark set at the start before it counted.
                     self._touched[item.campaign_id] = item.sender_id
-                except Exception:  # noqa: BLE001 - a task boundary; the lease brings it back
+                except Exception:
                     log.exception("delivery %s: unexpected error", item.id)
                 finally:
                     self._busy -= 1
@@ -232,7 +232,7 @@ class MailWorker:
         if stored and self.publish is not None:
             try:
                 await self.publish(stored)
-            except Exception:  # noqa: BLE001 - progress is stored; live push is best effort
+            except Exception:
                 log.exception("publishing mail progress failed")
 
     async def _store_progress(self, touched: dict[int, int | None]) -> list[StoredEvent]:
@@ -263,7 +263,7 @@ class MailWorker:
                 pass
             try:
                 await self.push_progress()
-            except Exception:  # noqa: BLE001 - a task boundary
+            except Exception:
                 log.exception("mail progress update failed")
 
     # -- the loop ---------------------------------------------------------------------
@@ -329,15 +329,15 @@ class MailWorker:
             # Rows claimed but not started go back now, not after their lease.
             unstarted = []
             while not queue.empty():
-                item = queue.get_nowait()
-                if item is not None:
-                    unstarted.append(item.id)
+                left = queue.get_nowait()
+                if left is not None:
+                    unstarted.append(left.id)
             if unstarted:
                 async with self.db.session() as db:
                     await outbox.release(db, unstarted, self.owner)
             for _ in slots:
                 queue.put_nowait(None)
-            done, pending = await asyncio.wait(slots, timeout=STOP_GRACE_SECS)
+            _, pending = await asyncio.wait(slots, timeout=STOP_GRACE_SECS)
             for t in pending:
                 t.cancel()
             await asyncio.gather(*slots, return_exceptions=True)

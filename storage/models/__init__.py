@@ -16,7 +16,7 @@ from storage.models.pinboard import (
     Reply,
     Vote,
 )
-from storage.models.mail import (  # noqa: F401 - organiser broadcasts and the mail outbox
+from storage.models.mail import (  # organiser broadcasts and the mail outbox
     CampaignKind,
     DeliveryStatus,
     EventChange,
@@ -53,4 +53,11 @@ __all__ = [
     "User",
     "UserStatus",
     "utcnow",
+    "CampaignKind",
+    "DeliveryStatus",
+    "EventChange",
+    "EventChangeSeen",
+    "MailCampaign",
+    "MailCategory",
+    "MailDelivery",
 ]

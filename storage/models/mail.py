@@ -131,11 +131,11 @@ class MailDelivery(Base):
 
 
 __all__ = [
+    "FINAL_STATUSES",
     "CampaignKind",
     "DeliveryStatus",
     "EventChange",
     "EventChangeSeen",
-    "FINAL_STATUSES",
     "MailCampaign",
     "MailCategory",
     "MailDelivery",

@@ -16,7 +16,16 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import DomainError, Forbidden, NotFound
-from storage.models import Enrolment, Event, GroupMember, LearningGroup, Role, User, UserStatus, utcnow
+from storage.models import (
+    Enrolment,
+    Event,
+    GroupMember,
+    LearningGroup,
+    Role,
+    User,
+    UserStatus,
+    utcnow,
+)
 
 
 class AudienceKind(enum.StrEnum):

@@ -105,7 +105,7 @@ async def apply_change(
         )
         .order_by(User.id)
     )
-    recipients = [Recipient(uid, name, email, bool(w)) for uid, name, email, w in rows]
+    recipients = [Recipient(uid, name, email, bool(w)) for uid, name, email, w in rows if email]
     subject = f"{event.title}: {'cancelled' if req.cancel else 'changed'}"
     campaign = await create_campaign(
         db,

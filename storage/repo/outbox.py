@@ -146,7 +146,7 @@ async def claim(
     """Lease up to ``limit`` due deliveries for ``owner``; commit right after."""
     now = now or utcnow()
     if rate_per_hour > 0:
-        if db.bind.dialect.name == "postgresql":
+        if db.get_bind().dialect.name == "postgresql":
             await db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIM_LOCK_KEY})
         limit = min(limit, rate_per_hour - await hour_used(db, now))
     if limit <= 0:

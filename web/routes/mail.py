@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import markdown as md
+import markdown as md  # type: ignore[import-untyped]
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
 
+import storage.repo.erasure_mail  # noqa: F401 - account erasure forgets mail data
 from storage.authz import has_event_role, may_see_mail_addresses
 from storage.errors import DomainError, Forbidden, NotFound
 from storage.models import (
@@ -20,7 +21,6 @@ from storage.models import (
     User,
     utcnow,
 )
-import storage.repo.erasure_mail  # noqa: F401 - account erasure forgets mail data
 from storage.repo import outbox
 from storage.repo.audience import AudienceKind, AudienceSpec, When, resolve
 from storage.repo.logs import log_activity

@@ -106,7 +106,7 @@ class Bot:
         """Connect, wait for hello, subscribe (with ``since`` when resuming). Raises on failure."""
         loop = asyncio.get_running_loop()
         self.ready = False
-        self._wait_for, self._waiter = "hello", loop.create_future()
+        self._wait_for, self._waiter = "hello", _future(loop)
         self.ws = await connect(
             self.spec.url,
             subprotocol=self.codec.subprotocol,
@@ -122,7 +122,7 @@ class Bot:
         for ch in self.spec.channels:
             cur = self.cursors.get(ch)
             channels.append({"channel": ch} if cur is None else {"channel": ch, "since": cur.resume_point()})
-        self._wait_for, self._waiter = "subscribed", loop.create_future()
+        self._wait_for, self._waiter = "subscribed", _future(loop)
         self._send({"type": "subscribe", "id": f"s{self._sub_n}", "channels": channels})
         answer = await asyncio.wait_for(self._waiter, HANDSHAKE_TIMEOUT_SECS)
         for item in answer["channels"]:
@@ -296,6 +296,13 @@ class Bot:
         self.stopping = True
         if self.ws is not None:
             self.ws.close()
+
+
+def _future(loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+    """A future whose failure after its waiter gave up (timeout) is not reported as unretrieved."""
+    fut: asyncio.Future[Any] = loop.create_future()
+    fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+    return fut
 
 
 def _reason(exc: BaseException) -> str:

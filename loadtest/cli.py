@@ -22,8 +22,8 @@ Results: a table on the terminal, and loadtest/results/<date>_<time>_<scenario>[
 .png (latency distribution, latency over time, server CPU and RSS). Give --server-pid to measure
 the server's CPU seconds (per 10k deliveries) and RSS (per connection).
 
-Exit status: 0 when every connection came up and nothing was lost or duplicated, 3 otherwise,
-1 on errors.
+Exit status: 0 when every connection came up, every post was acknowledged and nothing was lost
+or duplicated; 3 otherwise; 1 on errors.
 
 Example (server pinned to core 0, generator to core 1):
   taskset -c 0 classhub serve --port 8000 &
@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--drain-timeout", type=float, default=30.0,
                    help="seconds to wait for outstanding deliveries after the last post "
                    "(default 30); what has not arrived then is lost")
+    g.add_argument("--ack-timeout", type=float, default=30.0,
+                   help="seconds to wait, after the last post was due, for outstanding acks "
+                   "(default 30); posts without an ack count as failed")
     g.add_argument("--seed", type=int, default=1, help="random seed for the schedule (default 1)")
 
     g = common.add_argument_group("measurement and output")
@@ -117,4 +120,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_table(console, result)
     console.print(f"result: {json_path}" + ("" if args.no_plot else f"\nplot:   {png_path}"))
     d, c = result["figures"]["deliveries"], result["figures"]["connections"]
-    return 0 if d["lost"] == 0 and d["duplicates"] == 0 and c["never_connected"] == 0 else 3
+    p = result["figures"]["publishes"]
+    ok = d["lost"] == 0 and d["duplicates"] == 0 and c["never_connected"] == 0 and p["unacked"] == 0
+    return 0 if ok else 3

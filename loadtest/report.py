@@ -53,7 +53,11 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
         row("reconnects", c["reconnects"])
         row("reconnect p50 / p99 / max", _triple(c["reconnect_ms"]), "ms")
     if p["sent"]:
-        row("posts sent / acked", f"{p['sent']:,} / {p['acked']:,}")
+        row("posts sent / acked", f"{p['sent']:,} / {p['acked']:,}",
+            style="red" if p["unacked"] else None)
+        if p["errors"]:
+            row("error frames", ", ".join(f"{k}: {v}" for k, v in p["errors"].items()),
+                style="yellow")
         if p["rate_limited"]:
             row("rate-limited (retried)", p["rate_limited"], style="yellow")
         row("ack p50 / p99", f"{_fmt(p['ack_ms']['p50'])} / {_fmt(p['ack_ms']['p99'])}", "ms")

@@ -165,7 +165,7 @@ class Coordinator:
                 proc=i, run_tag=run_tag, protocol=args.protocol, origin=origin,
                 bots=specs[i::procs], plan=plan, body_bytes=args.body_bytes, uvloop=args.uvloop,
                 connect_concurrency=max(1, args.connect_concurrency // procs),
-                seed=args.seed * 1000 + i,
+                seed=args.seed * 1000 + i, ack_timeout=args.ack_timeout,
             )
             p = ctx.Process(target=worker_main, args=(child, wspec), daemon=True,
                             name=f"loadtest-gen-{i}")

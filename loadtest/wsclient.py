@@ -218,6 +218,8 @@ class WSClient(asyncio.Protocol):
         self._reader = FrameReader()
         self._transport: asyncio.Transport | None = None
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # A handshake that fails after connect() gave up waiting must not log "never retrieved".
+        self.opened.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.closed = False
         self.close_code: int | None = None
 

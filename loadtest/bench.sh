@@ -11,7 +11,8 @@
 # Environment: PYTHON (default /work/venv/bin/python or python3), GEN_CPUS (default 1),
 #         PG (default postgresql://postgres@127.0.0.1:5432), REDIS (default redis://127.0.0.1:6379/0),
 #         SERVER_ENV (extra VAR=value pairs for the server), PYSPY_SECS (profile the first
-#         server with py-spy for that many seconds once the run starts; SVG next to the results).
+#         server with py-spy for that many seconds once the run starts; SVG next to the results),
+#         NICE (e.g. -10: run server and generator at that priority on a machine others share).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,12 +72,19 @@ trap cleanup EXIT
 
 "$PYTHON" -m web.cli migrate >/dev/null
 free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORTS=()
+ORIGINS=""
 for ((i = 0; i < SERVERS; i++)); do
-  port=$(free_port)
+  PORTS+=("$(free_port)")
+  ORIGINS+="${ORIGINS:+,}http://127.0.0.1:${PORTS[$i]}"
+done
+export ALLOWED_ORIGINS="$ORIGINS"  # the bots' Origin is the first server's
+for ((i = 0; i < SERVERS; i++)); do
+  port=${PORTS[$i]}
   cpu=${CPUS[$((i < ${#CPUS[@]} ? i : ${#CPUS[@]} - 1))]}
   # shellcheck disable=SC2086
   env PUBLIC_URL="http://127.0.0.1:$port" ${SERVER_ENV:-} \
-    taskset -c "$cpu" "$PYTHON" -m web.cli serve --port "$port" --log-level warning \
+    nice -n "${NICE:-0}" taskset -c "$cpu" "$PYTHON" -m web.cli serve --port "$port" --log-level warning \
     >"$WORK/server-$i.log" 2>&1 &
   PIDS+=($!)
   URLS+=(--url "http://127.0.0.1:$port")
@@ -89,7 +97,7 @@ done
 SERVER_PIDS=()
 for pid in "${PIDS[@]}"; do SERVER_PIDS+=(--server-pid "$pid"); done
 
-echo "# $(date -u +%FT%TZ) store=$STORE servers=$SERVERS cpus=${CPUS[*]} gen_cpus=$GEN_CPUS uptime:$(uptime)"
+echo "# $(date -u +%FT%TZ) store=$STORE servers=$SERVERS cpus=${CPUS[*]} gen_cpus=$GEN_CPUS nice=${NICE:-0} uptime:$(uptime)"
 SPY=""
 if [[ -n "${PYSPY_SECS:-}" ]]; then
   ( sleep "${PYSPY_DELAY:-3}"; "${PYSPY:-$(dirname "$PYTHON")/py-spy}" record --pid "${PIDS[0]}" --duration "$PYSPY_SECS" --rate 250 \
@@ -98,6 +106,6 @@ if [[ -n "${PYSPY_SECS:-}" ]]; then
   SPY=$!
 fi
 status=0
-taskset -c "$GEN_CPUS" "$PYTHON" -m loadtest "$SCENARIO" "${URLS[@]}" "${SERVER_PIDS[@]}" "$@" || status=$?
+nice -n "${NICE:-0}" taskset -c "$GEN_CPUS" "$PYTHON" -m loadtest "$SCENARIO" "${URLS[@]}" "${SERVER_PIDS[@]}" "$@" || status=$?
 if [[ -n "$SPY" ]]; then wait "$SPY" 2>/dev/null || true; fi
 exit $status

@@ -11,7 +11,10 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-IDLE_LEAVES = ("select (selectors.py", "run_forever", "Runner.run (asyncio/runners.py", "_run_once")
+IDLE_LEAVES = (
+    "select (selectors.py", "run_forever", "Runner.run (asyncio/runners.py", "_run_once",
+    "_worker (",  # a pool thread waiting for work
+)
 
 
 def _name(frame: str) -> str:

@@ -86,8 +86,13 @@ class Coordinator:
                 try:
                     msg = run_cleanup(args.setup_cmd, self.creds_file)
                     self.console.print(f"[dim]cleanup: {msg}[/]")
-                finally:
                     self.creds_file.unlink(missing_ok=True)
+                except SetupError as exc:  # never lose the run's result over its cleanup
+                    self.console.print(
+                        f"[bold yellow]cleanup failed[/] ({exc}); the bot accounts are "
+                        f"described in {self.creds_file}: remove them with "
+                        f"`classhub loadtest-setup --cleanup {self.creds_file}`"
+                    )
         return result
 
     def _credentials(self) -> dict[str, Any]:

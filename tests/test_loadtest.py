@@ -37,8 +37,9 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) 
     raise AssertionError("classhub serve did not come up")
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, int, dict[str, str]]]:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, dict[str, str]]]:
+    tmp_path = tmp_path_factory.mktemp("loadtest-server")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {

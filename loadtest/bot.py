@@ -100,6 +100,7 @@ class Bot:
         self._waiter: asyncio.Future[Any] | None = None
         self._wait_for: str | None = None
         self._sub_n = 0
+        self._conn_n = 0
 
     # connecting -------------------------------------------------------------------------
     async def open(self) -> None:
@@ -107,13 +108,27 @@ class Bot:
         loop = asyncio.get_running_loop()
         self.ready = False
         self._wait_for, self._waiter = "hello", _future(loop)
+        # Frames and closes of an earlier connection of this bot are ignored: only the
+        # current one counts (a stray connection must not show up as duplicates).
+        self._conn_n += 1
+        n = self._conn_n
+
+        def on_messages(messages: list[tuple[int, bytes]], now: float) -> None:
+            if n == self._conn_n:
+                self._on_messages(messages, now)
+
+        def on_close(code: int | None, reason: str) -> None:
+            if n == self._conn_n:
+                self._on_close(code, reason)
+
+        self.ws = None
         self.ws = await connect(
             self.spec.url,
             subprotocol=self.codec.subprotocol,
             cookie=self.spec.cookie,
             origin=self.origin,
-            on_messages=self._on_messages,
-            on_close=self._on_close,
+            on_messages=on_messages,
+            on_close=on_close,
             timeout=HANDSHAKE_TIMEOUT_SECS,
         )
         await asyncio.wait_for(self._waiter, HANDSHAKE_TIMEOUT_SECS)

@@ -338,7 +338,7 @@ async def connect(
     ssl = parts.scheme == "wss"
     port = parts.port or (443 if ssl else 80)
     loop = asyncio.get_running_loop()
-    _, proto = await asyncio.wait_for(
+    _transport, proto = await asyncio.wait_for(
         loop.create_connection(
             lambda: WSClient(
                 url,
@@ -354,5 +354,9 @@ async def connect(
         ),
         timeout,
     )
-    await asyncio.wait_for(proto.opened, timeout)
+    try:
+        await asyncio.wait_for(proto.opened, timeout)
+    except BaseException:
+        proto.abort()  # never leave a half-open connection behind a timed-out handshake
+        raise
     return proto

@@ -42,7 +42,17 @@ async def _fill(services: Any, channel: str, author_id: int, n: int) -> None:
             )
 
 
+async def _export_peak_rss(app: Any, cookie: str, channel: str) -> tuple[int, int]:
+    """The export without tracemalloc (for scripts/bench_review_export.py): (bytes, lines)."""
+    _, nbytes, lines = await _export(app, cookie, channel, trace=False)
+    return nbytes, lines
+
+
 async def _export_peak(app: Any, cookie: str, channel: str) -> tuple[int, int, int]:
+    return await _export(app, cookie, channel, trace=True)
+
+
+async def _export(app: Any, cookie: str, channel: str, *, trace: bool) -> tuple[int, int, int]:
     """Run the export through the ASGI app, dropping each chunk; returns (peak, bytes, lines).
 
     Called directly rather than through httpx, whose ASGI transport keeps the whole body.
@@ -80,13 +90,17 @@ async def _export_peak(app: Any, cookie: str, channel: str) -> tuple[int, int, i
             sent["bytes"] += len(chunk)
             sent["lines"] += chunk.count(b"\n")
 
-    tracemalloc.start()
-    tracemalloc.reset_peak()
+    peak = 0
+    if trace:
+        tracemalloc.start()
+        tracemalloc.reset_peak()
     try:
         await app(scope, receive, send)
-        _, peak = tracemalloc.get_traced_memory()
+        if trace:
+            _, peak = tracemalloc.get_traced_memory()
     finally:
-        tracemalloc.stop()
+        if trace:
+            tracemalloc.stop()
         done.set()
     assert sent["status"] == 200
     return peak, sent["bytes"], sent["lines"]

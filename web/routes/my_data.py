@@ -22,7 +22,7 @@ from starlette.responses import Response, StreamingResponse
 
 from storage.attachments import AttachmentStore
 from storage.authz import ProfileView, profile_view
-from storage.crypto import DecryptionFailed
+from storage.crypto import DecryptionFailed, UnknownKey
 from storage.models import Attachment, ProfilePhoto, User
 from storage.repo import personal_data
 from storage.repo.logs import log_activity
@@ -260,7 +260,7 @@ async def my_export(ctx: Ctx) -> StreamingResponse:
         for att in attachments:
             try:
                 plain = await run_in_threadpool(store.read, att, "photo")
-            except (OSError, DecryptionFailed):
+            except (OSError, DecryptionFailed, UnknownKey):
                 log.warning("photo %s of user %s is unreadable; left out of the export", att.id, ctx.me.id)
                 continue
             ext = "png" if att.content_type.endswith("png") else "webp" if "webp" in att.content_type else "jpg"

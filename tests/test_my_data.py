@@ -190,3 +190,26 @@ async def test_pinboard_erasure_keeps_chains_and_removes_photos(
         expected = ["audit_log"] if name == "edit" else []
         assert await find_everywhere(services, value) == expected, name
     assert await find_everywhere(services, "Xena") == []
+
+
+async def test_mails_received_are_exported_and_erased(client: httpx.AsyncClient, services: Any) -> None:
+    from storage.models import utcnow
+    from storage.models.mail import MailCampaign, MailDelivery
+
+    me = await make_user(services)
+    subject = word()
+    async with services.db.session() as db:
+        campaign = MailCampaign(category="information", subject=f"{subject} news", body_text="hello all", total=1)
+        db.add(campaign)
+        await db.flush()
+        db.add(MailDelivery(campaign_id=campaign.id, user_id=me.id, email=me.email, status="sent", sent_at=utcnow()))
+    await login(client, me.email)
+    data = (await client.get("/api/me/data")).json()
+    assert [(m["subject"], m["status"], m["address"]) for m in data["mails_received"]] == [
+        (f"{subject} news", "sent", me.email)
+    ]
+    zf = zipfile.ZipFile(io.BytesIO((await client.get("/api/me/export")).content))
+    assert json.loads(zf.read("mails_received.json"))[0]["body_text"] == "hello all"
+    r = await client.post("/api/me/terminate", json={"password": PASSWORD, "immediately": True})
+    assert r.status_code == 200 and r.json()["report"]["mail_deliveries_blanked"] == 1
+    assert await find_everywhere(services, me.email) == []

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.repo.mail_data import changes_seen, mails_received
 from storage.repo.erasure_pinboard import pinboard_data
 from storage.models import (
     ActivityEntry,
@@ -146,7 +147,8 @@ async def collect(db: AsyncSession, user_id: int) -> dict[str, Any]:
             )
         ).scalars()
     ]
-    out["mails_received"] = []
+    out["mails_received"] = await mails_received(db, user_id)
+    out["event_changes_seen"] = await changes_seen(db, user_id)
     out["sessions"] = [
         {
             "created_at": _iso(s.created_at),

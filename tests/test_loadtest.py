@@ -23,7 +23,8 @@ from tests.services import free_port
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
+    # Generous: on a machine busy with other test suites the server can take long to start.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -165,6 +165,18 @@ async def test_size_and_pixel_limits(world: World) -> None:
     assert (await _upload(w, "p2", note["id"], webp(), "x.webp", "image/webp")).status_code == 403
 
 
+async def test_a_drafts_replaced_photo_is_removed(world: World) -> None:
+    w = world
+    note = await _draft(w, "p1")
+    first = (await _upload(w, "p1", note["id"], webp(), "1.webp", "image/webp")).json()["photo"]
+    second = (await _upload(w, "p1", note["id"], webp(), "2.webp", "image/webp")).json()["photo"]
+    assert (await w["p1"].get(first["url"])).status_code == 404
+    assert (await w["p1"].get(second["url"])).status_code == 200
+    assert {f.name.split("-")[0] for f in _files(w)} == {str(second["id"])}
+    assert (await w["p1"].delete(f"/api/pinboard/notes/{note['id']}/photo")).json()["photo"] is None
+    assert _files(w) == []
+
+
 async def test_replaced_photo_stays_in_history_and_deletion_removes_files(world: World) -> None:
     w = world
     note = await _draft(w, "p1")

@@ -402,6 +402,14 @@ async def edit_note(
     new_photo = photo_id if set_photo else note.photo_id
     if (new_text, new_colour, new_photo) == (note.text, note.colour, note.photo_id):
         return note
+    if note.state == NoteState.DRAFT.value and note.photo_id not in (None, new_photo):
+        # A draft keeps no history: the photo it no longer shows is nobody's to see.
+        old = await tx.db.get(Attachment, note.photo_id)
+        note.photo_id = None
+        await tx.db.flush()
+        if old is not None:
+            await tx.db.delete(old)
+            tx.dropped_attachments.append(old.id)
     if note.state != NoteState.DRAFT.value:
         tx.db.add(
             NoteRevision(

@@ -109,8 +109,14 @@ class MaildirTransport:
 
     def _add(self, msg: Message) -> None:
         if self._box is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._box = mailbox.Maildir(self.path, create=True)
+            # Several slots (threads) open the Maildir at once on first use.
+            # Maildir(create=True) makes tmp/new/cur only when the top folder is
+            # missing, so a slot that finds the folder another slot just made
+            # would write into a tmp/ that does not exist yet; make all three
+            # idempotently first.
+            for sub in ("tmp", "new", "cur"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
+            self._box = mailbox.Maildir(self.path, create=False)
         self._box.add(msg)
 
     async def send(self, msg: Message, recipient: str) -> None:

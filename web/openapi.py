@@ -65,7 +65,8 @@ def build_openapi(operations: list[Operation]) -> dict[str, Any]:
             ok["content"] = {op.produces: {}}
         responses: dict[str, Any] = {str(op.status): ok, "4XX": error}
         for status, text in op.extra_responses.items():
-            responses[str(status)] = {**error, "description": text}
+            # A second success status (e.g. 200 for a replayed create) has the success body.
+            responses[str(status)] = {**(ok if status < 300 else error), "description": text}
         entry: dict[str, Any] = {
             "summary": op.summary,
             "operationId": f"{op.method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",

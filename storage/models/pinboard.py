@@ -117,6 +117,11 @@ class Note(Base):
     released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Chosen by the writing client; (author_id, client_id) makes a retried create
+    # return the note it stored the first time instead of a second note.
+    client_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("author_id", "client_id"),)
 
 
 class NoteRevision(Base):
@@ -151,6 +156,10 @@ class Reply(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # A deleted reply keeps its place in the chain with its text removed.
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # As Note.client_id: a retried reply is stored once.
+    client_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("author_id", "client_id"),)
 
 
 class Vote(Base):

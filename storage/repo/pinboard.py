@@ -16,7 +16,7 @@ Personal notices go to ``user:<id>``; the moderation conversation to a DM.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -329,7 +329,17 @@ async def create_note(
     colour: str,
     section_id: int | None,
     release: bool,
-) -> Note:
+    client_id: str | None = None,
+) -> tuple[Note, bool]:
+    """Write a note; returns it and whether it is new.
+
+    With a ``client_id`` the create is idempotent per author: a retry (the answer
+    was lost) gets the note stored the first time, as it is now, and changes nothing.
+    """
+    if client_id is not None:
+        earlier = await _by_client_id(tx.db, Note, tx.actor.id, client_id)
+        if earlier is not None:
+            return _same_place(earlier, earlier.board_id, acc.board.id, "note"), False
     if not authz.may_post_on_board(acc.viewer):
         raise Forbidden("you may not post on this board")
     await _check_section_writable(tx.db, acc, section_id)
@@ -340,12 +350,58 @@ async def create_note(
         text=clean_text(text, MAX_NOTE_CHARS, "note"),
         colour=clean_colour(colour),
         state=NoteState.DRAFT.value,
+        client_id=client_id,
     )
-    tx.db.add(note)
-    await tx.db.flush()
+    stored = await _insert_once(tx.db, note, tx.actor.id, client_id)
+    if stored is not note:
+        return _same_place(stored, stored.board_id, acc.board.id, "note"), False
     if release:
         await release_note(tx, acc, note)
-    return note
+    return note, True
+
+
+RowT = TypeVar("RowT", Note, Reply)
+
+
+async def _by_client_id(
+    db: AsyncSession, model: type[RowT], author_id: int, client_id: str
+) -> RowT | None:
+    return (
+        await db.execute(
+            select(model).where(model.author_id == author_id, model.client_id == client_id)
+        )
+    ).scalar_one_or_none()
+
+
+def _same_place(row: RowT, where: int, asked: int, what: str) -> RowT:
+    """A client id names one row for all time: reusing it elsewhere is the client's bug."""
+    if where != asked:
+        raise Conflict("client_id_reused", f"this client_id names another {what} of yours")
+    return row
+
+
+async def _insert_once(db: AsyncSession, row: RowT, author_id: int, client_id: str | None) -> RowT:
+    """Insert ``row``; if a concurrent retry stored the same client id first, return that one.
+
+    On PostgreSQL the insert runs in a savepoint: the loser of the race waits on
+    the unique index until the winner commits, fails, and then reads the winner's
+    row. SQLite needs no savepoint (and pysqlite's would commit the outer
+    transaction early): board writes are serialised in the process and SQLite
+    has one writer, so the lookup before the insert already saw any earlier row.
+    """
+    if client_id is None or db.get_bind().dialect.name != "postgresql":
+        db.add(row)
+        await db.flush()
+        return row
+    try:
+        async with db.begin_nested():
+            db.add(row)
+    except IntegrityError:
+        earlier = await _by_client_id(db, type(row), author_id, client_id)
+        if earlier is None:
+            raise
+        return earlier
+    return row
 
 
 async def _publish(tx: BoardTx, acc: BoardAccess, note: Note, via: str) -> None:
@@ -669,8 +725,18 @@ def _require_public(note: Note) -> None:
 
 
 async def add_reply(
-    tx: BoardTx, acc: BoardAccess, note: Note, text: str, parent_id: int | None
-) -> Reply:
+    tx: BoardTx,
+    acc: BoardAccess,
+    note: Note,
+    text: str,
+    parent_id: int | None,
+    client_id: str | None = None,
+) -> tuple[Reply, bool]:
+    """Reply under a note; returns the reply and whether it is new (see ``create_note``)."""
+    if client_id is not None:
+        earlier = await _by_client_id(tx.db, Reply, tx.actor.id, client_id)
+        if earlier is not None:
+            return _same_place(earlier, earlier.note_id, note.id, "reply"), False
     if not authz.may_post_on_board(acc.viewer):
         raise Forbidden("you may not post on this board")
     _require_public(note)
@@ -681,13 +747,14 @@ async def add_reply(
             raise NotFound("parent reply")
     reply = Reply(
         note_id=note.id, parent_id=parent_id, author_id=tx.actor.id,
-        text=clean_text(text, MAX_REPLY_CHARS, "reply"),
+        text=clean_text(text, MAX_REPLY_CHARS, "reply"), client_id=client_id,
     )
-    tx.db.add(reply)
-    await tx.db.flush()
+    stored = await _insert_once(tx.db, reply, tx.actor.id, client_id)
+    if stored is not reply:
+        return _same_place(stored, stored.note_id, note.id, "reply"), False
     names = {tx.actor.id: tx.actor.display_name}
     tx.emit(acc.board.channel, "reply.added", {"reply": reply_view(reply, names)})
-    return reply
+    return reply, True
 
 
 async def delete_reply(tx: BoardTx, reply_id: int) -> Reply:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
@@ -183,11 +183,26 @@ async def delete_section(ctx: Ctx) -> dict[str, Any]:
 # --- notes -----------------------------------------------------------------------------
 
 
+# The client's id for a note or reply: as a publish's id in docs/protocol.md.
+ClientId = Annotated[
+    str | None,
+    Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[\x21-\x7e]+$",
+        description="the client's id for it, unique per author: a retry with the same id "
+        "returns what the first request stored (200) instead of writing it again",
+    ),
+]
+
+
 class NoteIn(BaseModel):
     text: str = Field(min_length=1, max_length=repo.MAX_NOTE_CHARS)
     colour: str = "yellow"
     section_id: int | None = None
     release: bool = Field(default=False, description="release at once instead of a draft")
+    client_id: ClientId = None
 
 
 class NotePatch(BaseModel):
@@ -219,6 +234,7 @@ class ReasonOpt(BaseModel):
 class ReplyIn(BaseModel):
     text: str = Field(min_length=1, max_length=repo.MAX_REPLY_CHARS)
     parent_id: int | None = None
+    client_id: ClientId = None
 
 
 async def _note_out(tx: BoardTx, acc: repo.BoardAccess, note: Any) -> dict[str, Any]:
@@ -229,17 +245,23 @@ async def _note_out(tx: BoardTx, acc: repo.BoardAccess, note: Any) -> dict[str, 
     return (await notes_as_seen(tx.db, acc, [note]))[0]
 
 
+REPLAYED = {200: "a retry: what was stored before under this client_id, as it is now",
+            409: "the client_id names another note (or reply) of the caller"}
+
+
 @API.op("POST", "/api/pinboard/boards/{board_id:int}/notes", body=NoteIn, status=201, tags=TAGS,
+        errors=REPLAYED,
         summary="Write a note: a private draft, or released at once with release=true")
-async def create_note(ctx: Ctx) -> dict[str, Any]:
+async def create_note(ctx: Ctx) -> JSONResponse:
     body: NoteIn = ctx.body
     async with board_tx(ctx) as tx:
         acc = await repo.board_by_id(tx.db, ctx.me, ctx.path_int("board_id"))
-        note = await repo.create_note(
+        note, new = await repo.create_note(
             tx, acc, text=body.text, colour=body.colour, section_id=body.section_id,
-            release=body.release,
+            release=body.release, client_id=body.client_id,
         )
-        return await _note_out(tx, acc, note)
+        out = await _note_out(tx, acc, note)
+    return JSONResponse(out, status_code=201 if new else 200)
 
 
 @API.op("GET", "/api/pinboard/notes/{note_id:int}", tags=TAGS, summary="One note as the caller sees it")
@@ -356,12 +378,17 @@ async def approve(ctx: Ctx) -> dict[str, Any]:
 
 
 @API.op("POST", "/api/pinboard/notes/{note_id:int}/replies", body=ReplyIn, status=201, tags=TAGS,
+        errors=REPLAYED,
         summary="Reply under a published note (optionally to another reply)")
-async def add_reply(ctx: Ctx) -> dict[str, Any]:
+async def add_reply(ctx: Ctx) -> JSONResponse:
+    body: ReplyIn = ctx.body
     async with board_tx(ctx) as tx:
         note, acc = await repo.note_for(tx.db, ctx.me, ctx.path_int("note_id"), lock=True)
-        reply = await repo.add_reply(tx, acc, note, ctx.body.text, ctx.body.parent_id)
-        return reply_view(reply, {ctx.me.id: ctx.me.display_name})
+        reply, new = await repo.add_reply(
+            tx, acc, note, body.text, body.parent_id, client_id=body.client_id
+        )
+        out = reply_view(reply, {ctx.me.id: ctx.me.display_name})
+    return JSONResponse(out, status_code=201 if new else 200)
 
 
 @API.op("DELETE", "/api/pinboard/replies/{reply_id:int}", tags=TAGS,

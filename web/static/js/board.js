@@ -8,6 +8,7 @@ import { h, replace, field, ask, toast, fmtClock } from './dom.js';
 import * as api from './api.js';
 import { session } from './app.js';
 import { queueHttp, pendingHttp, onOutboxChange } from './outbox.js';
+import { newClientId } from './store.js';
 
 const COLOURS = ['yellow', 'blue', 'green', 'pink', 'orange', 'purple'];
 
@@ -180,6 +181,18 @@ export async function createBoard(event, members, { groupId = null } = {}) {
   }
 
   // --- actions --------------------------------------------------------------
+  // An idempotent write (it carries a client id) tried again when its answer was lost.
+  async function retried(fn, tries = 3) {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (attempt >= tries || !(err.status === 0 || err.status >= 500)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+      }
+    }
+  }
+
   async function act(fn, okMessage) {
     try {
       const out = await fn();
@@ -208,7 +221,9 @@ export async function createBoard(event, members, { groupId = null } = {}) {
       buttons.push(btn('Reply', async () => {
         const v = await ask('Reply to the note', [{ name: 'text', label: 'Your reply', type: 'textarea', required: true }], 'Reply');
         if (v && v.text.trim()) {
-          const reply = await act(() => api.post(`/api/pinboard/notes/${n.id}/replies`, { text: v.text.trim() }));
+          // One client id per reply: a retry after a lost answer is stored once.
+          const body = { text: v.text.trim(), client_id: newClientId() };
+          const reply = await act(() => retried(() => api.post(`/api/pinboard/notes/${n.id}/replies`, body)));
           if (reply && !n.replies.some((r) => r.id === reply.id)) { n.replies = n.replies.concat([reply]); draw(); }
         }
       }));

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import Conflict, DomainError, NotFound
@@ -179,3 +179,39 @@ async def unblock(db: AsyncSession, user: User) -> None:
     if user.status != UserStatus.BLOCKED.value:
         raise Conflict("bad_status", f"a {user.status} account cannot be unblocked")
     user.status = UserStatus.ACTIVE.value
+
+
+async def list_users(
+    db: AsyncSession,
+    *,
+    text: str | None = None,
+    status: UserStatus | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> tuple[list[User], int | None]:
+    """Accounts by id (oldest first), a page at a time; returns the page and the next cursor.
+
+    ``text`` matches a part of the email or display name, case-insensitively
+    (SQLite folds ASCII letters only). Without ``status``, deleted accounts
+    (no email, nothing to act on) are left out. Keyset paging on the id: a
+    page is stable while accounts are added, and a deep page costs what the first does.
+    """
+    stmt = select(User).order_by(User.id).limit(limit + 1)
+    if status is None:
+        stmt = stmt.where(User.status != UserStatus.DELETED.value)
+    else:
+        stmt = stmt.where(User.status == status.value)
+    if text:
+        needle = text.strip().lower()
+        stmt = stmt.where(
+            or_(
+                User.email.contains(needle, autoescape=True),
+                func.lower(User.display_name).contains(needle, autoescape=True),
+            )
+        )
+    if after_id is not None:
+        stmt = stmt.where(User.id > after_id)
+    rows = list((await db.execute(stmt)).scalars())
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].id
+    return rows, None

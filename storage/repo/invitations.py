@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.errors import DomainError
+from storage.errors import Conflict, DomainError
 from storage.models import Invitation, User, UserStatus, utcnow
-from storage.repo.accounts import set_password, token_hash
+from storage.repo.accounts import revoke_user_sessions, set_password, token_hash
 
 
 class InvitationInvalid(DomainError):
@@ -90,3 +91,37 @@ async def accept_invitation(
         .values(used_at=now)
     )
     return user
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordReset:
+    token: str
+    expires_at: dt.datetime
+    sessions_revoked: int
+
+
+RESETTABLE = (UserStatus.ACTIVE.value, UserStatus.BLOCKED.value)
+
+
+async def reset_password(
+    db: AsyncSession, user: User, *, created_by: int | None, ttl_secs: int
+) -> PasswordReset:
+    """Reset an account's password to a one-time link with which the person sets a new one.
+
+    The old password stops working and every session ends at once; links issued
+    before are used up, so only this one works. Nobody but the person learns the
+    new password. A blocked account's link works once it is unblocked (within
+    ``ttl_secs``); a terminating or deleted account cannot be reset.
+    """
+    if user.status not in RESETTABLE:
+        raise Conflict("cannot_reset_password", f"the account is {user.status}")
+    now = utcnow()
+    user.password_hash = None
+    revoked = await revoke_user_sessions(db, user.id)
+    await db.execute(
+        update(Invitation)
+        .where(Invitation.user_id == user.id, Invitation.used_at.is_(None))
+        .values(used_at=now)
+    )
+    token = await create_invitation(db, user, created_by=created_by, ttl_secs=ttl_secs)
+    return PasswordReset(token, now + dt.timedelta(seconds=ttl_secs), revoked)

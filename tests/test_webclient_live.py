@@ -186,6 +186,57 @@ def test_offline_note_and_message_are_sent_once_on_reconnect(server: Server, bro
         grace.close()
 
 
+def test_a_note_whose_answer_was_lost_is_replayed_with_its_client_id_and_stored_once(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+    """The server stores the note but the answer never reaches the page: the outbox
+    keeps it and replays it with the same client id; the server answers 200 with the
+    same note instead of storing a second one."""
+    from playwright.sync_api import expect
+
+    event_id, people = event
+    board = f"/events/{event_id}/board"
+    ada = open_as(browser, server, people["ada"], board)
+    grace = open_as(browser, server, people["grace"], board)
+    page = ada.page
+    sent: list[tuple[str, int]] = []  # (client_id, status) as the server answered
+
+    def lose_the_first_answer(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        answer = route.fetch()
+        sent.append((route.request.post_data_json["client_id"], answer.status))
+        if len(sent) == 1:
+            route.abort("connectionreset")  # stored on the server, lost on the way back
+        else:
+            route.fulfill(response=answer)
+
+    try:
+        expect(page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
+        expect(grace.page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
+        page.route("**/api/pinboard/boards/*/notes", lose_the_first_answer)
+        page.get_by_label("New note").fill("Answer lost on the way back")
+        page.get_by_role("button", name="Post note").click()
+        expect(page.locator(".unsent")).to_contain_text("Answer lost on the way back", timeout=LIVE_MS)
+        expect(note(grace.page, "Answer lost on the way back")).to_have_count(1, timeout=LIVE_MS)
+        # Back "online": the outbox replays the note with the same client id.
+        page.context.set_offline(True)
+        expect(page.locator("#conn")).to_have_text("offline", timeout=LIVE_MS)
+        page.context.set_offline(False)
+        expect(page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
+        expect(page.locator(".unsent li")).to_have_count(0, timeout=LIVE_MS)
+        assert len(sent) == 2 and sent[0][0] == sent[1][0], sent
+        assert [status for _, status in sent] == [201, 200]
+        expect(note(page, "Answer lost on the way back")).to_have_count(1, timeout=LIVE_MS)
+        page.wait_for_timeout(500)  # a second note.published would arrive live by now
+        expect(note(grace.page, "Answer lost on the way back")).to_have_count(1)
+        snapshot = page.evaluate(f"fetch('/api/pinboard/events/{event_id}/board').then(r => r.json())")
+        assert [n["text"] for n in snapshot["notes"]].count("Answer lost on the way back") == 1
+        assert ada.errors == []
+    finally:
+        ada.close()
+        grace.close()
+
+
 def test_admin_reads_a_dm_with_a_reason_and_the_audit_log_shows_it(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
     from playwright.sync_api import expect
 
@@ -222,6 +273,88 @@ def test_admin_reads_a_dm_with_a_reason_and_the_audit_log_shows_it(server: Serve
         assert root.errors == []
     finally:
         root.close()
+
+
+def test_admin_finds_a_user_blocks_and_resets_the_password(server: Server, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    _, people = server.run(
+        seed_people(server.db_url, "Users Screen", {"quentin_quirk": "participant", "una_admin": "none"},
+                    admins=("una_admin",))
+    )
+    quentin = open_as(browser, server, people["quentin_quirk"], "/events")
+    una = open_as(browser, server, people["una_admin"], "/admin/users")
+    page = una.page
+    try:
+        expect(quentin.page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
+        # Search by part of the name, pick the person from the list.
+        page.get_by_label("Name or email contains").fill("quirk")
+        page.get_by_role("button", name="Find").click()
+        row = page.locator("tbody tr", has_text="Quentin Quirk")
+        expect(row).to_have_count(1, timeout=LIVE_MS)
+        expect(row).to_contain_text("active")
+        expect(row).to_contain_text(people["quentin_quirk"].email)
+        page.get_by_role("button", name="Choose Quentin Quirk").click()
+        panel = page.get_by_role("region", name="Quentin Quirk")
+        expect(panel.locator(".user-status")).to_have_text("active")
+        shot(page, "admin-users")
+
+        # Block: his open page loses its session at once (close code 4401 -> sign-in).
+        panel.get_by_role("button", name="Block").click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_label("Reason (written to the audit log)").fill("Spamming the chat")
+        dialog.get_by_role("button", name="Block").click()
+        expect(panel.locator(".user-status")).to_have_text("blocked", timeout=LIVE_MS)
+        expect(row).to_contain_text("blocked", timeout=LIVE_MS)
+        expect(quentin.page).to_have_url(re.compile(r"/signin"), timeout=LIVE_MS)
+        # Only blocked accounts are listed with the status filter.
+        page.get_by_label("Status").select_option("blocked")
+        page.get_by_role("button", name="Find").click()
+        expect(page.locator("tbody tr", has_text="Quentin Quirk")).to_have_count(1, timeout=LIVE_MS)
+        shot(page, "admin-users-blocked")
+        page.get_by_label("Status").select_option("")
+        page.get_by_role("button", name="Find").click()
+        expect(page.locator("tbody tr", has_text="Quentin Quirk")).to_contain_text("blocked", timeout=LIVE_MS)
+
+        panel.get_by_role("button", name="Unblock").click()
+        page.get_by_role("dialog").get_by_role("button", name="Unblock").click()
+        expect(panel.locator(".user-status")).to_have_text("active", timeout=LIVE_MS)
+        expect(page.locator("tbody tr", has_text="Quentin Quirk")).to_contain_text("active", timeout=LIVE_MS)
+
+        # Reset the password: the admin gets a one-time link, never the password.
+        panel.get_by_role("button", name="Reset password").click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_label("Reason (written to the audit log)").fill("Forgot it, asked by phone")
+        dialog.get_by_role("button", name="Reset password").click()
+        link_field = panel.get_by_label(re.compile("Set-password link"))
+        expect(link_field).to_have_value(re.compile(r"/invite/"), timeout=LIVE_MS)
+        link = link_field.input_value()
+        shot(page, "admin-users-reset")
+
+        page.get_by_role("link", name="Audit log").click()
+        for action, reason in (("user.block", "Spamming the chat"), ("user.reset_password", "Forgot it, asked by phone")):
+            expect(page.locator("tr", has_text=action).first).to_contain_text(reason, timeout=LIVE_MS)
+        expect(page.locator("tr", has_text="users.read").first).to_contain_text("quirk")
+        assert una.errors == []
+    finally:
+        una.close()
+        quentin.close()
+
+    # The link sets a new password and signs him in, once.
+    ctx = browser.new_context()
+    fresh = ctx.new_page()
+    try:
+        fresh.goto(link)
+        expect(fresh.get_by_text("Hello Quentin Quirk")).to_be_visible(timeout=LIVE_MS)
+        fresh.get_by_label("New password").fill("quentins new passphrase")
+        fresh.get_by_label("Repeat the password").fill("quentins new passphrase")
+        fresh.get_by_role("button", name="Set password and sign in").click()
+        expect(fresh.get_by_role("heading", name="My events")).to_be_visible(timeout=LIVE_MS)
+        fresh.goto(link)
+        expect(fresh.get_by_role("alert")).to_contain_text("used already", timeout=LIVE_MS)
+        expect(fresh.get_by_role("button", name="Set password and sign in")).to_be_disabled()
+    finally:
+        ctx.close()
 
 
 def test_organiser_mails_and_cancels_participants_see_the_banner_and_get_the_mail(server: Server, browser: Any) -> None:

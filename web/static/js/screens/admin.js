@@ -167,82 +167,135 @@ async function logTab(box, { path, exportPath, fields, columns, title }) {
   await load({});
 }
 
-async function usersTab(box) {
-  box.append(h('h2', {}, 'Users'));
-  const ops = await api.operations();
-  const has = (method, path) => Boolean(ops[path] && ops[path][method]);
-  const results = h('div', { 'aria-live': 'polite' });
+const STATUSES = [['', 'Any but deleted'], ['active', 'Active'], ['blocked', 'Blocked'], ['terminating', 'Terminating'], ['deleted', 'Deleted']];
 
-  async function action(label, method, path, needsReason) {
-    let body = {};
-    if (needsReason) {
-      const v = await ask(label, [{ name: 'reason', label: 'Reason (written to the audit log)', type: 'textarea', required: true }], label);
-      if (!v) return;
-      body = { reason: v.reason.trim() };
-    }
+// Users: find accounts by part of the name or email and by status, pick one, act on it.
+async function usersTab(box) {
+  const results = h('div', { 'aria-live': 'polite' });
+  const panel = h('section', { class: 'card user-panel', 'aria-label': 'Chosen account', hidden: true });
+  let query = {};
+  let shown = [];
+
+  const { form } = filterForm([
+    { name: 'q', label: 'Name or email contains' },
+    { name: 'status', label: 'Status', type: 'select', options: STATUSES },
+  ], 'Find', (q) => find(q));
+
+  async function find(q, after) {
+    query = q;
+    const params = { ...q, limit: 50 };
+    if (after) params.after_id = after;
+    let page;
     try {
-      const out = await api.request(method, path, { body });
-      toast(`${label}: done`);
-      if (out && (out.invite_url || out.reset_url || out.url)) {
-        await showInfo(label, [`Send this link to the person: ${out.invite_url || out.reset_url || out.url}`]);
-      }
-      if (listUsers) listUsers(currentQuery);
+      page = await api.get('/api/admin/users', params);
+    } catch (err) {
+      replace(results, h('p', { class: 'error' }, err.message));
+      return;
+    }
+    shown = after ? shown.concat(page.items) : page.items;
+    const more = page.next_after ? h('button', { type: 'button', onclick: () => find(q, page.next_after) }, 'More accounts') : null;
+    replace(results,
+      h('p', {}, h('strong', {}, `${shown.length} account${shown.length === 1 ? '' : 's'}`)),
+      table([
+        ['display_name', 'Name', (v, r) => h('button', { type: 'button', class: 'link', 'aria-label': `Choose ${v}`, onclick: () => choose(r) }, v)],
+        ['email', 'Email', (v) => v || '—'],
+        ['status', 'Status', (v) => h('span', { class: `status status-${v}` }, v)],
+        ['is_admin', 'Role', (v, r) => [v ? 'admin' : '', r.is_dpo ? 'data-protection officer' : ''].filter(Boolean).join(', ')],
+        ['created_at', 'Since', fmtTime],
+      ], shown, 'No account matches.'),
+      more);
+  }
+
+  // Fetch the account again (by its email, else its name) so the panel shows its state now.
+  async function refresh(u) {
+    try {
+      const page = await api.get('/api/admin/users', { q: u.email || u.display_name, status: u.status === 'deleted' ? 'deleted' : undefined, limit: 200 });
+      const fresh = page.items.find((x) => x.id === u.id);
+      if (fresh) choose(fresh);
+      else replace(panel, h('p', { class: 'muted' }, `${u.display_name} is no longer listed (deleted).`));
     } catch (err) {
       toast(err.message, 'error');
     }
+    find(query);
   }
 
-  function userActions(u) {
-    const id = u.id ?? u.user_id;
-    const out = [];
-    const b = (label, method, path, needsReason, cls) => h('button', { type: 'button', class: cls || '', 'aria-label': `${label}: ${u.display_name || id}`, onclick: () => action(label, method, path, needsReason) }, label);
-    if (u.status !== 'blocked') out.push(b('Block', 'POST', `/api/users/${id}/block`, true, 'danger'));
-    else out.push(b('Unblock', 'POST', `/api/users/${id}/unblock`, true));
-    // Whatever account operations this server offers (they land feature by feature).
-    const offered = [
-      [/^\/api\/admin\/users\/\{\w+\}\/terminate$/, 'Terminate', 'danger', true],
-      [/^\/api\/admin\/users\/\{\w+\}\/reactivate$/, 'Reactivate', '', true],
-      [/^\/api\/(admin\/)?users\/\{\w+\}\/(reset-password|password-reset)$/, 'Reset password', '', false],
-    ];
-    for (const [re, label, cls, needsReason] of offered) {
-      const path = Object.keys(ops).find((p) => re.test(p) && ops[p].post);
-      if (path) out.push(b(label, 'POST', path.replace(/\{\w+\}/, id), needsReason, cls));
+  async function run(label, path, body, u) {
+    try {
+      const out = await api.post(path, body);
+      toast(`${label}: done`);
+      return out;
+    } catch (err) {
+      toast(`${label}: ${err.message}`, 'error');
+      return null;
+    } finally {
+      if (label !== 'Reset password') refresh(u);
     }
-    return h('div', { class: 'row' }, out);
   }
 
-  let listUsers = null;
-  let currentQuery = {};
-  const listPath = ['/api/admin/users', '/api/users'].find((p) => has('get', p));
-  if (listPath) {
-    const { form } = filterForm([{ name: 'q', label: 'Name or email' }], 'Find', (q) => listUsers(q));
-    listUsers = async (q) => {
-      currentQuery = q;
-      try {
-        const data = await api.get(listPath, q);
-        const items = data.items || data.users || [];
-        replace(results, table([
-          ['id', 'Id', (v, r) => v ?? r.user_id],
-          ['display_name', 'Name'],
-          ['email', 'Email'],
-          ['status', 'Status'],
-          ['id', 'Actions', (v, r) => userActions(r)],
-        ], items));
-      } catch (err) {
-        replace(results, h('p', { class: 'error' }, err.message));
-      }
-    };
-    box.append(form, results);
-    await listUsers({});
-  } else {
-    const idInput = h('input', { name: 'user', inputmode: 'numeric', required: true });
-    const form = h('form', { class: 'card row' }, field('User id', idInput), h('button', { type: 'submit' }, 'Choose'));
-    form.addEventListener('submit', (ev) => {
-      ev.preventDefault();
-      replace(results, userActions({ id: Number(idInput.value), display_name: `user #${idInput.value}` }));
-    });
-    box.append(form, results, h('p', { class: 'muted' }, 'This server has no user list yet; pick a person by id (see the People tab of an event).'));
+  async function withReason(label, hint, minLength = 0) {
+    const v = await ask(`${label}`, [{ name: 'reason', label: 'Reason (written to the audit log)', type: 'textarea', required: minLength > 0, hint }], label);
+    if (!v) return null;
+    const reason = v.reason.trim();
+    if (reason.length < minLength) { toast(`Give a reason of at least ${minLength} characters.`, 'error'); return null; }
+    return reason;
   }
+
+  function choose(u) {
+    panel.hidden = false;
+    const linkBox = h('div', { 'aria-live': 'polite' });
+    const b = (label, onclick, cls = '') => h('button', { type: 'button', class: cls, onclick }, label);
+    const buttons = [];
+    const active = u.status === 'active';
+    const blocked = u.status === 'blocked';
+    if (u.id === session.me.id) {
+      buttons.push(h('p', { class: 'muted' }, 'This is your own account: manage it under Me.'));
+    } else {
+      if (active) buttons.push(b('Block', async () => {
+        const reason = await withReason('Block', 'Sessions end and live connections close at once.');
+        if (reason !== null) run('Block', `/api/users/${u.id}/block`, { reason }, u);
+      }, 'danger'));
+      if (blocked) buttons.push(b('Unblock', async () => {
+        const reason = await withReason('Unblock');
+        if (reason !== null) run('Unblock', `/api/users/${u.id}/unblock`, { reason }, u);
+      }));
+      if (active || blocked) buttons.push(b('Reset password', async () => {
+        const reason = await withReason('Reset password', 'The old password stops working and every session ends; you get a one-time link for the person.');
+        if (reason === null) return;
+        const out = await run('Reset password', `/api/admin/users/${u.id}/reset-password`, { reason }, u);
+        if (!out) return;
+        const link = h('input', { type: 'text', readonly: true, value: out.reset_url, name: 'reset-link' });
+        replace(linkBox,
+          field('Set-password link: send it to the person; it works once', link,
+            `Valid until ${fmtTime(out.expires_at)}. ${out.sessions_revoked} session(s) ended.`),
+          blocked ? h('p', { class: 'muted' }, 'The account is blocked: the link works once it is unblocked.') : null);
+        link.focus();
+        link.select();
+      }));
+      if (active || blocked) buttons.push(b('Terminate', async () => {
+        const reason = await withReason('Terminate', 'Locked now, deleted after the grace month unless reactivated.', 3);
+        if (reason !== null) run('Terminate', `/api/admin/users/${u.id}/terminate`, { reason }, u);
+      }, 'danger'));
+      if (u.status === 'terminating') buttons.push(b('Reactivate', async () => {
+        const reason = await withReason('Reactivate', '', 3);
+        if (reason !== null) run('Reactivate', `/api/admin/users/${u.id}/reactivate`, { reason }, u);
+      }));
+    }
+    replace(panel,
+      h('h3', { id: 'chosen-user' }, u.display_name),
+      h('dl', { class: 'facts' },
+        h('dt', {}, 'Email'), h('dd', {}, u.email || '—'),
+        h('dt', {}, 'Status'), h('dd', { class: 'user-status' }, u.status),
+        u.delete_after ? [h('dt', {}, 'Deleted after'), h('dd', {}, fmtTime(u.delete_after))] : null,
+        h('dt', {}, 'Id'), h('dd', {}, String(u.id))),
+      h('div', { class: 'row' }, buttons),
+      linkBox);
+    panel.setAttribute('aria-labelledby', 'chosen-user');
+    const first = panel.querySelector('button');
+    if (first) first.focus();
+  }
+
+  box.append(h('h2', {}, 'Users'), form, panel, results);
+  await find({});
 }
 
 export async function render(main, params) {

@@ -42,6 +42,7 @@ class HubStats:
         self.publishes: dict[str, int] = {}
         self.deliveries = 0
         self.frames = 0
+        self.raw_frames = 0  # of frames: written straight to the socket (realtime/rawsend.py)
         self.slow_consumer_closes = 0
         self.closes: dict[int, int] = {}
         self.broker_publish_failures = 0
@@ -97,6 +98,11 @@ class HubCollector(Collector):
             "classhub_ws_frames", "Frames written to connections", value=sum(s.frames for s in stats)
         )
         yield CounterMetricFamily(
+            "classhub_ws_raw_frames",
+            "Of those frames, written straight to the socket rather than through ASGI send",
+            value=sum(s.raw_frames for s in stats),
+        )
+        yield CounterMetricFamily(
             "classhub_ws_slow_consumer_closes",
             "Connections closed because their outbox overflowed (4008)",
             value=sum(s.slow_consumer_closes for s in stats),
@@ -120,7 +126,7 @@ class HubCollector(Collector):
             value=sum(s.store_fills for s in stats),
         )
         yield _histogram(
-            "classhub_ws_batch_size", "Events per event/batch frame", [s.batch_size for s in stats]
+            "classhub_ws_batch_size", "Mean events per frame written, one sample per fan-out flush", [s.batch_size for s in stats]
         )
         yield _histogram(
             "classhub_ws_fanout_latency_seconds",

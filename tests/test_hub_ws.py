@@ -415,4 +415,10 @@ async def test_metrics_endpoint(db_url: str, tmp_path: Path) -> None:
                      "classhub_ws_slow_consumer_closes_total", "classhub_ws_fanout_latency_seconds_bucket"):
             assert name in text, name
         assert 'classhub_ws_publishes_total{result="ok"}' in text
+        # Under uvicorn's websockets-sansio every frame of an open, keeping-up socket goes
+        # straight to the transport (web/app.py WebSocketFastPath, realtime/rawsend.py):
+        # nothing in the ASGI stack may hide the server's protocol object from the hub.
+        assert st.hub.stats.frames > 0
+        assert st.hub.stats.raw_frames == st.hub.stats.frames
+        assert "classhub_ws_raw_frames_total" in text
         await c.close()

@@ -12,6 +12,8 @@ def extra_routes() -> list[BaseRoute]:
     from web.ws_endpoint import WebSocketEndpoint
 
     routes: list[BaseRoute] = [
+        # Normally served by WebSocketFastPath (web/app.py) before Starlette's wrappers; kept
+        # as a route so url_for("ws") and an app without that middleware still work.
         WebSocketRoute("/ws", WebSocketEndpoint(), name="ws"),
         Route("/metrics", metrics, methods=["GET"], name="metrics"),
     ]

@@ -7,6 +7,12 @@ thousand posts cost a handful of commits. ``channel_log.append`` dedups by
 the same retried publish at the same moment race on the unique constraint;
 the loser's batch is rolled back and retried item by item, where the
 duplicate is found and answered with the stored event.
+
+On PostgreSQL the writer keeps one asyncpg connection of its own and stores
+through ``storage.repo.channel_log_pg`` (prepared statements, no ORM): a
+commit costs a few round trips and ~0.2 ms of CPU instead of ~2 ms. A broken
+connection fails its batch (publishers get ``unavailable`` and retry with the
+same id, which the store deduplicates) and is replaced on the next one.
 """
 
 from __future__ import annotations
@@ -16,16 +22,19 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import asyncpg
 from sqlalchemy.exc import SQLAlchemyError
 
 from realtime.errors import PublishFailed
 from storage.db import Database
-from storage.repo import channel_log
+from storage.repo import channel_log, channel_log_pg
 from storage.repo.channel_log import NewEvent, StoredEvent
 
 log = logging.getLogger("classhub.hub")
 
 MAX_BATCH = 500
+# What a failed store raises: through the ORM (SQLite) or asyncpg (PostgreSQL).
+STORE_ERRORS = (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 CLOSE_WAIT_SECS = 5.0
 
 
@@ -50,6 +59,8 @@ class GroupCommitWriter:
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.retried_singly = 0
+        self._pg: asyncpg.Connection | None = None
+        self._use_pg = db.engine.dialect.name == "postgresql"
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit-writer")
@@ -66,6 +77,9 @@ class GroupCommitWriter:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        if self._pg is not None:
+            self._pg.terminate()
+            self._pg = None
         for item in self._queue:
             item.done(PublishFailed("the server is shutting down"))
         self._queue = []
@@ -100,12 +114,25 @@ class GroupCommitWriter:
             except Exception:
                 log.exception("group commit failed unexpectedly")
 
+    async def _append(self, events: list[NewEvent]) -> list[StoredEvent]:
+        if not self._use_pg:
+            async with self.db.session() as db:
+                return await channel_log.append(db, events)
+        conn = self._pg
+        if conn is None or conn.is_closed():
+            conn = self._pg = await asyncpg.connect(channel_log_pg.asyncpg_dsn(self.db.url))
+        try:
+            return await channel_log_pg.append(conn, events)
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+            # The connection is gone (server restart, network): a new one next time.
+            self._pg = None
+            conn.terminate()
+            raise
+
     async def _commit(self, batch: list[WriteItem]) -> list[StoredEvent | PublishFailed]:
         try:
-            async with self.db.session() as db:
-                stored = await channel_log.append(db, [it.event for it in batch])
-            return list(stored)
-        except SQLAlchemyError as exc:
+            return list(await self._append([it.event for it in batch]))
+        except STORE_ERRORS as exc:
             if len(batch) == 1:
                 log.warning("storing an event failed: %s", type(exc).__name__)
                 return [PublishFailed(type(exc).__name__)]
@@ -121,9 +148,8 @@ class GroupCommitWriter:
         problem = ""
         for _ in range(2):
             try:
-                async with self.db.session() as db:
-                    return (await channel_log.append(db, [item.event]))[0]
-            except SQLAlchemyError as exc:
+                return (await self._append([item.event]))[0]
+            except STORE_ERRORS as exc:
                 problem = type(exc).__name__
         log.warning("storing an event failed: %s", problem)
         return PublishFailed(problem)

@@ -64,3 +64,128 @@ async def test_concurrent_appenders_never_share_a_sequence(services: Any) -> Non
     results = await asyncio.gather(*(writer(k) for k in range(4)))
     flat = sorted(s for r in results for s in r)
     assert flat == list(range(1, 21))
+
+
+# The hub's PostgreSQL appender (storage/repo/channel_log_pg.py) must give exactly
+# the ORM appender's results: same sequences, ids, duplicate flags, bodies, reads.
+
+def _pg_only(services: Any) -> None:
+    import pytest
+
+    if services.db.is_sqlite:
+        pytest.skip("channel_log_pg is the PostgreSQL appender")
+
+
+async def _pg_conn(services: Any) -> Any:
+    import asyncpg
+
+    from storage.repo.channel_log_pg import asyncpg_dsn
+
+    return await asyncpg.connect(asyncpg_dsn(services.db.url))
+
+
+async def test_pg_appender_matches_the_orm_appender(services: Any) -> None:
+    from storage.repo import channel_log_pg
+
+    _pg_only(services)
+    user = await make_user(services)
+    other = await make_user(services)
+    a, b = f"test:{user.id}:pga", f"test:{user.id}:pgb"
+    conn = await _pg_conn(services)
+    try:
+        async with services.db.session() as db:  # the ORM writes first: the two must interleave
+            orm = await append(db, [NewEvent(a, "message", {"text": "orm"}, user.id, "o1")])
+        batch = [
+            NewEvent(b, "message", {"text": "b1 ünïcödé"}, user.id, "p1"),
+            NewEvent(a, "message", {"text": "a2", "n": [1, 2]}, user.id, "p2", ref_id=orm[0].id),
+            NewEvent(a, "message", {"text": "again"}, user.id, "o1"),  # stored before, by the ORM
+            NewEvent(a, "message", {"text": "a2"}, user.id, "p2"),  # earlier in this batch
+            NewEvent(a, "notice", {"text": "server"}),  # no author, no client id
+            NewEvent(a, "message", {"text": "same id, other author"}, other.id, "p2"),
+        ]
+        out = await channel_log_pg.append(conn, batch)
+        assert [(e.channel, e.seq, e.duplicate) for e in out] == [
+            (b, 1, False), (a, 2, False), (a, 1, True), (a, 2, True), (a, 3, False), (a, 4, False),
+        ]
+        assert out[2].id == orm[0].id and out[2].body == {"text": "orm"}
+        assert out[3].id == out[1].id
+        assert out[1].ref_id == orm[0].id and out[4].author_id is None and out[4].client_id is None
+        assert out[1].created_at.tzinfo is not None
+        async with services.db.session() as db:
+            stored = await read_since(db, a, 0, 10)
+            assert [(e.seq, e.id, e.type, e.body, e.author_id, e.client_id, e.ref_id) for e in stored] == [
+                (e.seq, e.id, e.type, e.body, e.author_id, e.client_id, e.ref_id)
+                for e in [orm[0], out[1], out[4], out[5]]
+            ]
+            assert abs((stored[1].created_at - out[1].created_at).total_seconds()) < 0.001
+            assert await last_seq(db, a) == 4 and await last_seq(db, b) == 1
+            # and the ORM appender continues the same sequence and sees the same duplicates
+            more = await append(db, [NewEvent(a, "message", {}, user.id, "p2"), NewEvent(a, "message", {}, user.id, "o9")])
+            assert [(e.seq, e.duplicate) for e in more] == [(2, True), (5, False)]
+    finally:
+        await conn.close()
+
+
+async def test_pg_appender_and_orm_appender_racing_never_share_a_sequence(services: Any) -> None:
+    from storage.repo import channel_log_pg
+
+    _pg_only(services)
+    user = await make_user(services)
+    ch = f"test:{user.id}:pgrace"
+    conns = [await _pg_conn(services) for _ in range(2)]
+
+    async def raw_writer(k: int) -> list[int]:
+        seqs = []
+        for i in range(10):
+            out = await channel_log_pg.append(conns[k], [NewEvent(ch, "message", {}, user.id, f"r{k}-{i}")])
+            seqs.append(out[0].seq)
+        return seqs
+
+    async def orm_writer() -> list[int]:
+        seqs = []
+        for i in range(10):
+            async with services.db.session() as db:
+                out = await append(db, [NewEvent(ch, "message", {}, user.id, f"o-{i}")])
+            seqs.append(out[0].seq)
+        return seqs
+
+    try:
+        results = await asyncio.gather(raw_writer(0), raw_writer(1), orm_writer())
+    finally:
+        for c in conns:
+            await c.close()
+    assert sorted(s for r in results for s in r) == list(range(1, 31))
+
+
+async def test_pg_appender_refuses_a_racing_duplicate_and_stores_nothing(services: Any) -> None:
+    import asyncpg
+    import pytest
+
+    from storage.repo import channel_log_pg
+
+    _pg_only(services)
+    user = await make_user(services)
+    ch = f"test:{user.id}:pgdup"
+    a, b = await _pg_conn(services), await _pg_conn(services)
+    try:
+        # Another process stores the same (author, client id) between our dedup read and
+        # our insert: the unique constraint refuses the whole batch (the group-commit
+        # writer then retries item by item and finds the stored event).
+        tx = b.transaction()
+        await tx.start()
+        await channel_log_pg.append(b, [NewEvent(ch, "message", {}, user.id, "x")])
+        racing = asyncio.create_task(channel_log_pg.append(a, [
+            NewEvent(ch, "message", {}, user.id, "y"), NewEvent(ch, "message", {}, user.id, "x"),
+        ]))
+        await asyncio.sleep(0.3)
+        await tx.commit()
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await racing
+        retry = await channel_log_pg.append(a, [NewEvent(ch, "message", {}, user.id, "x")])
+        assert retry[0].duplicate and retry[0].seq == 1
+        async with services.db.session() as db:
+            assert [e.client_id for e in await read_since(db, ch, 0, 10)] == ["x"]
+            assert await last_seq(db, ch) == 1
+    finally:
+        await a.close()
+        await b.close()

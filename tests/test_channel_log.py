@@ -157,7 +157,7 @@ async def test_pg_appender_and_orm_appender_racing_never_share_a_sequence(servic
     assert sorted(s for r in results for s in r) == list(range(1, 31))
 
 
-async def test_pg_appender_refuses_a_racing_duplicate_and_stores_nothing(services: Any) -> None:
+async def test_pg_appender_racing_duplicates_store_once(services: Any) -> None:
     import asyncpg
     import pytest
 
@@ -167,25 +167,51 @@ async def test_pg_appender_refuses_a_racing_duplicate_and_stores_nothing(service
     user = await make_user(services)
     ch = f"test:{user.id}:pgdup"
     a, b = await _pg_conn(services), await _pg_conn(services)
-    try:
-        # Another process stores the same (author, client id) between our dedup read and
-        # our insert: the unique constraint refuses the whole batch (the group-commit
-        # writer then retries item by item and finds the stored event).
+
+    async def race(appender: Any, cid: str) -> Any:
+        # Another process stores the same (author, client id) while our batch is on its way.
         tx = b.transaction()
         await tx.start()
-        await channel_log_pg.append(b, [NewEvent(ch, "message", {}, user.id, "x")])
-        racing = asyncio.create_task(channel_log_pg.append(a, [
-            NewEvent(ch, "message", {}, user.id, "y"), NewEvent(ch, "message", {}, user.id, "x"),
+        stored = await channel_log_pg.append(b, [NewEvent(ch, "message", {}, user.id, cid)])
+        racing = asyncio.create_task(appender(a, [
+            NewEvent(ch, "message", {}, user.id, cid + "-other"), NewEvent(ch, "message", {}, user.id, cid),
         ]))
         await asyncio.sleep(0.3)
         await tx.commit()
+        return stored[0], racing
+
+    try:
+        # The public appender: the optimistic statement fails on the unique constraint
+        # (its sequence reservation undone with it), the careful path finds the stored one.
+        first, racing = await race(channel_log_pg.append, "x")
+        out = await racing
+        assert [(e.seq, e.duplicate) for e in out] == [(2, False), (1, True)]
+        assert out[1].id == first.id
+        # The careful path alone, racing after its dedup read: refused as a whole (the
+        # group-commit writer then retries item by item and finds the stored event).
+        _, racing = await race(channel_log_pg._append_careful, "z")
         with pytest.raises(asyncpg.UniqueViolationError):
             await racing
-        retry = await channel_log_pg.append(a, [NewEvent(ch, "message", {}, user.id, "x")])
-        assert retry[0].duplicate and retry[0].seq == 1
         async with services.db.session() as db:
-            assert [e.client_id for e in await read_since(db, ch, 0, 10)] == ["x"]
-            assert await last_seq(db, ch) == 1
+            assert [e.client_id for e in await read_since(db, ch, 0, 10)] == ["x", "x-other", "z"]
+            assert await last_seq(db, ch) == 3
     finally:
         await a.close()
         await b.close()
+
+
+async def test_pg_appender_single_statement_creates_the_channel(services: Any) -> None:
+    from storage.repo import channel_log_pg
+
+    _pg_only(services)
+    user = await make_user(services)
+    conn = await _pg_conn(services)
+    try:
+        # A brand-new channel: its row is created by the same statement that inserts
+        # the events referencing it (foreign key checked at the end of the statement).
+        out = await channel_log_pg.append(conn, [NewEvent(f"test:{user.id}:new", "message", {"text": "é"}, user.id, "n1")])
+        assert out[0].seq == 1 and not out[0].duplicate
+        async with services.db.session() as db:
+            assert (await read_since(db, f"test:{user.id}:new", 0, 5))[0].body == {"text": "é"}
+    finally:
+        await conn.close()

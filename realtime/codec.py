@@ -180,3 +180,35 @@ class WireEvent:
 
     def __repr__(self) -> str:
         return f"WireEvent({self.event.channel}#{self.seq})"
+
+
+def shared_frame(events: list[WireEvent], codec: Codec) -> tuple[bytes, int]:
+    """The WebSocket frame(s) carrying ``events``: an event frame for one, else batch frames
+    of at most ``MAX_BATCH_BYTES`` of events each (the same rule as a connection's outbox)."""
+    if len(events) == 1:
+        return events[0].ws_frame(codec), 1
+    from realtime.outbox import MAX_BATCH_BYTES
+    from realtime.rawsend import ws_frame
+
+    out: list[bytes] = []
+    run: list[Wire] = []
+    size = 0
+
+    def close_run() -> None:
+        if len(run) == 1:
+            body = codec.event_frame(run[0])
+        else:
+            body = codec.batch_frame(run)
+        out.append(ws_frame(body if isinstance(body, bytes) else body.encode(), codec.binary))
+        run.clear()
+
+    for ev in events:
+        data = ev.encoded(codec)
+        run.append(data)
+        size += len(data)
+        if size >= MAX_BATCH_BYTES:
+            close_run()
+            size = 0
+    if run:
+        close_run()
+    return (out[0] if len(out) == 1 else b"".join(out)), len(out)

@@ -77,6 +77,11 @@ class Connection:
         self._on_dirty = on_dirty
         self.dirty = False
         self.raw = raw_socket(send)
+        # For fan-out's direct path (realtime/feeds.py): the server's protocol object
+        # and its transport's write, or None when frames must go through ASGI send.
+        self.proto = self.raw.proto if self.raw is not None else None
+        self.write = self.raw.write if self.raw is not None else None
+        self.binary = 1 if codec.binary else 0
 
     # Fan-out side (synchronous: never awaits, never blocks on this client).
 

@@ -71,20 +71,24 @@ def _event_of(channel: str) -> int | None:
     return None
 
 
-def _pack_event(ev: StoredEvent, author_name: str | None) -> bytes:
-    return msgpack.packb(  # type: ignore[no-any-return]
+def _pack_events(wires: list[WireEvent]) -> bytes:
+    """One broker message per channel per commit: all of that commit's events of the channel."""
+    return msgpack.packb([  # type: ignore[no-any-return]
         [ev.id, ev.channel, ev.seq, ev.type, ev.author_id, ev.client_id, ev.ref_id, ev.body,
-         ev.created_at.timestamp(), author_name]
-    )
+         ev.created_at.timestamp(), w.author_name]
+        for w in wires for ev in (w.event,)
+    ])
 
 
-def _unpack_event(data: bytes) -> WireEvent:
-    (eid, channel, seq, typ, author_id, client_id, ref_id, body, ts, name) = msgpack.unpackb(data)
-    ev = StoredEvent(
-        id=eid, channel=channel, seq=seq, type=typ, author_id=author_id, client_id=client_id,
-        ref_id=ref_id, body=body, created_at=dt.datetime.fromtimestamp(ts, dt.UTC),
-    )
-    return WireEvent(ev, name)
+def _unpack_events(data: bytes) -> list[WireEvent]:
+    out = []
+    for eid, channel, seq, typ, author_id, client_id, ref_id, body, ts, name in msgpack.unpackb(data):
+        ev = StoredEvent(
+            id=eid, channel=channel, seq=seq, type=typ, author_id=author_id, client_id=client_id,
+            ref_id=ref_id, body=body, created_at=dt.datetime.fromtimestamp(ts, dt.UTC),
+        )
+        out.append(WireEvent(ev, name))
+    return out
 
 
 class Hub:
@@ -111,6 +115,8 @@ class Hub:
         self._dirty: list[Connection] = []
         self._flush_handle: asyncio.Handle | None = None
         self._flush_since = 0.0
+        self._inbound: list[WireEvent] = []
+        self._inbound_handle: asyncio.Handle | None = None
         self.draining = False
         extra = settings.extra
         self.heartbeat_secs = float(extra.get("CLASSHUB_HEARTBEAT_SECS", HEARTBEAT_SECS))
@@ -185,8 +191,7 @@ class Hub:
             return
         names = await self._names_for([e.author_id for e in fresh if e.author_id])
         wires = [WireEvent(e, names.get(e.author_id or 0)) for e in fresh]
-        for w in wires:
-            self._offer(w)
+        self._offer_all(wires)
         await self._to_broker(wires)
 
     async def disconnect_user(self, user_id: int, reason: str) -> None:
@@ -204,18 +209,39 @@ class Hub:
     # Fan-out.
 
     def _offer(self, ev: WireEvent) -> None:
-        feed = self.feeds.get(ev.event.channel)
+        self._offer_many(ev.event.channel, [ev])
+
+    def _offer_many(self, channel: str, events: list[WireEvent]) -> None:
+        """Hand one channel's events (in any order, possibly seen before) to its feed."""
+        feed = self.feeds.get(channel)
         if feed is None:
             return
         seqr = feed.seq
         if seqr is None:
-            feed.early.append(ev)
+            feed.early.extend(events)
             return
-        out = seqr.offer(ev)
+        if len(events) == 1:
+            out = seqr.offer(events[0])
+        else:
+            out = []
+            for ev in events:
+                out.extend(seqr.offer(ev))
         if out:
             feed.deliver(out)
         if seqr.pending and feed.gap_timer is None:
             feed.gap_timer = asyncio.get_running_loop().call_later(self.gap_wait, self._gap_due, feed)
+
+    def _offer_all(self, wires: list[WireEvent]) -> None:
+        """Offer a batch (a group commit, or what the broker brought in one turn) per channel:
+        each feed then sends its subscribers one frame for all of its new events."""
+        if len(wires) == 1:
+            self._offer_many(wires[0].event.channel, wires)
+            return
+        by_channel: dict[str, list[WireEvent]] = {}
+        for w in wires:
+            by_channel.setdefault(w.event.channel, []).append(w)
+        for channel, events in by_channel.items():
+            self._offer_many(channel, events)
 
     def _gap_due(self, feed: Feed) -> None:
         feed.gap_timer = None
@@ -251,16 +277,18 @@ class Hub:
             item.done(result)
             if isinstance(result, StoredEvent) and not result.duplicate:
                 wires.append(WireEvent(result, item.author_name))
-        for w in wires:
-            self._offer(w)
         if wires:
+            self._offer_all(wires)
             await self._to_broker(wires)
 
     async def _to_broker(self, wires: list[WireEvent]) -> None:
         node = self._node_b
         try:
+            by_channel: dict[str, list[WireEvent]] = {}
+            for w in wires:
+                by_channel.setdefault(w.event.channel, []).append(w)
             await self.broker.publish_many(
-                [(w.event.channel, node + _pack_event(w.event, w.author_name)) for w in wires]
+                [(channel, node + _pack_events(batch)) for channel, batch in by_channel.items()]
             )
         except Exception as exc:  # noqa: BLE001 - committed is committed: others fill from the store
             self.stats.broker_publish_failures += len(wires)
@@ -275,11 +303,20 @@ class Hub:
         if topic not in self.feeds:
             return
         try:
-            ev = _unpack_event(payload[8:])
+            events = _unpack_events(payload[8:])
         except Exception:  # noqa: BLE001 - not ours to crash on
             log.warning("undecodable broker message on %s", topic)
             return
-        self._offer(ev)
+        # What arrives within one turn of the loop is fanned out together (one frame per
+        # subscriber per channel), at the end of that turn.
+        self._inbound.extend(events)
+        if self._inbound_handle is None:
+            self._inbound_handle = asyncio.get_running_loop().call_soon(self._offer_inbound)
+
+    def _offer_inbound(self) -> None:
+        self._inbound_handle = None
+        events, self._inbound = self._inbound, []
+        self._offer_all(events)
 
     async def _after_broker_reconnect(self) -> None:
         log.info("broker reconnected: filling %d channels from the store", len(self.feeds))
@@ -573,7 +610,7 @@ class Hub:
             self._detach(conn, channel)
         feed = self.feeds.get(channel)
         if feed is None:
-            feed = self.feeds[channel] = Feed(channel)
+            feed = self.feeds[channel] = Feed(channel, self.stats)
             self._spawn(self._open_feed(feed), "open-feed")
         feed.idle_since = None
         sub = Sub(channel, event_id=_event_of(channel))

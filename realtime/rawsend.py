@@ -23,6 +23,9 @@ except ImportError:  # pragma: no cover - another server
     WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
     State = None  # type: ignore[assignment,misc]
 
+# The websockets state of a connection that may still carry data frames.
+OPEN = State.OPEN if State is not None else object()
+
 
 def ws_frame(payload: bytes, binary: bool) -> bytes:
     """One unfragmented, unmasked server frame (RFC 6455 section 5.2)."""

@@ -250,3 +250,46 @@ def test_outbox_joins_waiting_events_and_keeps_frame_order() -> None:
     kinds = [json.loads(f)["type"] for f in frames]
     assert kinds == ["ack", "batch", "pong", "batch"] and n == 4
     assert not box and box.take_frames() == ([], 0)
+
+
+def _ws_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """Split server (unmasked) WebSocket frames: [(opcode, payload)]."""
+    out = []
+    i = 0
+    while i < len(data):
+        op, n = data[i] & 0x0F, data[i + 1] & 0x7F
+        i += 2
+        if n == 126:
+            n = int.from_bytes(data[i:i + 2], "big")
+            i += 2
+        elif n == 127:
+            n = int.from_bytes(data[i:i + 8], "big")
+            i += 8
+        out.append((op, data[i:i + n]))
+        i += n
+    assert i == len(data)
+    return out
+
+
+def test_shared_frame_is_one_event_or_batches_under_the_size_limit() -> None:
+    from realtime.codec import shared_frame
+    from realtime.outbox import MAX_BATCH_BYTES
+
+    one = WireEvent(stored(1), "Ada")
+    data, n = shared_frame([one], JSON)
+    assert n == 1 and data is one.ws_frame(JSON)  # the cached bytes, shared by every socket
+    assert _ws_frames(data) == [(1, ('{"type":"event","event":' + one.encoded(JSON) + "}").encode())]
+    # ~40 KiB events: a group commit of 20 of them must not become one 800 KiB frame.
+    big = [WireEvent(StoredEvent(
+        id=s, channel="event:1:chat", seq=s, type="message", author_id=7, client_id=None, ref_id=None,
+        body={"text": "x" * 40_000}, created_at=stored(1).created_at), "Ada") for s in range(1, 21)]
+    for codec, decode, opcode in ((JSON, json.loads, 1), (MSGPACK, msgpack.unpackb, 2)):
+        data, n = shared_frame(big, codec)
+        frames = _ws_frames(data)
+        assert n == len(frames) > 1
+        seqs = []
+        for op, payload in frames:
+            assert op == opcode and len(payload) < MAX_BATCH_BYTES + 50_000
+            frame = decode(payload)
+            seqs += [e["seq"] for e in frame["events"]] if frame["type"] == "batch" else [frame["event"]["seq"]]
+        assert seqs == list(range(1, 21))

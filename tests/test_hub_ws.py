@@ -406,8 +406,11 @@ async def test_metrics_endpoint(db_url: str, tmp_path: Path) -> None:
         ch = f"event:{await st.world.event((a, Role.PARTICIPANT))}:chat"
         c = await HubClient.connect(st.port, ca)
         await c.subscribe(ch)
+        listener = await HubClient.connect(st.port, ca)
+        await listener.subscribe(ch)
         await c.publish(ch, "hi")
         await c.wait_events(ch, 1)
+        await listener.wait_events(ch, 1)
         async with httpx.AsyncClient() as http:
             text = (await http.get(f"http://127.0.0.1:{st.port}/metrics")).text
         for name in ("classhub_ws_connections", "classhub_ws_subscriptions", "classhub_ws_publishes_total",
@@ -420,5 +423,9 @@ async def test_metrics_endpoint(db_url: str, tmp_path: Path) -> None:
         # nothing in the ASGI stack may hide the server's protocol object from the hub.
         assert st.hub.stats.frames > 0
         assert st.hub.stats.raw_frames == st.hub.stats.frames
+        # The publisher's event waits behind its ack (end of the turn); the idle listener's
+        # is written by fan-out itself.
+        assert st.hub.stats.direct_writes >= 1
         assert "classhub_ws_raw_frames_total" in text
+        await listener.close()
         await c.close()

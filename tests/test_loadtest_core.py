@@ -230,3 +230,48 @@ def test_percentiles_and_peak_utilisation() -> None:
     # 0.25 s samples: idle, then a second at full speed
     samples = [(i * 0.25, 0.0) for i in range(5)] + [(1.0 + i * 0.25, i * 0.25) for i in range(1, 5)]
     assert _peak_utilisation(samples) == pytest.approx(1.0)
+
+
+def test_bot_accounts_shared_frames_once_per_process_and_still_per_bot() -> None:
+    """Frames decoded once per process (the server sends the same bytes to all) must still
+    be counted per bot: in order, duplicates, gaps and out-of-order runs."""
+    import msgpack
+
+    from loadtest.bot import Bot, BotSpec, Stats
+    from loadtest.codec import get_codec, post_text
+    from loadtest.tracking import ChannelCursor
+
+    codec = get_codec("msgpack")
+    stats = Stats()
+    stats.measure = True
+
+    def bot() -> Bot:
+        b = Bot(BotSpec(0, "http://x", "c", ("event:1:chat",), "event:1:chat", False), codec=codec,
+                origin=None, stats=stats, run_tag="t", body_bytes=60, backoff_base=0.1, backoff_max=1.0)
+        b.cursors["event:1:chat"] = ChannelCursor(0)
+        return b
+
+    def ev(seq: int) -> dict[str, object]:
+        return {"channel": "event:1:chat", "seq": seq, "id": 1000 + seq, "type": "message",
+                "body": {"text": post_text(60, 1_000_000_000 * seq, "t")}}
+
+    def batch(*seqs: int) -> tuple[int, bytes]:
+        if len(seqs) == 1:
+            return (2, msgpack.packb({"type": "event", "event": ev(seqs[0])}))
+        return (2, msgpack.packb({"type": "batch", "events": [ev(s) for s in seqs]}))
+
+    a, b = bot(), bot()
+    a._on_messages([batch(1, 2, 3)], 10.0)
+    b._on_messages([batch(1, 2, 3)], 10.0)  # from the cache
+    assert len(stats.frame_cache) == 1
+    assert stats.deliveries == 6 and sorted(stats.lat) == [7.0, 7.0, 8.0, 8.0, 9.0, 9.0]
+    a._on_messages([batch(1, 2, 3)], 11.0)  # the same frame again: three duplicates, nothing new
+    assert stats.deliveries == 6 and a.cursors["event:1:chat"].dups == 3
+    a._on_messages([batch(6, 7)], 12.0)  # a gap: held above it
+    a._on_messages([batch(4, 5)], 12.0)  # fills it (late: out of order)
+    cur = a.cursors["event:1:chat"]
+    assert cur.contig == 7 and stats.deliveries == 10
+    assert cur.ooo >= 1
+    b._on_messages([batch(4), batch(5, 6, 7)], 13.0)
+    assert b.cursors["event:1:chat"].contig == 7 and b.cursors["event:1:chat"].dups == 0
+    assert stats.deliveries == 14

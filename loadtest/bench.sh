@@ -11,7 +11,9 @@
 # Environment: PYTHON (default /work/venv/bin/python or python3), GEN_CPUS (default 1),
 #         PG (default postgresql://postgres@127.0.0.1:5432), REDIS (default redis://127.0.0.1:6379/0),
 #         SERVER_ENV (extra VAR=value pairs for the server), PYSPY_SECS (profile the first
-#         server with py-spy for that many seconds once the run starts; SVG next to the results),
+#         server with py-spy for that many seconds once the run starts; SVG next to the results;
+#         PYSPY_AT=first-publish starts it when the server has stored its first publish,
+#         PYSPY_DELAY seconds after that or after the start; PYSPY_FORMAT, PYSPY_OUT),
 #         NICE (e.g. -10: run server and generator at that priority on a machine others share).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -100,7 +102,12 @@ for pid in "${PIDS[@]}"; do SERVER_PIDS+=(--server-pid "$pid"); done
 echo "# $(date -u +%FT%TZ) store=$STORE servers=$SERVERS cpus=${CPUS[*]} gen_cpus=$GEN_CPUS nice=${NICE:-0} uptime:$(uptime)"
 SPY=""
 if [[ -n "${PYSPY_SECS:-}" ]]; then
-  ( sleep "${PYSPY_DELAY:-3}"; "${PYSPY:-$(dirname "$PYTHON")/py-spy}" record --pid "${PIDS[0]}" --duration "$PYSPY_SECS" --rate 250 \
+  ( if [[ "${PYSPY_AT:-}" == first-publish ]]; then
+      # Profile the run itself, not the sign-ins and handshakes before it: wait until the
+      # first server has stored a publish (its /metrics counter), then PYSPY_DELAY more.
+      until curl -fs "${URLS[1]}/metrics" 2>/dev/null | grep -q '^classhub_ws_publishes_total{result="ok"}'; do sleep 0.05; done
+    fi
+    sleep "${PYSPY_DELAY:-3}"; "${PYSPY:-$(dirname "$PYTHON")/py-spy}" record --pid "${PIDS[0]}" --duration "$PYSPY_SECS" --rate 250 \
       --format "${PYSPY_FORMAT:-flamegraph}" --output "${PYSPY_OUT:-loadtest/results/profile-$SCENARIO-$TAG.svg}" \
       >/dev/null 2>&1 ) &
   SPY=$!

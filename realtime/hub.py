@@ -545,9 +545,12 @@ class Hub:
                 if entry.channel not in conn.subs and len(conn.subs) >= MAX_SUBSCRIPTIONS:
                     answer.update(status="denied", code="too_many_subscriptions")
                     continue
-                if not await authz.may_read_channel(db, conn.user, ref):
+                may_read, may_publish = await authz.channel_rights(db, conn.user, ref)
+                if not may_read:
                     answer.update(status="denied", code="forbidden")
                     continue
+                if may_publish is not None:
+                    conn.may_publish[entry.channel] = may_publish
                 if conn.closing:
                     return
                 # No await from here to attach: the feed lookup and the add are one step.
@@ -750,8 +753,14 @@ class Hub:
                 lost = []
                 for channel in list(conn.subs):
                     ref = authz.parse_channel(channel)
-                    if ref is None or not await authz.may_read_channel(db, user, ref):
+                    if ref is None:
                         lost.append(channel)
+                        continue
+                    may_read, may_publish = await authz.channel_rights(db, user, ref)
+                    if not may_read:
+                        lost.append(channel)
+                    elif may_publish is not None:
+                        conn.may_publish[channel] = may_publish
                 for channel in lost:
                     self._detach(conn, channel)
                 if lost:

@@ -155,6 +155,38 @@ async def may_read_channel(db: AsyncSession, user: User, ref: ChannelRef) -> boo
     return False  # pragma: no cover - every kind is handled above
 
 
+async def channel_rights(db: AsyncSession, user: User, ref: ChannelRef) -> tuple[bool, bool | None]:
+    """``(may_read_channel, may_publish)`` with the queries shared; the second is None
+    when it needs queries of its own (a DM: the peer's state), to ask ``may_publish`` then.
+
+    The hub asks this once per subscription, so a class of a thousand that subscribes
+    and then posts at once costs no second role lookup per post.
+    """
+    if not _active(user):
+        return False, False
+    if ref.kind in (ChannelKind.CHAT, ChannelKind.NEWS, ChannelKind.BOARD):
+        role = await event_role(db, user.id, ref.id)
+        read = user.is_admin or role is not None
+        if ref.kind is ChannelKind.CHAT:
+            return read, role is not None
+        if ref.kind is ChannelKind.NEWS:
+            return read, role is not None and ROLE_RANK[role] >= ROLE_RANK[Role.ORGANISER]
+        return read, False
+    if ref.kind in (ChannelKind.GROUP, ChannelKind.GROUP_BOARD):
+        event_id = await group_event_id(db, ref.id)
+        if event_id is None:
+            return False, False
+        member = await is_group_member(db, user.id, ref.id)
+        trainer = not member and await has_event_role(db, user, event_id, Role.TRAINER)
+        read = user.is_admin or member or trainer
+        return read, (member or trainer) if ref.kind is ChannelKind.GROUP else False
+    if ref.kind is ChannelKind.DM:
+        return user.id in (ref.id, ref.other), (None if user.id in (ref.id, ref.other) else False)
+    if ref.kind is ChannelKind.USER:
+        return user.id == ref.id, False
+    return False, False  # pragma: no cover - every kind is handled above
+
+
 async def may_publish(db: AsyncSession, user: User, ref: ChannelRef) -> bool:
     """May ``user`` publish a client event (a chat message) to the channel?
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from storage.authz import ChannelKind, dm_channel, may_publish, may_read_channel, parse_channel
+from storage.authz import ChannelKind, channel_rights, dm_channel, may_publish, may_read_channel, parse_channel
 from storage.models import Enrolment, Event, GroupMember, LearningGroup, Role, User, utcnow
 from tests.conftest import make_user
 
@@ -73,7 +73,12 @@ async def _can(services: Any, user: User, channel: str) -> tuple[bool, bool]:
     async with services.db.session() as db:
         fresh = await db.get(User, user.id)
         assert fresh is not None
-        return await may_read_channel(db, fresh, ref), await may_publish(db, fresh, ref)
+        read, publish = await may_read_channel(db, fresh, ref), await may_publish(db, fresh, ref)
+        # The hub's one-lookup form must agree with both (None: "ask may_publish").
+        combined = await channel_rights(db, fresh, ref)
+        assert combined[0] == read and combined[1] in (publish, None), (channel, combined, read, publish)
+        assert combined[1] is not None or ref.kind is ChannelKind.DM
+        return read, publish
 
 
 async def test_channel_rules(services: Any) -> None:
@@ -92,6 +97,9 @@ async def test_channel_rules(services: Any) -> None:
         ("p2", f"group:{grp}", False, False),
         ("tr", f"group:{grp}", True, True),
         ("out", f"group:{grp}", False, False),
+        ("p1", f"group:{grp}:board", True, False),  # board changes go through the pinboard API
+        ("p2", f"group:{grp}:board", False, False),
+        ("tr", f"group:{grp}:board", True, False),
         ("p1", f"user:{w['p1'].id}", True, False),
         ("p2", f"user:{w['p1'].id}", False, False),
         ("p1", dm_channel(w["p1"].id, w["p2"].id), True, True),

@@ -13,6 +13,7 @@ and ``group:<id>:board`` for a learning group's pinboard (readable like ``group:
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -328,6 +329,51 @@ async def board_viewer(
         group_board=group_id is not None,
         in_group=group_id is not None and await is_group_member(db, user.id, group_id),
     )
+
+
+async def board_viewers(
+    db: AsyncSession, wanted: Iterable[tuple[User, int, int | None]]
+) -> dict[tuple[int, int, int | None], BoardViewer]:
+    """``board_viewer`` for many (user, event_id, group_id) at once, in two queries.
+
+    Keyed by (user id, event id, group id); used by batched board writes, where
+    a query per request would cost more than the write itself.
+    """
+    todo = {(u.id, e, g): u for u, e, g in wanted}
+    if not todo:
+        return {}
+    user_ids = {k[0] for k in todo}
+    event_ids = {k[1] for k in todo}
+    group_ids = {k[2] for k in todo if k[2] is not None}
+    roles = {
+        (uid, eid): Role(role)
+        for uid, eid, role in await db.execute(
+            select(Enrolment.user_id, Enrolment.event_id, Enrolment.role).where(
+                Enrolment.user_id.in_(user_ids), Enrolment.event_id.in_(event_ids)
+            )
+        )
+    }
+    members: set[tuple[int, int]] = set()
+    if group_ids:
+        members = {
+            (uid, gid)
+            for uid, gid in await db.execute(
+                select(GroupMember.user_id, GroupMember.group_id).where(
+                    GroupMember.user_id.in_(user_ids), GroupMember.group_id.in_(group_ids)
+                )
+            )
+        }
+    return {
+        (uid, eid, gid): BoardViewer(
+            user_id=uid,
+            active=_active(user),
+            is_admin=user.is_admin,
+            role=roles.get((uid, eid)),
+            group_board=gid is not None,
+            in_group=gid is not None and (uid, gid) in members,
+        )
+        for (uid, eid, gid), user in todo.items()
+    }
 
 
 def may_read_board(v: BoardViewer) -> bool:

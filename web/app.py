@@ -56,8 +56,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.services = services
         try:
             from web.hub_glue import start_hub
+            from web.routes.pinboard import release_writer
 
-            async with start_hub(services):
+            # The release writer fans out through the hub: it stops first.
+            async with start_hub(services), release_writer(services):
                 yield
         finally:
             await db.close()

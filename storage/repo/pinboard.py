@@ -418,8 +418,16 @@ async def _publish(tx: BoardTx, acc: BoardAccess, note: Note, via: str) -> None:
     tx.emit(acc.board.channel, "note.published", {"note": view, "via": via})
 
 
-async def release_note(tx: BoardTx, acc: BoardAccess, note: Note) -> Note:
-    """Draft -> published, or -> pending on a pre-moderated board (moderators skip the queue)."""
+async def release_note(
+    tx: BoardTx, acc: BoardAccess, note: Note, *, position: int | None = None
+) -> Note:
+    """Draft -> published, or -> pending on a pre-moderated board (moderators skip the queue).
+
+    Every check comes before the first change, so a refused release leaves the
+    session as it was: the batched path (``pinboard_release``) relies on that to
+    run many releases in one transaction. It also passes ``position``, the next
+    free place in the note's section, which it reads once for the whole batch.
+    """
     if not authz.may_change_note(acc.viewer, note.author_id, note.state, note.admin_locked):
         raise Forbidden("only the author may release a note")
     if note.state != NoteState.DRAFT.value:
@@ -428,9 +436,14 @@ async def release_note(tx: BoardTx, acc: BoardAccess, note: Note) -> Note:
     now = utcnow()
     note.released_at = now
     note.updated_at = now
-    note.position = await _next_position(tx.db, note.board_id, note.section_id)
+    if position is None:
+        position = await _next_position(tx.db, note.board_id, note.section_id)
+    note.position = position
     if acc.board.premoderation and not acc.viewer.is_moderator:
         note.state = NoteState.PENDING.value
+        # Fresh from draft: no votes or replies; the response reuses this shape.
+        photo = await tx.db.get(Attachment, note.photo_id) if note.photo_id else None
+        tx.fresh_views[note.id] = note_view(note, {tx.actor.id: tx.actor.display_name}, photo, 0)
         tx.emit(acc.board.channel, "note.pending", {"id": note.id})
         tx.emit(f"user:{tx.actor.id}", "note.queued", {"note_id": note.id, "board_id": note.board_id},
                 server=True)

@@ -2,6 +2,8 @@
 
 Each write runs in one transaction that also appends the change to the
 board's channel log; after commit the stored events go to the hub for fan-out.
+Releases, which come in bursts ("release your notes now"), go through a batch
+writer instead: many releases, one transaction, one fan-out.
 Photos and exports live in ``web/routes/pinboard_photos.py``. See docs/pinboard.md.
 """
 
@@ -16,9 +18,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from realtime.batch_writer import Applied, BatchWriter
 from storage.repo import pinboard as repo
 from storage.repo.channel_log import StoredEvent
 from storage.repo.pinboard import BoardTx
+from storage.repo.pinboard_release import ReleaseRequest, release_many
 from storage.repo.pinboard_read import notes_as_seen, snapshot
 from storage.repo.pinboard_views import board_view, iso, public_note, reply_view, section_view
 from web.api import API, Ctx
@@ -56,6 +62,31 @@ async def _sqlite_writer(services: Any) -> AsyncIterator[None]:
         lock = services.extras["pinboard.sqlite_writer"] = asyncio.Lock()
     async with lock:
         yield
+
+
+RELEASE_WRITER = "pinboard.release_writer"
+
+
+@asynccontextmanager
+async def release_writer(services: Any) -> AsyncIterator[None]:
+    """The batch writer of note releases, for the app lifespan (inside the hub's)."""
+
+    async def apply(db: AsyncSession, requests: list[ReleaseRequest]) -> Applied:
+        batch = await release_many(db, requests)
+        return Applied(list(batch.outcomes), batch.events)
+
+    async def after_commit(events: list[StoredEvent]) -> None:
+        await fan_out(services, events)
+
+    writer = BatchWriter(services.db, apply, after_commit, name="pinboard-release",
+                         exclusive=lambda: _sqlite_writer(services))
+    writer.start()
+    services.extras[RELEASE_WRITER] = writer
+    try:
+        yield
+    finally:
+        services.extras.pop(RELEASE_WRITER, None)
+        await writer.close()
 
 
 @asynccontextmanager
@@ -282,12 +313,15 @@ async def edit_note(ctx: Ctx) -> dict[str, Any]:
 
 
 @API.op("POST", "/api/pinboard/notes/{note_id:int}/release", tags=TAGS,
+        errors={503: "the release could not be stored (store_unavailable); nothing changed"},
         summary="Release a draft to the board (to the queue on a pre-moderated board)")
 async def release_note(ctx: Ctx) -> dict[str, Any]:
-    async with board_tx(ctx) as tx:
-        note, acc = await repo.note_for(tx.db, ctx.me, ctx.path_int("note_id"), lock=True)
-        await repo.release_note(tx, acc, note)
-        return await _note_out(tx, acc, note)
+    # Batched with the other releases in flight: answered after their common commit.
+    writer: BatchWriter[ReleaseRequest] = ctx.services.extras[RELEASE_WRITER]
+    outcome: dict[str, Any] = await writer.submit(
+        ReleaseRequest(ctx.me, ctx.path_int("note_id"), ctx.ip)
+    )
+    return outcome
 
 
 @API.op("DELETE", "/api/pinboard/notes/{note_id:int}", tags=TAGS,

@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from loadtest.runner import Coordinator, RunError, finish
 
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in[:1] == ["board-burst"]:
+        # Not a bot scenario: authors release pinboard drafts over HTTP (loadtest/board_burst.py).
+        from loadtest.board_burst import main as board_burst_main
+
+        return board_burst_main(args_in[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv_for_record = ["python", "-m", "loadtest", *(sys.argv[1:] if argv is None else argv)]

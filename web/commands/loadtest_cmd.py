@@ -75,6 +75,13 @@ def _loadtest_setup(
     parser.add_argument(
         "--cleanup", metavar="FILE", help="remove what the credentials FILE describes, then exit"
     )
+    parser.add_argument(
+        "--sessions", action="store_true",
+        help="also sign every bot in here: each account gets `cookie` (the Cookie header) and "
+        "`csrf` (the X-CSRF-Token header), so a run needs no POST /api/login (Argon2 costs the "
+        "server ~50 ms per login; 1,000 logins would dwarf a one-second burst). Needs the "
+        "server's SECRET_KEY in this environment",
+    )
 
     def run(args: argparse.Namespace, settings: Settings) -> int:
         from web.cli import ensure_migrated
@@ -90,7 +97,9 @@ def _loadtest_setup(
             print("classhub: --events and --accounts must be at least 1", file=sys.stderr)
             return 2
         prefix = args.prefix or f"lt-{secrets.token_hex(4)}"
-        data = asyncio.run(create(settings, prefix, args.events, args.accounts))
+        data = asyncio.run(
+            create(settings, prefix, args.events, args.accounts, sessions=args.sessions)
+        )
         text = json.dumps(data, indent=1)
         if args.output == "-":
             print(text)
@@ -103,12 +112,16 @@ def _loadtest_setup(
     return run
 
 
-async def create(settings: Settings, prefix: str, events: int, accounts: int) -> dict[str, Any]:
+async def create(
+    settings: Settings, prefix: str, events: int, accounts: int, *, sessions: bool = False
+) -> dict[str, Any]:
     from sqlalchemy import insert
 
     from storage.db import Database
-    from storage.models import Enrolment, Event, Role, User, UserStatus, utcnow
+    from storage.models import AuthSession, Enrolment, Event, Role, User, UserStatus, utcnow
     from storage.passwords import hash_password
+    from storage.repo.accounts import token_hash
+    from web.auth import COOKIE_NAME, csrf_token_for, sign_token
 
     password = secrets.token_urlsafe(18)
     password_hash = hash_password(password)  # once: Argon2 costs ~50 ms per hash
@@ -170,14 +183,34 @@ async def create(settings: Settings, prefix: str, events: int, accounts: int) ->
                         for uid in ids
                     ],
                 )
+                bots: list[dict[str, Any]] = [
+                    {"id": uid, "email": row["email"]} for uid, row in zip(ids, rows, strict=True)
+                ]
+                if sessions:
+                    tokens = [secrets.token_urlsafe(32) for _ in ids]
+                    await s.execute(
+                        insert(AuthSession),
+                        [
+                            {
+                                "token_hash": token_hash(token),
+                                "user_id": uid,
+                                "created_at": now,
+                                "last_seen_at": now,
+                                "expires_at": now + dt.timedelta(seconds=settings.session_max_secs),
+                                "ip": "",
+                                "user_agent": "classhub loadtest-setup",
+                            }
+                            for uid, token in zip(ids, tokens, strict=True)
+                        ],
+                    )
+                    for bot, token in zip(bots, tokens, strict=True):
+                        bot["cookie"] = f"{COOKIE_NAME}={sign_token(settings.secret_key, token)}"
+                        bot["csrf"] = csrf_token_for(settings.secret_key, token)
                 out_events.append(
                     {
                         "id": event_id,
                         "channels": {k: f"event:{event_id}:{k}" for k in EVENT_CHANNEL_KINDS},
-                        "accounts": [
-                            {"id": uid, "email": row["email"]}
-                            for uid, row in zip(ids, rows, strict=True)
-                        ],
+                        "accounts": bots,
                     }
                 )
     finally:

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from storage.models import Note, NoteState, Role
 from storage.repo.pinboard import event_board_channel
 from tests.hub_support import SECRET, HubClient, ServerProcess, World, server_env
+from tests.services import REDIS_URL, require_postgres, require_redis
 from web.auth import csrf_token_for, unsign_token
 
 # The suite runs a 200-note burst (the same concurrency, a fifth of the time);
@@ -111,4 +112,73 @@ async def test_burst_of_releases(db_url: str, tmp_path: Path) -> None:
         for c in clients:
             await c.aclose()
         server.stop()
+        await world.close()
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> str:
+    require_postgres()
+    return str(request.getfixturevalue("_postgres_url"))
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+async def test_releases_through_two_processes(pg_url: str, tmp_path: Path) -> None:
+    """Two server processes release into one board at once: each batch writer takes its
+    own sequence numbers, yet both subscribers see one gapless log, every note once,
+    and the board lock gives every note its own position."""
+    require_redis()
+    authors = 60
+    world = World(pg_url)
+    people = [await world.user(f"A{i}") for i in range(authors)]
+    watcher, watcher_cookie = await world.user("Watcher")
+    ev = await world.event(*((uid, Role.PARTICIPANT) for uid, _ in people), (watcher, Role.TRAINER))
+    channel = event_board_channel(ev)
+    env = server_env(pg_url, tmp_path / "var", REDIS_URL=REDIS_URL)
+    servers = [ServerProcess(env), ServerProcess(env)]
+    clients: list[httpx.AsyncClient] = []
+    try:
+        for s in servers:
+            s.start()
+        for s in servers:
+            await s.wait_ready()
+        for i, (_, cookie) in enumerate(people):
+            token = unsign_token(SECRET, cookie)
+            assert token is not None
+            clients.append(httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{servers[i % 2].port}",
+                cookies={"classhub_session": cookie},
+                headers={"X-CSRF-Token": csrf_token_for(SECRET, token)}, timeout=60,
+            ))
+        snap = (await clients[0].get(f"/api/pinboard/events/{ev}/board")).json()
+        board_id, since = snap["board"]["id"], snap["last_seq"]
+        async with world.db.session() as db:
+            notes = [Note(board_id=board_id, author_id=uid, text=f"from {uid}") for uid, _ in people]
+            db.add_all(notes)
+            await db.flush()
+            note_ids = [n.id for n in notes]
+        watchers = [await HubClient.connect(s.port, watcher_cookie, ping_interval=None) for s in servers]
+        for ws in watchers:
+            await ws.subscribe((channel, since))
+        waiting = [asyncio.create_task(ws.wait_events(channel, authors, timeout=120)) for ws in watchers]
+        answers = await asyncio.gather(
+            *(c.post(f"/api/pinboard/notes/{nid}/release") for c, nid in zip(clients, note_ids, strict=True))
+        )
+        assert [a.status_code for a in answers] == [200] * authors
+        for task, ws in zip(waiting, watchers, strict=True):
+            got = await task
+            await ws.close()
+            assert [e["seq"] for e in got] == list(range(since + 1, since + authors + 1))
+            assert sorted(e["body"]["note"]["id"] for e in got) == sorted(note_ids)
+        async with world.db.session() as db:
+            rows = (await db.execute(select(Note.state, Note.position).where(Note.board_id == board_id))).all()
+        assert {state for state, _ in rows} == {NoteState.PUBLISHED.value}
+        assert sorted(pos for _, pos in rows) == list(range(1, authors + 1))
+    finally:
+        for c in clients:
+            await c.aclose()
+        for s in servers:
+            s.stop()
         await world.close()

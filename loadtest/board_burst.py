@@ -82,8 +82,11 @@ class HttpConn:
         if self.writer is None or self.writer.is_closing():
             await self.open()
         assert self.reader is not None and self.writer is not None
-        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}",
-                f"Content-Length: {len(body)}"]
+        head = [
+            f"{method} {path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            f"Content-Length: {len(body)}",
+        ]
         head += [f"{k}: {v}" for k, v in headers.items()]
         self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
         answer = _Answer()
@@ -138,16 +141,31 @@ class Subscriber:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(WSProtocolError(f"closed: {code} {reason}"))
 
-    async def open(self, ws_url: str, bot: dict[str, Any], origin: str, channel: str, since: int) -> None:
+    async def open(
+        self, ws_url: str, bot: dict[str, Any], origin: str, channel: str, since: int
+    ) -> None:
         loop = asyncio.get_running_loop()
         self.waiter = loop.create_future()
-        self.ws = await connect(ws_url, subprotocol="classhub.json.v1", cookie=bot["cookie"],
-                                origin=origin, on_messages=self.on_messages, on_close=self.on_close,
-                                timeout=HANDSHAKE_TIMEOUT_SECS)
+        self.ws = await connect(
+            ws_url,
+            subprotocol="classhub.json.v1",
+            cookie=bot["cookie"],
+            origin=origin,
+            on_messages=self.on_messages,
+            on_close=self.on_close,
+            timeout=HANDSHAKE_TIMEOUT_SECS,
+        )
         await asyncio.wait_for(self.waiter, HANDSHAKE_TIMEOUT_SECS)
         self.wait_for, self.waiter = "subscribed", loop.create_future()
-        self.ws.send(json.dumps({"type": "subscribe", "id": "s1",
-                                 "channels": [{"channel": channel, "since": since}]}))
+        self.ws.send(
+            json.dumps(
+                {
+                    "type": "subscribe",
+                    "id": "s1",
+                    "channels": [{"channel": channel, "since": since}],
+                }
+            )
+        )
         answer = await asyncio.wait_for(self.waiter, HANDSHAKE_TIMEOUT_SECS)
         status = answer["channels"][0].get("status")
         if status != "recovered":
@@ -160,13 +178,17 @@ async def run(args: argparse.Namespace, creds: dict[str, Any]) -> dict[str, Any]
     ws_url = "ws" + base[4:] + "/ws"
     event = creds["events"][0]
     bots = event["accounts"]
-    authors, watchers = bots[: args.releases], bots[args.releases : args.releases + args.subscribers]
+    authors, watchers = (
+        bots[: args.releases],
+        bots[args.releases : args.releases + args.subscribers],
+    )
     probe = ServerProbe(args.server_pid) if args.server_pid else None
 
     # The board (created on first use) and one draft per author.
     admin_conn = HttpConn(base)
-    status, body = await admin_conn.request("GET", f"/api/pinboard/events/{event['id']}/board",
-                                            _headers(authors[0], origin))
+    status, body = await admin_conn.request(
+        "GET", f"/api/pinboard/events/{event['id']}/board", _headers(authors[0], origin)
+    )
     if status != 200:
         raise SetupError(f"board snapshot answered {status}: {body[:200]!r}")
     snap = json.loads(body)
@@ -177,8 +199,12 @@ async def run(args: argparse.Namespace, creds: dict[str, Any]) -> dict[str, Any]
     async def write_drafts(worker: int) -> None:
         for i in range(worker, len(authors), DRAFT_CONCURRENCY):
             payload = json.dumps({"text": f"idea {i} from {authors[i]['email']}"}).encode()
-            st, b = await pool[worker].request("POST", f"/api/pinboard/boards/{board_id}/notes",
-                                               _headers(authors[i], origin, True), payload)
+            st, b = await pool[worker].request(
+                "POST",
+                f"/api/pinboard/boards/{board_id}/notes",
+                _headers(authors[i], origin, True),
+                payload,
+            )
             if st != 201:
                 raise SetupError(f"creating a draft answered {st}: {b[:200]!r}")
             drafts[i] = json.loads(b)["id"]
@@ -220,8 +246,9 @@ async def run(args: argparse.Namespace, creds: dict[str, Any]) -> dict[str, Any]
         await asyncio.sleep(max(0.0, t0 + offsets[k] - time.perf_counter()))
         sent_at[i] = time.time()  # the WebSocket client stamps arrivals with time.time()
         try:
-            st, _ = await conns[i].request("POST", f"/api/pinboard/notes/{drafts[i]}/release",
-                                           _headers(authors[i], origin))
+            st, _ = await conns[i].request(
+                "POST", f"/api/pinboard/notes/{drafts[i]}/release", _headers(authors[i], origin)
+            )
             key = str(st)
         except (OSError, ConnectionError) as exc:
             key = type(exc).__name__
@@ -257,8 +284,13 @@ async def run(args: argparse.Namespace, creds: dict[str, Any]) -> dict[str, Any]
         "scenario": "board-burst",
         "started_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "argv": ["python", "-m", "loadtest", "board-burst", *args.argv],
-        "params": {"releases": expected, "window": args.window, "subscribers": len(subs),
-                   "url": base, "seed": args.seed},
+        "params": {
+            "releases": expected,
+            "window": args.window,
+            "subscribers": len(subs),
+            "url": base,
+            "seed": args.seed,
+        },
         "machine_before": load_before,
         "machine_after": machine_load(),
         "figures": {
@@ -267,8 +299,13 @@ async def run(args: argparse.Namespace, creds: dict[str, Any]) -> dict[str, Any]
             "last_delivery_after_s": round(last_delivery - first, 3) if last_delivery else None,
             "request_latency_ms": percentiles_ms(latencies),
             "statuses": statuses,
-            "deliveries": {"expected": expected * len(subs), "lost": lost, "duplicates": dups,
-                           "out_of_order": out_of_order, "subscribers_with_wrong_notes": wrong_notes},
+            "deliveries": {
+                "expected": expected * len(subs),
+                "lost": lost,
+                "duplicates": dups,
+                "out_of_order": out_of_order,
+                "subscribers_with_wrong_notes": wrong_notes,
+            },
             "server_cpu_s": round(cpu1.cpu - cpu0.cpu, 2) if cpu0 and cpu1 else None,
         },
         "ok": ok,
@@ -284,18 +321,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--url", required=True, help="server base URL, e.g. http://127.0.0.1:8000")
     p.add_argument("--origin", default=None, help="Origin header (default: the URL's origin)")
-    p.add_argument("--releases", type=int, default=1000, help="authors, one release each (default 1000)")
-    p.add_argument("--window", type=float, default=1.0, help="seconds to spread them over (default 1)")
+    p.add_argument(
+        "--releases", type=int, default=1000, help="authors, one release each (default 1000)"
+    )
+    p.add_argument(
+        "--window", type=float, default=1.0, help="seconds to spread them over (default 1)"
+    )
     p.add_argument("--subscribers", type=int, default=20, help="WebSocket subscribers (default 20)")
-    p.add_argument("--credentials", metavar="FILE",
-                   help="from `classhub loadtest-setup --sessions --accounts N+S -o FILE` "
-                   "(default: run the setup now and clean up afterwards)")
-    p.add_argument("--setup-cmd", default=default_setup_cmd(),
-                   help="command that provides `loadtest-setup` (default: this Python's -m web.cli)")
-    p.add_argument("--server-pid", type=int, action="append", default=[], metavar="PID",
-                   help="server process whose CPU seconds to report; repeat for several")
-    p.add_argument("--drain-timeout", type=float, default=30.0,
-                   help="seconds to wait for deliveries after the last answer (default 30)")
+    p.add_argument(
+        "--credentials",
+        metavar="FILE",
+        help="from `classhub loadtest-setup --sessions --accounts N+S -o FILE` "
+        "(default: run the setup now and clean up afterwards)",
+    )
+    p.add_argument(
+        "--setup-cmd",
+        default=default_setup_cmd(),
+        help="command that provides `loadtest-setup` (default: this Python's -m web.cli)",
+    )
+    p.add_argument(
+        "--server-pid",
+        type=int,
+        action="append",
+        default=[],
+        metavar="PID",
+        help="server process whose CPU seconds to report; repeat for several",
+    )
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for deliveries after the last answer (default 30)",
+    )
     p.add_argument("--seed", type=int, default=1, help="random seed of the schedule (default 1)")
     p.add_argument("--results-dir", default="loadtest/results", help="where the JSON goes")
     p.add_argument("--tag", default=None, help="label added to the result file name")
@@ -315,9 +372,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             import subprocess
 
             tmp = Path(tempfile.mkdtemp(prefix="classhub-board-burst-")) / "creds.json"
-            argv_setup = [*shlex.split(args.setup_cmd), "loadtest-setup", "--events", "1",
-                          "--accounts", str(accounts), "--sessions", "-o", str(tmp)]
-            proc = subprocess.run(argv_setup, capture_output=True, text=True)
+            argv_setup = [
+                *shlex.split(args.setup_cmd),
+                "loadtest-setup",
+                "--events",
+                "1",
+                "--accounts",
+                str(accounts),
+                "--sessions",
+                "-o",
+                str(tmp),
+            ]
+            proc = subprocess.run(argv_setup, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise SetupError(f"`{shlex.join(argv_setup)}` failed: {proc.stderr.strip()}")
             creds = json.loads(tmp.read_text())
@@ -325,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(bots) < accounts or "cookie" not in bots[0]:
             raise SetupError(f"need {accounts} signed-in bots (loadtest-setup --sessions)")
         result = asyncio.run(run(args, creds))
-    except (SetupError, OSError, WSProtocolError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, SetupError, OSError, WSProtocolError) as exc:
         print(f"loadtest board-burst: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -337,7 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             tmp.unlink()
             os.rmdir(tmp.parent)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d_%H%M%S")
-    path = Path(args.results_dir) / (f"{stamp}_board-burst" + (f"_{args.tag}" if args.tag else "") + ".json")
+    path = Path(args.results_dir) / (
+        f"{stamp}_board-burst" + (f"_{args.tag}" if args.tag else "") + ".json"
+    )
     write_json(path, result)
     f = result["figures"]
     d = f["deliveries"]

@@ -25,6 +25,9 @@ the server's CPU seconds (per 10k deliveries) and RSS (per connection).
 Exit status: 0 when every connection came up, every post was acknowledged and nothing was lost
 or duplicated; 3 otherwise; 1 on errors.
 
+Besides the bot scenarios: `python -m loadtest board-burst --help`, N authors releasing their
+pinboard drafts over HTTP within a second (loadtest/board_burst.py, docs/pinboard.md).
+
 Example (server pinned to core 0, generator to core 1):
   taskset -c 0 classhub serve --port 8000 &
   taskset -c 1 python -m loadtest classroom --url http://127.0.0.1:8000 --server-pid $!

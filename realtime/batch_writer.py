@@ -47,7 +47,9 @@ class StoreUnavailable(DomainError):
     status = 503
 
     def __init__(self, problem: str) -> None:
-        super().__init__("store_unavailable", f"the change could not be stored ({problem}); try again")
+        super().__init__(
+            "store_unavailable", f"the change could not be stored ({problem}); try again"
+        )
 
 
 @dataclass(slots=True)
@@ -179,8 +181,10 @@ class BatchWriter(Generic[Req]):
         async with self.exclusive(), self.db.session() as db:
             applied = await self.apply(db, reqs)
         if len(applied.outcomes) != len(reqs):
-            raise RuntimeError(f"batch writer {self.name}: apply answered {len(applied.outcomes)} "
-                               f"of {len(reqs)} requests")
+            raise RuntimeError(
+                f"batch writer {self.name}: apply answered {len(applied.outcomes)} "
+                f"of {len(reqs)} requests"
+            )
         return applied
 
     @staticmethod

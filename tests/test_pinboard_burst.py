@@ -134,7 +134,9 @@ async def test_releases_through_two_processes(pg_url: str, tmp_path: Path) -> No
     world = World(pg_url)
     people = [await world.user(f"A{i}") for i in range(authors)]
     watcher, watcher_cookie = await world.user("Watcher")
-    ev = await world.event(*((uid, Role.PARTICIPANT) for uid, _ in people), (watcher, Role.TRAINER))
+    ev = await world.event(
+        *((uid, Role.PARTICIPANT) for uid, _ in people), (watcher, Role.TRAINER)
+    )
     channel = event_board_channel(ev)
     env = server_env(pg_url, tmp_path / "var", REDIS_URL=REDIS_URL)
     servers = [ServerProcess(env), ServerProcess(env)]
@@ -155,16 +157,25 @@ async def test_releases_through_two_processes(pg_url: str, tmp_path: Path) -> No
         snap = (await clients[0].get(f"/api/pinboard/events/{ev}/board")).json()
         board_id, since = snap["board"]["id"], snap["last_seq"]
         async with world.db.session() as db:
-            notes = [Note(board_id=board_id, author_id=uid, text=f"from {uid}") for uid, _ in people]
+            notes = [
+                Note(board_id=board_id, author_id=uid, text=f"from {uid}") for uid, _ in people
+            ]
             db.add_all(notes)
             await db.flush()
             note_ids = [n.id for n in notes]
-        watchers = [await HubClient.connect(s.port, watcher_cookie, ping_interval=None) for s in servers]
+        watchers = [
+            await HubClient.connect(s.port, watcher_cookie, ping_interval=None) for s in servers
+        ]
         for ws in watchers:
             await ws.subscribe((channel, since))
-        waiting = [asyncio.create_task(ws.wait_events(channel, authors, timeout=120)) for ws in watchers]
+        waiting = [
+            asyncio.create_task(ws.wait_events(channel, authors, timeout=120)) for ws in watchers
+        ]
         answers = await asyncio.gather(
-            *(c.post(f"/api/pinboard/notes/{nid}/release") for c, nid in zip(clients, note_ids, strict=True))
+            *(
+                c.post(f"/api/pinboard/notes/{nid}/release")
+                for c, nid in zip(clients, note_ids, strict=True)
+            )
         )
         assert [a.status_code for a in answers] == [200] * authors
         for task, ws in zip(waiting, watchers, strict=True):
@@ -173,7 +184,11 @@ async def test_releases_through_two_processes(pg_url: str, tmp_path: Path) -> No
             assert [e["seq"] for e in got] == list(range(since + 1, since + authors + 1))
             assert sorted(e["body"]["note"]["id"] for e in got) == sorted(note_ids)
         async with world.db.session() as db:
-            rows = (await db.execute(select(Note.state, Note.position).where(Note.board_id == board_id))).all()
+            rows = (
+                await db.execute(
+                    select(Note.state, Note.position).where(Note.board_id == board_id)
+                )
+            ).all()
         assert {state for state, _ in rows} == {NoteState.PUBLISHED.value}
         assert sorted(pos for _, pos in rows) == list(range(1, authors + 1))
     finally:

@@ -46,17 +46,20 @@ async def test_one_transaction_many_outcomes(world: World) -> None:
     board_id, channel, since = snap["board"]["id"], snap["channel"], snap["last_seq"]
     r = await w["tr"].get(f"/api/pinboard/groups/{w.group_id}/board")
     gboard, gchannel, gsince = r.json()["board"]["id"], r.json()["channel"], r.json()["last_seq"]
-    assert (await w["tr"].patch(f"/api/pinboard/boards/{gboard}",
-                                json={"premoderation": True})).status_code == 200
+    assert (
+        await w["tr"].patch(f"/api/pinboard/boards/{gboard}", json={"premoderation": True})
+    ).status_code == 200
     gsince += 1  # board.updated
-    section = (await w["tr"].post(f"/api/pinboard/boards/{board_id}/sections",
-                                  json={"title": "Closed"})).json()
+    section = (
+        await w["tr"].post(f"/api/pinboard/boards/{board_id}/sections", json={"title": "Closed"})
+    ).json()
     n1 = await _draft(w, "p1", board_id, "one")
     n2 = await _draft(w, "p1", board_id, "two")
     n3 = await _draft(w, "p2", board_id, "three")
     n4 = await _draft(w, "p1", board_id, "in a locked section", section_id=section["id"])
-    assert (await w["tr"].patch(f"/api/pinboard/sections/{section['id']}",
-                                json={"locked": True})).status_code == 200
+    assert (
+        await w["tr"].patch(f"/api/pinboard/sections/{section['id']}", json={"locked": True})
+    ).status_code == 200
     since += 2  # section.created, section.updated
     n5 = await _draft(w, "p1", gboard, "queued")
     n6 = await _draft(w, "tr", gboard, "a trainer skips the queue")
@@ -78,12 +81,24 @@ async def test_one_transaction_many_outcomes(world: World) -> None:
         batch = await release_many(db, requests)
 
     assert [_code(o) for o in batch.outcomes] == [
-        "published", 403, "published", 409, 423, 404, "pending", "published", 404, 404, "published",
+        "published",
+        403,
+        "published",
+        409,
+        423,
+        404,
+        "pending",
+        "published",
+        404,
+        404,
+        "published",
     ]
     assert batch.outcomes[3].code == "not_a_draft"  # type: ignore[union-attr]
     assert batch.outcomes[4].code == "section_locked"  # type: ignore[union-attr]
     first = batch.outcomes[0]
-    assert first["replies"] == [] and first["my_vote"] is False and first["author"]["id"] == u["p1"].id
+    assert (
+        first["replies"] == [] and first["my_vote"] is False and first["author"]["id"] == u["p1"].id
+    )
 
     # Released notes take the next places of their column in request order.
     states = await _states(w, [n1, n2, n3, n4, n5, n6])
@@ -94,17 +109,21 @@ async def test_one_transaction_many_outcomes(world: World) -> None:
     # One append: every channel's events are gapless and in request order.
     board_log = await w.log(channel, since)
     assert [(e.seq, e.type, e.body["note"]["id"]) for e in board_log] == [
-        (since + 1, "note.published", n1), (since + 2, "note.published", n3),
+        (since + 1, "note.published", n1),
+        (since + 2, "note.published", n3),
         (since + 3, "note.published", n2),
     ]
     group_log = await w.log(gchannel, gsince)
-    assert [(e.seq, e.type) for e in group_log] == [(gsince + 1, "note.pending"),
-                                                    (gsince + 2, "note.published")]
+    assert [(e.seq, e.type) for e in group_log] == [
+        (gsince + 1, "note.pending"),
+        (gsince + 2, "note.published"),
+    ]
     assert group_log[0].body == {"id": n5}  # a queued note's text stays out of the board log
     queued = [e for e in await w.log(f"user:{u['p1'].id}") if e.type == "note.queued"]
     assert [e.body["note_id"] for e in queued] == [n5]
     assert sorted(e.id for e in batch.events) == sorted(
-        e.id for e in [*board_log, *group_log, *queued])
+        e.id for e in [*board_log, *group_log, *queued]
+    )
 
     # Releasing again later: refused, nothing logged.
     async with w.services.db.session() as db:
@@ -133,13 +152,20 @@ async def test_a_failed_transaction_is_retried_release_by_release(world: World) 
         fanned.append(events)
 
     writer: BatchWriter[ReleaseRequest] = BatchWriter(
-        w.services.db, apply, fan_out, name="test",
+        w.services.db,
+        apply,
+        fan_out,
+        name="test",
     )
     writer.start()
     try:
         u = w.users
-        reqs = [ReleaseRequest(u["p1"], good[0]), ReleaseRequest(u["p1"], poison),
-                ReleaseRequest(u["p2"], good[1]), ReleaseRequest(u["tr"], good[2])]
+        reqs = [
+            ReleaseRequest(u["p1"], good[0]),
+            ReleaseRequest(u["p1"], poison),
+            ReleaseRequest(u["p2"], good[1]),
+            ReleaseRequest(u["tr"], good[2]),
+        ]
         results = await asyncio.gather(*(writer.submit(r) for r in reqs), return_exceptions=True)
         assert writer.batches == 1 and writer.retried_singly == 1  # queued together, retried singly
         assert isinstance(results[1], StoreUnavailable) and results[1].status == 503
@@ -171,7 +197,11 @@ async def test_concurrent_and_repeated_releases_over_http(world: World) -> None:
     answers = await asyncio.gather(
         *(w[who].post(f"/api/pinboard/notes/{nid}/release") for who, nid in calls)
     )
-    mine = [a.status_code for (who, nid), a in zip(calls, answers, strict=True) if nid == n1 and who == "p1"]
+    mine = [
+        a.status_code
+        for (who, nid), a in zip(calls, answers, strict=True)
+        if nid == n1 and who == "p1"
+    ]
     assert sorted(mine) == [200, 409, 409]  # exactly one release; the repeats are refused
     assert answers[2].status_code == 200 and answers[3].status_code == 200
     # Not p2's note: 404 while it is p1's draft, 403 once it is published.

@@ -66,17 +66,21 @@ async def release_many(db: AsyncSession, requests: list[ReleaseRequest]) -> Rele
             )
         ).scalars()
     }
-    boards = {
-        b.id: b
-        for b in (
-            await db.execute(
-                select(Board)
-                .where(Board.id.in_(sorted({n.board_id for n in notes.values()})))
-                .order_by(Board.id)
-                .with_for_update()
-            )
-        ).scalars()
-    } if notes else {}
+    boards = (
+        {
+            b.id: b
+            for b in (
+                await db.execute(
+                    select(Board)
+                    .where(Board.id.in_(sorted({n.board_id for n in notes.values()})))
+                    .order_by(Board.id)
+                    .with_for_update()
+                )
+            ).scalars()
+        }
+        if notes
+        else {}
+    )
     # Loaded into the session's identity map: release_note's db.get() finds them there.
     section_ids = {n.section_id for n in notes.values() if n.section_id is not None}
     if section_ids:
@@ -109,7 +113,9 @@ async def release_many(db: AsyncSession, requests: list[ReleaseRequest]) -> Rele
             if not authz.may_see_note(viewer, note.state, note.author_id):
                 raise NotFound("note")
             place = (note.board_id, note.section_id)
-            await release_note(tx, BoardAccess(board, viewer), note, position=tops.get(place, 0) + 1)
+            await release_note(
+                tx, BoardAccess(board, viewer), note, position=tops.get(place, 0) + 1
+            )
         except DomainError as refused:
             outcomes.append(refused)
             continue
@@ -120,7 +126,9 @@ async def release_many(db: AsyncSession, requests: list[ReleaseRequest]) -> Rele
     return ReleaseBatch(outcomes, events)
 
 
-async def _top_positions(db: AsyncSession, board_ids: list[int]) -> dict[tuple[int, int | None], int]:
+async def _top_positions(
+    db: AsyncSession, board_ids: list[int]
+) -> dict[tuple[int, int | None], int]:
     """The highest position of a released note per (board, section): ``_next_position`` for all."""
     if not board_ids:
         return {}

@@ -16,16 +16,15 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
-from starlette.responses import JSONResponse
-
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import JSONResponse
 
 from realtime.batch_writer import Applied, BatchWriter
 from storage.repo import pinboard as repo
 from storage.repo.channel_log import StoredEvent
 from storage.repo.pinboard import BoardTx
-from storage.repo.pinboard_release import ReleaseRequest, release_many
 from storage.repo.pinboard_read import notes_as_seen, snapshot
+from storage.repo.pinboard_release import ReleaseRequest, release_many
 from storage.repo.pinboard_views import board_view, iso, public_note, reply_view, section_view
 from web.api import API, Ctx
 

@@ -122,3 +122,28 @@ def test_tiny_classroom_loses_nothing_and_writes_its_report(
         cwd=REPO, env=env, capture_output=True, text=True, timeout=30,
     )
     assert check.stdout.strip() == "0", check.stdout + check.stderr
+
+
+@pytest.mark.slow
+def test_tiny_board_burst_delivers_every_release(
+    server: tuple[str, int, dict[str, str]], tmp_path: Path
+) -> None:
+    """`board-burst`: signed-in bots from `loadtest-setup --sessions`, drafts over HTTP,
+    releases within the window, every one at every subscriber; cleaned up afterwards."""
+    url, pid, env = server
+    results = tmp_path / "results"
+    run = subprocess.run(
+        [sys.executable, "-m", "loadtest", "board-burst", "--url", url, "--releases", "12",
+         "--subscribers", "3", "--window", "0.3", "--server-pid", str(pid),
+         "--results-dir", str(results), "--tag", "pytest", "--drain-timeout", "10"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=90,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    [json_file] = results.glob("*_board-burst_pytest.json")
+    result = json.loads(json_file.read_text())
+    f = result["figures"]
+    assert f["statuses"] == {"200": 12}
+    assert f["deliveries"] == {"expected": 36, "lost": 0, "duplicates": 0, "out_of_order": 0,
+                               "subscribers_with_wrong_notes": 0}
+    assert f["last_delivery_after_s"] is not None and f["server_cpu_s"] > 0
+    assert "removed 1 events and 15 bot accounts" in run.stderr

@@ -90,6 +90,7 @@ class InProcessServer:
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, ws="websockets-sansio",
             ws_max_size=settings.max_frame_bytes, ws_ping_interval=None, log_level="warning",
+            ws_per_message_deflate=False,
             lifespan="on",
         )
         self.server = uvicorn.Server(config)

@@ -117,6 +117,10 @@ async def test_two_processes_deliver_both_ways_then_drain_on_sigterm(pg_url: str
             x = await HubClient.connect(servers[0].port, ca)
             y = await HubClient.connect(servers[1].port, cb, proto="msgpack")
             assert x.hello and y.hello and x.hello["node"] != y.hello["node"]
+            # `classhub serve` declines permessage-deflate (offered by this client, as by
+            # every browser): its zlib state would be most of a connection's memory.
+            assert x.ws.response is not None
+            assert x.ws.response.headers.get("Sec-WebSocket-Extensions") is None
             await x.subscribe(ch, presence=True)
             assert (await x.recv_type("presence"))["present"] == [{"id": a, "name": "Ada"}]
             await y.subscribe(ch, presence=True)

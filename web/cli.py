@@ -52,6 +52,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         ws="websockets-sansio",
         ws_max_size=settings.max_frame_bytes,
         ws_ping_interval=None,  # the hub runs its own heartbeats on a shared timer
+        # No permessage-deflate: the hub writes each event's frame once, uncompressed, to
+        # every socket, and the extension's zlib state costs ~42 KB per connection that
+        # offers it (every browser does): more than everything else of a connection.
+        ws_per_message_deflate=False,
         proxy_headers=args.proxy_headers,
         timeout_graceful_shutdown=10,
         loop="uvloop" if args.uvloop else "asyncio",

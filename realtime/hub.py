@@ -562,22 +562,30 @@ class Hub:
         try:
             await asyncio.gather(*(asyncio.shield(f.ready) for _, _, _, f in accepted))
             limit = self.settings.replay_limit
-            reads: list[tuple[int, list[StoredEvent]]] = []
-            async with self.db.session() as db:
-                for i, entry, sub, feed in accepted:
-                    head = await channel_log.last_seq(db, entry.channel)
-                    since = entry.since
-                    if since is None:
-                        answers[i].update(status="ok", seq=head)
-                        reads.append((head, []))
-                    elif since > head or head - since > limit:
-                        answers[i].update(status="reload", seq=head)
-                        reads.append((head, []))
-                    else:
-                        rows = await channel_log.read_since(db, entry.channel, since, limit)
-                        answers[i].update(status="recovered", seq=max([head, *(r.seq for r in rows)]))
-                        reads.append((since, rows))
-            names = await self._names_for([r.author_id for _, rows in reads for r in rows if r.author_id])
+            # None: start where this process's feed stands (decided below, synchronously).
+            reads: list[tuple[int, list[StoredEvent]] | None] = []
+            from_store = [
+                (i, entry) for i, entry, _, feed in accepted
+                if entry.since is not None and (feed.seq is None or entry.since != feed.seq.delivered)
+            ]
+            if from_store:
+                async with self.db.session() as db:
+                    stored: dict[int, tuple[int, list[StoredEvent]]] = {}
+                    for i, entry in from_store:
+                        head = await channel_log.last_seq(db, entry.channel)
+                        since = entry.since
+                        assert since is not None
+                        if since > head or head - since > limit:
+                            answers[i].update(status="reload", seq=head)
+                            stored[i] = (head, [])
+                        else:
+                            rows = await channel_log.read_since(db, entry.channel, since, limit)
+                            answers[i].update(status="recovered", seq=max([head, *(r.seq for r in rows)]))
+                            stored[i] = (since, rows)
+                reads = [stored.get(i) for i, _, _, _ in accepted]
+            else:
+                reads = [None] * len(accepted)
+            names = await self._names_for([r.author_id for read in reads if read for r in read[1] if r.author_id])
         except Exception:
             for _, entry, sub, _ in accepted:
                 if conn.subs.get(entry.channel) is sub:
@@ -586,11 +594,22 @@ class Hub:
         # From here to the end: synchronous, so the boundary cannot move under us.
         pending: list[WireEvent] = []
         watch: list[int] = []
-        for (i, entry, sub, feed), (start, rows) in zip(accepted, reads, strict=True):
+        for (i, entry, sub, feed), read in zip(accepted, reads, strict=True):
             if conn.subs.get(entry.channel) is not sub or self.feeds.get(entry.channel) is not feed:
                 answers[i] = {"channel": entry.channel, "status": "denied", "code": "superseded"}
                 continue
             assert feed.seq is not None
+            if read is None:
+                # No `since`, or exactly where this process's feed stands: the subscriber
+                # starts there and gets everything after it live, without reading the store
+                # (events committed elsewhere and still on their way arrive through the feed).
+                start, rows = feed.seq.delivered, []
+                if entry.since is None:
+                    answers[i].update(status="ok", seq=start)
+                else:
+                    answers[i].update(status="recovered", seq=start)
+            else:
+                start, rows = read
             replay = [WireEvent(r, names.get(r.author_id or 0)) for r in rows]
             pending.extend(sub.recovery.finish(start, replay, feed.seq.delivered))
             feed.promote(conn, sub)

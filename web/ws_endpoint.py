@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 from urllib.parse import parse_qs
 
+from sqlalchemy import select
 from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
 
@@ -36,15 +37,24 @@ async def _user_for_hash(services: Any, session_hash: str) -> User | None:
     now = utcnow()
     idle = dt.timedelta(seconds=services.settings.session_idle_secs)
     async with services.db.session() as db:
-        row = await db.get(AuthSession, session_hash)
-        if row is None or row.revoked_at is not None or row.expires_at <= now:
+        # One query for both (a class connecting at once makes a thousand of these).
+        found = (
+            await db.execute(
+                select(AuthSession, User)
+                .join(User, User.id == AuthSession.user_id)
+                .where(AuthSession.token_hash == session_hash)
+            )
+        ).first()
+        if found is None:
+            return None
+        row, user = found
+        if row.revoked_at is not None or row.expires_at <= now:
             return None
         if row.last_seen_at + idle <= now:
             return None
         if (now - row.last_seen_at).total_seconds() >= SESSION_TOUCH_SECS:
             row.last_seen_at = now  # not on every handshake: a reconnect storm is no write storm
-        user = await db.get(User, row.user_id)
-        if user is None or user.status != UserStatus.ACTIVE.value:
+        if user.status != UserStatus.ACTIVE.value:
             return None
         return user
 

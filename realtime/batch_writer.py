@@ -85,6 +85,8 @@ class BatchWriter(Generic[Req]):
         self._queue: list[tuple[Req, asyncio.Future[Any]]] = []
         self._wake: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._busy = False  # a batch is taken from the queue and not yet answered
+        self._closing = False
         self.batches = 0
         self.retried_singly = 0
 
@@ -92,10 +94,12 @@ class BatchWriter(Generic[Req]):
         self._task = asyncio.create_task(self._run(), name=f"batch-writer-{self.name}")
 
     async def close(self) -> None:
+        self._closing = True  # new requests are refused from now on
         if self._task is not None:
-            # Let queued requests finish (their clients wait for the answer), for a while.
+            # Let queued requests and the batch in flight finish (their clients wait for
+            # the answer; cancelling a commit would leave them not knowing), for a while.
             for _ in range(int(CLOSE_WAIT_SECS / 0.01)):
-                if not self._queue:
+                if not self._queue and not self._busy:
                     break
                 await asyncio.sleep(0.01)
             self._task.cancel()
@@ -109,9 +113,14 @@ class BatchWriter(Generic[Req]):
 
     async def submit(self, req: Req) -> Any:
         """The request's outcome once its transaction committed; raises its DomainError."""
+        if self._closing:
+            raise StoreUnavailable("the server is shutting down")
         if self._task is None:
             raise RuntimeError(f"batch writer {self.name} is not running")
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        # The answer of a client that hung up is nobody's: retrieve it so that asyncio
+        # does not log "exception was never retrieved".
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._queue.append((req, fut))
         wake = self._wake
         if wake is not None and not wake.done():
@@ -133,6 +142,7 @@ class BatchWriter(Generic[Req]):
                 self._wake = None
             batch = self._queue[: self.max_batch]
             del self._queue[: self.max_batch]
+            self._busy = True
             try:
                 events = await self._commit(batch)
                 self.batches += 1
@@ -144,6 +154,8 @@ class BatchWriter(Generic[Req]):
             except Exception:
                 log.exception("batch writer %s failed unexpectedly", self.name)
                 self._fail(batch, StoreUnavailable("internal error"))
+            finally:
+                self._busy = False
 
     async def _commit(self, batch: list[tuple[Req, asyncio.Future[Any]]]) -> list[StoredEvent]:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -214,3 +215,36 @@ async def test_concurrent_and_repeated_releases_over_http(world: World) -> None:
     assert sorted(e.body["note"]["id"] for e in log) == sorted([n1, n2, n3])
     conflict = next(a for a in answers if a.status_code == 409)
     assert conflict.json()["error"]["code"] == "not_a_draft"
+
+
+async def test_closing_lets_the_batch_in_flight_commit_and_refuses_new_ones(world: World) -> None:
+    w = world
+    snap = await w.board()
+    board_id = snap["board"]["id"]
+    drafts = [await _draft(w, who, board_id, f"last call {who}") for who in ("p1", "p2")]
+    started = asyncio.Event()
+
+    async def slow_apply(db: AsyncSession, reqs: list[ReleaseRequest]) -> Applied:
+        started.set()
+        await asyncio.sleep(0.3)  # the server is asked to stop while this commits
+        batch = await release_many(db, reqs)
+        return Applied(list(batch.outcomes), batch.events)
+
+    writer: BatchWriter[ReleaseRequest] = BatchWriter(
+        w.services.db, slow_apply, _no_fan_out, name="closing"
+    )
+    writer.start()
+    u = w.users
+    pending = [
+        asyncio.create_task(writer.submit(ReleaseRequest(u[who], n)))
+        for who, n in zip(("p1", "p2"), drafts, strict=True)
+    ]
+    await started.wait()
+    await writer.close()
+    assert [r["state"] for r in await asyncio.gather(*pending)] == ["published", "published"]
+    with pytest.raises(StoreUnavailable):
+        await writer.submit(ReleaseRequest(u["p1"], drafts[0]))
+
+
+async def _no_fan_out(events: list[StoredEvent]) -> None:
+    return None

@@ -362,6 +362,10 @@ class Hub:
             on_dirty=self._mark_dirty,
         )
         conn.start()
+        if conn.raw is not None:
+            conn.raw.drop_handshake()
+        # The request headers are not needed past the handshake either (nor kept by anyone).
+        scope["headers"] = []
         self.names[user.id] = user.display_name
         if not self.can_accept(user.id):
             conn.close(CloseCode.TOO_MANY_CONNECTIONS, "too many connections")

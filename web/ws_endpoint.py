@@ -103,4 +103,6 @@ class WebSocketEndpoint:
         if codec is None:
             await _refuse(scope, send, 403, "offer the classhub.json.v1 or classhub.msgpack.v1 subprotocol")
             return
+        # This frame lives as long as the connection: keep only what serve needs.
+        del conn, services, settings, message, token, origin
         await hub.serve(scope, receive, send, user=user, session_hash=session_hash, codec=codec)

@@ -275,3 +275,21 @@ def test_bot_accounts_shared_frames_once_per_process_and_still_per_bot() -> None
     b._on_messages([batch(4), batch(5, 6, 7)], 13.0)
     assert b.cursors["event:1:chat"].contig == 7 and b.cursors["event:1:chat"].dups == 0
     assert stats.deliveries == 14
+
+
+def test_socket_floor_tool_runs() -> None:
+    import os
+    import subprocess
+    import sys
+
+    if (os.cpu_count() or 1) < 2:
+        import pytest
+
+        pytest.skip("pins a writer and a reader to two cores")
+    # A subprocess: the tool pins itself to a core, which must not outlive it.
+    out = subprocess.run(
+        [sys.executable, "-m", "loadtest.socket_floor", "--sockets", "4", "--rounds", "5"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout
+    assert "µs of writer CPU per 300-byte write (4 sockets x 5 rounds" in out
+    assert float(out.split()[0]) > 0

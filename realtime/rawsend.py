@@ -18,9 +18,11 @@ from typing import Any
 
 try:  # uvicorn's implementation and the websockets state enum it uses
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from websockets.protocol import Protocol as WsProtocol
     from websockets.protocol import State
 except ImportError:  # pragma: no cover - another server
     WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
+    WsProtocol = None  # type: ignore[assignment,misc]
     State = None  # type: ignore[assignment,misc]
 
 # The websockets state of a connection that may still carry data frames.
@@ -49,6 +51,21 @@ class RawSocket:
         if getattr(p, "handshake_complete", False):
             p.request = None
             p.response = None
+        # websockets' server parser is a generator whose frame still holds the parsed
+        # request (headers and all) in a local for the connection's life. Right after
+        # the handshake, with nothing buffered, it is waiting at a frame boundary: a
+        # fresh frame parser (the base class's, which it would delegate to anyway)
+        # takes its place and the request is freed.
+        conn = getattr(p, "conn", None)
+        reader = getattr(conn, "reader", None)
+        if (
+            WsProtocol is not None and conn is not None and conn.state is State.OPEN
+            and isinstance(getattr(reader, "buffer", None), bytearray) and not reader.buffer
+            and not getattr(reader, "eof", True) and hasattr(conn, "parser")
+        ):
+            parser = WsProtocol.parse(conn)
+            next(parser)
+            conn.parser = parser
 
     def __init__(self, proto: Any) -> None:
         self.proto = proto

@@ -429,3 +429,24 @@ async def test_metrics_endpoint(db_url: str, tmp_path: Path) -> None:
         assert "classhub_ws_raw_frames_total" in text
         await listener.close()
         await c.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_connection_keeps_nothing_of_its_handshake(db_url: str, tmp_path: Path) -> None:
+    """10,000 connections x ~3 KB of headers nobody reads again (docs/performance.md, idle)."""
+    async with Stack(db_url, tmp_path) as st:
+        a, ca = await st.world.user("Ada")
+        ch = f"event:{await st.world.event((a, Role.PARTICIPANT))}:chat"
+        c = await HubClient.connect(st.port, ca)
+        await c.subscribe(ch)
+        (conn,) = list(st.hub.conns)
+        proto = conn.raw.proto
+        assert proto.request is None and proto.response is None
+        locals_ = proto.conn.parser.gi_frame.f_locals
+        assert "request" not in locals_  # the fresh frame parser, not the handshake's
+        # ... and frames still parse after the swap: publish, receive, ping.
+        assert (await c.publish(ch, "after the swap"))["type"] == "ack"
+        assert [e["body"]["text"] for e in await c.wait_events(ch, 1)] == ["after the swap"]
+        await c.send({"type": "ping", "id": "p"})
+        assert (await c.recv_type("pong"))["id"] == "p"
+        await c.close()

@@ -17,4 +17,5 @@ export PUBLIC_URL="${PUBLIC_URL:-http://127.0.0.1:${PORT:-8000}}"
 
 .venv/bin/classhub migrate
 .venv/bin/classhub demo
-exec .venv/bin/classhub serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"
+# --mailer: this one process also sends the mail (into the Maildir ./var/mail).
+exec .venv/bin/classhub serve --mailer --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"

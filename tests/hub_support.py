@@ -118,15 +118,16 @@ class InProcessServer:
 class ServerProcess:
     """``classhub serve`` in its own process; stopped (SIGTERM, then SIGKILL) on exit."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *args: str) -> None:
         self.env = env
+        self.args = args  # more `classhub serve` options, e.g. "--mailer"
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = {**os.environ, **self.env}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "web.cli", "serve", "--port", str(self.port), "--log-level", "warning"],
+            [sys.executable, "-m", "web.cli", "serve", "--port", str(self.port), "--log-level", "warning", *self.args],
             cwd=ROOT, env=env,
         )
 

@@ -46,7 +46,43 @@ class WebSocketFastPath:
             await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+@asynccontextmanager
+async def in_process_mailer(services: Services, enabled: bool) -> AsyncIterator[None]:
+    """A ``classhub mailer`` worker as a task of this process, its progress through our hub."""
+    if not enabled or services.settings.mail is None:
+        yield
+        return
+    import asyncio
+
+    from realtime.mailer.jobs import JobContext, JobRunner, load_job_modules
+    from realtime.mailer.worker import MailWorker
+    from web.mailer_glue import register_builtin_jobs
+
+    load_job_modules()
+    register_builtin_jobs(services.settings)
+    hub = services.hub
+    worker = MailWorker(
+        services.settings, services.db,
+        publish=hub.broadcast if hub is not None else None,
+        jobs=JobRunner(JobContext(services.settings, services.db)),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop), name="in-process-mailer")
+    log.info("mailer running inside this server, sending to %s", services.settings.mail.target.describe())
+    try:
+        yield
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(task, 15)
+        except Exception:  # noqa: BLE001 - leased mail is retried by the next worker
+            task.cancel()
+            log.warning("the in-process mailer did not stop in time; its leased mail is retried later")
+
+
+def create_app(settings: Settings | None = None, *, mailer: bool = False) -> Starlette:
+    """The application; ``mailer=True`` also runs a mail worker inside it (``serve --mailer``:
+    one process sends its own mail, as the embedded default's demo does)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -59,7 +95,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             from web.routes.pinboard import release_writer
 
             # The release writer fans out through the hub: it stops first.
-            async with start_hub(services), release_writer(services):
+            async with start_hub(services), release_writer(services), in_process_mailer(services, mailer):
                 yield
         finally:
             await db.close()

@@ -43,7 +43,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from web.hub_glue import run_server
 
     ensure_migrated(settings)
-    app = create_app(settings)
+    app = create_app(settings, mailer=args.mailer)
     run_server(
         app,
         host=args.host,
@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-For/Proto from a proxy")
     serve.add_argument("--no-uvloop", dest="uvloop", action="store_false", help="use the plain asyncio loop")
+    serve.add_argument(
+        "--mailer", action="store_true",
+        help="also run a mail worker in this process (one machine, e.g. the embedded default's "
+        "demo; with several web processes run `classhub mailer` instead, see docs/mail.md)",
+    )
 
     sub.add_parser(
         "migrate",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from storage.repo.channel_log import NewEvent, append, last_seq, read_range, read_since
 from tests.conftest import make_user
 
@@ -70,10 +72,7 @@ async def test_concurrent_appenders_never_share_a_sequence(services: Any) -> Non
 # the ORM appender's results: same sequences, ids, duplicate flags, bodies, reads.
 
 def _pg_only(services: Any) -> None:
-    import pytest
-
-    if services.db.is_sqlite:
-        pytest.skip("channel_log_pg is the PostgreSQL appender")
+    assert not services.db.is_sqlite  # the tests below are parametrised to postgres only
 
 
 async def _pg_conn(services: Any) -> Any:
@@ -84,6 +83,7 @@ async def _pg_conn(services: Any) -> Any:
     return await asyncpg.connect(asyncpg_dsn(services.db.url))
 
 
+@pytest.mark.parametrize("backend", ["postgres"])
 async def test_pg_appender_matches_the_orm_appender(services: Any) -> None:
     from storage.repo import channel_log_pg
 
@@ -126,6 +126,7 @@ async def test_pg_appender_matches_the_orm_appender(services: Any) -> None:
         await conn.close()
 
 
+@pytest.mark.parametrize("backend", ["postgres"])
 async def test_pg_appender_and_orm_appender_racing_never_share_a_sequence(services: Any) -> None:
     from storage.repo import channel_log_pg
 
@@ -157,9 +158,9 @@ async def test_pg_appender_and_orm_appender_racing_never_share_a_sequence(servic
     assert sorted(s for r in results for s in r) == list(range(1, 31))
 
 
+@pytest.mark.parametrize("backend", ["postgres"])
 async def test_pg_appender_racing_duplicates_store_once(services: Any) -> None:
     import asyncpg
-    import pytest
 
     from storage.repo import channel_log_pg
 
@@ -200,6 +201,7 @@ async def test_pg_appender_racing_duplicates_store_once(services: Any) -> None:
         await b.close()
 
 
+@pytest.mark.parametrize("backend", ["postgres"])
 async def test_pg_appender_single_statement_creates_the_channel(services: Any) -> None:
     from storage.repo import channel_log_pg
 

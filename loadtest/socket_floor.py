@@ -7,7 +7,7 @@ each frame is one ``transport.write`` (one ``send`` system call, and on
 loopback the kernel's receive path runs in the sender's time too). This
 measures exactly that and nothing of classhub: a uvloop server process pinned
 to core 0 writes one frame-sized message to each of N connected sockets, every
-2 ms, while a reader process pinned to core 1 drains them, like the load
+``--interval`` (2 ms), while a reader process pinned to core 1 drains them, like the load
 generator does. It prints the writer's CPU per write (``time.process_time``,
 user + system). Whatever the hub does, a delivery that needs its own write
 cannot cost less than this (docs/performance.md, "the write floor").
@@ -24,7 +24,7 @@ WRITER_CORE = 0
 READER_CORE = 1
 
 
-async def _main(sockets: int, rounds: int, size: int) -> float:
+async def _main(sockets: int, rounds: int, size: int, interval: float) -> float:
     loop = asyncio.get_running_loop()
     transports: list[asyncio.Transport] = []
 
@@ -58,7 +58,7 @@ async def _main(sockets: int, rounds: int, size: int) -> float:
         for _ in range(rounds):
             for t in transports:
                 t.write(frame)
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(interval)
         return (time.process_time() - start) / (rounds * sockets)
     finally:
         os.kill(pid, 9)
@@ -80,14 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sockets", type=int, default=300, help="connected sockets (default 300, a classroom)")
     ap.add_argument("--rounds", type=int, default=300, help="writes per socket (default 300)")
     ap.add_argument("--bytes", type=int, default=300, help="payload per write (default 300, a 200-byte post's frame)")
+    ap.add_argument("--interval", type=float, default=0.002,
+                    help="seconds between rounds (default 0.002; 0.033 is the classroom's 30 posts/s)")
     args = ap.parse_args(argv)
     if len(os.sched_getaffinity(0)) < 2 and os.cpu_count() and os.cpu_count() < 2:  # pragma: no cover
         print("note: one core only; reader and writer share it")
     os.sched_setaffinity(0, {WRITER_CORE})
-    per_write = _run(_main(args.sockets, args.rounds, args.bytes))
+    per_write = _run(_main(args.sockets, args.rounds, args.bytes, args.interval))
     assert isinstance(per_write, float)
     print(f"{per_write * 1e6:.2f} µs of writer CPU per {args.bytes}-byte write "
-          f"({args.sockets} sockets x {args.rounds} rounds, reader on core {READER_CORE})")
+          f"({args.sockets} sockets x {args.rounds} rounds every {args.interval * 1000:g} ms, reader on core {READER_CORE})")
     return 0
 
 

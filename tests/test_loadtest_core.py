@@ -291,5 +291,5 @@ def test_socket_floor_tool_runs() -> None:
         [sys.executable, "-m", "loadtest.socket_floor", "--sockets", "4", "--rounds", "5"],
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout
-    assert "µs of writer CPU per 300-byte write (4 sockets x 5 rounds" in out
+    assert "µs of writer CPU per 300-byte write (4 sockets x 5 rounds every 2 ms" in out
     assert float(out.split()[0]) > 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -47,7 +47,9 @@ class WriteItem:
     done: Callable[[StoredEvent | PublishFailed], None]
 
 
-CommitHook = Callable[[list[WriteItem], list[StoredEvent | PublishFailed]], Awaitable[None]]
+# Synchronous: it answers the publishers and schedules fan-out; the writer goes straight on
+# to the next transaction, whose round trip to the store then overlaps that fan-out.
+CommitHook = Callable[[list[WriteItem], list[StoredEvent | PublishFailed]], None]
 
 
 class GroupCommitWriter:
@@ -106,7 +108,7 @@ class GroupCommitWriter:
             try:
                 results = await self._commit(batch)
                 self.batches += 1
-                await self.on_committed(batch, results)
+                self.on_committed(batch, results)
             except asyncio.CancelledError:
                 for item in batch:
                     item.done(PublishFailed("the server is shutting down"))

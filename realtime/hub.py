@@ -116,6 +116,8 @@ class Hub:
         self._flush_handle: asyncio.Handle | None = None
         self._flush_since = 0.0
         self._inbound: list[WireEvent] = []
+        self._outgoing: list[WireEvent] = []  # fanned out here, still to go to the broker
+        self._outgoing_wake: asyncio.Future[None] | None = None
         self._inbound_handle: asyncio.Handle | None = None
         self.draining = False
         extra = settings.extra
@@ -133,6 +135,7 @@ class Hub:
         await self.broker.connect()
         await self.broker.subscribe(CONTROL)
         self.writer.start()
+        self._spawn(self._broker_sender(), "hub-broker-sender")
         self._spawn(self._housekeeping(), "hub-housekeeping")
         register(self)
         await self._control({"op": "presence_sync"})
@@ -142,6 +145,8 @@ class Hub:
         for conn in list(self.conns):
             conn.close(CloseCode.RESTART, "service restart")
         await self.writer.close()
+        await asyncio.sleep(0)  # the last commit's fan-out
+        await self._flush_outgoing(5.0)
         try:
             await self._control({"op": "presence_bye", "node": self.node})
         except Exception:  # noqa: BLE001 - the broker may be gone already
@@ -269,17 +274,44 @@ class Hub:
             if len(rows) < 1000 or seqr.delivered == start:
                 break
 
-    async def _after_commit(
-        self, items: list[WriteItem], results: list[StoredEvent | PublishFailed]
-    ) -> None:
+    def _after_commit(self, items: list[WriteItem], results: list[StoredEvent | PublishFailed]) -> None:
+        """Answer the publishers now; fan out at the writer's next await.
+
+        The writer continues with the next transaction at once: while the store
+        works on it, the loop writes this batch's frames (acks first: they were
+        queued first). Broker messages go out from their own task, in commit
+        order, so a Redis round trip never holds up the next commit either.
+        """
         wires: list[WireEvent] = []
         for item, result in zip(items, results, strict=True):
             item.done(result)
             if isinstance(result, StoredEvent) and not result.duplicate:
                 wires.append(WireEvent(result, item.author_name))
         if wires:
-            self._offer_all(wires)
+            asyncio.get_running_loop().call_soon(self._fan_out_committed, wires)
+
+    def _fan_out_committed(self, wires: list[WireEvent]) -> None:
+        self._offer_all(wires)
+        self._outgoing.extend(wires)
+        wake = self._outgoing_wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    async def _broker_sender(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._outgoing:
+                self._outgoing_wake = loop.create_future()
+                await self._outgoing_wake
+                self._outgoing_wake = None
+            wires, self._outgoing = self._outgoing, []
             await self._to_broker(wires)
+
+    async def _flush_outgoing(self, timeout: float) -> None:
+        """On close: let the broker sender pass on what is committed, for a while."""
+        deadline = time.monotonic() + timeout
+        while (self._outgoing or self._outgoing_wake is None) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
 
     async def _to_broker(self, wires: list[WireEvent]) -> None:
         node = self._node_b

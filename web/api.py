@@ -128,6 +128,19 @@ async def parse_json_body(request: Request, model: type[BaseModel]) -> BaseModel
         check_text(data)
     except RecursionError:
         raise ApiError(400, "invalid_json", "the request body is nested too deeply") from None
+    if isinstance(data, dict):
+        # A misspelt field must not be dropped in silence ("room" for "location" would
+        # otherwise be answered with "nothing changed"): every body refuses unknown keys.
+        known = {name for name, f in model.model_fields.items()} | {
+            f.alias for f in model.model_fields.values() if f.alias
+        }
+        unknown = sorted(k for k in data if k not in known)
+        if unknown:
+            details = [
+                {"field": k, "problem": f"unknown field; expected one of: {', '.join(sorted(known)) or 'none'}"}
+                for k in unknown
+            ]
+            raise ApiError(422, "invalid", _summarise(details), details=details)
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:

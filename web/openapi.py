@@ -26,10 +26,12 @@ ERROR_SCHEMA = {
 }
 
 
-def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+def _schema(model: type[BaseModel], components: dict[str, Any], *, request: bool = False) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     for name, sub in schema.pop("$defs", {}).items():
         components[name] = sub
+    if request:
+        schema["additionalProperties"] = False  # web.api.parse_json_body refuses unknown fields
     components[model.__name__] = schema
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
@@ -80,7 +82,7 @@ def build_openapi(operations: list[Operation]) -> dict[str, Any]:
         if op.body is not None:
             entry["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": _schema(op.body, components)}},
+                "content": {"application/json": {"schema": _schema(op.body, components, request=True)}},
             }
         elif op.content_type is not None:
             media: dict[str, Any] = {"schema": op.form_schema} if op.form_schema else {}

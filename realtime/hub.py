@@ -33,6 +33,7 @@ from realtime.presence import LocalAttendance, PresenceBoard
 from realtime.ratelimit import TokenBucket
 from realtime.tokens import TokenClaim
 from storage import authz
+from storage.account_changes import AccountChanges
 from storage.db import Database
 from storage.models import AuthSession, Channel, User, UserStatus, utcnow
 from storage.repo import channel_log
@@ -111,6 +112,7 @@ class Hub:
         self.names: dict[int, str] = {}
         self.writer = GroupCommitWriter(db, self._after_commit)
         self._seen: list[SeenCallback] = []
+        self._accounts_changed: list[Callable[[AccountChanges], None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._dirty: list[Connection] = []
         self._flush_handle: asyncio.Handle | None = None
@@ -210,6 +212,25 @@ class Hub:
 
     def on_seen(self, callback: SeenCallback) -> None:
         self._seen.append(callback)
+
+    def on_accounts_changed(self, callback: Callable[[AccountChanges], None]) -> None:
+        """Called with the account changes another process committed (caches of sign-ins),
+        and with ``everything`` after a broker reconnect (messages may have been lost)."""
+        self._accounts_changed.append(callback)
+
+    def share_accounts_changed(self, changes: AccountChanges) -> None:
+        """Tell the other processes (from inside a commit: sent by a task, not awaited)."""
+        message = {
+            "op": "accounts_changed",
+            "user_ids": sorted(changes.user_ids),
+            "session_hashes": sorted(changes.session_hashes),
+            "everything": changes.everything,
+        }
+        self._spawn(self._control(message), "accounts-changed")
+
+    def _tell_accounts_changed(self, changes: AccountChanges) -> None:
+        for callback in self._accounts_changed:
+            callback(changes)
 
     # Fan-out.
 
@@ -352,6 +373,7 @@ class Hub:
 
     async def _after_broker_reconnect(self) -> None:
         log.info("broker reconnected: filling %d channels from the store", len(self.feeds))
+        self._tell_accounts_changed(AccountChanges(everything=True))
         for feed in list(self.feeds.values()):
             await self._fill(feed)
         await self._control({"op": "presence_sync"})
@@ -775,6 +797,14 @@ class Hub:
             return
         if op == "disconnect_user":
             self._disconnect_local(int(msg["user_id"]), str(msg.get("reason", "")))
+        elif op == "accounts_changed":
+            self._tell_accounts_changed(
+                AccountChanges(
+                    {int(u) for u in msg.get("user_ids", ())},
+                    {str(h) for h in msg.get("session_hashes", ())},
+                    bool(msg.get("everything")),
+                )
+            )
         elif op == "membership_changed":
             self._spawn(self._recheck_local([int(u) for u in msg["user_ids"]]), "membership-recheck")
         elif op == "presence":

@@ -13,7 +13,15 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from storage.account_changes import LISTENERS_KEY, AccountListener, TrackedSession
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -46,7 +54,14 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Told, inside each commit, which accounts and sessions it changed (account_changes.py).
+        self.account_listeners: list[AccountListener] = []
+        self.sessionmaker = async_sessionmaker(
+            self.engine,
+            expire_on_commit=False,
+            sync_session_class=TrackedSession,
+            info={LISTENERS_KEY: self.account_listeners},
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -57,6 +72,13 @@ class Database:
         """A session whose transaction commits on success and rolls back on error."""
         async with self.sessionmaker() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A bare connection for a hot read that needs a few columns and no ORM session
+        (rolled back on exit unless the caller commits)."""
+        async with self.engine.connect() as conn:
+            yield conn
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -18,7 +18,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from storage.models import User
-from storage.repo.accounts import user_for_session
+from storage.repo.accounts import token_hash
 from web.errors import ApiError
 
 COOKIE_NAME = "classhub_session"
@@ -64,16 +64,11 @@ async def current_user(conn: HTTPConnection, *, allow_terminating: bool = False)
     user: User | None = None
     token = session_token(conn)
     if token is not None:
-        services = conn.app.state.services
-        async with services.db.session() as db:
-            found = await user_for_session(
-                db,
-                token,
-                idle_secs=services.settings.session_idle_secs,
-                allow_terminating=allow_terminating,
-            )
-        if found is not None:
-            user = found[0]
+        # The rules of storage.repo.accounts.user_for_session, cached for a few
+        # seconds per process and dropped at once on revocation (web/signins.py).
+        user = await conn.app.state.services.signins.user_for_hash(
+            token_hash(token), allow_terminating=allow_terminating
+        )
     conn.scope[key] = user
     return user
 

@@ -17,12 +17,14 @@ async def start_hub(services: Services) -> AsyncIterator[None]:
     hub = Hub(services.settings, services.db)
     await hub.start()
     services.hub = hub
+    services.signins.attach_hub(hub)
     from web.mail_hub import attach as attach_mail
 
     attach_mail(services)  # mail: "who saw the change live" from seen frames
     try:
         yield
     finally:
+        services.signins.detach_hub()
         services.hub = None
         await hub.close()
 

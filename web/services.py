@@ -7,6 +7,7 @@ from typing import Any
 
 from storage.db import Database
 from storage.settings import Settings
+from web.signins import SignIns
 
 
 @dataclass
@@ -17,3 +18,8 @@ class Services:
     # a hard import cycle during start-up.
     hub: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # The signed-in user of a session cookie, cached briefly (web/signins.py).
+    signins: SignIns = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.signins = SignIns(self.settings, self.db)

@@ -6,18 +6,16 @@ an HTTP answer (403, or 503 while draining) and creates nothing in the hub.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from urllib.parse import parse_qs
 
-from sqlalchemy import select
 from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
 
 from realtime.codec import choose_subprotocol
 from realtime.tokens import read_token
-from storage.models import AuthSession, User, UserStatus, utcnow
-from storage.repo.accounts import SESSION_TOUCH_SECS, token_hash
+from storage.models import User
+from storage.repo.accounts import token_hash
 from web.auth import session_token
 
 
@@ -33,30 +31,10 @@ async def _refuse(scope: Scope, send: Send, status: int, text: str) -> None:
 
 
 async def _user_for_hash(services: Any, session_hash: str) -> User | None:
-    """The rules of ``storage.repo.accounts.user_for_session``, by the session's hash."""
-    now = utcnow()
-    idle = dt.timedelta(seconds=services.settings.session_idle_secs)
-    async with services.db.session() as db:
-        # One query for both (a class connecting at once makes a thousand of these).
-        found = (
-            await db.execute(
-                select(AuthSession, User)
-                .join(User, User.id == AuthSession.user_id)
-                .where(AuthSession.token_hash == session_hash)
-            )
-        ).first()
-        if found is None:
-            return None
-        row, user = found
-        if row.revoked_at is not None or row.expires_at <= now:
-            return None
-        if row.last_seen_at + idle <= now:
-            return None
-        if (now - row.last_seen_at).total_seconds() >= SESSION_TOUCH_SECS:
-            row.last_seen_at = now  # not on every handshake: a reconnect storm is no write storm
-        if user.status != UserStatus.ACTIVE.value:
-            return None
-        return user
+    """The rules of ``storage.repo.accounts.user_for_session``, by the session's hash
+    (cached briefly per process, dropped at once on revocation: web/signins.py)."""
+    user: User | None = await services.signins.user_for_hash(session_hash)
+    return user
 
 
 class WebSocketEndpoint:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
+from storage.account_changes import note_session, note_user
 from storage.errors import Conflict, DomainError, NotFound
 from storage.models import AuthSession, User, UserStatus, utcnow
 from storage.passwords import hash_password, password_problem
@@ -113,29 +117,118 @@ async def user_for_session(
         return None
     user, session = row
     now = now or utcnow()
-    if session.revoked_at is not None or session.expires_at <= now:
+    if _session_ended(session.revoked_at, session.expires_at, session.last_seen_at, idle_secs, now):
         return None
-    if session.last_seen_at + dt.timedelta(seconds=idle_secs) <= now:
-        return None
-    if user.status != UserStatus.ACTIVE.value and not (
-        allow_terminating and user.status == UserStatus.TERMINATING.value
-    ):
+    if not admits(user.status, allow_terminating):
         return None
     if (now - session.last_seen_at).total_seconds() >= SESSION_TOUCH_SECS:
         session.last_seen_at = now
     return user, session
 
 
+def _session_ended(
+    revoked_at: dt.datetime | None,
+    expires_at: dt.datetime,
+    last_seen_at: dt.datetime,
+    idle_secs: int,
+    now: dt.datetime,
+) -> bool:
+    return (
+        revoked_at is not None
+        or expires_at <= now
+        or last_seen_at + dt.timedelta(seconds=idle_secs) <= now
+    )
+
+
+def admits(status: str, allow_terminating: bool) -> bool:
+    """Whether an account in ``status`` counts as signed in (see ``user_for_session``)."""
+    return status == UserStatus.ACTIVE.value or (
+        allow_terminating and status == UserStatus.TERMINATING.value
+    )
+
+
+_USER_COLUMNS = tuple(User.__table__.c)
+_LIVE_SESSION = (
+    select(*_USER_COLUMNS, AuthSession.revoked_at, AuthSession.expires_at, AuthSession.last_seen_at)
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(AuthSession.token_hash == bindparam("session_hash"))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    """A live session and its account's row, as read at one moment: what a cache keeps.
+
+    ``good_until`` is when the session ends by itself (its absolute end, or the
+    idle timeout counted from its last recorded use), whichever comes first.
+    """
+
+    session_hash: str
+    user_row: dict[str, Any]
+    good_until: dt.datetime
+
+    @property
+    def user_id(self) -> int:
+        return int(self.user_row["id"])
+
+    @property
+    def status(self) -> str:
+        return str(self.user_row["status"])
+
+    def user(self) -> User:
+        """A fresh detached ``User`` per request: handlers may not share one object."""
+        user = User(**self.user_row)
+        make_transient_to_detached(user)
+        return user
+
+
+async def live_session(
+    conn: AsyncConnection, session_hash: str, *, idle_secs: int, now: dt.datetime | None = None
+) -> LiveSession | None:
+    """``user_for_session`` by the token's hash with Core on a bare connection (no ORM
+    session: this runs for every signed-in request whose sign-in is not cached), for
+    accounts that are active or terminating (the caller applies :func:`admits`).
+
+    Moves ``last_seen_at`` forward at most every ``SESSION_TOUCH_SECS``, committing
+    on ``conn``.
+    """
+    row = (await conn.execute(_LIVE_SESSION, {"session_hash": session_hash})).one_or_none()
+    if row is None:
+        return None
+    n = len(_USER_COLUMNS)
+    revoked_at, expires, last_seen = row[n], row[n + 1], row[n + 2]
+    now = now or utcnow()
+    if _session_ended(revoked_at, expires, last_seen, idle_secs, now):
+        return None
+    user_row = {c.key: value for c, value in zip(_USER_COLUMNS, row[:n], strict=True)}
+    if not admits(user_row["status"], allow_terminating=True):
+        return None
+    if (now - last_seen).total_seconds() >= SESSION_TOUCH_SECS:
+        # Not on every request: an idle timeout measured in hours needs no write storm.
+        await conn.execute(
+            update(AuthSession)
+            .where(AuthSession.token_hash == session_hash)
+            .values(last_seen_at=now)
+        )
+        await conn.commit()
+        last_seen = now
+    good_until = min(expires, last_seen + dt.timedelta(seconds=idle_secs))
+    return LiveSession(session_hash, user_row, good_until)
+
+
 async def revoke_session(db: AsyncSession, token: str) -> None:
+    session_hash = token_hash(token)
+    note_session(db, session_hash)  # caches of sign-ins drop it once this commits
     await db.execute(
         update(AuthSession)
-        .where(AuthSession.token_hash == token_hash(token), AuthSession.revoked_at.is_(None))
+        .where(AuthSession.token_hash == session_hash, AuthSession.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
 
 
 async def revoke_user_sessions(db: AsyncSession, user_id: int) -> int:
     """Revoke every live session of a user; returns how many were revoked."""
+    note_user(db, user_id)  # caches of sign-ins drop them once this commits
     result = await db.execute(
         update(AuthSession)
         .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))

@@ -1,0 +1,165 @@
+"""What a session cookie resolves to, kept per process for a few seconds.
+
+Looking a session up costs a database round trip (and on SQLite a thread hop)
+for every signed-in request: about 1 ms of the server's CPU, more than the
+rest of a small request. A class releasing its notes at once makes a thousand
+such requests within a second, from sessions that were all in use moments
+before. So each process keeps the answer for ``SESSION_CACHE_SECS``.
+
+Security does not wait for the timeout (docs/privacy.md, "Sessions"):
+
+* Everything that ends or changes a sign-in (sign-out, block, terminate,
+  deletion, password reset, any change to a ``users`` row) is reported by the
+  store inside its commit (``storage/account_changes.py``); this process
+  drops the entries at once, before the request that made the change answers.
+* The hub tells the other processes on its control topic (``accounts_changed``);
+  they drop theirs on arrival. A broker reconnect clears the whole cache, as
+  messages may have been lost meanwhile.
+* A change made outside the servers (the ``classhub`` CLI, SQL by hand) or a
+  control message lost in transit takes effect within ``SESSION_CACHE_SECS``.
+
+Only live sessions are cached: an unknown, revoked or expired one is looked up
+every time. ``SessionCache`` is the plain core (no I/O, driven synchronously
+by tests); ``SignIns`` is the thin adapter over the database and the hub.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from storage.account_changes import AccountChanges
+from storage.db import Database
+from storage.models import User, utcnow
+from storage.repo.accounts import LiveSession, admits, live_session
+from storage.settings import Settings
+
+# The bound for changes that bypass the servers (the CLI) or a lost control
+# message: short next to a browser session, long enough to cover a class that
+# writes its drafts and then releases them (the "release now" burst).
+SESSION_CACHE_SECS = 10.0
+# One entry is a user row (~1 KB); far above the sessions a process serves at once.
+SESSION_CACHE_MAX = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    session: LiveSession
+    fresh_until: float  # monotonic
+
+
+class SessionCache:
+    """Live sessions by token hash, each for ``ttl`` seconds or until it is forgotten."""
+
+    def __init__(
+        self,
+        ttl: float = SESSION_CACHE_SECS,
+        max_entries: int = SESSION_CACHE_MAX,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[str, _Entry] = {}
+        self._by_user: dict[int, set[str]] = {}
+        # Bumped by every forget: a lookup that began before a revocation must not
+        # put its (possibly pre-revocation) answer into the cache after it.
+        self.generation = 0
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, session_hash: str, now: dt.datetime) -> LiveSession | None:
+        entry = self._entries.get(session_hash)
+        if entry is None:
+            self.misses += 1
+            return None
+        if entry.fresh_until <= self.clock() or entry.session.good_until <= now:
+            self._drop(session_hash)
+            self.misses += 1
+            return None
+        self.hits += 1
+        return entry.session
+
+    def put(self, session: LiveSession, generation: int) -> bool:
+        """Keep ``session`` if nothing was forgotten since ``generation`` was read."""
+        if self.ttl <= 0 or generation != self.generation:
+            return False
+        if len(self._entries) >= self.max_entries:
+            self.clear()  # rare: cheaper and simpler than an LRU, and always safe
+        self._drop(session.session_hash)
+        self._entries[session.session_hash] = _Entry(session, self.clock() + self.ttl)
+        self._by_user.setdefault(session.user_id, set()).add(session.session_hash)
+        return True
+
+    def forget(self, changes: AccountChanges) -> None:
+        self.generation += 1
+        if changes.everything:
+            self.clear()
+            return
+        for user_id in changes.user_ids:
+            for session_hash in self._by_user.pop(user_id, ()):
+                self._entries.pop(session_hash, None)
+        for session_hash in changes.session_hashes:
+            self._drop(session_hash)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+        self._by_user.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _drop(self, session_hash: str) -> None:
+        entry = self._entries.pop(session_hash, None)
+        if entry is not None:
+            hashes = self._by_user.get(entry.session.user_id)
+            if hashes is not None:
+                hashes.discard(session_hash)
+                if not hashes:
+                    del self._by_user[entry.session.user_id]
+
+
+class SignIns:
+    """The signed-in user behind a session hash, through the cache; one per process."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        ttl = float(settings.extra.get("CLASSHUB_SESSION_CACHE_SECS", SESSION_CACHE_SECS))
+        self.cache = SessionCache(ttl)
+        self.hub: Any = None
+        db.account_listeners.append(self._committed)
+
+    def attach_hub(self, hub: Any) -> None:
+        """Share this process's account changes with the others, and hear theirs."""
+        self.hub = hub
+        hub.on_accounts_changed(self.cache.forget)
+
+    def detach_hub(self) -> None:
+        self.hub = None
+
+    async def user_for_hash(self, session_hash: str, *, allow_terminating: bool = False) -> User | None:
+        now = utcnow()
+        found = self.cache.get(session_hash, now)
+        if found is None:
+            generation = self.cache.generation
+            async with self.db.connection() as conn:
+                found = await live_session(
+                    conn, session_hash, idle_secs=self.settings.session_idle_secs, now=now
+                )
+            if found is None:
+                return None
+            self.cache.put(found, generation)
+        if not admits(found.status, allow_terminating):
+            return None
+        return found.user()
+
+    def _committed(self, changes: AccountChanges) -> None:
+        # Inside the commit of the change: this process forgets before anyone answers.
+        self.cache.forget(changes)
+        if self.hub is not None:
+            self.hub.share_accounts_changed(changes)

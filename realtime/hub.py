@@ -92,6 +92,27 @@ def _unpack_events(data: bytes) -> list[WireEvent]:
     return out
 
 
+def _accounts_message(changes: AccountChanges) -> dict[str, Any]:
+    return {
+        "op": "accounts_changed",
+        "user_ids": sorted(changes.user_ids),
+        "session_hashes": sorted(changes.session_hashes),
+        "everything": changes.everything,
+    }
+
+
+async def announce_accounts_changed(settings: Settings, changes: AccountChanges) -> None:
+    """From a process without a hub (the ``classhub`` CLI): tell the servers on the
+    broker's control topic, as a hub would. Only a shared broker (Redis) reaches them."""
+    broker = broker_from_url(settings.redis_url, prefix=settings.redis_prefix)
+    await broker.connect()
+    try:
+        node = secrets.token_hex(4).encode()
+        await broker.publish(CONTROL, node + msgpack.packb(_accounts_message(changes)))
+    finally:
+        await broker.close()
+
+
 class Hub:
     def __init__(self, settings: Settings, db: Database, broker: Broker | None = None) -> None:
         self.settings = settings
@@ -220,13 +241,7 @@ class Hub:
 
     def share_accounts_changed(self, changes: AccountChanges) -> None:
         """Tell the other processes (from inside a commit: sent by a task, not awaited)."""
-        message = {
-            "op": "accounts_changed",
-            "user_ids": sorted(changes.user_ids),
-            "session_hashes": sorted(changes.session_hashes),
-            "everything": changes.everything,
-        }
-        self._spawn(self._control(message), "accounts-changed")
+        self._spawn(self._control(_accounts_message(changes)), "accounts-changed")
 
     def _tell_accounts_changed(self, changes: AccountChanges) -> None:
         for callback in self._accounts_changed:

@@ -320,3 +320,29 @@ async def test_sign_out_on_one_process_ends_the_cached_sign_in_on_another(
             await asyncio.sleep(0.02)
         else:
             pytest.fail("process A still accepts the session of an account blocked on B")
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_the_cli_tells_running_servers_through_redis(pg_redis: str, tmp_path: Path) -> None:
+    import argparse
+
+    from web.commands.users import _block, _with_user
+
+    settings = make_settings(
+        pg_redis, tmp_path / "var", REDIS_URL=REDIS_URL, CLASSHUB_SESSION_CACHE_SECS="300"
+    )
+    async with _app(settings) as (application, client):
+        services = application.state.services
+        user = await make_user(services)
+        await login(client, user.email)
+        await _cached_me(client, services)
+        # `classhub user block`: its own process and engine, no hub; Redis is shared.
+        said = await _with_user(settings, user.email, _block(argparse.Namespace(reason="cli")))
+        assert "blocked" in said
+        for _ in range(100):
+            if (await client.get("/api/me")).status_code == 401:
+                break
+            await asyncio.sleep(0.02)
+        else:
+            pytest.fail("a server still accepts the session of an account blocked by the CLI")

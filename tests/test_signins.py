@@ -264,6 +264,36 @@ async def test_the_lookup_keeps_the_session_rules(services: Any) -> None:
     assert await at(1000, idle=10**6) is None
 
 
+async def test_concurrent_misses_share_one_query(services: Any) -> None:
+    users = [await make_user(services) for _ in range(30)]
+    async with services.db.session() as db:
+        tokens = [await create_session(db, u, max_secs=3600) for u in users]
+        await revoke_user_sessions(db, users[-1].id)
+    signins = services.signins
+    queries = signins.lookups
+    found = await asyncio.gather(*(signins.user_for_hash(token_hash(t)) for t in tokens))
+    assert [u.id if u else None for u in found] == [u.id for u in users[:-1]] + [None]
+    assert signins.lookups - queries <= 2  # the first alone at most, then the rest together
+    # Cached now (the revoked one is not: it is looked up, and refused, every time).
+    queries = signins.lookups
+    again = await asyncio.gather(*(signins.user_for_hash(token_hash(t)) for t in tokens))
+    assert [u.id if u else None for u in again] == [u.id for u in users[:-1]] + [None]
+    assert signins.lookups - queries == 1
+
+
+async def test_a_request_that_goes_away_does_not_fail_the_shared_lookup(services: Any) -> None:
+    a, b = await make_user(services), await make_user(services)
+    async with services.db.session() as db:
+        ta, tb = await create_session(db, a, max_secs=3600), await create_session(db, b, max_secs=3600)
+    gone = asyncio.create_task(services.signins.user_for_hash(token_hash(ta)))
+    stays = asyncio.create_task(services.signins.user_for_hash(token_hash(tb)))
+    await asyncio.sleep(0)
+    gone.cancel()
+    found = await stays
+    assert found is not None and found.id == b.id
+    assert gone.cancelled()
+
+
 # --- two processes: PostgreSQL + Redis ------------------------------------------------
 
 

@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None, *, mailer: bool = False) -> Sta
             async with start_hub(services), release_writer(services), in_process_mailer(services, mailer):
                 yield
         finally:
+            await services.signins.close()
             await db.close()
 
     routes: list[BaseRoute] = [*API.routes()]

@@ -19,13 +19,17 @@ Security does not wait for the timeout (docs/privacy.md, "Sessions"):
   control message lost in transit takes effect within ``SESSION_CACHE_SECS``.
 
 Only live sessions are cached: an unknown, revoked or expired one is looked up
-every time. ``SessionCache`` is the plain core (no I/O, driven synchronously
-by tests); ``SignIns`` is the thin adapter over the database and the hub.
+every time. Lookups are coalesced like the batch writer's releases: misses that
+arrive while a query is in flight share the next one. ``SessionCache`` is the
+plain core (no I/O, driven synchronously by tests); ``SignIns`` is the thin
+adapter over the database and the hub.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +38,7 @@ from typing import Any
 from storage.account_changes import AccountChanges
 from storage.db import Database
 from storage.models import User, utcnow
-from storage.repo.accounts import LiveSession, admits, live_session
+from storage.repo.accounts import LiveSession, admits, live_sessions
 from storage.settings import Settings
 
 # The bound for changes that bypass the servers (the CLI) or a lost control
@@ -43,6 +47,9 @@ from storage.settings import Settings
 SESSION_CACHE_SECS = 10.0
 # One entry is a user row (~1 KB); far above the sessions a process serves at once.
 SESSION_CACHE_MAX = 20_000
+# Cache misses that arrive while a lookup is in flight go to the store together, in
+# one query of at most this many (a class whose sign-ins are not cached, at once).
+LOOKUP_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +139,9 @@ class SignIns:
         ttl = float(settings.extra.get("CLASSHUB_SESSION_CACHE_SECS", SESSION_CACHE_SECS))
         self.cache = SessionCache(ttl)
         self.hub: Any = None
+        self._wanted: dict[str, asyncio.Future[LiveSession | None]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.lookups = 0  # queries made
         db.account_listeners.append(self._committed)
 
     def attach_hub(self, hub: Any) -> None:
@@ -143,20 +153,71 @@ class SignIns:
         self.hub = None
 
     async def user_for_hash(self, session_hash: str, *, allow_terminating: bool = False) -> User | None:
-        now = utcnow()
-        found = self.cache.get(session_hash, now)
+        found = self.cache.get(session_hash, utcnow())
         if found is None:
-            generation = self.cache.generation
-            async with self.db.connection() as conn:
-                found = await live_session(
-                    conn, session_hash, idle_secs=self.settings.session_idle_secs, now=now
-                )
+            found = await self._look_up(session_hash)
             if found is None:
                 return None
-            self.cache.put(found, generation)
         if not admits(found.status, allow_terminating):
             return None
         return found.user()
+
+    async def close(self) -> None:
+        """Stop the lookup in flight (app shutdown); its waiters get the cancellation."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        for fut in self._wanted.values():
+            fut.cancel()
+        self._wanted.clear()
+
+    async def _look_up(self, session_hash: str) -> LiveSession | None:
+        fut = self._wanted.get(session_hash)
+        if fut is None:
+            fut = self._wanted[session_hash] = asyncio.get_running_loop().create_future()
+            # An answer whose requests all went away is nobody's: retrieve it, so that
+            # asyncio does not log "exception was never retrieved".
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+            if self._task is None:
+                self._task = asyncio.create_task(self._drain(), name="signin-lookups")
+        # Shielded: a request that goes away does not cancel a lookup others share.
+        return await asyncio.shield(fut)
+
+    async def _drain(self) -> None:
+        try:
+            while self._wanted:
+                batch = dict(itertools.islice(self._wanted.items(), LOOKUP_BATCH))
+                for session_hash in batch:
+                    del self._wanted[session_hash]
+                generation = self.cache.generation
+                try:
+                    async with self.db.connection() as conn:
+                        found = await live_sessions(
+                            conn, list(batch), idle_secs=self.settings.session_idle_secs
+                        )
+                except Exception as exc:  # each waiting request fails with it, as it would alone
+                    for fut in batch.values():
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                except BaseException:
+                    for fut in batch.values():
+                        fut.cancel()
+                    raise
+                self.lookups += 1
+                for session_hash, fut in batch.items():
+                    live = found.get(session_hash)
+                    if live is not None:
+                        self.cache.put(live, generation)
+                    if not fut.done():
+                        fut.set_result(live)
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
 
     def _committed(self, changes: AccountChanges) -> None:
         # Inside the commit of the change: this process forgets before anyone answers.

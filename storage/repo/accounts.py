@@ -148,10 +148,16 @@ def admits(status: str, allow_terminating: bool) -> bool:
 
 
 _USER_COLUMNS = tuple(User.__table__.c)
-_LIVE_SESSION = (
-    select(*_USER_COLUMNS, AuthSession.revoked_at, AuthSession.expires_at, AuthSession.last_seen_at)
+_LIVE_SESSIONS = (
+    select(
+        *_USER_COLUMNS,
+        AuthSession.token_hash,
+        AuthSession.revoked_at,
+        AuthSession.expires_at,
+        AuthSession.last_seen_at,
+    )
     .join(AuthSession, AuthSession.user_id == User.id)
-    .where(AuthSession.token_hash == bindparam("session_hash"))
+    .where(AuthSession.token_hash.in_(bindparam("hashes", expanding=True)))
 )
 
 
@@ -182,38 +188,55 @@ class LiveSession:
         return user
 
 
+async def live_sessions(
+    conn: AsyncConnection,
+    session_hashes: list[str],
+    *,
+    idle_secs: int,
+    now: dt.datetime | None = None,
+) -> dict[str, LiveSession]:
+    """``user_for_session`` for many token hashes at once, with Core on a bare connection
+    (no ORM session: this runs for signed-in requests whose sign-in is not cached; a
+    burst of them costs one query). Returns the live ones whose account is active or
+    terminating (the caller applies :func:`admits`).
+
+    Moves ``last_seen_at`` forward at most every ``SESSION_TOUCH_SECS`` (one UPDATE
+    for all), committing on ``conn``.
+    """
+    if not session_hashes:
+        return {}
+    rows = (await conn.execute(_LIVE_SESSIONS, {"hashes": session_hashes})).all()
+    now = now or utcnow()
+    n = len(_USER_COLUMNS)
+    found: dict[str, LiveSession] = {}
+    stale: list[str] = []
+    for row in rows:
+        session_hash, revoked_at, expires, last_seen = row[n], row[n + 1], row[n + 2], row[n + 3]
+        if _session_ended(revoked_at, expires, last_seen, idle_secs, now):
+            continue
+        user_row = {c.key: value for c, value in zip(_USER_COLUMNS, row[:n], strict=True)}
+        if not admits(user_row["status"], allow_terminating=True):
+            continue
+        if (now - last_seen).total_seconds() >= SESSION_TOUCH_SECS:
+            # Not on every request: an idle timeout measured in hours needs no write storm.
+            stale.append(session_hash)
+            last_seen = now
+        good_until = min(expires, last_seen + dt.timedelta(seconds=idle_secs))
+        found[session_hash] = LiveSession(session_hash, user_row, good_until)
+    if stale:
+        await conn.execute(
+            update(AuthSession).where(AuthSession.token_hash.in_(stale)).values(last_seen_at=now)
+        )
+        await conn.commit()
+    return found
+
+
 async def live_session(
     conn: AsyncConnection, session_hash: str, *, idle_secs: int, now: dt.datetime | None = None
 ) -> LiveSession | None:
-    """``user_for_session`` by the token's hash with Core on a bare connection (no ORM
-    session: this runs for every signed-in request whose sign-in is not cached), for
-    accounts that are active or terminating (the caller applies :func:`admits`).
-
-    Moves ``last_seen_at`` forward at most every ``SESSION_TOUCH_SECS``, committing
-    on ``conn``.
-    """
-    row = (await conn.execute(_LIVE_SESSION, {"session_hash": session_hash})).one_or_none()
-    if row is None:
-        return None
-    n = len(_USER_COLUMNS)
-    revoked_at, expires, last_seen = row[n], row[n + 1], row[n + 2]
-    now = now or utcnow()
-    if _session_ended(revoked_at, expires, last_seen, idle_secs, now):
-        return None
-    user_row = {c.key: value for c, value in zip(_USER_COLUMNS, row[:n], strict=True)}
-    if not admits(user_row["status"], allow_terminating=True):
-        return None
-    if (now - last_seen).total_seconds() >= SESSION_TOUCH_SECS:
-        # Not on every request: an idle timeout measured in hours needs no write storm.
-        await conn.execute(
-            update(AuthSession)
-            .where(AuthSession.token_hash == session_hash)
-            .values(last_seen_at=now)
-        )
-        await conn.commit()
-        last_seen = now
-    good_until = min(expires, last_seen + dt.timedelta(seconds=idle_secs))
-    return LiveSession(session_hash, user_row, good_until)
+    """:func:`live_sessions` for one hash."""
+    found = await live_sessions(conn, [session_hash], idle_secs=idle_secs, now=now)
+    return found.get(session_hash)
 
 
 async def revoke_session(db: AsyncSession, token: str) -> None:

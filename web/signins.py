@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -224,3 +225,27 @@ class SignIns:
         self.cache.forget(changes)
         if self.hub is not None:
             self.hub.share_accounts_changed(changes)
+
+
+async def tell_servers(settings: Settings, changed: list[AccountChanges]) -> None:
+    """From a process without a hub (the ``classhub`` CLI, maintenance): with Redis, the
+    running servers drop these accounts' cached sign-ins at once; without, they notice
+    within ``SESSION_CACHE_SECS``. A failure is reported, never raised: the change is
+    committed already."""
+    if not settings.redis_url or not changed:
+        return
+    merged = AccountChanges()
+    for changes in changed:
+        merged.user_ids |= changes.user_ids
+        merged.session_hashes |= changes.session_hashes
+        merged.everything |= changes.everything
+    from realtime.hub import announce_accounts_changed
+
+    try:
+        await announce_accounts_changed(settings, merged)
+    except Exception as exc:  # noqa: BLE001 - see above
+        print(
+            f"note: could not tell the running servers through {settings.redis_url} ({exc}); "
+            f"they notice within {SESSION_CACHE_SECS:g} s",
+            file=sys.stderr,
+        )

@@ -50,10 +50,18 @@ async def _loop(settings: Settings, every: int) -> int:
     from storage.db import Database
     from storage.maintenance import run_maintenance
 
+    from storage.account_changes import AccountChanges
+    from web.signins import tell_servers
+
     db = Database(settings.database_url, pool_size=2)
+    # Accounts erased in a pass: running servers drop their cached sign-ins (web/signins.py).
+    changed: list[AccountChanges] = []
+    db.account_listeners.append(changed.append)
     try:
         while True:
             summary = await run_maintenance(db, settings)
+            await tell_servers(settings, changed)
+            changed.clear()
             print(json.dumps(summary), flush=True)
             if every <= 0:
                 return 0

@@ -20,7 +20,7 @@ from storage.repo.invitations import create_invitation
 from storage.repo.logs import audit
 from storage.settings import Settings
 from web.cli import ensure_migrated, subcommand
-from web.signins import SESSION_CACHE_SECS
+from web.signins import tell_servers
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -54,26 +54,8 @@ async def _with_user(settings: Settings, email: str, action: Action) -> str:
             done = await action(session, user)
     finally:
         await db.close()
-    for changes in changed:
-        await _tell_servers(settings, changes)
+    await tell_servers(settings, changed)
     return done
-
-
-async def _tell_servers(settings: Settings, changes: AccountChanges) -> None:
-    """Running servers keep sign-ins for a few seconds (web/signins.py): with Redis they
-    drop this account's at once; without, within SESSION_CACHE_SECS."""
-    if not settings.redis_url:
-        return
-    from realtime.hub import announce_accounts_changed
-
-    try:
-        await announce_accounts_changed(settings, changes)
-    except Exception as exc:  # noqa: BLE001 - the change is committed; say what it means
-        print(
-            f"note: could not tell the running servers through {settings.redis_url} ({exc}); "
-            f"they notice within {SESSION_CACHE_SECS:g} s",
-            file=sys.stderr,
-        )
 
 
 async def _add(settings: Settings, args: argparse.Namespace) -> str:

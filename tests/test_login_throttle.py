@@ -190,3 +190,34 @@ async def test_stale_cookie_does_not_block_signing_in(
     del client.headers["X-CSRF-Token"]
     assert client.cookies.get("classhub_session")
     await login(client, user.email)
+
+
+async def test_parallel_guesses_cannot_pass_the_limit_together(db_url: str, tmp_path: Path) -> None:
+    """20 wrong passwords at once against a limit of 3: at most 3 are checked at all."""
+    import asyncio
+
+    app, client = await _app_client(db_url, tmp_path, LOGIN_MAX_FAILURES_ACCOUNT="3")
+    async with app.router.lifespan_context(app), client:
+        user = await make_user(app.state.services)
+        answers = await asyncio.gather(*(
+            client.post("/api/login", json={"email": user.email, "password": f"guess number {i}"})
+            for i in range(20)
+        ))
+        codes = sorted(r.status_code for r in answers)
+        assert codes.count(401) <= 3 and codes.count(401) + codes.count(429) == 20, codes
+        # Exactly the checked (wrong) guesses are on record as failures; refused ones are not.
+        from sqlalchemy import func, select
+
+        from storage.models import LoginFailure
+
+        async with app.state.services.db.session() as db:
+            recorded = (await db.execute(
+                select(func.count()).select_from(LoginFailure).where(LoginFailure.email == throttle.failure_key(user.email))
+            )).scalar_one()
+        assert recorded == codes.count(401)
+        # One by one from here: the limit holds as before.
+        for _ in range(3 - recorded):
+            r = await client.post("/api/login", json={"email": user.email, "password": "one more wrong one"})
+            assert r.status_code == 401
+        r = await client.post("/api/login", json={"email": user.email, "password": PASSWORD})
+        assert r.status_code == 429

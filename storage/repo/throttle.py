@@ -6,6 +6,14 @@ failures inside the last ``window_secs``; it is allowed again as soon as the
 oldest of those leaves the window. Failures are keyed by the email string, not
 by a user id, so an unknown address is throttled exactly like a real one and
 the answers cannot tell them apart.
+
+Parallel guesses: a sign-in first records its attempt as a failure and
+commits it (``begin_attempt``), then checks the limit counting every *other*
+attempt in the window (``retry_after(exclude_id=...)``); a success or a refusal
+removes the row again (``forget_attempt``). Of any number of attempts racing,
+at most ``limit`` pass the check: the one of them that committed last would
+have seen the others. (Checking first and recording after the 40 ms password
+check let N parallel guesses all pass.)
 """
 
 from __future__ import annotations
@@ -39,13 +47,17 @@ async def _blocked_until(
     limit: int,
     since: dt.datetime,
     window: dt.timedelta,
+    exclude_id: int | None = None,
 ) -> dt.datetime | None:
     # The limit-th most recent failure inside the window: while it is there,
     # the key is at its limit; it leaves the window at ``at + window``.
+    where = [column == key, LoginFailure.at > since]
+    if exclude_id is not None:
+        where.append(LoginFailure.id != exclude_id)
     at = (
         await db.execute(
             select(LoginFailure.at)
-            .where(column == key, LoginFailure.at > since)
+            .where(*where)
             .order_by(LoginFailure.at.desc())
             .offset(limit - 1)
             .limit(1)
@@ -55,9 +67,17 @@ async def _blocked_until(
 
 
 async def retry_after(
-    db: AsyncSession, limits: LoginLimits, email: str, ip: str, now: dt.datetime | None = None
+    db: AsyncSession,
+    limits: LoginLimits,
+    email: str,
+    ip: str,
+    now: dt.datetime | None = None,
+    *,
+    exclude_id: int | None = None,
 ) -> int | None:
-    """Seconds until a sign-in from ``ip`` for ``email`` may be tried again; None if now."""
+    """Seconds until a sign-in from ``ip`` for ``email`` may be tried again; None if now.
+
+    ``exclude_id``: the caller's own attempt (``begin_attempt``), not counted."""
     now = now or utcnow()
     window = dt.timedelta(seconds=limits.window_secs)
     since = now - window
@@ -67,7 +87,7 @@ async def retry_after(
             (LoginFailure.email, failure_key(email), limits.per_account),
             (LoginFailure.ip, ip[:64], limits.per_ip),
         )
-        if (until := await _blocked_until(db, column, key, limit, since, window)) is not None
+        if (until := await _blocked_until(db, column, key, limit, since, window, exclude_id)) is not None
     ]
     if not ends:
         return None
@@ -76,8 +96,10 @@ async def retry_after(
 
 async def record_failure(
     db: AsyncSession, limits: LoginLimits, email: str, ip: str, now: dt.datetime | None = None
-) -> None:
-    """Count a failed attempt and forget this account's and IP's failures that left the window."""
+) -> int:
+    """Count a failed attempt and forget this account's and IP's failures that left the window.
+
+    Returns the new row's id."""
     now = now or utcnow()
     key, ip = failure_key(email), ip[:64]
     since = now - dt.timedelta(seconds=limits.window_secs)
@@ -86,8 +108,25 @@ async def record_failure(
             or_(LoginFailure.email == key, LoginFailure.ip == ip), LoginFailure.at <= since
         )
     )
-    db.add(LoginFailure(email=key, ip=ip, at=now))
+    row = LoginFailure(email=key, ip=ip, at=now)
+    db.add(row)
     await db.flush()
+    return int(row.id)
+
+
+async def begin_attempt(
+    db: AsyncSession, limits: LoginLimits, email: str, ip: str, now: dt.datetime | None = None
+) -> int:
+    """Record a sign-in attempt as a failure before the password is checked; returns its id.
+
+    Commit before calling ``retry_after(exclude_id=...)``, so that attempts racing
+    with this one see it."""
+    return await record_failure(db, limits, email, ip, now)
+
+
+async def forget_attempt(db: AsyncSession, attempt_id: int) -> None:
+    """The attempt was refused unchecked or succeeded: it is no failure."""
+    await db.execute(delete(LoginFailure).where(LoginFailure.id == attempt_id))
 
 
 async def clear_account(db: AsyncSession, email: str) -> None:

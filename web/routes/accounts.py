@@ -101,8 +101,14 @@ async def login(ctx: Ctx) -> JSONResponse:
     body: LoginBody = ctx.body
     services = ctx.services
     limits = limits_of(services.settings)
+    # The attempt counts as a failure from before its password is checked (committed
+    # first), so parallel guesses cannot all pass the limit (storage/repo/throttle.py).
     async with services.db.session() as db:
-        wait = await throttle.retry_after(db, limits, body.email, ctx.ip)
+        attempt = await throttle.begin_attempt(db, limits, body.email, ctx.ip)
+    async with services.db.session() as db:
+        wait = await throttle.retry_after(db, limits, body.email, ctx.ip, exclude_id=attempt)
+        if wait is not None:
+            await throttle.forget_attempt(db, attempt)  # refused unchecked: no failure
         user = None if wait is not None else await user_by_email(db, body.email)
     if wait is not None:
         # Checked before the password: a correct guess while throttled tells nothing.
@@ -117,11 +123,13 @@ async def login(ctx: Ctx) -> JSONResponse:
         verify_password, user.password_hash if user else None, body.password
     )
     if not ok or user is None:
-        # One answer for an unknown email and a wrong password; both are counted.
+        # One answer for an unknown email and a wrong password; both are counted
+        # (the attempt's row stays as the failure).
         async with services.db.session() as db:
-            await throttle.record_failure(db, limits, body.email, ctx.ip)
             await log_activity(db, user_id=None, action="login_failed", ip=ctx.ip)
         raise ApiError(401, "bad_credentials", BAD_LOGIN)
+    async with services.db.session() as db:
+        await throttle.forget_attempt(db, attempt)  # the password was right
     # An account in its termination grace month may sign in, to a session limited
     # to reactivating, exporting or deleting (operations declared `terminating_ok`).
     if user.status not in (UserStatus.ACTIVE.value, UserStatus.TERMINATING.value):

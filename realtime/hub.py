@@ -75,9 +75,9 @@ def _event_of(channel: str) -> int | None:
 def _pack_events(wires: list[WireEvent]) -> bytes:
     """One broker message per channel per commit: all of that commit's events of the channel."""
     return msgpack.packb([  # type: ignore[no-any-return]
-        [ev.id, ev.channel, ev.seq, ev.type, ev.author_id, ev.client_id, ev.ref_id, ev.body,
-         ev.created_at.timestamp(), w.author_name]
-        for w in wires for ev in (w.event,)
+        [w.event.id, w.event.channel, w.event.seq, w.event.type, w.event.author_id, w.event.client_id,
+         w.event.ref_id, w.event.body, w.event.created_at.timestamp(), w.author_name]
+        for w in wires
     ])
 
 
@@ -248,9 +248,6 @@ class Hub:
             callback(changes)
 
     # Fan-out.
-
-    def _offer(self, ev: WireEvent) -> None:
-        self._offer_many(ev.event.channel, [ev])
 
     def _offer_many(self, channel: str, events: list[WireEvent]) -> None:
         """Hand one channel's events (in any order, possibly seen before) to its feed."""

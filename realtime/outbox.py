@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from realtime.codec import Codec, Wire, WireEvent
+from realtime.codec import Codec, Wire, WireEvent, shared_frame
 from realtime.rawsend import ws_frame
 
 # A batch frame is closed once its events reach this size (docs/protocol.md: frames
@@ -77,39 +77,32 @@ class Outbox:
     def take_ws_frames(self) -> tuple[bytes, int, int]:
         """Everything queued as ready WebSocket frame bytes (for a raw socket write).
 
-        Returns (bytes, frames, events). A lone event uses its shared, cached frame.
+        Returns (bytes, frames, events). Each run of events becomes the same frames
+        fan-out would build for it (``codec.shared_frame``: a lone event's cached frame,
+        else batches under ``MAX_BATCH_BYTES``).
         """
         items, self.items, self.size = self.items, [], 0
         codec = self.codec
         binary = codec.binary
         out: list[bytes] = []
         run: list[WireEvent] = []
-        run_bytes = 0
-        events = 0
-
-        def close_run() -> None:
-            nonlocal events
-            if len(run) == 1:
-                out.append(run[0].ws_frame(codec))
-            else:
-                body = codec.batch_frame([ev.encoded(codec) for ev in run])
-                out.append(ws_frame(body if isinstance(body, bytes) else body.encode(), binary))
-            events += len(run)
-            run.clear()
-
+        frames = events = 0
         for item in items:
             if type(item) is WireEvent:
                 run.append(item)
-                run_bytes += len(item.encoded(codec))
-                if run_bytes >= MAX_BATCH_BYTES:
-                    close_run()
-                    run_bytes = 0
                 continue
             if run:
-                close_run()
-            run_bytes = 0
+                data, n = shared_frame(run, codec)
+                out.append(data)
+                frames += n
+                events += len(run)
+                run = []
             assert isinstance(item, (bytes, str))
             out.append(ws_frame(item if isinstance(item, bytes) else item.encode(), binary))
+            frames += 1
         if run:
-            close_run()
-        return b"".join(out), len(out), events
+            data, n = shared_frame(run, codec)
+            out.append(data)
+            frames += n
+            events += len(run)
+        return b"".join(out), frames, events

@@ -293,3 +293,19 @@ def test_shared_frame_is_one_event_or_batches_under_the_size_limit() -> None:
             frame = decode(payload)
             seqs += [e["seq"] for e in frame["events"]] if frame["type"] == "batch" else [frame["event"]["seq"]]
         assert seqs == list(range(1, 21))
+
+
+def test_outbox_ws_frames_keep_order_and_share_fan_out_frames() -> None:
+    box = Outbox(JSON, limit=10)
+    evs = [WireEvent(stored(s), "Ada") for s in (1, 2, 3)]
+    box.push_frame('{"type":"ack"}')
+    box.push_event(evs[0])
+    box.push_event(evs[1])
+    box.push_frame('{"type":"pong"}')
+    box.push_event(evs[2])
+    data, frames, events = box.take_ws_frames()
+    parsed = [json.loads(p) for _, p in _ws_frames(data)]
+    assert [f["type"] for f in parsed] == ["ack", "batch", "pong", "event"]
+    assert [e["seq"] for e in parsed[1]["events"]] == [1, 2] and parsed[3]["event"]["seq"] == 3
+    assert (frames, events) == (4, 3) and not box
+    assert data.endswith(evs[2].ws_frame(JSON))  # a lone event: the frame every socket gets

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import insert, select, tuple_, update
@@ -96,20 +96,7 @@ async def append(db: AsyncSession, items: Sequence[NewEvent]) -> list[StoredEven
             assert row.author_id is not None and row.client_id is not None
             existing[(row.author_id, row.client_id)] = StoredEvent.from_row(row, duplicate=True)
 
-    fresh: dict[str, list[int]] = defaultdict(list)
-    first_in_batch: dict[tuple[int, str], int] = {}
-    later_duplicates: list[tuple[int, int]] = []
-    for i, it in enumerate(items):
-        if it.client_id is not None and it.author_id is not None:
-            key = (it.author_id, it.client_id)
-            if key in existing:
-                results[i] = existing[key]
-                continue
-            if key in first_in_batch:
-                later_duplicates.append((i, first_in_batch[key]))
-                continue
-            first_in_batch[key] = i
-        fresh[it.channel].append(i)
+    fresh, later_duplicates = plan_append(items, existing, results)
 
     if fresh:
         await ensure_channels(db, list(fresh))
@@ -151,15 +138,48 @@ async def append(db: AsyncSession, items: Sequence[NewEvent]) -> list[StoredEven
         for i, row, event_id in zip(order, rows_to_insert, ids, strict=True):
             results[i] = StoredEvent(id=event_id, duplicate=False, **row)
 
+    return finish_append(results, later_duplicates)
+
+
+def plan_append(
+    items: Sequence[NewEvent],
+    existing: dict[tuple[int, str], StoredEvent],
+    results: list[StoredEvent | None],
+) -> tuple[dict[str, list[int]], list[tuple[int, int]]]:
+    """Which items to store, per channel in item order, and which repeat an earlier one.
+
+    Items whose (author, client id) is in ``existing`` (stored before) get that event
+    in ``results`` at once. Returns ``fresh`` (channel -> item indexes) and the
+    pairs (index, index of the same key earlier in this batch) for ``finish_append``.
+    Shared by both appenders (this one and ``channel_log_pg``).
+    """
+    fresh: dict[str, list[int]] = defaultdict(list)
+    first_in_batch: dict[tuple[int, str], int] = {}
+    later_duplicates: list[tuple[int, int]] = []
+    for i, it in enumerate(items):
+        if it.client_id is not None and it.author_id is not None:
+            key = (it.author_id, it.client_id)
+            hit = existing.get(key)
+            if hit is not None:
+                results[i] = hit
+                continue
+            if key in first_in_batch:
+                later_duplicates.append((i, first_in_batch[key]))
+                continue
+            first_in_batch[key] = i
+        fresh[it.channel].append(i)
+    return fresh, later_duplicates
+
+
+def finish_append(
+    results: list[StoredEvent | None], later_duplicates: list[tuple[int, int]]
+) -> list[StoredEvent]:
+    """Answer the in-batch repeats with their first occurrence's event, marked duplicate."""
     for i, first in later_duplicates:
         original = results[first]
         assert original is not None
-        results[i] = StoredEvent(**{**_as_dict(original), "duplicate": True})
+        results[i] = replace(original, duplicate=True)
     return [r for r in results if r is not None]
-
-
-def _as_dict(ev: StoredEvent) -> dict[str, Any]:
-    return {f: getattr(ev, f) for f in StoredEvent.__dataclass_fields__}
 
 
 async def last_seq(db: AsyncSession, channel: str) -> int:

@@ -36,7 +36,7 @@ from typing import Any
 import asyncpg
 
 from storage.models import utcnow
-from storage.repo.channel_log import NewEvent, StoredEvent
+from storage.repo.channel_log import NewEvent, StoredEvent, finish_append, plan_append
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -144,21 +144,7 @@ async def _append_careful(conn: asyncpg.Connection, items: Sequence[NewEvent]) -
                     id=r[0], channel=r[1], seq=r[2], type=r[3], author_id=r[4], client_id=r[5],
                     ref_id=r[6], body=json.loads(r[7]), created_at=_aware(r[8]), duplicate=True,
                 )
-        fresh: dict[str, list[int]] = defaultdict(list)
-        first_in_batch: dict[tuple[int, str], int] = {}
-        later_duplicates: list[tuple[int, int]] = []
-        for i, it in enumerate(items):
-            if it.client_id is not None and it.author_id is not None:
-                key = (it.author_id, it.client_id)
-                hit = existing.get(key)
-                if hit is not None:
-                    results[i] = hit
-                    continue
-                if key in first_in_batch:
-                    later_duplicates.append((i, first_in_batch[key]))
-                    continue
-                first_in_batch[key] = i
-            fresh[it.channel].append(i)
+        fresh, later_duplicates = plan_append(items, existing, results)
         if fresh:
             now = utcnow()
             cols: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
@@ -188,15 +174,7 @@ async def _append_careful(conn: asyncpg.Connection, items: Sequence[NewEvent]) -
                     author_id=it.author_id, client_id=it.client_id, ref_id=it.ref_id,
                     body=it.body, created_at=now,
                 )
-        for i, first in later_duplicates:
-            original = results[first]
-            assert original is not None
-            results[i] = StoredEvent(
-                id=original.id, channel=original.channel, seq=original.seq, type=original.type,
-                author_id=original.author_id, client_id=original.client_id, ref_id=original.ref_id,
-                body=original.body, created_at=original.created_at, duplicate=True,
-            )
-    return [r for r in results if r is not None]
+    return finish_append(results, later_duplicates)
 
 
 def _aware(value: Any) -> Any:

@@ -13,7 +13,9 @@
 #         SERVER_ENV (extra VAR=value pairs for the server), PYSPY_SECS (profile the first
 #         server with py-spy for that many seconds once the run starts; SVG next to the results;
 #         PYSPY_AT=first-publish starts it when the server has stored its first publish,
-#         PYSPY_DELAY seconds after that or after the start; PYSPY_FORMAT, PYSPY_OUT),
+#         PYSPY_DELAY seconds after that or after the start; PYSPY_FORMAT, PYSPY_OUT, PYSPY_RATE),
+#         PERF_SECS (the same, with `perf record -e cpu-clock -g` of the first server: kernel
+#         time too; PERF_OUT, default /tmp/classhub-perf-$SCENARIO.data),
 #         NICE (e.g. -10: run server and generator at that priority on a machine others share).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -107,12 +109,20 @@ if [[ -n "${PYSPY_SECS:-}" ]]; then
       # first server has stored a publish (its /metrics counter), then PYSPY_DELAY more.
       until curl -fs "${URLS[1]}/metrics" 2>/dev/null | grep -q '^classhub_ws_publishes_total{result="ok"}'; do sleep 0.05; done
     fi
-    sleep "${PYSPY_DELAY:-3}"; "${PYSPY:-$(dirname "$PYTHON")/py-spy}" record --pid "${PIDS[0]}" --duration "$PYSPY_SECS" --rate 250 \
+    sleep "${PYSPY_DELAY:-3}"; "${PYSPY:-$(dirname "$PYTHON")/py-spy}" record --pid "${PIDS[0]}" --duration "$PYSPY_SECS" --rate "${PYSPY_RATE:-250}" \
       --format "${PYSPY_FORMAT:-flamegraph}" --output "${PYSPY_OUT:-loadtest/results/profile-$SCENARIO-$TAG.svg}" \
       >/dev/null 2>&1 ) &
   SPY=$!
 fi
+PERF=""
+if [[ -n "${PERF_SECS:-}" ]]; then
+  ( until curl -fs "${URLS[1]}/metrics" 2>/dev/null | grep -q '^classhub_ws_publishes_total{result="ok"}'; do sleep 0.05; done
+    sleep "${PYSPY_DELAY:-3}"; perf record -e cpu-clock -F 5000 -g -p "${PIDS[0]}" -o "${PERF_OUT:-/tmp/classhub-perf-$SCENARIO.data}" \
+      -- sleep "$PERF_SECS" >/dev/null 2>&1 ) &
+  PERF=$!
+fi
 status=0
 nice -n "${NICE:-0}" taskset -c "$GEN_CPUS" "$PYTHON" -m loadtest "$SCENARIO" "${URLS[@]}" "${SERVER_PIDS[@]}" "$@" || status=$?
 if [[ -n "$SPY" ]]; then wait "$SPY" 2>/dev/null || true; fi
+if [[ -n "$PERF" ]]; then wait "$PERF" 2>/dev/null || true; fi
 exit $status

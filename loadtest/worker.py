@@ -20,7 +20,7 @@ from typing import Any
 from loadtest.bot import Bot, BotSpec, Stats, _reason
 from loadtest.codec import get_codec
 from loadtest.scenarios import Plan
-from loadtest.wsclient import WSProtocolError
+from loadtest.wsclient import WSProtocolError, read_queue
 
 PROGRESS_EVERY_SECS = 0.25
 LAG_TICK_SECS = 0.05
@@ -218,6 +218,7 @@ class Worker:
     async def _drain(self, finals: dict[str, int], deadline: float) -> None:
         waiting = [b for b in self.bots if b.established]
         while waiting and time.time() < deadline:
+            read_queue().flush()  # whatever was read, parsed before it is counted
             waiting = [
                 b for b in waiting
                 if any(not cur.caught_up(finals.get(ch, 0)) for ch, cur in b.cursors.items())

@@ -159,7 +159,7 @@ class WireEvent:
             from realtime.rawsend import ws_frame
 
             body = codec.event_frame(self.encoded(codec))
-            frame = ws_frame(body if isinstance(body, bytes) else body.encode(), codec.binary)
+            frame = ws_frame(body, codec.binary)
             self._frames[slot] = frame
         return frame
 
@@ -199,7 +199,7 @@ def shared_frame(events: list[WireEvent], codec: Codec) -> tuple[bytes, int]:
             body = codec.event_frame(run[0])
         else:
             body = codec.batch_frame(run)
-        out.append(ws_frame(body if isinstance(body, bytes) else body.encode(), codec.binary))
+        out.append(ws_frame(body, codec.binary))
         run.clear()
 
     for ev in events:

@@ -20,7 +20,7 @@ from realtime.codec import Codec, Frame, Wire, WireEvent
 from realtime.errors import CloseCode
 from realtime.metrics import HubStats
 from realtime.outbox import Outbox
-from realtime.rawsend import raw_socket
+from realtime.rawsend import raw_socket, ws_frame
 from realtime.recovery import Recovery
 from storage.models import User
 
@@ -40,6 +40,14 @@ class Sub:
 
 
 class Connection:
+    # Slots: with 10,000 connections an instance dict is ~1 KB each of nothing.
+    __slots__ = (
+        "_binary", "_on_dirty", "_on_shed", "_send", "_sending", "_wake", "_writer", "bad_frames", "binary",
+        "closing", "codec", "direct", "dirty", "event_refs", "last_recv", "live_feeds", "may_publish", "name",
+        "outbox", "pinged", "proto", "raw", "reader_task", "session_hash", "stats", "subs", "transport", "user",
+        "user_id", "watching",
+    )
+
     def __init__(
         self,
         *,
@@ -78,10 +86,15 @@ class Connection:
         self.dirty = False
         self.raw = raw_socket(send)
         # For fan-out's direct path (realtime/feeds.py): the server's protocol object
-        # and its transport's write, or None when frames must go through ASGI send.
+        # and its transport, or None when frames must go through ASGI send.
         self.proto = self.raw.proto if self.raw is not None else None
-        self.write = self.raw.write if self.raw is not None else None
+        self.transport = self.proto.transport if self.proto is not None else None
         self.binary = 1 if codec.binary else 0
+        # Fan-out writes straight to this connection's transport (it is in the ``direct``
+        # set of each of its live feeds) exactly while ``direct`` is true: nothing waits in
+        # the outbox, no flush is pending, no writer is stuck, not closing.
+        self.direct = False
+        self.live_feeds: list[Any] = []  # the Feeds where this connection is live (a few: a list is smallest)
 
     # Fan-out side (synchronous: never awaits, never blocks on this client).
 
@@ -89,10 +102,25 @@ class Connection:
     # full): that is a client not keeping up. An outbox filled by one big group commit
     # while the writer is merely waiting to run is taken in one go on its next turn.
 
+    def enter_direct(self) -> None:
+        if self.direct or self.closing or self.raw is None:
+            return
+        self.direct = True
+        for feed in self.live_feeds:
+            feed.to_direct(self)
+
+    def leave_direct(self) -> None:
+        if self.direct:
+            self.direct = False
+            for feed in self.live_feeds:
+                feed.to_queued(self)
+
     def push_event(self, ev: WireEvent) -> None:
-        # The hottest path of the hub (once per event per subscriber): kept flat on purpose.
+        # The hot path of a subscriber that is not written to directly: kept flat on purpose.
         if self.closing:
             return
+        if self.direct:
+            self.leave_direct()
         box = self.outbox
         box.items.append(ev)
         box.size += 1
@@ -106,6 +134,8 @@ class Connection:
     def push(self, frame: Frame) -> None:
         if self.closing:
             return
+        if self.direct:
+            self.leave_direct()
         if not self.outbox.push_frame(self.codec.encode(frame)) and self._sending:
             self.shed()
             return
@@ -113,6 +143,18 @@ class Connection:
             # Everything pushed in this turn of the event loop goes out together at its end.
             self.dirty = True
             self._on_dirty(self)
+
+    def push_now(self, frame: Frame) -> None:
+        """A control frame (a heartbeat ping): straight to the socket when nothing waits
+        there, else through the outbox like ``push``. Order is kept either way: a
+        connection on the direct path has nothing queued."""
+        t = self.transport
+        if self.direct and not t.is_closing() and not t.get_write_buffer_size():
+            self.raw.write(ws_frame(self.codec.encode(frame), self._binary))
+            self.stats.frames += 1
+            self.stats.raw_frames += 1
+            return
+        self.push(frame)
 
     def flush(self) -> None:
         """Write what is queued: straight to the socket if it takes bytes now, else via the writer.
@@ -138,12 +180,13 @@ class Connection:
                 stats.frames += 1
                 stats.raw_frames += 1
                 stats.deliveries += 1
-                return
-            data, frames, events = box.take_ws_frames()
-            raw.write(data)
-            stats.frames += frames
-            stats.raw_frames += frames
-            stats.deliveries += events
+            else:
+                data, frames, events = box.take_ws_frames()
+                raw.write(data)
+                stats.frames += frames
+                stats.raw_frames += frames
+                stats.deliveries += events
+            self.enter_direct()
             return
         if self._writer is None:
             # Most connections never need their own task: only once a socket is slow.
@@ -188,10 +231,13 @@ class Connection:
                     else:
                         await send({"type": "websocket.send", "text": frame})
                 self._sending = False
+                if not self.outbox and not self.dirty:
+                    self.enter_direct()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the peer went away mid-send
             log.debug("writer of user %s stopped: %r", self.user_id, exc)
+            self.leave_direct()
             self.closing = True
             self._cancel_reader()
 
@@ -199,6 +245,7 @@ class Connection:
         """Close with ``code`` (docs/protocol.md section 3); idempotent, never waits."""
         if self.closing:
             return
+        self.leave_direct()
         self.closing = True
         self.stats.closes[code] = self.stats.closes.get(code, 0) + 1
         self.outbox.items = []
@@ -229,6 +276,7 @@ class Connection:
 
     async def stop(self) -> None:
         """After the reader ended: stop the writer."""
+        self.leave_direct()
         self.closing = True
         if self._writer is not None and not self._writer.done():
             self._writer.cancel()

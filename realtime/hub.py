@@ -62,6 +62,7 @@ DRAIN_BATCH = 200
 DRAIN_PAUSE_SECS = 0.05
 NAME_CACHE_MAX = 20_000
 
+PING: dict[str, Any] = {"type": "ping"}
 SeenCallback = Callable[[int, str, int], Awaitable[None]]
 
 
@@ -898,7 +899,7 @@ class Hub:
                 conn.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
             elif idle > self.heartbeat_secs and not conn.pinged:
                 conn.pinged = True
-                conn.push({"type": "ping"})
+                conn.push_now(PING)
 
     def _drop_idle_feeds(self, now: float) -> None:
         for channel, feed in list(self.feeds.items()):

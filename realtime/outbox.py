@@ -98,7 +98,7 @@ class Outbox:
                 events += len(run)
                 run = []
             assert isinstance(item, (bytes, str))
-            out.append(ws_frame(item if isinstance(item, bytes) else item.encode(), binary))
+            out.append(ws_frame(item, binary))
             frames += 1
         if run:
             data, n = shared_frame(run, codec)

@@ -29,8 +29,11 @@ except ImportError:  # pragma: no cover - another server
 OPEN = State.OPEN if State is not None else object()
 
 
-def ws_frame(payload: bytes, binary: bool) -> bytes:
-    """One unfragmented, unmasked server frame (RFC 6455 section 5.2)."""
+def ws_frame(payload: bytes | str, binary: bool) -> bytes:
+    """One unfragmented, unmasked server frame (RFC 6455 section 5.2) around an encoded
+    frame (JSON text or msgpack bytes)."""
+    if isinstance(payload, str):
+        payload = payload.encode()
     first = 0x82 if binary else 0x81
     n = len(payload)
     if n < 126:

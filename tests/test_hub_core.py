@@ -309,3 +309,131 @@ def test_outbox_ws_frames_keep_order_and_share_fan_out_frames() -> None:
     assert [e["seq"] for e in parsed[1]["events"]] == [1, 2] and parsed[3]["event"]["seq"] == 3
     assert (frames, events) == (4, 3) and not box
     assert data.endswith(evs[2].ws_frame(JSON))  # a lone event: the frame every socket gets
+
+
+# Fan-out: direct writes in chunks, in order, whatever happens between the chunks.
+
+class _Transport:
+    """What fan-out uses of a transport; records every write."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closing = False
+        self.buffered = 0
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+
+class _Raw:
+    """The connection's direct-write handle (realtime.rawsend.RawSocket) over a fake transport."""
+
+    def __init__(self, transport: _Transport) -> None:
+        self.transport = transport
+        self.write = transport.write
+
+    def ready(self) -> bool:
+        return not self.transport.closing
+
+
+def _fan_out_world(n: int) -> tuple[object, list[object]]:
+    from types import SimpleNamespace
+
+    from realtime.connection import Connection
+    from realtime.feeds import Feed
+    from realtime.metrics import HubStats
+
+    stats = HubStats()
+    feed = Feed("event:1:chat", stats)
+    feed.make_ready(0)
+
+    async def send(_message: dict[str, object]) -> None:  # never used: every connection is raw
+        raise AssertionError("ASGI send used")
+
+    conns = []
+    for i in range(n):
+        conn = Connection(
+            user=SimpleNamespace(id=i + 1, display_name=f"u{i}"), session_hash="h", codec=JSON, send=send,
+            outbox_limit=1000, stats=stats, on_shed=lambda c: None, on_dirty=lambda c: None,
+        )
+        transport = _Transport()
+        conn.raw = _Raw(transport)  # type: ignore[assignment]
+        conn.transport = transport
+        conns.append(conn)
+        feed._add_live(conn)
+        conn.enter_direct()
+    return feed, conns
+
+
+def _seqs_received(conn: object) -> list[int]:
+    seqs: list[int] = []
+    for _op, payload in _ws_frames(bytes(conn.transport.data)):  # type: ignore[attr-defined]
+        frame = json.loads(payload)
+        if frame["type"] == "event":
+            seqs.append(frame["event"]["seq"])
+        elif frame["type"] == "batch":
+            seqs += [e["seq"] for e in frame["events"]]
+    return seqs
+
+
+async def test_chunked_fan_out_keeps_every_connections_order_through_joins_leaves_and_merges() -> None:
+    import asyncio
+
+    from realtime.feeds import FANOUT_CHUNK
+
+    n = 3 * FANOUT_CHUNK + 10
+    feed, conns = _fan_out_world(n)
+    evs = [WireEvent(stored(s), "Ada") for s in range(1, 5)]
+
+    feed.deliver([evs[0]])  # type: ignore[attr-defined]
+    first = [c for c in conns if c.transport.data]
+    assert len(first) == FANOUT_CHUNK  # one chunk now, the rest in later turns of the loop
+    waiting = [c for c in conns if not c.transport.data]
+    # Between chunks: one connection gets a control frame (an ack: it leaves direct and
+    # takes the job's event into its outbox first), one unsubscribes, one's socket fills.
+    acked, gone, full = waiting[0], waiting[1], waiting[2]
+    acked.push({"type": "ack", "id": "x", "channel": "event:1:chat", "seq": 9, "event_id": 9})
+    feed.detach(gone)  # type: ignore[attr-defined]
+    full.transport.buffered = 10
+    # A second and third post arrive while the first job is under way: those it has not
+    # reached get all of them in one frame, the others a job of their own after it.
+    feed.deliver([evs[1]])  # type: ignore[attr-defined]
+    feed.deliver([evs[2], evs[3]])  # type: ignore[attr-defined]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not feed.jobs  # type: ignore[attr-defined]
+    for conn in (acked, full):  # what the hub's end-of-turn flush would do
+        conn.transport.buffered = 0
+        conn.flush()
+    for conn in conns:
+        got = _seqs_received(conn)
+        if conn is gone:
+            assert got == []
+        else:
+            assert got == [1, 2, 3, 4], (conns.index(conn), got)
+    # The ones the first job had not reached when the others arrived: one write for all four.
+    merged = [c for c in waiting[3:] if len(_ws_frames(bytes(c.transport.data))) == 1]
+    assert len(merged) == len(waiting) - 3
+    ack_frames = [json.loads(p)["type"] for _op, p in _ws_frames(bytes(acked.transport.data))]
+    assert ack_frames[:2] == ["batch", "ack"] or ack_frames[:2] == ["event", "ack"]
+    assert all(c.direct for c in conns if c is not gone)  # back on the direct path after their flush
+
+
+async def test_closing_transport_takes_the_outbox_path_and_gets_nothing_twice() -> None:
+    import asyncio
+
+    feed, conns = _fan_out_world(5)
+    conns[1].transport.closing = True
+    feed.deliver([WireEvent(stored(1), "Ada")])  # type: ignore[attr-defined]
+    feed.deliver([WireEvent(stored(2), "Ada")])  # type: ignore[attr-defined]
+    await asyncio.sleep(0)
+    assert not conns[1].direct and conns[1] in feed.queued  # type: ignore[attr-defined]
+    assert [e.event.seq for e in conns[1].outbox.items] == [1, 2]
+    for conn in conns[:1] + conns[2:]:
+        assert _seqs_received(conn) == [1, 2]

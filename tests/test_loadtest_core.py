@@ -293,3 +293,36 @@ def test_socket_floor_tool_runs() -> None:
     ).stdout
     assert "µs of writer CPU per 300-byte write (4 sockets x 5 rounds every 2 ms" in out
     assert float(out.split()[0]) > 0
+
+
+async def test_read_queue_works_reads_off_in_order_once_quiet() -> None:
+    import asyncio
+
+    from loadtest.wsclient import MAX_HELD, ReadQueue
+
+    done: list[tuple[str, object, float]] = []
+
+    class Client:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def _process(self, data: bytes, now: float) -> None:
+            done.append((self.name, data, now))
+
+        def _lost(self, now: float) -> None:
+            done.append((self.name, None, now))
+
+    q = ReadQueue(asyncio.get_running_loop())
+    a, b = Client("a"), Client("b")
+    q.add(a, b"1", 1.0)  # type: ignore[arg-type]
+    q.add(b, b"x", 2.0)  # type: ignore[arg-type]
+    q.add(a, b"2", 3.0)  # type: ignore[arg-type]
+    q.add(a, None, 4.0)  # type: ignore[arg-type]  # the close, after its bytes
+    assert done == []  # nothing parsed while reads are coming in
+    await asyncio.sleep(0.05)
+    assert done == [("a", b"1", 1.0), ("b", b"x", 2.0), ("a", b"2", 3.0), ("a", None, 4.0)]
+    # A burst that never goes quiet is still worked off at MAX_HELD reads.
+    done.clear()
+    for i in range(MAX_HELD):
+        q.add(a, b"%d" % i, float(i))  # type: ignore[arg-type]
+    assert len(done) == MAX_HELD and [d[1] for d in done[:2]] == [b"0", b"1"]

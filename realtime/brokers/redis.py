@@ -1,8 +1,9 @@
 """Redis pub/sub broker: ONE pub/sub connection per process, one Redis subscription per topic.
 
-Commands (PUBLISH, SET NX) go through a BlockingConnectionPool: under a burst
-callers wait for a connection instead of failing (redis-py's plain asyncio pool
-raises MaxConnectionsError at its limit). The pub/sub connection is owned by a
+PUBLISH goes over one connection of its own, pipelined; other commands (SET NX,
+PING) through a BlockingConnectionPool: under a burst callers wait for a
+connection instead of failing (redis-py's plain asyncio pool raises
+MaxConnectionsError at its limit). The pub/sub connection is owned by a
 single listener task; when it breaks (Redis restarted, network), the listener
 opens a new one with jittered backoff, subscribes every topic again, waits for
 Redis to confirm them all and only then calls ``on_reconnect`` so the hub reads
@@ -50,6 +51,8 @@ class RedisBroker(Broker):
             url, max_connections=POOL_SIZE, timeout=POOL_WAIT_SECS
         )
         self.redis = aioredis.Redis(connection_pool=pool)
+        self._pub: aioredis.connection.AbstractConnection | None = None
+        self._pub_lock = asyncio.Lock()
         # The listener handles reconnection itself, so its client must not retry silently.
         self._sub_redis = aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 0))
 
@@ -72,6 +75,9 @@ class RedisBroker(Broker):
         if self._pubsub is not None:
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         await self._sub_redis.aclose()
+        if self._pub is not None:
+            await self._pub.disconnect()
+            self._pub = None
         await self.redis.aclose()
 
     async def subscribe(self, topic: str) -> None:
@@ -108,14 +114,26 @@ class RedisBroker(Broker):
                 log.info("unsubscribe %s failed (%s); the reconnect forgets it", topic, exc)
 
     async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
-        if len(messages) == 1:
-            topic, payload = messages[0]
-            await self.redis.publish(self._raw(topic), payload)
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for topic, payload in messages:
-                pipe.publish(self._raw(topic), payload)
-            await pipe.execute()
+        # Every publication is one round trip on a connection of its own, pipelined, with
+        # none of the client's per-command machinery (pool checkout, retry wrapper): a
+        # third of the CPU of ``Redis.publish`` (~90 instead of ~160 µs here), and the hub
+        # publishes once per commit. A lock keeps callers' commands and replies in order.
+        async with self._pub_lock:
+            conn = self._pub
+            if conn is None:
+                conn = self._pub = self.redis.connection_pool.make_connection()
+            try:
+                await conn.send_packed_command(
+                    conn.pack_commands([("PUBLISH", self._raw(topic), payload) for topic, payload in messages]),
+                    check_health=False,
+                )
+                for _ in messages:
+                    await conn.read_response()
+            except BaseException:
+                # Broken, cancelled or an error reply: its replies are out of step now.
+                self._pub = None
+                await conn.disconnect(nowait=True)
+                raise
 
     async def ping(self) -> None:
         await self.redis.ping()

@@ -62,7 +62,8 @@ export function createChat(channel, { label = 'Message', names = new Map(), plac
   }
 
   async function showPending() {
-    const items = (await outboxAll().catch(() => [])).filter((i) => i.kind === 'ws' && i.channel === channel);
+    // (An item answered while this read ran is still in it: not pending any more.)
+    const items = (await outboxAll().catch(() => [])).filter((i) => i.kind === 'ws' && i.channel === channel && !rt.answered.has(i.client_id));
     if (disposed) return;
     for (const li of list.querySelectorAll('li.pending')) {
       if (!items.some((i) => i.client_id === li.dataset.clientId)) li.remove();

@@ -43,6 +43,10 @@ export class Realtime {
     this.onNotice = onNotice || (() => {});
     this.onAuthLost = onAuthLost || (() => {});
     this.pending = new Map(); // client_id -> {resolve, reject, item}
+    // Answered (acked or refused) client ids, the newest few hundred: their removal from
+    // the outbox is an IndexedDB transaction that a read started earlier still misses,
+    // so readers of the outbox skip these.
+    this.answered = new Set();
     this.reqSeq = 0;
     this.openedAt = 0;
     this.flushListeners = new Set();
@@ -282,7 +286,7 @@ export class Realtime {
   acked(frame) {
     const cid = frame.id;
     const p = this.pending.get(cid);
-    outboxRemove(cid).catch(() => {});
+    this.forget(cid);
     if (p) {
       this.pending.delete(cid);
       p.resolve(frame);
@@ -304,9 +308,16 @@ export class Realtime {
       return;
     }
     this.pending.delete(cid);
-    outboxRemove(cid).catch(() => {});
+    this.forget(cid);
     p.reject(Object.assign(new Error(frame.message || frame.code), { code: frame.code }));
     for (const l of this.flushListeners) l({ failed: cid, frame });
+  }
+
+  // Drop an answered item from the outbox, and remember it was answered.
+  forget(cid) {
+    if (this.answered.size >= 500) this.answered.clear();
+    this.answered.add(cid);
+    outboxRemove(cid).catch(() => {});
   }
 
   // Tell the server the user saw an event (organisers' "who has it").
@@ -336,7 +347,7 @@ export class Realtime {
     const items = await outboxAll().catch(() => []);
     items.sort((a, b) => (a.created < b.created ? -1 : 1));
     for (const item of items) {
-      if (item.kind === 'ws') {
+      if (item.kind === 'ws' && !this.answered.has(item.client_id)) {
         if (!this.pending.has(item.client_id)) {
           this.pending.set(item.client_id, { resolve: () => {}, reject: () => {}, item });
         }

@@ -60,12 +60,13 @@ def _normalise_mode(im: Image.Image, fmt: str) -> Image.Image:
     return im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB")
 
 
-def clean_photo(raw: bytes, *, max_bytes: int, max_pixels: int) -> CleanPhoto:
-    """Validate and re-encode an upload; raises PhotoRejected saying why."""
+def open_photo(raw: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
+    """Decode a PNG, JPEG or WebP image of at most ``max_pixels``; returns it and its format.
+
+    The pixel count is checked from the header before decoding; raises PhotoRejected.
+    """
     if not raw:
         raise PhotoRejected("empty_file", "the uploaded file is empty")
-    if len(raw) > max_bytes:
-        raise PhotoRejected("too_large", f"the photo is over {max_bytes} bytes", status=413)
     try:
         with warnings.catch_warnings():
             # Our own pixel limit below is stricter; Pillow's warning would only duplicate it.
@@ -87,7 +88,14 @@ def clean_photo(raw: bytes, *, max_bytes: int, max_pixels: int) -> CleanPhoto:
         ) from None
     except (OSError, SyntaxError, ValueError):
         raise PhotoRejected("broken_image", "the image file is damaged or truncated") from None
+    return im, fmt
 
+
+def clean_photo(raw: bytes, *, max_bytes: int, max_pixels: int) -> CleanPhoto:
+    """Validate and re-encode an upload; raises PhotoRejected saying why."""
+    if len(raw) > max_bytes:
+        raise PhotoRejected("too_large", f"the photo is over {max_bytes} bytes", status=413)
+    im, fmt = open_photo(raw, max_pixels=max_pixels)
     pixels: Image.Image = ImageOps.exif_transpose(im) or im
     pixels = _normalise_mode(pixels, fmt)
     if max(pixels.size) > MAX_SIDE:

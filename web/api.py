@@ -114,9 +114,9 @@ def _summarise(details: list[dict[str, str]]) -> str:
 
 
 async def parse_json_body(request: Request, model: type[BaseModel]) -> BaseModel:
-    raw = await request.body()
-    if len(raw) > MAX_JSON_BYTES:
-        raise ApiError(413, "too_large", f"the request body is over {MAX_JSON_BYTES} bytes")
+    from web.body_limits import read_body
+
+    raw = await read_body(request, MAX_JSON_BYTES)
     ctype = request.headers.get("content-type", "")
     if raw and "json" not in ctype:
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")

@@ -15,6 +15,7 @@ from storage.repo import events as repo
 from storage.repo.logs import audit
 from storage.repo.registration import enrol_from_csv, register
 from web.api import API, Ctx
+from web.body_limits import limited
 from web.errors import ApiError
 from web.routes.invitations import membership_changed, registration_out
 from web.schemas import (
@@ -33,6 +34,7 @@ from web.schemas import (
 )
 
 MAX_CSV_BYTES = 1024 * 1024
+MULTIPART_OVERHEAD = 64 * 1024
 
 
 class EventBody(Strict):
@@ -242,6 +244,8 @@ async def unenrol(ctx: Ctx) -> dict[str, Any]:
 async def _csv_upload(request: Request) -> bytes:
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise ApiError(415, "unsupported_media_type", "upload the file as multipart/form-data")
+    # The file part counts too: Starlette's max_part_size only bounds the other fields.
+    request = limited(request, MAX_CSV_BYTES, "the file", overhead=MULTIPART_OVERHEAD)
     async with request.form(max_files=1, max_fields=5, max_part_size=MAX_CSV_BYTES) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):

@@ -14,7 +14,6 @@ import zipfile
 from collections.abc import AsyncIterator
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -24,9 +23,11 @@ from storage.attachments import AttachmentStore
 from storage.authz import ProfileView, profile_view
 from storage.crypto import DecryptionFailed, UnknownKey
 from storage.models import Attachment, ProfilePhoto, User
+from storage.photos import PhotoRejected, open_photo
 from storage.repo import personal_data
 from storage.repo.logs import log_activity
 from web.api import API, Ctx
+from web.body_limits import read_body
 from web.errors import ApiError
 
 log = logging.getLogger("classhub.privacy")
@@ -113,14 +114,20 @@ async def patch_profile(ctx: Ctx) -> dict[str, Any]:
         return personal_data.profile_json(user, has_photo=photo is not None)
 
 
-def _reencode(raw: bytes) -> bytes:
-    """Decode and re-encode: strips EXIF (location!) and anything hiding in the file."""
+def _reencode(raw: bytes, max_pixels: int) -> bytes:
+    """Decode and re-encode: strips EXIF (location!) and anything hiding in the file.
+
+    Only PNG, JPEG and WebP are decoded, and only up to ``PHOTO_MAX_PIXELS`` (checked
+    from the header first): a small file can otherwise unpack to gigabytes of pixels.
+    """
     try:
-        with Image.open(io.BytesIO(raw)) as img:
-            img.load()
-            rgb = img.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        img, _ = open_photo(raw, max_pixels=max_pixels)
+    except PhotoRejected as exc:
+        if exc.code == "too_many_pixels":
+            raise
         raise ApiError(415, "not_an_image", "send a JPEG, PNG or WebP image") from None
+    with img:
+        rgb = img.convert("RGB")
     rgb.thumbnail((PHOTO_EDGE, PHOTO_EDGE))
     out = io.BytesIO()
     rgb.save(out, format="JPEG", quality=85)
@@ -135,10 +142,9 @@ def _reencode(raw: bytes) -> bytes:
     tags=("privacy",),
 )
 async def put_photo(ctx: Ctx) -> dict[str, Any]:
-    raw = await ctx.request.body()
-    if len(raw) > MAX_PHOTO_BYTES:
-        raise ApiError(413, "too_large", f"the photo is over {MAX_PHOTO_BYTES} bytes")
-    jpeg = await run_in_threadpool(_reencode, raw)
+    # Refused while it streams in, not after the whole body is in memory.
+    raw = await read_body(ctx.request, MAX_PHOTO_BYTES, "the photo")
+    jpeg = await run_in_threadpool(_reencode, raw, ctx.services.settings.photo_max_pixels)
     async with ctx.services.db.session() as db:
         existing = await personal_data.photo_of(db, ctx.me.id)
         if existing is not None:

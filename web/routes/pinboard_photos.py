@@ -33,6 +33,7 @@ from storage.repo.pinboard import BoardTx
 from storage.repo.pinboard_read import export_notes, notes_as_seen
 from storage.repo.pinboard_views import board_view, section_view
 from web.api import API, Ctx
+from web.body_limits import limited
 from web.errors import ApiError
 from web.routes.pinboard import TAGS, board_tx
 
@@ -51,12 +52,12 @@ def attachment_store(services: Any) -> AttachmentStore:
 
 async def _read_upload(ctx: Ctx) -> bytes:
     limit = ctx.services.settings.photo_max_bytes
-    declared = ctx.request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-        raise ApiError(413, "too_large", f"the photo is over {limit} bytes")
-    if not ctx.request.headers.get("content-type", "").startswith("multipart/form-data"):
+    # Refused while it streams in: a chunked upload declares no length, and the form
+    # parser would otherwise spool a file part of any size to disk.
+    request = limited(ctx.request, limit, "the photo", overhead=MULTIPART_OVERHEAD)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise ApiError(415, "unsupported_media_type", "send the photo as multipart/form-data")
-    async with ctx.request.form(max_files=1, max_fields=4) as form:
+    async with request.form(max_files=1, max_fields=4) as form:
         part = form.get("file")
         if not isinstance(part, UploadFile):
             raise ApiError(422, "invalid", "file: send the photo in a part named 'file'")

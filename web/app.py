@@ -16,6 +16,7 @@ from storage.db import Database
 from storage.settings import Settings
 from web.api import API
 from web.errors import EXCEPTION_HANDLERS
+from web.security_headers import SecurityHeaders
 from web.services import Services
 
 log = logging.getLogger("classhub")
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, *, mailer: bool = False) -> Sta
         routes=routes,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[Middleware(WebSocketFastPath)],
+        # Outermost first: WebSockets skip everything; every HTTP answer gets the headers.
+        middleware=[Middleware(WebSocketFastPath), Middleware(SecurityHeaders)],
     )
     return app

@@ -26,11 +26,20 @@ PAGE = """<!doctype html>
 <h1>{title}</h1>{content}</body></html>"""
 
 
+# No script at all; the inline style attribute is the page's only styling. Not framable,
+# so no other site can lay its own page over the button (web/security_headers.py adds
+# nosniff and the rest).
+PAGE_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
 def _page(title: str, content: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
         PAGE.format(title=html.escape(title), content=content),
         status_code=status,
-        headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex"},
+        headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Content-Security-Policy": PAGE_CSP},
     )
 
 

@@ -219,7 +219,13 @@ async def user_photo(ctx: Ctx) -> Response:
     if view is ProfileView.NAME or photo is None:
         raise ApiError(404, "not_found", "no photo to show")
     return Response(
-        photo.data, media_type=photo.content_type, headers={"cache-control": "private, no-store"}
+        photo.data,
+        media_type=photo.content_type,
+        headers={
+            "cache-control": "private, no-store",
+            # Always a re-encoded JPEG; opened on its own it shows as an image, never a page.
+            "content-disposition": 'inline; filename="profile.jpg"',
+        },
     )
 
 

@@ -35,7 +35,7 @@ def run_setup(cmd: str, rooms: int, accounts: int, out: Path) -> dict[str, Any]:
     """Create ``rooms`` events with ``accounts`` bots each; returns the credentials."""
     argv = [*shlex.split(cmd), "loadtest-setup", "--events", str(rooms),
             "--accounts", str(accounts), "-o", str(out)]
-    proc = subprocess.run(argv, capture_output=True, text=True)
+    proc = subprocess.run(argv, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SetupError(f"`{shlex.join(argv)}` failed: {proc.stderr.strip() or proc.stdout.strip()}")
     data: dict[str, Any] = json.loads(out.read_text())
@@ -44,7 +44,7 @@ def run_setup(cmd: str, rooms: int, accounts: int, out: Path) -> dict[str, Any]:
 
 def run_cleanup(cmd: str, creds_file: Path) -> str:
     argv = [*shlex.split(cmd), "loadtest-setup", "--cleanup", str(creds_file)]
-    proc = subprocess.run(argv, capture_output=True, text=True)
+    proc = subprocess.run(argv, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SetupError(f"`{shlex.join(argv)}` failed: {proc.stderr.strip()}")
     return proc.stderr.strip()

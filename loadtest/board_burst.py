@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httptools  # type: ignore[import-untyped]
+import httptools
 import numpy as np
 
 from loadtest.accounts import SetupError, default_setup_cmd, run_cleanup

@@ -343,7 +343,7 @@ class Bot:
                 attempt += 1
                 try:
                     await self.open()
-                except (OSError, WSProtocolError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, OSError, WSProtocolError) as exc:
                     self.stats.connect_failures[_reason(exc)] += 1
                     if self.ws is not None:
                         self.ws.abort()

@@ -28,7 +28,8 @@ _packer = msgpack.Packer()
 
 
 def _msgpack_encode(frame: dict[str, Any]) -> bytes:
-    return _packer.pack(frame)
+    out: bytes = _packer.pack(frame)
+    return out
 
 
 def get_codec(name: str) -> Codec:

@@ -7,7 +7,7 @@ import threading
 import time
 from array import array
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import psutil
@@ -67,7 +67,7 @@ class FineSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="server-sampler")
 
-    def __enter__(self) -> FineSampler:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

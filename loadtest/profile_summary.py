@@ -20,7 +20,7 @@ IDLE_LEAVES = (
 def _name(frame: str) -> str:
     func, _, where = frame.partition(" (")
     where = where.rstrip(")")
-    path, _, line = where.rpartition(":")
+    path, _, _line = where.rpartition(":")
     short = "/".join(path.split("/")[-2:]) if path else where
     return f"{func} ({short})"
 

@@ -32,7 +32,7 @@ from loadtest.accounts import (
 )
 from loadtest.bot import BotSpec
 from loadtest.metrics import FineSampler, ServerProbe, ServerSample, aggregate, machine_load
-from loadtest.report import print_table, result_paths, write_json, write_plot
+from loadtest.report import result_paths, write_json, write_plot
 from loadtest.scenarios import Plan, build_plan
 from loadtest.worker import WorkerSpec, worker_main
 
@@ -74,7 +74,7 @@ class Coordinator:
 
     # the whole run ----------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        args, plan = self.args, self.plan
+        args = self.args
         started = dt.datetime.now(dt.UTC)
         machine_before = machine_load()
         creds = self._credentials()

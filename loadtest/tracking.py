@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 
 class ChannelCursor:
-    __slots__ = ("since", "contig", "ahead", "max_seen", "dups", "ooo", "replayed")
+    __slots__ = ("ahead", "contig", "dups", "max_seen", "ooo", "replayed", "since")
 
     def __init__(self, since: int) -> None:
         self.since = since  # the sequence the connection first subscribed after

@@ -159,7 +159,7 @@ class Worker:
                     t = time.time()
                     try:
                         await bot.open()
-                    except (OSError, WSProtocolError, asyncio.TimeoutError) as exc:
+                    except (TimeoutError, OSError, WSProtocolError) as exc:
                         self.stats.connect_failures[_reason(exc)] += 1
                         if bot.ws is not None:
                             bot.ws.abort()

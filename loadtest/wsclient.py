@@ -30,9 +30,9 @@ try:
     from websockets.speedups import apply_mask as _apply_mask
 except ImportError:  # pragma: no cover - websockets is a dependency; keep a fallback anyway
 
-    def _apply_mask(data: bytes, mask: bytes) -> bytes:
+    def _apply_mask(data: bytes | bytearray | memoryview, mask: bytes | bytearray) -> bytes:
         n = len(data)
-        key = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
+        key = int.from_bytes(bytes(mask * (n // 4 + 1))[:n], "big")
         return (int.from_bytes(data, "big") ^ key).to_bytes(n, "big")
 
 
@@ -310,8 +310,8 @@ class WSClient(asyncio.Protocol):
     # asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # (uvloop's transports are not asyncio.Transport subclasses, but behave as one)
-        self._transport = transport  # type: ignore[assignment]
-        transport.write(
+        self._transport = t = transport  # type: ignore[assignment]
+        t.write(  # type: ignore[attr-defined]
             handshake_request(
                 self._url,
                 self._key,

@@ -13,7 +13,7 @@ import json
 import struct
 from typing import Any
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 
 from realtime.errors import ProtocolError
 from storage.repo.channel_log import StoredEvent

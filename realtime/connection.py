@@ -148,9 +148,10 @@ class Connection:
         """A control frame (a heartbeat ping): straight to the socket when nothing waits
         there, else through the outbox like ``push``. Order is kept either way: a
         connection on the direct path has nothing queued."""
-        t = self.transport
-        if self.direct and not t.is_closing() and not t.get_write_buffer_size():
-            self.raw.write(ws_frame(self.codec.encode(frame), self._binary))
+        t, raw = self.transport, self.raw
+        if self.direct and t is not None and raw is not None and not t.is_closing() \
+                and not t.get_write_buffer_size():
+            raw.write(ws_frame(self.codec.encode(frame), self._binary))
             self.stats.frames += 1
             self.stats.raw_frames += 1
             return

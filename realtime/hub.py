@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 from sqlalchemy import select, update
 
 from realtime import frames as F

@@ -61,9 +61,10 @@ class RawSocket:
         # takes its place and the request is freed.
         conn = getattr(p, "conn", None)
         reader = getattr(conn, "reader", None)
+        unread = getattr(reader, "buffer", None)
         if (
             WsProtocol is not None and conn is not None and conn.state is State.OPEN
-            and isinstance(getattr(reader, "buffer", None), bytearray) and not reader.buffer
+            and isinstance(unread, bytearray) and not unread
             and not getattr(reader, "eof", True) and hasattr(conn, "parser")
         ):
             parser = WsProtocol.parse(conn)

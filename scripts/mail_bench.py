@@ -30,9 +30,9 @@ from sqlalchemy import insert, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from storage.db import Database  # noqa: E402
-from storage.migrate import upgrade  # noqa: E402
-from storage.models import (  # noqa: E402
+from storage.db import Database
+from storage.migrate import upgrade
+from storage.models import (
     ChannelEvent,
     Enrolment,
     Event,
@@ -42,8 +42,8 @@ from storage.models import (  # noqa: E402
     User,
     utcnow,
 )
-from storage.repo import outbox  # noqa: E402
-from storage.repo.audience import AudienceKind, AudienceSpec, resolve  # noqa: E402
+from storage.repo import outbox
+from storage.repo.audience import AudienceKind, AudienceSpec, resolve
 
 
 class Counter:

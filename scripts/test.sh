@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need (a virtualenv with classhub and its test extras,
 # Chromium from Debian's packages for the browser tests) and runs the whole suite.
+# Lint (ruff) and strict type checks (mypy) run first and stop it on a finding.
 # Extra arguments go to pytest, e.g. `scripts/test.sh -k pinboard`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +22,7 @@ if [[ ! -x /usr/bin/chromium ]]; then
   fi
 fi
 
+# Lint and strict types first (seconds; the rules are in pyproject.toml).
+.venv/bin/ruff check --quiet .
+.venv/bin/mypy
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -20,9 +20,9 @@ the change answers.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-import logging
 from typing import Any
 
 from sqlalchemy import event
@@ -55,7 +55,7 @@ def _pending(session: Session) -> AccountChanges:
     changes = session.info.get(INFO_KEY)
     if changes is None:
         changes = session.info[INFO_KEY] = AccountChanges()
-    return changes  # type: ignore[no-any-return]
+    return changes
 
 
 def note_user(db: Any, user_id: int) -> None:

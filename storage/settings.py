@@ -156,13 +156,10 @@ class Settings:
         production = _bool("CLASSHUB_PRODUCTION", env.get("CLASSHUB_PRODUCTION"), False)
 
         database_url = env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir / 'classhub.db'}"
-        if database_url.startswith("postgres://") or database_url.startswith("postgresql://"):
+        if database_url.startswith(("postgres://", "postgresql://")):
             # Accept the usual libpq spelling; we always talk through asyncpg.
             database_url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
-        if not (
-            database_url.startswith("sqlite+aiosqlite://")
-            or database_url.startswith("postgresql+asyncpg://")
-        ):
+        if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ConfigError(
                 "DATABASE_URL",
                 "must start with sqlite+aiosqlite:// or postgresql:// "

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import msgpack
@@ -100,7 +100,7 @@ class InProcessServer:
     def hub(self) -> Any:
         return self.app.state.services.hub
 
-    async def __aenter__(self) -> InProcessServer:
+    async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self.server.serve())
         while not self.server.started:
             if self._task.done():
@@ -272,7 +272,7 @@ class Stack:
     def hub(self) -> Any:
         return self.server.hub
 
-    async def __aenter__(self) -> Stack:
+    async def __aenter__(self) -> Self:
         await self.server.__aenter__()
         return self
 

@@ -51,7 +51,7 @@ async def _world(services: Any) -> dict[str, Any]:
         "other": await post(services, f"event:{other.id}:chat", p1, f"{tok} elsewhere"),
         "dm": await post(services, dm_channel(p1.id, p2.id), p1, f"{tok} secret dm"),
     }
-    return dict(p1=p1, p2=p2, admin=admin, ev=ev, grp=grp, other=other, tok=tok, m=m)
+    return {"p1": p1, "p2": p2, "admin": admin, "ev": ev, "grp": grp, "other": other, "tok": tok, "m": m}
 
 
 def ids(r: httpx.Response) -> set[int]:

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from storage.authz import ChannelKind, channel_rights, dm_channel, may_publish, may_read_channel, parse_channel
+from storage.authz import (
+    ChannelKind,
+    channel_rights,
+    dm_channel,
+    may_publish,
+    may_read_channel,
+    parse_channel,
+)
 from storage.models import Enrolment, Event, GroupMember, LearningGroup, Role, User, utcnow
 from tests.conftest import make_user
 
@@ -64,7 +71,7 @@ async def _world(services: Any) -> dict[str, Any]:
         db.add(grp)
         await db.flush()
         db.add(GroupMember(group_id=grp.id, user_id=p1.id))
-    return dict(p1=p1, p2=p2, out=outsider, tr=trainer, org=organiser, adm=admin, ev=ev, grp=grp)
+    return {"p1": p1, "p2": p2, "out": outsider, "tr": trainer, "org": organiser, "adm": admin, "ev": ev, "grp": grp}
 
 
 async def _can(services: Any, user: User, channel: str) -> tuple[bool, bool]:

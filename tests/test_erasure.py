@@ -11,7 +11,7 @@ from storage.authz import dm_channel
 from storage.models import ChannelEvent, Role
 from storage.repo.logs import log_activity
 from tests.conftest import PASSWORD, login, make_user
-from tests.privacy_helpers import find_everywhere, make_event, post, second_client, word
+from tests.privacy_helpers import find_everywhere, make_event, post, word
 
 
 async def _events(services: Any, ids: list[int]) -> dict[int, ChannelEvent]:
@@ -46,7 +46,7 @@ async def _world(services: Any) -> dict[str, Any]:
     m["dm_y"] = await post(services, dm_channel(x.id, y.id), y, "y private answer")
     m["group"] = await post(services, f"group:{grp.id}", x, f"{secret['group']} in group")
     m["notice"] = await post(services, f"user:{x.id}", None, f"{secret['alone']} moderation notice")
-    return dict(x=x, y=y, ev=ev, grp=grp, chat=chat, secret=secret, m=m)
+    return {"x": x, "y": y, "ev": ev, "grp": grp, "chat": chat, "secret": secret, "m": m}
 
 
 async def test_deletion_leaves_tombstones_in_chains_and_no_trace_elsewhere(

@@ -79,7 +79,7 @@ def test_tiny_classroom_loses_nothing_and_writes_its_report(
 ) -> None:
     url, pid, env = server
     results = tmp_path / "results"
-    run = subprocess.run(
+    run = subprocess.run(  # noqa: PLW1510 - the test reads the exit code
         [sys.executable, "-m", "loadtest", "classroom", "--url", url,
          "--participants", "5", "--posters", "2", "--rate", "2", "--duration", "2",
          "--protocol", protocol, "--server-pid", str(pid), "--results-dir", str(results),
@@ -104,9 +104,9 @@ def test_tiny_classroom_loses_nothing_and_writes_its_report(
     assert f["server"]["cpu_s_run"] > 0 and f["server"]["rss_end_mb"] > 0
 
     # the setup step cleaned up after itself: no bot account is left
-    check = subprocess.run(
+    check = subprocess.run(  # noqa: PLW1510 - the test reads the exit code
         [sys.executable, "-c",
-         "import asyncio\n"
+         ("import asyncio\n"
          "from sqlalchemy import func, select\n"
          "from storage.db import Database\n"
          "from storage.models import User\n"
@@ -118,7 +118,7 @@ def test_tiny_classroom_loses_nothing_and_writes_its_report(
          ".where(User.email.like('%@loadtest.invalid')))).scalar_one()\n"
          "    await db.close()\n"
          "    print(n)\n"
-         "asyncio.run(main())\n"],
+         "asyncio.run(main())\n")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=30,
     )
     assert check.stdout.strip() == "0", check.stdout + check.stderr
@@ -132,7 +132,7 @@ def test_tiny_board_burst_delivers_every_release(
     releases within the window, every one at every subscriber; cleaned up afterwards."""
     url, pid, env = server
     results = tmp_path / "results"
-    run = subprocess.run(
+    run = subprocess.run(  # noqa: PLW1510 - the test reads the exit code
         [sys.executable, "-m", "loadtest", "board-burst", "--url", url, "--releases", "12",
          "--subscribers", "3", "--window", "0.3", "--server-pid", str(pid),
          "--results-dir", str(results), "--tag", "pytest", "--drain-timeout", "10"],

@@ -105,10 +105,10 @@ def test_client_frames_are_masked_and_decode_back() -> None:
 def test_handshake_response_is_checked() -> None:
     key = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's example
     ok = (
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
-        "Sec-WebSocket-Protocol: classhub.json.v1"
-    ).encode()
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+        b"Sec-WebSocket-Protocol: classhub.json.v1"
+    )
     check_handshake_response(ok, key, "classhub.json.v1")
     with pytest.raises(WSProtocolError, match="subprotocol"):
         check_handshake_response(ok, key, "classhub.msgpack.v1")

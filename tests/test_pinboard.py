@@ -4,7 +4,7 @@
 fans out and what a subscriber replays with ``since``.
 """
 
-# ruff: noqa: F811 - the `world` fixture is imported by name
+
 from __future__ import annotations
 
 import json

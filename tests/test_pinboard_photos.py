@@ -1,6 +1,6 @@
 """Pinboard photos: content checks, metadata stripping, encryption at rest, who may see them."""
 
-# ruff: noqa: F811 - the `world` fixture is imported by name
+
 from __future__ import annotations
 
 import io

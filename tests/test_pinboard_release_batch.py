@@ -6,7 +6,7 @@ the failed one stays a draft); and the HTTP operation with concurrent and
 repeated releases. Timing is the benchmark's business (loadtest board-burst).
 """
 
-# ruff: noqa: F811 - the `world` fixture is imported by name
+
 from __future__ import annotations
 
 import asyncio

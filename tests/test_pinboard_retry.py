@@ -4,7 +4,7 @@ The web client's outbox replays a create whose answer was lost; the retry must
 get the first note back (200, same body) and store nothing new.
 """
 
-# ruff: noqa: F811 - the `world` fixture is imported by name
+
 from __future__ import annotations
 
 import asyncio

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from websockets.exceptions import InvalidStatus
 
 from storage.models import Role
 from tests.hub_support import SECRET, HubClient, ServerProcess, World, server_env
@@ -61,7 +62,7 @@ async def test_block_and_deletion_close_connections_on_two_processes(
         for s in servers:
             s.start()
         await asyncio.gather(*(s.wait_ready() for s in servers))
-        admin, admin_cookie = await world.user("Admin", admin=True)
+        _admin, admin_cookie = await world.user("Admin", admin=True)
         blocked, blocked_cookie = await world.user("Blocky")
         leaver_name = f"Leaver {uuid.uuid4().hex[:6]}"
         leaver, leaver_cookie = await world.user(leaver_name)
@@ -85,8 +86,9 @@ async def test_block_and_deletion_close_connections_on_two_processes(
         r = await _admin_post(servers[0].port, admin_cookie, f"/api/users/{blocked}/block", {"reason": "abuse"})
         assert r.status_code == 200, r.text
         assert await asyncio.gather(_closed(b1), _closed(b2)) == [4401, 4401]
-        with pytest.raises(Exception):  # the blocked cookie no longer opens a connection
+        with pytest.raises(InvalidStatus) as refused:  # the blocked cookie no longer opens a connection
             await HubClient.connect(servers[1].port, blocked_cookie)
+        assert refused.value.response.status_code == 403
 
         # Immediate deletion through process 2: both of the leaver's connections close,
         # the watcher hears that the message went, and stays connected.

@@ -16,8 +16,7 @@ from sqlalchemy import select, update
 
 from storage.authz import dm_channel
 from storage.maintenance import run_maintenance
-from storage.models import ActivityEntry, AuditEntry, ChannelEvent, Event, Note, User, utcnow
-from storage.models import Role
+from storage.models import ActivityEntry, AuditEntry, ChannelEvent, Event, Note, Role, User, utcnow
 from tests.conftest import login, make_user
 from tests.privacy_helpers import make_event, post
 from tests.test_my_data import _board, _note, _png
@@ -129,14 +128,14 @@ def test_maintenance_command_runs_once_and_reports(_sqlite_url: str, tmp_path: P
         "DATA_KEY": "d" * 40,
     }
     root = Path(__file__).resolve().parent.parent
-    out = subprocess.run(
+    out = subprocess.run(  # noqa: PLW1510 - the test reads the exit code
         [sys.executable, "-m", "web.cli", "maintenance"],
         cwd=root, env=env, capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert {"chat_events", "notes", "photos", "activity", "users_deleted"} <= set(summary)
-    bad = subprocess.run(
+    bad = subprocess.run(  # noqa: PLW1510 - the test reads the exit code
         [sys.executable, "-m", "web.cli", "maintenance", "--every", "-5"],
         cwd=root, env=env, capture_output=True, text=True, timeout=60,
     )

@@ -106,11 +106,10 @@ async def _app(settings: Any) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
     from web.app import create_app
 
     application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application), base_url="http://testserver"
-        ) as client:
-            yield application, client
+    async with application.router.lifespan_context(application), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+    ) as client:
+        yield application, client
 
 
 def _twin(app: Any, client: httpx.AsyncClient) -> httpx.AsyncClient:

@@ -240,7 +240,7 @@ def test_a_note_whose_answer_was_lost_is_replayed_with_its_client_id_and_stored_
 def test_admin_reads_a_dm_with_a_reason_and_the_audit_log_shows_it(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
     from playwright.sync_api import expect
 
-    event_id, people = event
+    _event_id, people = event
     ada = open_as(browser, server, people["ada"], f"/dm/{people['grace'].id}?name=Grace")
     try:
         expect(ada.page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
@@ -431,7 +431,7 @@ def test_invitation_link_sets_the_password(server: Server, browser: Any) -> None
         finally:
             await db.close()
 
-    email, token = server.run(invite())
+    _email, token = server.run(invite())
     ctx = browser.new_context()
     page = ctx.new_page()
     try:

@@ -21,7 +21,7 @@ async def after_erasure(services: Any, report: ErasureReport) -> None:
     if services.hub is not None and report.notices:
         try:
             await services.hub.broadcast(report.notices)
-        except Exception:  # noqa: BLE001 - the erasure is committed; clients catch up on reload
+        except Exception:
             log.exception("broadcasting %d erasure notices failed", len(report.notices))
     if report.attachment_ids:
         from storage.attachments import AttachmentStore

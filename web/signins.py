@@ -200,7 +200,7 @@ class SignIns:
                         found = await live_sessions(
                             conn, list(batch), idle_secs=self.settings.session_idle_secs
                         )
-                except Exception as exc:  # each waiting request fails with it, as it would alone
+                except Exception as exc:  # noqa: BLE001 - each waiting request fails with it, as it would alone
                     for fut in batch.values():
                         if not fut.done():
                             fut.set_exception(exc)

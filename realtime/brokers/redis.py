@@ -121,7 +121,7 @@ class RedisBroker(Broker):
         async with self._pub_lock:
             conn = self._pub
             if conn is None:
-                conn = self._pub = self.redis.connection_pool.make_connection()
+                conn = self._pub = self.redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
             try:
                 await conn.send_packed_command(
                     conn.pack_commands([("PUBLISH", self._raw(topic), payload) for topic, payload in messages]),

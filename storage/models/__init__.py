@@ -5,7 +5,15 @@ from storage.models.base import Base, utcnow
 from storage.models.channels import Channel, ChannelEvent
 from storage.models.events import Enrolment, Event, EventStatus, GroupMember, LearningGroup, Role
 from storage.models.logs import ActivityEntry, AuditEntry
-from storage.models.privacy import ProfilePhoto
+from storage.models.mail import (  # organiser broadcasts and the mail outbox
+    CampaignKind,
+    DeliveryStatus,
+    EventChange,
+    EventChangeSeen,
+    MailCampaign,
+    MailCategory,
+    MailDelivery,
+)
 from storage.models.pinboard import (
     Attachment,
     Board,
@@ -16,48 +24,40 @@ from storage.models.pinboard import (
     Reply,
     Vote,
 )
-from storage.models.mail import (  # organiser broadcasts and the mail outbox
-    CampaignKind,
-    DeliveryStatus,
-    EventChange,
-    EventChangeSeen,
-    MailCampaign,
-    MailCategory,
-    MailDelivery,
-)
+from storage.models.privacy import ProfilePhoto
 
 __all__ = [
-    "Attachment",
-    "Board",
-    "BoardSection",
-    "Note",
-    "NoteRevision",
-    "NoteState",
-    "Reply",
-    "Vote",
     "ActivityEntry",
+    "Attachment",
     "AuditEntry",
     "AuthSession",
     "Base",
+    "Board",
+    "BoardSection",
+    "CampaignKind",
     "Channel",
     "ChannelEvent",
+    "DeliveryStatus",
     "Enrolment",
     "Event",
+    "EventChange",
+    "EventChangeSeen",
     "EventStatus",
     "GroupMember",
     "Invitation",
     "LearningGroup",
     "LoginFailure",
-    "ProfilePhoto",
-    "Role",
-    "User",
-    "UserStatus",
-    "utcnow",
-    "CampaignKind",
-    "DeliveryStatus",
-    "EventChange",
-    "EventChangeSeen",
     "MailCampaign",
     "MailCategory",
     "MailDelivery",
+    "Note",
+    "NoteRevision",
+    "NoteState",
+    "ProfilePhoto",
+    "Reply",
+    "Role",
+    "User",
+    "UserStatus",
+    "Vote",
+    "utcnow",
 ]

@@ -48,7 +48,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             return None
         if isinstance(value, str):  # pragma: no cover - SQLite raw strings
             value = dt.datetime.fromisoformat(value)
-        return value.replace(tzinfo=dt.UTC)
+        stamp: dt.datetime = value.replace(tzinfo=dt.UTC)
+        return stamp
 
 
 class Base(DeclarativeBase):

@@ -66,7 +66,7 @@ class StoredEvent:
 async def ensure_channels(db: AsyncSession, names: Sequence[str]) -> None:
     if not names:
         return
-    dialect = db.bind.dialect.name
+    dialect = db.get_bind().dialect.name
     stmt_factory = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = stmt_factory(Channel).on_conflict_do_nothing(index_elements=["name"])
     await db.execute(stmt, [{"name": n, "last_seq": 0} for n in sorted(set(names))])
@@ -135,8 +135,8 @@ async def append(db: AsyncSession, items: Sequence[NewEvent]) -> list[StoredEven
                 rows_to_insert,
             )
         ).scalars().all()
-        for i, row, event_id in zip(order, rows_to_insert, ids, strict=True):
-            results[i] = StoredEvent(id=event_id, duplicate=False, **row)
+        for i, values, event_id in zip(order, rows_to_insert, ids, strict=True):
+            results[i] = StoredEvent(id=event_id, duplicate=False, **values)
 
     return finish_append(results, later_duplicates)
 

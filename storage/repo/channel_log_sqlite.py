@@ -35,7 +35,10 @@ from storage.models import utcnow
 from storage.repo.channel_log import NewEvent, StoredEvent, finish_append, plan_append
 
 # The ORM's own formats for these columns, so both appenders write the same text.
-_stamp = DATETIME().bind_processor(sqlite_dialect())
+_stamp_or_none = DATETIME().bind_processor(sqlite_dialect())  # type: ignore[no-untyped-call]
+if _stamp_or_none is None:  # pragma: no cover - SQLAlchemy's SQLite DATETIME always has one
+    raise RuntimeError("SQLAlchemy's SQLite DATETIME has no bind processor")
+_stamp = _stamp_or_none
 _dumps = json.dumps
 
 _EXISTING = (

@@ -82,7 +82,7 @@ async def _kept_by_chains(db: AsyncSession, own: dict[int, ChannelEvent]) -> set
                 ChannelEvent.ref_id.in_(chunk), ChannelEvent.type.in_(REPLY_TYPES)
             )
         )
-        edges.extend((r[0], r[1], r[2]) for r in rows)
+        edges.extend((r[0], r[1], r[2]) for r in rows if r[2] is not None)  # all: ref_id IN chunk
     keep: set[int] = set()
     changed = True
     while changed:
@@ -291,7 +291,7 @@ async def compact_index(db: AsyncSession) -> None:
     until segments merge; 'optimize' merges them all. PostgreSQL keeps its
     tsvector in the row, so the erased row version is what (auto)vacuum removes.
     """
-    if db.bind.dialect.name == "sqlite":
+    if db.get_bind().dialect.name == "sqlite":
         await db.execute(text("INSERT INTO message_fts(message_fts) VALUES ('optimize')"))
 
 

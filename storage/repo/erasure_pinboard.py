@@ -66,7 +66,7 @@ async def _reply_chain_keep(db: AsyncSession, mine: dict[int, Reply]) -> set[int
     while changed:
         changed = False
         for child, parent in edges:
-            if parent not in keep and (child not in mine or child in keep):
+            if parent is not None and parent not in keep and (child not in mine or child in keep):
                 keep.add(parent)
                 changed = True
     return keep

@@ -13,8 +13,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.repo.mail_data import changes_seen, mails_received
-from storage.repo.erasure_pinboard import pinboard_data
 from storage.models import (
     ActivityEntry,
     AuthSession,
@@ -26,6 +24,8 @@ from storage.models import (
     ProfilePhoto,
     User,
 )
+from storage.repo.erasure_pinboard import pinboard_data
+from storage.repo.mail_data import changes_seen, mails_received
 
 REACTION_MARKERS = ("reaction", "vote", "like")
 NOTE_PREFIXES = ("note.",)

@@ -136,11 +136,11 @@ async def _conditions(db: AsyncSession, f: MessageFilter) -> list[ColumnElement[
     if f.until is not None:
         conds.append(ChannelEvent.created_at < f.until)
     if f.text:
-        conds.append(_text_condition(db.bind.dialect.name, f.text))
+        conds.append(_text_condition(db.get_bind().dialect.name, f.text))
     return conds
 
 
-def _base() -> Select[Any]:
+def _base() -> Select[ChannelEvent, str]:
     return select(ChannelEvent, User.display_name).outerjoin(
         User, User.id == ChannelEvent.author_id
     )
@@ -167,7 +167,8 @@ async def history_of(db: AsyncSession, ids: Sequence[int]) -> dict[int, list[dic
         return out
     rows = await db.execute(_base().where(ChannelEvent.ref_id.in_(ids)).order_by(ChannelEvent.id))
     for ev, name in rows:
-        out[ev.ref_id].append(_hit(ev, name).as_json())
+        if ev.ref_id is not None:  # always: it is one of ids
+            out[ev.ref_id].append(_hit(ev, name).as_json())
     return out
 
 

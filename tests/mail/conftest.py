@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import email.policy
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-import email.policy
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
@@ -65,7 +65,7 @@ class Recorder:
         if address in self.reject_rcpt:
             with self.lock:
                 self.attempts.append((time.monotonic(), address, "550 rcpt"))
-            return "550 5.1.1 <%s>: mailbox unavailable" % address
+            return f"550 5.1.1 <{address}>: mailbox unavailable"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -150,11 +150,10 @@ async def env(fresh_db_url: str, tmp_path: Path, smtp: SmtpServer) -> AsyncItera
 
     settings = mail_settings(fresh_db_url, tmp_path / "var", smtp.url)
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        ) as client:
-            yield Env(settings, app, app.state.services, client)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        yield Env(settings, app, app.state.services, client)
 
 
 async def make_people(services: Any, n: int, prefix: str = "p") -> list[Any]:

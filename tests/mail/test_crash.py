@@ -83,7 +83,7 @@ async def test_killed_worker_restarts_and_every_recipient_gets_exactly_one(
 async def test_graceful_stop_gives_back_unstarted_claims(env: Env, smtp: SmtpServer) -> None:
     """SIGTERM: no new claims, nothing half-done, leases of unstarted rows released."""
     n = 40
-    campaign, people, _ = await campaign_to(env, n)
+    campaign, _people, _ = await campaign_to(env, n)
     proc = await start_mailer(env, smtp)
     async with asyncio.timeout(60):
         while smtp.handler.count() < 5:

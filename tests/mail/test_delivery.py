@@ -12,7 +12,16 @@ from storage.db import Database
 from storage.models import ChannelEvent, MailCategory, Role
 from storage.repo import outbox
 from storage.repo.audience import AudienceKind, AudienceSpec, resolve
-from tests.mail.conftest import Env, SmtpServer, mail_settings, make_event, make_people, make_worker, sign_in, statuses
+from tests.mail.conftest import (
+    Env,
+    SmtpServer,
+    mail_settings,
+    make_event,
+    make_people,
+    make_worker,
+    sign_in,
+    statuses,
+)
 
 
 async def campaign_to(
@@ -43,7 +52,7 @@ async def campaign_to(
 
 
 async def test_every_recipient_gets_one_message_addressed_to_them_alone(env: Env, smtp: SmtpServer) -> None:
-    campaign, people, organiser = await campaign_to(env, 12, html="<p>Hello</p>")
+    campaign, people, _organiser = await campaign_to(env, 12, html="<p>Hello</p>")
     worker = await make_worker(env.settings, env.services)
     await worker.run_until_idle()
     got = smtp.handler.by_rcpt()
@@ -108,7 +117,7 @@ async def test_temporary_failures_give_up_at_max_age_and_retry_failed_requeues(
         env.settings.database_url, tmp_path / "w", smtp.url, MAIL_MAX_AGE_SECS="0"
     )
     smtp.handler.answer = lambda rcpt, n: "451 4.3.0 local problem"
-    campaign, people, organiser = await campaign_to(env, 3)
+    campaign, _people, organiser = await campaign_to(env, 3)
     worker = await make_worker(settings, env.services)
     await worker.run_until_idle(horizon_secs=1)
     rows = await statuses(env.services, campaign.id)
@@ -129,7 +138,7 @@ async def test_rate_per_second_is_respected(env: Env, smtp: SmtpServer, tmp_path
     settings = mail_settings(
         env.settings.database_url, tmp_path / "w", smtp.url, MAIL_RATE_PER_SEC=str(rate), MAIL_CONCURRENCY="8"
     )
-    campaign, people, _ = await campaign_to(env, 100)
+    _campaign, _people, _ = await campaign_to(env, 100)
     worker = await make_worker(settings, env.services)
     await worker.run_until_idle()
     starts = list(worker.send_starts)
@@ -141,7 +150,7 @@ async def test_rate_per_second_is_respected(env: Env, smtp: SmtpServer, tmp_path
 
 
 async def test_hourly_budget_is_shared_by_all_workers(env: Env, smtp: SmtpServer) -> None:
-    campaign, people, _ = await campaign_to(env, 8)
+    _campaign, _people, _ = await campaign_to(env, 8)
     async with env.services.db.session() as db:
         first = await outbox.claim(db, owner="a", limit=3, lease_secs=60, rate_per_hour=5)
     async with env.services.db.session() as db:
@@ -153,7 +162,7 @@ async def test_hourly_budget_is_shared_by_all_workers(env: Env, smtp: SmtpServer
 
 
 async def test_two_workers_in_parallel_never_send_twice(env: Env, smtp: SmtpServer) -> None:
-    campaign, people, _ = await campaign_to(env, 150)
+    _campaign, people, _ = await campaign_to(env, 150)
     other_db = Database(env.settings.database_url)
     try:
 
@@ -178,7 +187,7 @@ async def test_progress_goes_to_the_senders_personal_channel(env: Env, smtp: Smt
     async def publish(events: list[Any]) -> None:
         published.extend(events)
 
-    campaign, people, organiser = await campaign_to(env, 6)
+    campaign, _people, organiser = await campaign_to(env, 6)
     await (await make_worker(env.settings, env.services, publish=publish)).run_until_idle()
     async with env.services.db.session() as db:
         rows = list(

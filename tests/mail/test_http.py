@@ -163,7 +163,7 @@ async def test_bulk_mail_preview_send_addresses_and_markdown(env: Env, smtp: Smt
     got = smtp.handler.by_rcpt()
     assert sorted(got) == sorted(p.email for p in people[:3])
     msg = got[people[0].email][0].message
-    plain, html = msg.get_payload()
+    _plain, html = msg.get_payload()
     assert "<strong>chapter 3</strong>" in html.get_payload(decode=True).decode()
     assert "&lt;script&gt;" in html.get_payload(decode=True).decode()
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -246,7 +246,7 @@ async def test_audiences_by_time_role_and_group_and_scheduled_sending(
 
 
 async def test_one_click_unsubscribe_needs_post_and_no_cookie(env: Env, smtp: SmtpServer) -> None:
-    organiser, trainer, people, event_id = await _cast(env, 2)
+    organiser, _trainer, people, event_id = await _cast(env, 2)
     await sign_in(env, organiser)
     audience = {"kind": "event", "event_id": event_id, "roles": ["participant"]}
     body = {"subject": "News", "body": "Hello", "category": "information", "audience": audience}
@@ -294,7 +294,7 @@ async def test_account_erasure_forgets_mail_data(env: Env, smtp: SmtpServer) -> 
     from storage.models import EventChangeSeen
     from storage.repo.erasure import erase_user
 
-    organiser, trainer, people, event_id = await _cast(env, 2)
+    organiser, _trainer, people, event_id = await _cast(env, 2)
     await sign_in(env, organiser)
     body = {"subject": "A", "body": "b", "category": "service",
             "audience": {"kind": "event", "event_id": event_id, "roles": ["participant"]}}

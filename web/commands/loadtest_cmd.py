@@ -16,8 +16,8 @@ import datetime as dt
 import json
 import secrets
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from storage.settings import Settings

@@ -47,10 +47,9 @@ def _maintenance(
 
 
 async def _loop(settings: Settings, every: int) -> int:
+    from storage.account_changes import AccountChanges
     from storage.db import Database
     from storage.maintenance import run_maintenance
-
-    from storage.account_changes import AccountChanges
     from web.signins import tell_servers
 
     db = Database(settings.database_url, pool_size=2)

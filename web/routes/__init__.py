@@ -1,11 +1,22 @@
 """HTTP route modules. Importing one registers its operations on ``web.api.API``."""
 
-from web.routes import accounts, health
-from web.routes import account_lifecycle, admin_logs, admin_review, my_data
-from web.routes import events, groups, invitations, users
-from web.routes import pinboard, pinboard_photos
-from web.routes import realtime  # noqa: F401 - the hub's HTTP side (ws tokens)
-from web.routes import event_changes, mail  # noqa: F401 - organiser broadcasts, bulk mail
+from web.routes import (  # noqa: F401 - organiser broadcasts, bulk mail
+    account_lifecycle,
+    accounts,
+    admin_logs,
+    admin_review,
+    event_changes,
+    events,
+    groups,
+    health,
+    invitations,
+    mail,
+    my_data,
+    pinboard,
+    pinboard_photos,
+    realtime,
+    users,
+)
 
 __all__ = [
     "account_lifecycle",
@@ -16,8 +27,8 @@ __all__ = [
     "groups",
     "health",
     "invitations",
+    "my_data",
     "pinboard",
     "pinboard_photos",
-    "my_data",
     "users",
 ]

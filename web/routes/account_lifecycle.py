@@ -14,11 +14,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse
 
+from storage.authz import event_role
 from storage.errors import DomainError
 from storage.models import User, UserStatus
 from storage.passwords import verify_password
 from storage.repo import lifecycle
-from storage.authz import event_role
 from storage.repo.erasure import ErasureReport, remove_contributions
 from storage.repo.logs import audit, log_activity
 from storage.repo.search import event_channels
@@ -233,11 +233,14 @@ async def remove_left_contributions(ctx: Ctx) -> dict[str, Any]:
                     "this person has not left: name the event they left (event_id)",
                     status=409,
                 )
-            if body.event_id is not None and person.status == UserStatus.ACTIVE.value:
-                if await event_role(db, person.id, body.event_id) is not None:
-                    raise DomainError(
-                        "still_enrolled", "this person is still enrolled in the event", status=409
-                    )
+            if (
+                body.event_id is not None
+                and person.status == UserStatus.ACTIVE.value
+                and await event_role(db, person.id, body.event_id) is not None
+            ):
+                raise DomainError(
+                    "still_enrolled", "this person is still enrolled in the event", status=409
+                )
         deleted, tombs, notices = await remove_contributions(
             db, user_id=body.user_id, channels=channels
         )

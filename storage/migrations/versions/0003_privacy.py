@@ -28,11 +28,11 @@ branch_labels = None
 depends_on = None
 
 SQLITE_UP = [
-    "CREATE VIEW message_text AS "
-    "SELECT id, json_extract(body, '$.text') AS text FROM channel_events",
-    "CREATE VIRTUAL TABLE message_fts USING fts5("
+    ("CREATE VIEW message_text AS "
+    "SELECT id, json_extract(body, '$.text') AS text FROM channel_events"),
+    ("CREATE VIRTUAL TABLE message_fts USING fts5("
     "text, content='message_text', content_rowid='id', "
-    "tokenize='unicode61 remove_diacritics 0')",
+    "tokenize='unicode61 remove_diacritics 0')"),
     # Only text-carrying events enter the index; the 'delete' command must be
     # given exactly the values that were indexed, which the same expression yields.
     """CREATE TRIGGER channel_events_fts_ai AFTER INSERT ON channel_events BEGIN
@@ -73,17 +73,17 @@ SQLITE_DOWN = [
 ]
 
 PG_UP = [
-    "ALTER TABLE channel_events ADD COLUMN search_tsv tsvector GENERATED ALWAYS AS "
-    "(to_tsvector('simple'::regconfig, coalesce(body->>'text', ''))) STORED",
+    ("ALTER TABLE channel_events ADD COLUMN search_tsv tsvector GENERATED ALWAYS AS "
+    "(to_tsvector('simple'::regconfig, coalesce(body->>'text', ''))) STORED"),
     "CREATE INDEX ix_channel_events_search_tsv ON channel_events USING gin (search_tsv)",
     """CREATE FUNCTION audit_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         RAISE EXCEPTION 'audit_log is append-only' USING ERRCODE = 'insufficient_privilege';
     END $$""",
-    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
-    "FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_change()",
-    "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
-    "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change()",
+    ("CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+    "FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_change()"),
+    ("CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change()"),
 ]
 
 PG_DOWN = [

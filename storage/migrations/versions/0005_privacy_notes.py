@@ -34,9 +34,9 @@ def _sqlite(expr: str) -> list[str]:
         "DROP TABLE IF EXISTS message_fts",
         "DROP VIEW IF EXISTS message_text",
         f"CREATE VIEW message_text AS SELECT id, {expr.format(b='body')} AS text FROM channel_events",
-        "CREATE VIRTUAL TABLE message_fts USING fts5("
+        ("CREATE VIRTUAL TABLE message_fts USING fts5("
         "text, content='message_text', content_rowid='id', "
-        "tokenize='unicode61 remove_diacritics 0')",
+        "tokenize='unicode61 remove_diacritics 0')"),
         f"""CREATE TRIGGER channel_events_fts_ai AFTER INSERT ON channel_events BEGIN
             INSERT INTO message_fts(rowid, text) SELECT new.id, {new} WHERE {new} IS NOT NULL;
         END""",
@@ -57,8 +57,8 @@ def _pg(expr: str) -> list[str]:
     return [
         "DROP INDEX IF EXISTS ix_channel_events_search_tsv",
         "ALTER TABLE channel_events DROP COLUMN IF EXISTS search_tsv",
-        "ALTER TABLE channel_events ADD COLUMN search_tsv tsvector GENERATED ALWAYS AS "
-        f"(to_tsvector('simple'::regconfig, {expr})) STORED",
+        ("ALTER TABLE channel_events ADD COLUMN search_tsv tsvector GENERATED ALWAYS AS "
+        f"(to_tsvector('simple'::regconfig, {expr})) STORED"),
         "CREATE INDEX ix_channel_events_search_tsv ON channel_events USING gin (search_tsv)",
     ]
 

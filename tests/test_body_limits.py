@@ -5,7 +5,7 @@ test counts how much of it the server pulled: a limit checked only after reading
 would pull all of it. Also the profile photo's decoder limits (format and pixels).
 """
 
-# ruff: noqa: F811 - the `world` fixture is imported by name
+
 from __future__ import annotations
 
 import datetime as dt

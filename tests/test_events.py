@@ -170,3 +170,51 @@ async def test_groups(client: httpx.AsyncClient, services: Any) -> None:
     assert (await client.delete(f"/api/events/{event.id}/enrolments/{p2.id}")).status_code == 200
     groups = (await client.get(f"/api/events/{event.id}/groups")).json()["groups"]
     assert groups[0]["members"] == []
+
+
+INJECTING_ADDRESSES = [
+    "victim@example.org\r\nBcc:spy@evil.example",  # a line break starts a new mail header
+    "victim@example.org\nx",
+    "victim@example.org,spy@evil.example",  # a second recipient inside To:
+    "Spy <spy@evil.example>",
+    "victim@example.org\u2028x",
+]
+
+
+async def test_addresses_that_would_break_mail_headers_are_refused(
+    client: httpx.AsyncClient, services: Any
+) -> None:
+    """Every address is mailed to one day (invitations, bulk mail): one that carries a
+    line break or a second recipient is refused where it comes in, and nothing is made."""
+    organiser = await make_user(services)
+    event = await make_event(services, organiser=organiser)
+    await login(client, organiser.email)
+    for address in INJECTING_ADDRESSES:
+        r = await client.post(
+            f"/api/events/{event.id}/enrolments", json={"email": address, "display_name": "X"}
+        )
+        assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_email"), address
+    csv_text = "email,display_name\n" + "".join(
+        f'"{a}",Row {i}\n' for i, a in enumerate(INJECTING_ADDRESSES)
+    )
+    r = await client.post(
+        f"/api/events/{event.id}/enrolments/csv",
+        files={"file": ("people.csv", csv_text.encode(), "text/csv")},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["enrolled"] == []
+    assert len(r.json()["errors"]) == len(INJECTING_ADDRESSES)
+    admin = await make_user(services, admin=True)
+    await login(client, admin.email)
+    r = await client.post(
+        "/api/invitations", json={"email": INJECTING_ADDRESSES[0], "display_name": "X"}
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_email")
+    members = (await client.get(f"/api/events/{event.id}/members")).json()["members"]
+    assert [m["user_id"] for m in members] == [organiser.id]
+    # Ordinary addresses still pass, tags and non-ASCII included.
+    for address in (unique_email("tag+x"), f"ünï-{unique_email()}"):
+        r = await client.post(
+            f"/api/events/{event.id}/enrolments", json={"email": address, "display_name": "Y"}
+        )
+        assert r.status_code == 201, (address, r.text)

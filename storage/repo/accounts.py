@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +23,26 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# Characters no address we mail to may contain: a line break would start a new mail
+# header (or an SMTP command) after the address, and these specials would end the
+# address or add another recipient inside To:.
+_NOT_IN_ADDRESS = frozenset('<>()[],;:"\\')
+
+
+def _address_char(c: str) -> bool:
+    return c not in _NOT_IN_ADDRESS and not c.isspace() and unicodedata.category(c)[0] != "C"
+
+
 def normalise_email(email: str) -> str:
     value = email.strip().lower()
     local, _, domain = value.partition("@")
-    if not local or "." not in domain or " " in value or len(value) > 320:
+    if (
+        not local
+        or "." not in domain
+        or "@" in domain
+        or len(value) > 320
+        or not all(_address_char(c) for c in value)
+    ):
         raise DomainError("invalid_email", f"{email!r} is not an email address")
     return value
 

@@ -221,3 +221,24 @@ async def test_parallel_guesses_cannot_pass_the_limit_together(db_url: str, tmp_
             assert r.status_code == 401
         r = await client.post("/api/login", json={"email": user.email, "password": PASSWORD})
         assert r.status_code == 429
+
+
+async def test_password_confirmation_is_throttled_like_sign_in(db_url: str, tmp_path: Path) -> None:
+    """Terminating one's account asks for the password again: a stolen session must not
+    turn that into an unlimited password oracle (nor a way around the sign-in throttle)."""
+    app, client = await _app_client(db_url, tmp_path, LOGIN_MAX_FAILURES_ACCOUNT="3")
+    async with app.router.lifespan_context(app), client:
+        user = await make_user(app.state.services)
+        await login(client, user.email)
+        for _ in range(3):
+            r = await client.post("/api/me/terminate", json={"password": "a guess"})
+            assert (r.status_code, r.json()["error"]["code"]) == (403, "bad_password")
+        # At the limit: refused unchecked, even with the right password.
+        r = await client.post("/api/me/terminate", json={"password": PASSWORD})
+        assert (r.status_code, r.json()["error"]["code"]) == (429, "too_many_attempts")
+        assert 1 <= int(r.headers["retry-after"]) <= 900
+        me = await client.get("/api/me")
+        assert me.status_code == 200 and me.json()["status"] == "active"
+        # The same counter guards signing in to that account.
+        r = await client.post("/api/login", json={"email": user.email, "password": PASSWORD})
+        assert r.status_code == 429

@@ -17,7 +17,6 @@ from starlette.responses import JSONResponse
 from storage.authz import event_role
 from storage.errors import DomainError
 from storage.models import User, UserStatus
-from storage.passwords import verify_password
 from storage.repo import lifecycle
 from storage.repo.erasure import ErasureReport, remove_contributions
 from storage.repo.logs import audit, log_activity
@@ -26,6 +25,7 @@ from web.api import API, Ctx
 from web.auth import clear_session_cookie
 from web.errors import ApiError
 from web.lifecycle_glue import after_erasure, close_connections
+from web.routes.accounts import confirm_password
 
 
 class Strict(BaseModel):
@@ -77,14 +77,17 @@ def _status(user: User, report: dict[str, Any] | None = None) -> dict[str, Any]:
     response=StatusOut,
     tags=("privacy",),
     terminating_ok=True,
+    errors={
+        403: "the password is not right",
+        429: "too many wrong passwords or failed sign-ins for this account or IP; see Retry-After",
+    },
 )
 async def terminate_mine(ctx: Ctx) -> JSONResponse:
     body: TerminateMine = ctx.body
     services = ctx.services
+    await confirm_password(ctx, ctx.me, body.password)
     async with services.db.session() as db:
         user = await lifecycle.load(db, ctx.me.id)
-        if not verify_password(user.password_hash, body.password):
-            raise ApiError(403, "bad_password", "the password is not right")
         if body.immediately:
             report = await lifecycle.delete_now(db, user, erase_content=body.erase_content)
             await audit(

@@ -66,6 +66,37 @@ def limits_of(settings: Any) -> throttle.LoginLimits:
     )
 
 
+async def confirm_password(ctx: Ctx, user: User, password: str) -> None:
+    """Check a signed-in person's password again (before terminating the account).
+
+    Under the sign-in throttle, counted with the sign-in failures of the same account
+    and IP: a session is no licence to guess the password behind it (403 while guessing,
+    then 429 with Retry-After, whether or not the guess is right).
+    """
+    services = ctx.services
+    limits = limits_of(services.settings)
+    key = user.email or f"user:{user.id}"
+    async with services.db.session() as db:
+        attempt = await throttle.begin_attempt(db, limits, key, ctx.ip)
+    async with services.db.session() as db:
+        wait = await throttle.retry_after(db, limits, key, ctx.ip, exclude_id=attempt)
+        if wait is not None:
+            await throttle.forget_attempt(db, attempt)
+    if wait is not None:
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            f"too many wrong passwords; try again in {wait} seconds",
+            headers={"Retry-After": str(wait)},
+        )
+    if not await asyncio.to_thread(verify_password, user.password_hash, password):
+        async with services.db.session() as db:
+            await log_activity(db, user_id=user.id, action="password_check_failed", ip=ctx.ip)
+        raise ApiError(403, "bad_password", "the password is not right")
+    async with services.db.session() as db:
+        await throttle.forget_attempt(db, attempt)
+
+
 async def start_session(ctx: Ctx, user: User) -> JSONResponse:
     """Sign ``user`` in on this request: a new session and its cookie."""
     settings = ctx.services.settings

@@ -269,3 +269,25 @@ async def test_audit_log_refuses_update_and_delete(services: Any, statement: str
         async with services.db.session() as db:
             await db.execute(text(statement))
     assert await audit_count(services, admin.id) == 1
+
+
+async def test_a_dm_that_refers_to_a_chat_message_stays_out_of_its_history(
+    client: httpx.AsyncClient, services: Any
+) -> None:
+    """A publish may carry any ``ref`` (the hub does not look the id up): a DM answering
+    a chat message privately refers to it. Reviewing that chat message, which needs no
+    reason, must not show the DM as part of its history."""
+    w = await _world(services)
+    p1, p2, chat = w["p1"], w["p2"], w["m"]["chat_p1"]
+    secret = word()
+    await post(services, dm_channel(p1.id, p2.id), p2, f"{secret} privately", ref_id=chat.id)
+    same = await post(services, chat.channel, p2, "a public answer", ref_id=chat.id)
+    await login(client, w["admin"].email)
+    r = await client.get(f"/api/admin/messages/{chat.id}")
+    assert r.status_code == 200, r.text
+    assert [h["id"] for h in r.json()["history"]] == [same.id]
+    assert secret not in r.text
+    r = await client.get("/api/admin/messages", params={"channel": chat.channel})
+    assert r.status_code == 200 and secret not in r.text
+    hit = next(h for h in r.json()["items"] if h["id"] == chat.id)
+    assert [h["id"] for h in hit["history"]] == [same.id]

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, literal_column, not_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.errors import DomainError
 from storage.models import ChannelEvent, LearningGroup, User
@@ -161,11 +162,22 @@ def _hit(ev: ChannelEvent, name: str | None) -> Hit:
 
 
 async def history_of(db: AsyncSession, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-    """Edits, moderation, reactions and replies that refer to each of ``ids``, oldest first."""
+    """Edits, moderation, reactions and replies that refer to each of ``ids``, oldest first.
+
+    Only those in the same channel: a publish may refer to any id (the hub does not
+    look it up), and a direct message answering a chat message privately must not
+    show up in that message's history, which a reviewer reads without a reason.
+    """
     out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     if not ids:
         return out
-    rows = await db.execute(_base().where(ChannelEvent.ref_id.in_(ids)).order_by(ChannelEvent.id))
+    referred = aliased(ChannelEvent)
+    rows = await db.execute(
+        _base()
+        .join(referred, referred.id == ChannelEvent.ref_id)
+        .where(ChannelEvent.ref_id.in_(ids), ChannelEvent.channel == referred.channel)
+        .order_by(ChannelEvent.id)
+    )
     for ev, name in rows:
         if ev.ref_id is not None:  # always: it is one of ids
             out[ev.ref_id].append(_hit(ev, name).as_json())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import markdown as md  # type: ignore[import-untyped]
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
 
@@ -25,6 +24,7 @@ from storage.repo import outbox
 from storage.repo.audience import AudienceKind, AudienceSpec, When, resolve
 from storage.repo.logs import log_activity
 from web.api import API, Ctx
+from web.mail_markdown import render_html
 
 TAGS = ("mail",)
 SAMPLE_SIZE = 5
@@ -76,13 +76,6 @@ class ComposeBody(BaseModel):
 class PreviewBody(BaseModel):
     audience: AudienceBody
     category: MailCategory = MailCategory.INFORMATION
-
-
-def render_html(text: str) -> str:
-    # Raw HTML in the Markdown is escaped: organisers write text, not markup.
-    renderer = md.Markdown(extensions=["extra", "sane_lists"], output_format="html")
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return f"<!doctype html><html><body>{renderer.convert(escaped)}</body></html>"
 
 
 @API.op(

@@ -222,3 +222,47 @@ def test_terminate_then_reactivate_within_the_grace_month(server: Server, browse
         assert tab.errors == []
     finally:
         tab.close()
+
+
+def test_organiser_changing_only_the_place_changes_only_the_place(server: Server, browser: Any) -> None:
+    """The time fields show whole minutes; an event that starts at 10:25:58 must not be
+    told (live and by mail) that it now starts at 10:25 when only its place changed."""
+    from playwright.sync_api import expect
+
+    from tests.browser_harness import open_as
+
+    event_id, people = server.run(seed_people(server.db_url, "Room Swap", {"olga": "organiser", "pia": "participant"}))
+    before = server.run(_event_times(server, event_id))
+    assert before[0].second or before[0].microsecond  # seeded at "now": not on a whole minute
+    pia = open_as(browser, server, people["pia"], "/events")
+    olga = open_as(browser, server, people["olga"], f"/events/{event_id}/organiser/edit")
+    page = olga.page
+    try:
+        expect(pia.page.locator("#conn")).to_have_text("live", timeout=10_000)
+        page.get_by_label("Place").fill("Room B")
+        page.get_by_label("Note for everyone (banner and mail)").fill("Next door")
+        page.get_by_role("button", name="Save and tell everyone").click()
+        expect(page.get_by_role("heading", name="Who has it")).to_be_visible(timeout=10_000)
+        changes = page.evaluate(f"fetch('/api/events/{event_id}/changes').then(r => r.json())")["changes"]
+        assert [sorted(c["changes"]) for c in changes] == [["location"]]
+        banner = pia.page.locator("#banner")
+        expect(banner).to_contain_text("place: Room B", timeout=10_000)
+        expect(banner).not_to_contain_text("starts")
+        assert server.run(_event_times(server, event_id)) == before
+        assert pia.errors == [] and olga.errors == []
+    finally:
+        pia.close()
+        olga.close()
+
+
+async def _event_times(server: Server, event_id: int) -> tuple[Any, Any]:
+    from storage.models import Event
+
+    db = server.db()
+    try:
+        async with db.session() as s:
+            ev = await s.get(Event, event_id)
+            assert ev is not None
+            return ev.starts_at, ev.ends_at
+    finally:
+        await db.close()

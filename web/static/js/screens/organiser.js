@@ -39,11 +39,15 @@ function editTab(box, event) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     error.textContent = '';
+    if (!starts.value || !ends.value) {
+      error.textContent = 'Give both a start and an end (date and time).';
+      return;
+    }
     const body = { note: note.value };
-    const s = new Date(starts.value).toISOString();
-    const e = new Date(ends.value).toISOString();
-    if (Date.parse(s) !== Date.parse(event.starts_at)) body.starts_at = s;
-    if (Date.parse(e) !== Date.parse(event.ends_at)) body.ends_at = e;
+    // The fields show whole minutes: compare what the organiser sees, or an event
+    // starting at 09:00:30 would "change" to 09:00 with every edit of its place.
+    if (starts.value !== localInput(event.starts_at)) body.starts_at = new Date(starts.value).toISOString();
+    if (ends.value !== localInput(event.ends_at)) body.ends_at = new Date(ends.value).toISOString();
     if (location.value !== (event.location || '')) body.location = location.value;
     if (description.value !== (event.description || '')) body.description = description.value;
     try {

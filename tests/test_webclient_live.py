@@ -129,12 +129,22 @@ def test_note_taken_offline_and_reinstated(server: Server, browser: Any, event: 
         offline_row = tina.page.locator("section", has=tina.page.get_by_role("heading", name=re.compile("^Taken offline"))).locator("tr", has_text="off-topic remark")
         expect(offline_row).to_have_count(1, timeout=LIVE_MS)
         shot(tina.page, "trainer-moderation")
+        # Contact the author: the conversation opens with the reason, and the trainer can write.
+        offline_row.get_by_role("link", name=re.compile("^Contact the author")).click()
+        expect(tina.page.get_by_role("heading", name="Direct messages with Ada")).to_be_visible(timeout=LIVE_MS)
+        expect(tina.page.locator("li.msg", has_text="Please keep to the topic")).to_have_count(1, timeout=LIVE_MS)
+        tina.page.get_by_label("Message to Ada").fill("Happy to talk it through")
+        tina.page.get_by_role("button", name="Send").click()
+        expect(tina.page.locator("li.msg.pending")).to_have_count(0, timeout=LIVE_MS)
+        tina.page.go_back()
+        offline_row = tina.page.locator("section", has=tina.page.get_by_role("heading", name=re.compile("^Taken offline"))).locator("tr", has_text="off-topic remark")
         offline_row.get_by_role("button", name=re.compile("^Reinstate")).click()
         expect(note(grace.page, "off-topic remark")).to_have_count(1, timeout=LIVE_MS)
         expect(note(ada.page, "off-topic remark")).not_to_contain_text("taken offline", timeout=LIVE_MS)
         # The conversation with the trainer opened with the reason.
         ada.page.goto(f"{server.url}/dm/{people['tina'].id}")
         expect(ada.page.locator("li.msg", has_text="Please keep to the topic")).to_have_count(1, timeout=LIVE_MS)
+        expect(ada.page.locator("li.msg", has_text="Happy to talk it through")).to_have_count(1, timeout=LIVE_MS)
         for tab in (ada, grace, tina):
             assert tab.errors == []
     finally:

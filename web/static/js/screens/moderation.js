@@ -47,6 +47,10 @@ export async function render(main, params) {
     }
     if (n.state === 'pending') b.push(h('button', { type: 'button', 'aria-label': label('Approve'), onclick: () => act(() => api.post(`/api/pinboard/notes/${n.id}/approve`), 'Approved') }, 'Approve'));
     if (n.state === 'offline') b.push(h('button', { type: 'button', 'aria-label': label('Reinstate'), onclick: () => act(() => api.post(`/api/pinboard/notes/${n.id}/reinstate`), 'Reinstated') }, 'Reinstate'));
+    if (n.author && n.author.id !== session.me.id) {
+      // The conversation a take-offline opened with its reason (docs/pinboard.md).
+      b.push(h('a', { href: `/dm/${n.author.id}?name=${encodeURIComponent(n.author.name)}`, 'aria-label': label('Contact the author') }, 'Contact author'));
+    }
     if (n.state !== 'deleted') {
       b.push(h('button', { type: 'button', class: 'danger', 'aria-label': label('Delete'), onclick: async () => {
         const v = await ask('Delete the note', [{ name: 'reason', label: 'Reason (sent to the author)', type: 'textarea', required: true }], 'Delete');

@@ -182,17 +182,42 @@ def test_note_with_a_photo(server: Server, browser: Any, room: tuple[int, dict[s
     photo = tmp_path / "whiteboard.png"
     Image.new("RGB", (64, 48), (200, 30, 30)).save(photo)
     tab = open_as(browser, server, people["ada"], f"/events/{event_id}/board")
+    grace = open_as(browser, server, people["grace"], f"/events/{event_id}/board")
     try:
+        expect(grace.page.locator("#conn")).to_have_text("live", timeout=10_000)
+        expect(grace.page.locator(".board")).to_have_count(1, timeout=10_000)
+        # Every state of the note the other participant's board ever drew.
+        grace.page.evaluate(
+            """() => { window.seenNotes = [];
+                new MutationObserver(() => { for (const li of document.querySelectorAll('li.note'))
+                    window.seenNotes.push([li.textContent, Boolean(li.querySelector('img'))]); })
+                .observe(document.querySelector('.board'), { childList: true, subtree: true }); }"""
+        )
         tab.page.get_by_label("New note").fill("Photo of the whiteboard")
         tab.page.get_by_label("Photo (optional)").set_input_files(str(photo))
         tab.page.get_by_role("button", name="Post note").click()
-        img = tab.page.locator("li.note", has_text="Photo of the whiteboard").locator("img")
+        mine = tab.page.locator("li.note", has_text="Photo of the whiteboard")
+        img = mine.locator("img")
         expect(img).to_have_count(1, timeout=10_000)
         # The thumbnail is served decrypted to a member and decodes as an image.
         tab.page.wait_for_function("(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle(), timeout=10_000)
-        assert tab.errors == []
+        # Posted with its photo, not posted and then edited to carry it.
+        expect(mine.locator(".meta")).not_to_contain_text("edited")
+        theirs = grace.page.locator("li.note", has_text="Photo of the whiteboard")
+        expect(theirs.locator("img")).to_have_count(1, timeout=10_000)
+        expect(theirs.locator(".meta")).not_to_contain_text("edited")
+        seen = grace.page.evaluate("window.seenNotes.filter(([t]) => t.includes('Photo of the whiteboard'))")
+        assert seen and all(has_img for _, has_img in seen), seen
+        history = tab.page.evaluate(
+            f"""async () => {{ const b = await (await fetch('/api/pinboard/events/{event_id}/board')).json();
+                const n = b.notes.find((x) => x.text === 'Photo of the whiteboard');
+                return [n.state, n.version, n.edited]; }}"""
+        )
+        assert history == ["published", 1, False]
+        assert tab.errors == [] and grace.errors == []
     finally:
         tab.close()
+        grace.close()
 
 
 def test_terminate_then_reactivate_within_the_grace_month(server: Server, browser: Any) -> None:

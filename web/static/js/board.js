@@ -61,6 +61,10 @@ export async function createBoard(event, members, { groupId = null } = {}) {
     const body = { text: text.value.trim(), colour: colour.value, section_id: sectionSel.value ? Number(sectionSel.value) : null, release };
     if (!body.text) return;
     const file = photo.files && photo.files[0];
+    if (file) {
+      await postWithPhoto(body, file);
+      return;
+    }
     try {
       const out = await queueHttp('POST', `/api/pinboard/boards/${state.board.id}/notes`, body, { board: state.board.id });
       text.value = '';
@@ -68,8 +72,6 @@ export async function createBoard(event, members, { groupId = null } = {}) {
         toast('Offline: the note will be posted when the connection is back.');
       } else {
         upsert(out.result);
-        if (file) await uploadPhoto(out.result.id, file);
-        photo.value = '';
       }
       draw();
     } catch (err) {
@@ -77,13 +79,43 @@ export async function createBoard(event, members, { groupId = null } = {}) {
     }
   });
 
+  // A photo needs the connection (it is not queued offline). The note goes up as a
+  // draft, gets its photo, then is released: the board sees it once, with its photo,
+  // instead of a photo-less note that is then "edited" to carry it.
+  async function postWithPhoto(body, file) {
+    let note;
+    try {
+      note = await api.post(`/api/pinboard/boards/${state.board.id}/notes`, { ...body, release: false, client_id: newClientId() });
+    } catch (err) {
+      toast(`Not posted: ${err.message}`, 'error');
+      return;
+    }
+    upsert(note);
+    text.value = '';
+    photo.value = '';
+    const refused = await uploadPhoto(note.id, file);
+    let released = !body.release;
+    if (body.release) {
+      try {
+        upsert(await api.post(`/api/pinboard/notes/${note.id}/release`));
+        released = true;
+      } catch (err) {
+        toast(`Kept as a draft: ${err.message}`, 'error');
+      }
+    }
+    if (refused && released) toast(`Photo refused: ${refused}. The note is ${body.release ? 'posted' : 'saved'} without it.`, 'error');
+    draw();
+  }
+
+  // Returns why the photo was refused, or null when it is attached.
   async function uploadPhoto(noteId, file) {
     const form = new FormData();
     form.append('file', file);
     try {
       upsert(await api.request('POST', `/api/pinboard/notes/${noteId}/photo`, { form }));
+      return null;
     } catch (err) {
-      toast(`Photo refused: ${err.message}`, 'error');
+      return err.message;
     }
   }
 

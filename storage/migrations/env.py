@@ -26,15 +26,33 @@ def _include_name(name: str | None, type_: str, parent_names: Any) -> bool:
 
 
 def _configure(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
         compare_type=True,
         include_name=_include_name,
     )
+    if not sqlite:
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    # SQLite changes a table by copying it into a new one and dropping the old
+    # (Alembic's batch mode, migration 0008). With foreign keys enforced, DROP TABLE
+    # first deletes every row, and ON DELETE CASCADE then empties the child tables:
+    # migration 0007 rebuilt `notes` that way and took every vote and reply with it.
+    # So they are off while migrating (a no-op inside a transaction: this runs before
+    # the first one) and the result is checked before it commits (SQLite's own
+    # twelve-step recipe, https://sqlite.org/lang_altertable.html#otheralter).
+    # The connection is thrown away afterwards (the engine is disposed); the app's
+    # connections turn foreign keys on as they connect (storage.db).
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     with context.begin_transaction():
         context.run_migrations()
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"migration left rows without their parent: {broken[:5]}")
 
 
 async def _run_async(url: str) -> None:
@@ -49,11 +67,7 @@ async def _run_async(url: str) -> None:
 
 def run() -> None:
     url: str = config.get_main_option("sqlalchemy.url") or ""
-    connection: Any = config.attributes.get("connection")
-    if connection is not None:
-        _configure(connection)
-    else:
-        asyncio.run(_run_async(url))
+    asyncio.run(_run_async(url))
 
 
 if context.is_offline_mode():  # pragma: no cover - we never generate SQL scripts

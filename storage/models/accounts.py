@@ -8,7 +8,7 @@ import enum
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, BigId, UTCDateTime, utcnow
+from storage.models.base import AUTOINCREMENT, Base, BigId, UTCDateTime, utcnow
 
 
 class UserStatus(enum.StrEnum):
@@ -41,6 +41,8 @@ class User(Base):
     delete_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     erase_content: Mapped[bool] = mapped_column(Boolean, default=False)
     wants_information_mail: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = AUTOINCREMENT
 
 
 class AuthSession(Base):
@@ -85,6 +87,7 @@ class LoginFailure(Base):
     __table_args__ = (
         Index("ix_login_failures_email_at", "email", "at"),
         Index("ix_login_failures_ip_at", "ip", "at"),
+        AUTOINCREMENT,
     )
 
 

@@ -21,6 +21,13 @@ NAMING = {
 # An auto-incrementing 64-bit key; SQLite only auto-increments INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
+# Table option of every table keyed by a BigId. Without it SQLite hands out the id of
+# a deleted newest row again (max + 1): a photo URL that browsers cached for an hour,
+# a note id a retried request names, an event id in a channel name would then point
+# at something else. PostgreSQL's identity sequences never reuse an id. (Migration
+# 0008 rebuilt the existing SQLite tables this way; tests/test_sqlite_ids.py.)
+AUTOINCREMENT: dict[str, Any] = {"sqlite_autoincrement": True}
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

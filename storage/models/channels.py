@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, BigId, UTCDateTime, utcnow
+from storage.models.base import AUTOINCREMENT, Base, BigId, UTCDateTime, utcnow
 
 
 class Channel(Base):
@@ -46,4 +46,5 @@ class ChannelEvent(Base):
         UniqueConstraint("author_id", "client_id"),
         Index("ix_channel_events_author_id", "author_id"),
         Index("ix_channel_events_created_at", "created_at"),
+        AUTOINCREMENT,
     )

@@ -8,7 +8,7 @@ import enum
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, BigId, UTCDateTime, utcnow
+from storage.models.base import AUTOINCREMENT, Base, BigId, UTCDateTime, utcnow
 
 
 class EventStatus(enum.StrEnum):
@@ -43,6 +43,8 @@ class Event(Base):
     photos_retention_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    __table_args__ = AUTOINCREMENT
+
 
 class Enrolment(Base):
     __tablename__ = "enrolments"
@@ -65,7 +67,7 @@ class LearningGroup(Base):
     name: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (UniqueConstraint("event_id", "name"),)
+    __table_args__ = (UniqueConstraint("event_id", "name"), AUTOINCREMENT)
 
 
 class GroupMember(Base):

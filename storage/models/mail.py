@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, BigId, UTCDateTime, utcnow
+from storage.models.base import AUTOINCREMENT, Base, BigId, UTCDateTime, utcnow
 
 
 class MailCategory(enum.StrEnum):
@@ -59,6 +59,8 @@ class EventChange(Base):
     campaign_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    __table_args__ = AUTOINCREMENT
+
 
 class EventChangeSeen(Base):
     """A member's client showed the change (the live banner) to them."""
@@ -95,6 +97,8 @@ class MailCampaign(Base):
     send_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    __table_args__ = AUTOINCREMENT
+
 
 class MailDelivery(Base):
     """One message to one recipient; the unit a worker claims, sends and records."""
@@ -127,6 +131,7 @@ class MailDelivery(Base):
         UniqueConstraint("campaign_id", "user_id"),
         Index("ix_mail_deliveries_due", "status", "next_attempt_at"),
         Index("ix_mail_deliveries_sent_at", "sent_at"),
+        AUTOINCREMENT,
     )
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, BigId, UTCDateTime, utcnow
+from storage.models.base import AUTOINCREMENT, Base, BigId, UTCDateTime, utcnow
 
 
 class NoteState(enum.StrEnum):
@@ -51,6 +51,8 @@ class Board(Base):
     premoderation: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    __table_args__ = AUTOINCREMENT
+
 
 class BoardSection(Base):
     __tablename__ = "board_sections"
@@ -65,6 +67,8 @@ class BoardSection(Base):
     admin_locked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = AUTOINCREMENT
 
 
 class Attachment(Base):
@@ -85,6 +89,8 @@ class Attachment(Base):
     thumb_nonce: Mapped[bytes] = mapped_column(LargeBinary(12))
     thumb_content_type: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = AUTOINCREMENT
 
 
 class Note(Base):
@@ -121,7 +127,7 @@ class Note(Base):
     # return the note it stored the first time instead of a second note.
     client_id: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (UniqueConstraint("author_id", "client_id"),)
+    __table_args__ = (UniqueConstraint("author_id", "client_id"), AUTOINCREMENT)
 
 
 class NoteRevision(Base):
@@ -138,7 +144,7 @@ class NoteRevision(Base):
     editor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (UniqueConstraint("note_id", "version"),)
+    __table_args__ = (UniqueConstraint("note_id", "version"), AUTOINCREMENT)
 
 
 class Reply(Base):
@@ -159,7 +165,7 @@ class Reply(Base):
     # As Note.client_id: a retried reply is stored once.
     client_id: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (UniqueConstraint("author_id", "client_id"),)
+    __table_args__ = (UniqueConstraint("author_id", "client_id"), AUTOINCREMENT)
 
 
 class Vote(Base):

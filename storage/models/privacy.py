@@ -13,7 +13,7 @@ import datetime as dt
 from sqlalchemy import ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, BigId, UTCDateTime, utcnow
+from storage.models.base import AUTOINCREMENT, Base, BigId, UTCDateTime, utcnow
 
 
 class ProfilePhoto(Base):
@@ -28,6 +28,8 @@ class ProfilePhoto(Base):
     content_type: Mapped[str] = mapped_column(String(40), default="image/jpeg")
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = AUTOINCREMENT
 
 
 __all__ = ["ProfilePhoto"]

@@ -243,10 +243,20 @@ class Hub:
     def share_accounts_changed(self, changes: AccountChanges) -> None:
         """Tell the other processes (from inside a commit: sent by a task, not awaited)."""
         self._spawn(self._control(_accounts_message(changes)), "accounts-changed")
+        self._recheck_accounts(changes)
 
     def _tell_accounts_changed(self, changes: AccountChanges) -> None:
         for callback in self._accounts_changed:
             callback(changes)
+        self._recheck_accounts(changes)
+
+    def _recheck_accounts(self, changes: AccountChanges) -> None:
+        # A connection keeps the account row it opened with: admin rights taken away
+        # (``classhub user make-admin --revoke``) or a status change must reach its
+        # subscriptions too, not only the HTTP sign-in cache.
+        ids = sorted(u for u in changes.user_ids if u in self.by_user)
+        if ids:
+            self._spawn(self._recheck_local(ids), "accounts-recheck")
 
     # Fan-out.
 

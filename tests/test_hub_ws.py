@@ -365,6 +365,33 @@ async def test_membership_change_disconnect_and_seen(db_url: str, tmp_path: Path
         assert err.value.rcvd is not None and err.value.rcvd.code == 4401
 
 
+async def test_admin_rights_taken_away_reach_an_open_connection(db_url: str, tmp_path: Path) -> None:
+    """An admin reads every event's channels; once the rights are gone (``classhub user
+    make-admin --revoke``, or any change to the account's row), an open connection keeps
+    none of them: its subscriptions are checked again, as for a membership change."""
+    from storage.models import User
+
+    async with Stack(db_url, tmp_path) as st:
+        adm, cadm = await st.world.user("Ada Admin", admin=True)
+        p, _ = await st.world.user("Pia")
+        ev = await st.world.event((p, Role.PARTICIPANT))
+        other = await st.world.event((p, Role.PARTICIPANT))
+        c = await HubClient.connect(st.port, cadm)
+        ans = await c.subscribe(f"event:{ev}:chat")
+        assert ans["channels"][0]["status"] == "ok"
+        # The change as the servers' own database handle commits it (the CLI's reaches
+        # this hub as the same accounts_changed control message).
+        async with st.hub.db.session() as db:
+            user = await db.get(User, adm)
+            assert user is not None
+            user.is_admin = False
+        gone = await c.recv_type("unsubscribed")
+        assert gone["reason"] == "forbidden" and gone["channels"] == [f"event:{ev}:chat"]
+        ans = await c.subscribe(f"event:{other}:chat", rid="s2")
+        assert ans["channels"][0] == {"channel": f"event:{other}:chat", "status": "denied", "code": "forbidden"}
+        await c.close()
+
+
 @pytest.mark.parametrize("backend", ["sqlite"])
 async def test_heartbeat_closes_silent_peers_and_revoked_sessions_close(db_url: str, tmp_path: Path) -> None:
     from sqlalchemy import update

@@ -12,7 +12,9 @@ import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -216,4 +218,122 @@ async def test_redis_restart_mid_stream_loses_and_duplicates_nothing(
             for c in (pub, local, remote):
                 await c.close()
     finally:
+        await world.close()
+
+
+class CuttableProxy:
+    """A TCP proxy in front of PostgreSQL that the test can cut: every connection
+    through it is aborted and new ones are refused until it is restored, which is
+    what a database restart or failover looks like from the servers."""
+
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target)
+        self.host, self.target_port = parts.hostname or "127.0.0.1", parts.port or 5432
+        self.target = target
+        self.down = False
+        self.transports: set[asyncio.WriteTransport] = set()
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return self.target.replace(f":{self.target_port}/", f":{self.port}/", 1)
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.down:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.host, self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        pair = (writer.transport, up_writer.transport)
+        self.transports.update(pair)  # type: ignore[arg-type]
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, ConnectionError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        self.transports.difference_update(pair)  # type: ignore[arg-type]
+
+    def cut(self) -> None:
+        self.down = True
+        for t in list(self.transports):
+            t.abort()
+
+    def restore(self) -> None:
+        self.down = False
+
+    async def close(self) -> None:
+        self.cut()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+async def test_postgres_outage_mid_stream_answers_unavailable_then_loses_nothing(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The database goes away under two servers (restart, failover) and comes back:
+    publishes in between are answered `unavailable` on a connection that stays open,
+    /readyz says so, and once it is back the retries (same ids) and new posts reach
+    every subscriber once, in order, with no gap."""
+    require_redis()
+    world = World(pg_url)
+    proxy = CuttableProxy(pg_url)
+    await proxy.start()
+    try:
+        a, ca = await world.user("Ada")
+        b, cb = await world.user("Bob")
+        ch = f"event:{await world.event((a, Role.PARTICIPANT), (b, Role.PARTICIPANT))}:chat"
+        async with cluster(proxy.url, tmp_path, REDIS_URL, CLASSHUB_HEAD_CHECK_SECS="1") as (servers, _):
+            pub = await HubClient.connect(servers[0].port, ca)
+            local = await HubClient.connect(servers[0].port, cb)
+            remote = await HubClient.connect(servers[1].port, cb, proto="msgpack")
+            await local.subscribe(ch)
+            await remote.subscribe(ch)
+            for i in range(10):
+                assert (await pub.publish(ch, f"m{i}"))["type"] == "ack"
+
+            proxy.cut()
+            failed = []
+            for i in range(10, 13):
+                cid = f"outage-{i}"
+                answer = await pub.publish(ch, f"m{i}", cid=cid)
+                assert answer["type"] == "error" and answer["code"] == "unavailable", answer
+                failed.append((cid, f"m{i}"))
+            async with httpx.AsyncClient() as http:
+                ready = await http.get(f"http://127.0.0.1:{servers[1].port}/readyz")
+            assert ready.status_code == 503 and ready.json()["checks"]["database"] != "ok"
+
+            proxy.restore()
+            for cid, text in failed:  # the client's retry: same ids
+                answer = await pub.publish(ch, text, cid=cid)
+                assert answer["type"] == "ack", answer
+            again = await pub.publish(ch, failed[0][1], cid=failed[0][0])  # a second retry
+            assert again["type"] == "ack" and again["seq"] == 11, again
+            for i in range(13, 20):
+                assert (await pub.publish(ch, f"m{i}"))["type"] == "ack"
+            for c in (local, remote):
+                got = await c.wait_events(ch, 20, timeout=30)
+                assert seqs(got) == list(range(1, 21))
+                assert [e["body"]["text"] for e in got] == [f"m{i}" for i in range(20)]
+                with pytest.raises(TimeoutError):  # and nothing twice
+                    await c.recv(timeout=0.5)
+            for c in (pub, local, remote):
+                await c.close()
+    finally:
+        await proxy.close()
         await world.close()

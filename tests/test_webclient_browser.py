@@ -291,3 +291,32 @@ async def _event_times(server: Server, event_id: int) -> tuple[Any, Any]:
             return ev.starts_at, ev.ends_at
     finally:
         await db.close()
+
+
+def test_a_profile_made_visible_is_seen_by_co_participants(server: Server, browser: Any, room: tuple[int, dict[str, Any]]) -> None:
+    """"Show my brief profile to co-participants" on Me shows under People; a profile
+    left private shows the name only."""
+    from playwright.sync_api import expect
+
+    from tests.browser_harness import open_as
+
+    event_id, people = room
+    grace = open_as(browser, server, people["grace"], "/me")
+    ada = open_as(browser, server, people["ada"], f"/events/{event_id}/people")
+    try:
+        page = grace.page
+        page.get_by_label("About me (brief profile)").fill("Facilitator from Lyon, ask me about energisers")
+        page.get_by_label("Show my brief profile (name, photo, about me) to co-participants").check()
+        page.get_by_role("button", name="Save profile").click()
+        expect(page.locator("#toast")).to_contain_text("Profile saved", timeout=10_000)
+        ada.page.get_by_role("button", name="Profile of Grace").click()
+        dialog = ada.page.get_by_role("dialog", name="Grace")
+        expect(dialog).to_contain_text("Facilitator from Lyon, ask me about energisers", timeout=10_000)
+        shot(ada.page, "room-people-profile")
+        dialog.get_by_role("button", name="Close").click()
+        ada.page.get_by_role("button", name="Profile of Tina Trainer").click()
+        expect(ada.page.get_by_role("dialog", name="Tina Trainer")).to_contain_text("has not made a profile visible", timeout=10_000)
+        assert grace.errors == [] and ada.errors == []
+    finally:
+        grace.close()
+        ada.close()

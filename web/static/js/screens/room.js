@@ -1,5 +1,5 @@
 // The event room: header, tabs (chat, board, people, groups, news) and the attendance list.
-import { h, replace, fmtTime } from '../dom.js';
+import { h, replace, fmtTime, showInfo, toast } from '../dom.js';
 import * as api from '../api.js';
 import { session } from '../app.js';
 import { createChat } from '../chat.js';
@@ -76,9 +76,34 @@ export function attendance(event, members) {
   return { el: box, dispose: () => session.rt.presenceListeners.delete(listener) };
 }
 
+// A person's profile as far as I may see it: the brief one (photo, about me) only
+// when they chose to show it, the full one to trainers and organisers.
+async function showProfile(member) {
+  let p;
+  try {
+    p = await api.get(`/api/users/${member.user_id}/profile`);
+  } catch (err) {
+    toast(err.message, 'error');
+    return;
+  }
+  const lines = [];
+  if (p.view === 'name') {
+    lines.push(`${p.display_name} has not made a profile visible to co-participants.`);
+  } else {
+    if (p.has_photo) lines.push(h('img', { src: `/api/users/${p.id}/photo`, alt: `Photo of ${p.display_name}`, class: 'avatar' }));
+    lines.push(p.profile_bio ? p.profile_bio : 'No “about me” text.');
+    if (p.view === 'full') {
+      if (p.organisation) lines.push(`Organisation: ${p.organisation}`);
+      if (p.phone) lines.push(`Phone: ${p.phone}`);
+      if (p.email) lines.push(`Email: ${p.email}`);
+    }
+  }
+  await showInfo(p.display_name, lines);
+}
+
 function peopleTab(event, members) {
   const rows = members.map((m) => h('tr', {},
-    h('td', {}, m.display_name),
+    h('td', {}, h('button', { type: 'button', class: 'link', 'aria-label': `Profile of ${m.display_name}`, onclick: () => showProfile(m) }, m.display_name)),
     h('td', {}, m.role),
     m.email !== undefined && m.email !== null ? h('td', {}, m.email) : h('td', { class: 'muted' }, '—'),
     h('td', {}, session.me.id === m.user_id ? '' : h('a', { href: `/dm/${m.user_id}?name=${encodeURIComponent(m.display_name)}` }, 'Message'))));

@@ -320,3 +320,39 @@ def test_a_profile_made_visible_is_seen_by_co_participants(server: Server, brows
     finally:
         grace.close()
         ada.close()
+
+
+# Headers, buttons and identifiers (channel, type) of a table that wrap onto more than one line.
+WRAPPED_LABELS = """() => [...document.querySelectorAll('main th, main td button, main td.token')].map((el) => {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+    return [el.textContent, tops.size];
+}).filter(([, lines]) => lines > 1)"""
+
+
+def test_message_log_with_long_text_keeps_its_headers_and_buttons_readable(server: Server, browser: Any, room: tuple[int, dict[str, Any]]) -> None:
+    """A message with a long unbroken string (a link, a JSON body) takes the width it
+    can get; the other columns keep their headers and "Open" buttons on one line."""
+    from playwright.sync_api import expect
+
+    from tests.browser_harness import open_as
+
+    event_id, people = room
+    ada = open_as(browser, server, people["ada"], f"/events/{event_id}")
+    root = open_as(browser, server, people["root_admin"], "/admin/messages")
+    try:
+        expect(ada.page.locator("#conn")).to_have_text("live", timeout=10_000)
+        ada.page.get_by_label("Message to everyone").fill("see https://example.org/" + "a" * 300)
+        ada.page.get_by_role("button", name="Send").click()
+        expect(ada.page.locator("li.msg.pending")).to_have_count(0, timeout=10_000)
+        page = root.page
+        page.get_by_label("Channel (e.g. event:3:chat, dm:4:9)").fill(f"event:{event_id}:chat")
+        page.get_by_role("button", name="Search").click()
+        expect(page.locator("tr", has_text="https://example.org/")).to_have_count(1, timeout=10_000)
+        shot(page, "admin-messages-long")
+        assert page.evaluate(WRAPPED_LABELS) == []
+        assert ada.errors == [] and root.errors == []
+    finally:
+        ada.close()
+        root.close()

@@ -50,11 +50,14 @@ function filterForm(fields, submitLabel, onSubmit) {
   return { form, inputs, values };
 }
 
+// Short identifiers read best whole (a cell may otherwise break "message" into "mess age").
+const TOKENS = new Set(['channel', 'type', 'action']);
+
 function table(columns, rows, empty = 'Nothing found.') {
   if (!rows.length) return h('p', { class: 'muted' }, empty);
   return h('div', { class: 'table-wrap' }, h('table', {},
     h('thead', {}, h('tr', {}, columns.map(([, label]) => h('th', { scope: 'col' }, label)))),
-    h('tbody', {}, rows.map((row) => h('tr', {}, columns.map(([key, , fmt]) => h('td', {}, fmt ? fmt(row[key], row) : (row[key] ?? ''))))))));
+    h('tbody', {}, rows.map((row) => h('tr', {}, columns.map(([key, , fmt]) => h('td', { class: TOKENS.has(key) ? 'token' : null }, fmt ? fmt(row[key], row) : (row[key] ?? ''))))))));
 }
 
 const json = (v) => (v && typeof v === 'object' ? JSON.stringify(v) : v ?? '');

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -245,6 +246,70 @@ def test_a_note_whose_answer_was_lost_is_replayed_with_its_client_id_and_stored_
     finally:
         ada.close()
         grace.close()
+
+
+async def _chat_texts(db_url: str, channel: str) -> list[str]:
+    from storage.db import Database
+    from storage.repo.channel_log import read_since
+
+    db = Database(db_url)
+    try:
+        async with db.session() as session:
+            return [str(e.body.get("text", "")) for e in await read_since(session, channel, 0, 10_000)]
+    finally:
+        await db.close()
+
+
+def test_the_next_person_on_a_shared_device_gets_nothing_of_the_previous_ones(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+    """Ada writes offline on a classroom computer and her session ends without her signing
+    out (idle, expired, blocked: here its cookie is gone). Grace signs in on the same
+    browser: Ada's unsent note and message are not sent in Grace's name, and nothing of
+    Ada's cached content is shown to her."""
+    from playwright.sync_api import expect
+
+    event_id, people = event
+    board = f"/events/{event_id}/board"
+    marker = f"Ada unsent {uuid.uuid4().hex[:8]}"
+    ada = open_as(browser, server, people["ada"], board)
+    page = ada.page
+    try:
+        expect(page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
+        expect(page.get_by_label("New note")).to_be_visible(timeout=LIVE_MS)
+        page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+        page.context.set_offline(True)
+        expect(page.locator("#conn")).to_have_text("offline", timeout=LIVE_MS)
+        page.get_by_label("New note").fill(f"{marker} note")
+        page.get_by_role("button", name="Post note").click()
+        expect(page.locator(".unsent")).to_contain_text(f"{marker} note")
+        page.get_by_role("link", name="Chat").click()
+        page.get_by_label("Message to everyone").fill(f"{marker} chat")
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator("li.msg.pending", has_text=marker)).to_have_count(1)
+        page.context.clear_cookies()
+        page.context.set_offline(False)
+
+        grace = people["grace"]
+        page.goto(f"{server.url}/signin?next={board}")
+        page.get_by_label("Email").fill(grace.email)
+        page.get_by_label("Password").fill(grace.password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{server.url}{board}")
+        expect(page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
+        page.evaluate("import('/static/js/outbox.js').then((m) => m.flushHttpOutbox())")
+        expect(page.locator(".unsent li")).to_have_count(0)
+        snapshot = page.evaluate(f"fetch('/api/pinboard/events/{event_id}/board').then(r => r.json())")
+        assert not [n for n in snapshot["notes"] if marker in (n["text"] or "")], snapshot["notes"]
+        # Grace's own message, acked over the same socket after anything queued before it.
+        page.get_by_role("link", name="Chat").click()
+        expect(page.locator("li.msg.pending", has_text=marker)).to_have_count(0)
+        page.get_by_label("Message to everyone").fill("Grace is here")
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator("li.msg:not(.pending)", has_text="Grace is here")).to_have_count(1, timeout=LIVE_MS)
+        texts = server.run(_chat_texts(server.db_url, f"event:{event_id}:chat"))
+        assert "Grace is here" in texts and not [t for t in texts if marker in t], texts
+        assert ada.errors == []
+    finally:
+        ada.close()
 
 
 def test_admin_reads_a_dm_with_a_reason_and_the_audit_log_shows_it(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:

@@ -2,7 +2,7 @@
 import { h, replace, toast } from './dom.js';
 import * as api from './api.js';
 import { Realtime } from './realtime.js';
-import { wipe, cachePut } from './store.js';
+import { wipe, cachePut, cacheGet } from './store.js';
 import { flushHttpOutbox } from './outbox.js';
 import { watchNews, stopNews } from './news.js';
 
@@ -60,7 +60,20 @@ function connStatus(status) {
   if (status === 'online') flushHttpOutbox().catch(() => {});
 }
 
+// Whose content this device keeps (IndexedDB): a session can end without signing out
+// (idle, expired, blocked), and the next person to sign in here must neither read the
+// previous one's cached content nor send their unsent writes in their own name.
+const OWNER_KEY = 'owner';
+
+async function claimDevice(me) {
+  const owner = await cacheGet(OWNER_KEY).catch(() => undefined);
+  const previous = owner ?? (await cacheGet('/api/me').catch(() => undefined))?.id;
+  if (previous !== undefined && previous !== me.id) await wipe().catch(() => {});
+  await cachePut(OWNER_KEY, me.id).catch(() => {});
+}
+
 export async function startSession(me) {
+  await claimDevice(me);
   session.me = me;
   api.setCsrf(me.csrf_token);
   // Offline, a reload signs in from this copy (the cookie is still the session).
@@ -77,7 +90,13 @@ export async function startSession(me) {
         }
         document.dispatchEvent(new CustomEvent('classhub:notice', { detail: frame }));
       },
-      onAuthLost: () => { session.me = null; navigate('/signin', { replace: true }); },
+      onAuthLost: () => {
+        // As for a 401 over HTTP: this connection belonged to the session that ended.
+        if (session.rt) { session.rt.stop(); session.rt = null; }
+        session.me = null;
+        renderNav();
+        navigate('/signin', { replace: true });
+      },
     });
     session.rt.start();
     watchNews(session).catch((err) => console.error(err));

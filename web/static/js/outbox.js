@@ -49,6 +49,9 @@ export function flushHttpOutbox() {
         await outboxRemove(item.client_id);
       } catch (err) {
         if (err.status === 0 || err.status >= 500 || err.status === 429) break; // still offline
+        // The session ended: kept for when its person signs in again (another person's
+        // sign-in on this device discards them, app.js).
+        if (err.status === 401) break;
         await outboxRemove(item.client_id); // refused for good: do not retry forever
       }
     }

@@ -28,6 +28,8 @@ from realtime.connection import Connection, Sub
 from realtime.errors import CloseCode, ProtocolError, PublishFailed
 from realtime.feeds import Feed
 from realtime.group_commit import GroupCommitWriter, WriteItem
+from realtime.limits import shared_limits
+from realtime.limits.leases import CONN_LEASE_SECS, ConnectionLeases
 from realtime.metrics import HubStats, register
 from realtime.presence import LocalAttendance, PresenceBoard
 from realtime.ratelimit import TokenBucket
@@ -152,6 +154,16 @@ class Hub:
         self.revalidate_secs = float(extra.get("CLASSHUB_REVALIDATE_SECS", REVALIDATE_SECS))
         self.gap_wait = float(extra.get("CLASSHUB_GAP_WAIT_SECS", GAP_WAIT_SECS))
         self.head_check_secs = float(extra.get("CLASSHUB_HEAD_CHECK_SECS", HEAD_CHECK_SECS))
+        # With Redis, the connection cap and the publish bucket hold across processes
+        # (realtime/limits/); the local ones are still checked first.
+        self.limits = shared_limits(settings)
+        self.leases = (
+            ConnectionLeases(
+                self.limits, self.node, limit=settings.max_connections_per_user,
+                lease_secs=float(extra.get("CLASSHUB_CONN_LEASE_SECS", CONN_LEASE_SECS)),
+            )
+            if self.limits is not None else None
+        )
 
     # Lifecycle.
 
@@ -159,6 +171,8 @@ class Hub:
         await self.broker.connect()
         await self.broker.subscribe(CONTROL)
         self.writer.start()
+        if self.leases is not None:
+            self.leases.start()
         self._spawn(self._broker_sender(), "hub-broker-sender")
         self._spawn(self._housekeeping(), "hub-housekeeping")
         register(self)
@@ -182,6 +196,10 @@ class Hub:
                 await task
             except BaseException:  # noqa: BLE001 - cancelled
                 pass
+        if self.leases is not None:
+            await self.leases.close()  # gives this process's places back at once
+        if self.limits is not None:
+            await self.limits.close()
         await self.broker.close()
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
@@ -419,7 +437,26 @@ class Hub:
     # Connections.
 
     def can_accept(self, user_id: int) -> bool:
+        """Under the cap in this process (the whole truth without Redis)."""
         return len(self.by_user.get(user_id, ())) < self.settings.max_connections_per_user
+
+    async def _admit(self, conn: Connection) -> bool:
+        """Whether a new connection may stay: the local cap, then (with Redis) the cap
+        across processes. Redis not answering leaves the local cap to decide."""
+        user_id = conn.user_id
+        if not self.can_accept(user_id):
+            return False
+        if self.leases is None:
+            return True
+        lease, granted = await self.leases.acquire(user_id)
+        if not granted:
+            return False
+        if not self.can_accept(user_id):
+            # Others of this user were admitted here while Redis answered.
+            self.leases.release(user_id, lease)
+            return False
+        conn.lease = lease
+        return True
 
     async def serve(
         self,
@@ -444,20 +481,20 @@ class Hub:
         # The request headers are not needed past the handshake either (nor kept by anyone).
         scope["headers"] = []
         self.names[user.id] = user.display_name
-        if not self.can_accept(user.id):
-            conn.close(CloseCode.TOO_MANY_CONNECTIONS, "too many connections")
-        else:
-            self.conns.add(conn)
-            self.by_user.setdefault(user.id, set()).add(conn)
-            self.stats.connections += 1
-            s = self.settings
-            conn.push({
-                "type": "hello", "user": {"id": user.id, "name": user.display_name}, "node": self.node,
-                "heartbeat_secs": self.heartbeat_secs, "max_frame_bytes": s.max_frame_bytes,
-                "replay_limit": s.replay_limit, "publish_rate": s.publish_rate,
-                "publish_burst": s.publish_burst,
-            })
         try:
+            if not await self._admit(conn):
+                conn.close(CloseCode.TOO_MANY_CONNECTIONS, "too many connections")
+            else:
+                self.conns.add(conn)
+                self.by_user.setdefault(user.id, set()).add(conn)
+                self.stats.connections += 1
+                s = self.settings
+                conn.push({
+                    "type": "hello", "user": {"id": user.id, "name": user.display_name}, "node": self.node,
+                    "heartbeat_secs": self.heartbeat_secs, "max_frame_bytes": s.max_frame_bytes,
+                    "replay_limit": s.replay_limit, "publish_rate": s.publish_rate,
+                    "publish_burst": s.publish_burst,
+                })
             await self._read_loop(conn, receive)
         except asyncio.CancelledError:
             pass  # closed by us: shed, drained, or its socket stopped taking bytes
@@ -529,6 +566,9 @@ class Hub:
         asyncio.get_running_loop().call_soon(self._forget, conn)
 
     def _forget(self, conn: Connection) -> None:
+        if conn.lease is not None and self.leases is not None:
+            self.leases.release(conn.user_id, conn.lease)
+            conn.lease = None
         if conn in self.conns:
             self.conns.discard(conn)
             self.stats.connections -= 1
@@ -588,6 +628,13 @@ class Hub:
                 self.buckets = {u: b for u, b in self.buckets.items() if not b.full(now)}
             bucket = self.buckets[conn.user_id] = TokenBucket(self.settings.publish_rate, self.settings.publish_burst, now)
         wait = bucket.take(now)
+        if not wait and self.limits is not None:
+            # The user's bucket across processes: one round trip (shared with other
+            # publishes in flight). None: Redis could not be asked, the local bucket decided.
+            shared = await self.limits.take_publish(conn.user_id, self.settings.publish_rate, self.settings.publish_burst)
+            if shared:
+                bucket.give_back()
+                wait = shared
         if wait:
             self.stats.publish("rate_limited")
             raise ProtocolError(

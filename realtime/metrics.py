@@ -126,6 +126,11 @@ class HubCollector(Collector):
             "Reads from the store to fill a gap or catch up after a broker reconnect",
             value=sum(s.store_fills for s in stats),
         )
+        yield CounterMetricFamily(
+            "classhub_limit_local_decisions",
+            "Connection-cap and publish-bucket checks decided by this process alone: Redis could not be asked",
+            value=sum(h.limits.fallbacks for h in list(_HUBS) if getattr(h, "limits", None) is not None),
+        )
         yield _histogram(
             "classhub_ws_batch_size", "Mean events per frame written, one sample per fan-out flush", [s.batch_size for s in stats]
         )

@@ -1,4 +1,10 @@
-"""Token bucket for publish flood control (per user, per process)."""
+"""Token bucket for publish flood control, per user, in this process.
+
+With Redis the limit is shared across processes (realtime/limits/); this
+bucket is still asked first: it has seen only this process's share of the
+user's publishes, so when it refuses the shared one would too, and a flood
+is refused without a round trip.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,10 @@ class TokenBucket:
             self.tokens -= 1.0
             return 0.0
         return (1.0 - self.tokens) / self.rate
+
+    def give_back(self) -> None:
+        """Return a token taken for a publish that was refused after all (by the shared limit)."""
+        self.tokens = min(self.burst, self.tokens + 1.0)
 
     def full(self, now: float) -> bool:
         return self.tokens + (now - self.stamp) * self.rate >= self.burst

@@ -141,9 +141,6 @@ class RedisLimits:
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
-                if not self.outage.usable(time.monotonic()):
-                    _fail(batch, Unavailable(self.outage.reason))
-                    continue
                 try:
                     async with asyncio.timeout(self.timeout_secs):
                         await self._round_trip(batch)
@@ -152,6 +149,9 @@ class RedisLimits:
                     # waiting decide locally. A connection cut short is out of step: drop it.
                     await self._drop_connection()
                     self.outage.failed(time.monotonic(), exc)
+                    # Those queued meanwhile would only wait for the same fate.
+                    batch += self._queue
+                    self._queue = []
                     _fail(batch, Unavailable(repr(exc)))
                 else:
                     self.outage.succeeded(time.monotonic())

@@ -2,9 +2,11 @@
 
 One dispatcher claims rows (a short transaction per batch) into a small
 queue; ``MAIL_CONCURRENCY`` slots take them one at a time, each with its own
-SMTP connection. Every send first waits for the per-second sliding window;
-the hourly budget is enforced at claim time across all workers (the store
-counts the hour's sends).
+SMTP connection. Every send first waits for the per-second sliding window:
+this worker's own, and with Redis (``REDIS_URL``) the one all workers share
+(a worker whose Redis is away paces itself alone until it is back); the
+hourly budget is enforced at claim time across all workers (the store counts
+the hour's sends).
 
 Shutdown (SIGTERM, or the stop event): no new claims; rows claimed but not
 started are given back at once; messages being sent finish and are recorded.
@@ -26,6 +28,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from realtime.limits import shared_limits
 from realtime.mailer.jobs import JobContext, JobRunner
 from realtime.mailer.message import build_message, message_id
 from realtime.mailer.pacing import full_jitter, window_for_rate
@@ -71,6 +74,8 @@ class MailWorker:
         self.jobs = jobs if jobs is not None else JobRunner(JobContext(settings, db))
         self.progress_secs = progress_secs
         self._window = window_for_rate(self.mail.rate_per_sec)
+        self._shared = shared_limits(settings)  # None without Redis: this worker's window is all
+        self._starts = 0
         self._pace_lock = asyncio.Lock()
         # Monotonic start time of every send, newest last (tests and the measurement read it).
         self.send_starts: collections.deque[float] = collections.deque(maxlen=100_000)
@@ -90,7 +95,17 @@ class MailWorker:
         async with self._pace_lock:
             while True:
                 now = time.monotonic()
+                # This worker's own starts first: when they fill the window alone, the
+                # shared one is full too and need not be asked.
                 wait = self._window.delay(now)
+                if wait <= 0 and self._shared is not None:
+                    self._starts += 1
+                    shared = await self._shared.mail_start(
+                        self._window.limit, self._window.window_secs, f"{self.owner}:{self._starts}"
+                    )
+                    if shared is not None:  # None: Redis could not be asked, our window decides
+                        wait = shared
+                        now = time.monotonic()
                 if wait <= 0:
                     self._window.record(now)
                     self.send_starts.append(now)
@@ -349,6 +364,8 @@ class MailWorker:
             await asyncio.gather(stopping, progress, return_exceptions=True)
             await self.jobs.stop()
             await self.push_progress()
+            if self._shared is not None:
+                await self._shared.close()  # opened again if this worker runs again
 
 
 async def _first(*aws: Awaitable[object]) -> None:

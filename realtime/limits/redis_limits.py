@@ -62,6 +62,7 @@ class RedisLimits:
         self._sender: asyncio.Task[None] | None = None
         # Checks decided locally because Redis could not be asked (a metric).
         self.fallbacks = 0
+        self.round_trips = 0
 
     # The limits.
 
@@ -141,6 +142,7 @@ class RedisLimits:
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
+                self.round_trips += 1
                 try:
                     async with asyncio.timeout(self.timeout_secs):
                         await self._round_trip(batch)

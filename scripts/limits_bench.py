@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from realtime.limits.redis_limits import RedisLimits  # noqa: E402
-from realtime.limits.scripts import PUBLISH_GCRA  # noqa: E402
-from realtime.ratelimit import TokenBucket  # noqa: E402
+from realtime.limits.redis_limits import RedisLimits
+from realtime.limits.scripts import PUBLISH_GCRA
+from realtime.ratelimit import TokenBucket
 
 RATE, BURST = 1e9, 10**9  # never refuse: every check is a full grant, the common case
 

@@ -19,6 +19,7 @@ import pytest
 
 from storage.migrate import upgrade
 from storage.settings import Settings
+from tests.redis_support import own_redis  # noqa: F401 - a fixture: a redis-server of the test's own
 from tests.services import (
     create_pg_database,
     drop_pg_database,

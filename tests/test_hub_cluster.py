@@ -7,9 +7,7 @@ restart test, its own ``redis-server``), and stops everything it started.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,7 +27,8 @@ from tests.hub_support import (
     seqs,
     server_env,
 )
-from tests.services import REDIS_URL, free_port, require_postgres, require_redis
+from tests.redis_support import RedisServer
+from tests.services import REDIS_URL, require_postgres, require_redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
 
@@ -55,56 +54,6 @@ async def cluster(pg_url: str, tmp_path: Path, redis_url: str, n: int = 2, **env
     finally:
         for s in servers:
             s.stop()
-
-
-class RedisServer:
-    """Our own redis-server on a free port, so the test may stop and restart it."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
-            stdout=subprocess.DEVNULL,
-        )
-
-    async def wait_up(self) -> None:
-        import redis.asyncio as aioredis
-
-        client = aioredis.Redis.from_url(self.url)
-        try:
-            for _ in range(100):
-                try:
-                    await client.ping()
-                    return
-                except Exception:  # noqa: BLE001 - not up yet
-                    await asyncio.sleep(0.05)
-        finally:
-            await client.aclose()
-        raise TimeoutError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_two_processes_deliver_both_ways_then_drain_on_sigterm(pg_url: str, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from storage.models import Role
 from tests.hub_support import HubClient, ServerProcess, Stack, World, server_env
-from tests.redis_support import RedisServer, drop_keys, own_redis  # noqa: F401 - fixture
+from tests.redis_support import RedisServer, drop_keys
 from tests.services import REDIS_URL, require_postgres, require_redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]

@@ -19,7 +19,7 @@ from realtime.limits.leases import ConnectionLeases
 from realtime.limits.outage import Outage
 from realtime.limits.redis_limits import RedisLimits
 from realtime.ratelimit import TokenBucket
-from tests.redis_support import RedisServer, drop_keys, own_redis  # noqa: F401 - fixture
+from tests.redis_support import RedisServer, drop_keys
 from tests.services import REDIS_URL, free_port, require_redis
 
 pytestmark = [pytest.mark.redis]

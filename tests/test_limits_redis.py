@@ -223,3 +223,22 @@ async def test_limits_are_shared_again_once_redis_is_back(own_redis: RedisServer
         assert len(messages) == 2 and "could not be asked" in messages[0] and "reachable again" in messages[1]
     finally:
         await limits.close()
+
+
+async def test_closing_mid_round_trip_leaves_nobody_waiting() -> None:
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1 << 20)
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    limits = RedisLimits(f"redis://127.0.0.1:{port}/0", prefix="classhub-test-close", timeout_secs=30)
+    try:
+        checks = asyncio.gather(*(limits.take_publish(1, 1.0, 5) for _ in range(3)))
+        await asyncio.sleep(0.1)  # sent, no answer coming
+        started = time.monotonic()
+        await limits.close()
+        assert await asyncio.wait_for(checks, 1.0) == [None] * 3  # decided locally, at once
+        assert time.monotonic() - started < 1.0
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -139,6 +139,7 @@ class RedisLimits:
 
     async def _send_queued(self) -> None:
         # The only user of the connection: one batch at a time, replies read in order.
+        batch: list[tuple[Command, asyncio.Future[Any]]] = []
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
@@ -158,11 +159,12 @@ class RedisLimits:
                 else:
                     self.outage.succeeded(time.monotonic())
         finally:
+            # Cancelled (only ``close`` does that), maybe in the middle of a round trip:
+            # nobody may wait for ever, they decide locally. ``close`` drops the
+            # connection, whose replies may be out of step now.
             self._sender = None
-            if self._queue:
-                # Cancelled (close) with callers still waiting: they decide locally.
-                batch, self._queue = self._queue, []
-                _fail(batch, Unavailable("closed"))
+            left, self._queue = batch + self._queue, []
+            _fail(left, Unavailable("closed"))
 
     async def _round_trip(self, batch: list[tuple[Command, asyncio.Future[Any]]]) -> None:
         conn = self._conn

@@ -69,7 +69,7 @@ async def test_publish_bucket_is_one_bucket_for_both_processes(pair: tuple[Redis
     await asyncio.sleep(wait + 0.02)
     assert await a.take_publish(7, rate, burst) == 0.0
     again = await b.take_publish(7, rate, burst)
-    assert again is not None and again > 0.3
+    assert again is not None and again > 0  # one token came back, not two
 
 
 async def test_publish_bucket_answers_like_the_local_token_bucket(pair: tuple[RedisLimits, RedisLimits]) -> None:
@@ -81,7 +81,7 @@ async def test_publish_bucket_answers_like_the_local_token_bucket(pair: tuple[Re
         mine = local.take(time.monotonic())
         assert shared is not None
         assert (shared == 0.0) == (mine == 0.0)
-        assert shared == pytest.approx(mine, abs=0.05)
+        assert shared == pytest.approx(mine, abs=0.1)
 
 
 async def test_pipelined_calls_each_get_their_own_answer(pair: tuple[RedisLimits, RedisLimits]) -> None:
@@ -121,17 +121,17 @@ async def test_connection_cap_holds_across_processes_and_a_closed_connection_fre
 
 async def test_a_dead_process_leases_expire_while_renewed_ones_stay(pair: tuple[RedisLimits, RedisLimits]) -> None:
     a, b = pair
-    live = ConnectionLeases(a, "live", limit=2, lease_secs=1.0)
+    live = ConnectionLeases(a, "live", limit=2, lease_secs=2.0)
     live.start()
     try:
         assert (await live.acquire(5))[1]
         # A process that took a place and died: nothing renews its lease.
-        dead = ConnectionLeases(b, "dead", limit=2, lease_secs=1.0)
+        dead = ConnectionLeases(b, "dead", limit=2, lease_secs=2.0)
         assert (await dead.acquire(5))[1]
-        assert await b.acquire_connection(5, "new", 2, 1.0) is False
-        await asyncio.sleep(1.4)  # > one lease: the live one was renewed (every 1/3 s) meanwhile
-        assert await b.acquire_connection(5, "new", 2, 1.0) is True
-        assert await b.acquire_connection(5, "newer", 2, 1.0) is False  # the live one still counts
+        assert await b.acquire_connection(5, "new", 2, 2.0) is False
+        await asyncio.sleep(2.3)  # > one lease: the live one was renewed (every 2/3 s) meanwhile
+        assert await b.acquire_connection(5, "new", 2, 2.0) is True
+        assert await b.acquire_connection(5, "newer", 2, 2.0) is False  # the live one still counts
     finally:
         await live.close()
 
@@ -143,13 +143,18 @@ async def test_renewal_restores_leases_redis_lost(pair: tuple[RedisLimits, Redis
     leases = ConnectionLeases(a, "A", limit=1, lease_secs=0.6)
     leases.start()
     client = aioredis.Redis.from_url(REDIS_URL)
+    key = a.keys + "conns:3"
     try:
-        assert (await leases.acquire(3))[1]
-        await client.delete(a.keys + "conns:3")  # as after a Redis restart without persistence
+        ours, granted = await leases.acquire(3)
+        assert granted
+        await client.delete(key)  # as after a Redis restart without persistence
         assert await a.acquire_connection(3, "other", 1, 0.6) is True
         await a.release_connections([(3, "other")])
-        await asyncio.sleep(0.3)  # the next renewal (every 0.2 s) puts our connection back
-        assert await a.acquire_connection(3, "other", 1, 0.6) is False
+        deadline = time.monotonic() + 3
+        while await client.zscore(key, ours) is None:  # the next renewal (every 0.2 s) ...
+            assert time.monotonic() < deadline, "the lease was not restored"
+            await asyncio.sleep(0.05)
+        assert await a.acquire_connection(3, "other", 1, 0.6) is False  # ... and it counts again
     finally:
         await leases.close()
         await client.aclose()

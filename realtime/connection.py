@@ -43,9 +43,9 @@ class Connection:
     # Slots: with 10,000 connections an instance dict is ~1 KB each of nothing.
     __slots__ = (
         "_binary", "_on_dirty", "_on_shed", "_send", "_sending", "_wake", "_writer", "bad_frames", "binary",
-        "closing", "codec", "direct", "dirty", "event_refs", "last_recv", "lease", "live_feeds", "may_publish", "name",
-        "outbox", "pinged", "proto", "raw", "reader_task", "session_hash", "stats", "subs", "transport", "user",
-        "user_id", "watching",
+        "closing", "codec", "direct", "dirty", "event_refs", "ip", "last_recv", "lease", "live_feeds", "may_publish",
+        "name", "outbox", "pinged", "proto", "raw", "reader_task", "session_hash", "stats", "subs", "transport",
+        "user", "user_id", "watching",
     )
 
     def __init__(
@@ -59,7 +59,9 @@ class Connection:
         stats: HubStats,
         on_shed: Callable[[Connection], None],
         on_dirty: Callable[[Connection], None],
+        ip: str = "",
     ) -> None:
+        self.ip = ip  # for the audit rows of an admin's reads
         self.user = user
         self.user_id: int = user.id
         self.name: str = user.display_name

@@ -40,6 +40,7 @@ from storage.db import Database
 from storage.models import AuthSession, Channel, User, UserStatus, utcnow
 from storage.repo import channel_log
 from storage.repo.channel_log import NewEvent, StoredEvent
+from storage.repo.logs import audit
 from storage.settings import Settings
 
 log = logging.getLogger("classhub.hub")
@@ -473,7 +474,7 @@ class Hub:
         conn = Connection(
             user=user, session_hash=session_hash, codec=codec, send=send,
             outbox_limit=self.settings.outbox_limit, stats=self.stats, on_shed=self._on_shed,
-            on_dirty=self._mark_dirty,
+            on_dirty=self._mark_dirty, ip=str((scope.get("client") or ("",))[0] or "")[:64],
         )
         conn.start()
         if conn.raw is not None:
@@ -679,6 +680,13 @@ class Hub:
                     continue
                 if may_publish is not None:
                     conn.may_publish[entry.channel] = may_publish
+                if conn.user.is_admin and await authz.reads_as_admin_only(db, conn.user, ref):
+                    # An admin reading a log they take no part in: audited like the HTTP
+                    # review, committed with this session before any event is replayed.
+                    await audit(
+                        db, actor_id=conn.user_id, action="review.subscribe", target=entry.channel,
+                        detail={"since": entry.since}, ip=conn.ip,
+                    )
                 if conn.closing:
                     return
                 # No await from here to attach: the feed lookup and the add are one step.

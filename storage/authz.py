@@ -188,6 +188,23 @@ async def channel_rights(db: AsyncSession, user: User, ref: ChannelRef) -> tuple
     return False, False  # pragma: no cover - every kind is handled above
 
 
+async def reads_as_admin_only(db: AsyncSession, user: User, ref: ChannelRef) -> bool:
+    """Does ``user`` read the channel only by being an admin (not enrolled, not a member)?
+
+    Such a read is a review of someone else's log: the hub writes it to the audit log.
+    """
+    if not user.is_admin:
+        return False
+    if ref.kind in (ChannelKind.CHAT, ChannelKind.BOARD, ChannelKind.NEWS):
+        return await event_role(db, user.id, ref.id) is None
+    if ref.kind in (ChannelKind.GROUP, ChannelKind.GROUP_BOARD):
+        if await is_group_member(db, user.id, ref.id):
+            return False
+        event_id = await group_event_id(db, ref.id)
+        return event_id is None or not await has_event_role(db, user, event_id, Role.TRAINER)
+    return False  # DMs and personal channels: only their own people read them
+
+
 async def may_publish(db: AsyncSession, user: User, ref: ChannelRef) -> bool:
     """May ``user`` publish a client event (a chat message) to the channel?
 

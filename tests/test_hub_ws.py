@@ -365,6 +365,39 @@ async def test_membership_change_disconnect_and_seen(db_url: str, tmp_path: Path
         assert err.value.rcvd is not None and err.value.rcvd.code == 4401
 
 
+async def test_an_admins_live_read_of_someone_elses_log_is_audited(db_url: str, tmp_path: Path) -> None:
+    """Subscribing replays the log: for an admin who takes no part in the event that is
+    a review like GET /api/admin/messages, and leaves its audit row (one per channel,
+    committed before the replay). Reading one's own event's channels is no review."""
+    from sqlalchemy import select
+
+    from storage.models import AuditEntry
+
+    async def rows(actor: int) -> list[AuditEntry]:
+        async with st.hub.db.session() as db:
+            found = await db.execute(select(AuditEntry).where(AuditEntry.actor_id == actor).order_by(AuditEntry.id))
+            return list(found.scalars())
+
+    async with Stack(db_url, tmp_path) as st:
+        adm, cadm = await st.world.user("Ada Admin", admin=True)
+        p, cp = await st.world.user("Pia")
+        ev = await st.world.event((p, Role.PARTICIPANT))
+        mine = await st.world.event((adm, Role.PARTICIPANT))
+        pia = await HubClient.connect(st.port, cp)
+        await pia.publish(f"event:{ev}:chat", "only for the class")
+        c = await HubClient.connect(st.port, cadm)
+        ans = await c.subscribe((f"event:{ev}:chat", 0), f"event:{mine}:chat")
+        assert [a["status"] for a in ans["channels"]] == ["recovered", "ok"]
+        assert [e["body"]["text"] for e in await c.wait_events(f"event:{ev}:chat", 1)] == ["only for the class"]
+        audited = await rows(adm)
+        assert [(r.action, r.target) for r in audited] == [("review.subscribe", f"event:{ev}:chat")]
+        assert audited[0].detail == {"since": 0} and audited[0].ip
+        await pia.subscribe(f"event:{ev}:chat")
+        assert await rows(p) == []
+        for client in (c, pia):
+            await client.close()
+
+
 async def test_admin_rights_taken_away_reach_an_open_connection(db_url: str, tmp_path: Path) -> None:
     """An admin reads every event's channels; once the rights are gone (``classhub user
     make-admin --revoke``, or any change to the account's row), an open connection keeps

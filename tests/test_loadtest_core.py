@@ -326,3 +326,35 @@ async def test_read_queue_works_reads_off_in_order_once_quiet() -> None:
     for i in range(MAX_HELD):
         q.add(a, b"%d" % i, float(i))  # type: ignore[arg-type]
     assert len(done) == MAX_HELD and [d[1] for d in done[:2]] == [b"0", b"1"]
+
+
+SPIN_THEN_WAIT = (
+    "import sys, time\nt = time.process_time()\nwhile time.process_time() - t < 0.003: pass\n"
+    "print('spun', flush=True)\nsys.stdin.read()"
+)
+
+
+def test_server_cpu_is_read_finer_than_clock_ticks() -> None:
+    """psutil counts CPU in 10 ms ticks; a tiny run's server CPU read 0.0 and its
+    per-10k figure was meaningless. The probe reads the process's CPU clock (ns)."""
+    import subprocess
+    import sys
+
+    from loadtest.metrics import ServerProbe, process_cpu_seconds
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", SPIN_THEN_WAIT],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "spun\n"
+        spent = process_cpu_seconds(child.pid)
+        assert spent is not None and spent > 0.003
+        # Not a multiple of a clock tick: the clock is finer than psutil's 10 ms.
+        samples = {round(process_cpu_seconds(child.pid) or 0.0, 9) for _ in range(3)}
+        assert all(abs(s * 100 - round(s * 100)) > 1e-6 for s in samples)
+        sample = ServerProbe([child.pid]).sample()
+        assert sample.cpu >= spent and sample.rss > 0
+    finally:
+        child.kill()
+        child.wait()

@@ -129,6 +129,16 @@ def _unsubscribe(frame: dict[str, Any]) -> Unsubscribe:
     return Unsubscribe(rid, tuple(_channel(c, rid) for c in raw))
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _publish(frame: dict[str, Any]) -> Publish:
     rid = _request_id(frame, required=True)
     assert rid is not None
@@ -137,10 +147,17 @@ def _publish(frame: dict[str, Any]) -> Publish:
     if not isinstance(body, dict):
         raise ProtocolError("invalid", "body must be a map", request_id=rid)
     try:
-        size = len(json.dumps(body, ensure_ascii=False).encode())
+        # allow_nan=False: NaN and Infinity are not JSON; stored, they would reach every
+        # browser subscriber in a frame its JSON.parse throws away (other events with it).
+        size = len(json.dumps(body, ensure_ascii=False, allow_nan=False).encode())
     except (TypeError, ValueError, RecursionError):
         # msgpack can carry what JSON cannot (binary, non-string keys): the store keeps JSON.
-        raise ProtocolError("invalid", "body must be representable as JSON", request_id=rid) from None
+        raise ProtocolError(
+            "invalid", "body must be representable as JSON (no NaN or Infinity)", request_id=rid
+        ) from None
+    if size <= MAX_BODY_BYTES and _has_nul(body):
+        # PostgreSQL stores no NUL in text: refused here, not answered "unavailable" there.
+        raise ProtocolError("invalid", "body must not contain NUL characters", request_id=rid)
     if size > MAX_BODY_BYTES:
         raise ProtocolError(
             "body_too_large", f"body is {size} bytes as JSON; at most {MAX_BODY_BYTES}", request_id=rid

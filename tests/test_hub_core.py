@@ -89,6 +89,13 @@ def test_parse_valid_frames() -> None:
         ({"type": "publish", "id": "1", "channel": "x", "body": "text"}, "invalid"),
         ({"type": "publish", "id": "1", "channel": "x", "body": {"t": "a" * 9000}}, "body_too_large"),
         ({"type": "publish", "id": "1", "channel": "x", "body": {}, "ref": True}, "invalid"),
+        # Not JSON: would reach browsers in frames their JSON.parse throws away.
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"n": float("nan")}}, "invalid"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"n": [float("inf")]}}, "invalid"),
+        # NUL: PostgreSQL stores none in text (it answered "unavailable, retry").
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"text": "a\x00b"}}, "invalid"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"a\x00": "b"}}, "invalid"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"l": [{"t": "\x00"}]}}, "invalid"),
         ({"type": "subscribe", "channels": []}, "invalid"),
         ({"type": "subscribe", "channels": ["event:1:chat"]}, "invalid"),
         ({"type": "subscribe", "channels": [{"channel": "c", "since": -1}]}, "invalid"),

@@ -365,6 +365,22 @@ async def test_membership_change_disconnect_and_seen(db_url: str, tmp_path: Path
         assert err.value.rcvd is not None and err.value.rcvd.code == 4401
 
 
+async def test_a_body_no_store_or_browser_can_take_is_refused_as_invalid(db_url: str, tmp_path: Path) -> None:
+    """NaN (Python's json reads it; it is no JSON) and NUL (PostgreSQL stores none in text)
+    are refused with ``invalid`` on both backends, never stored nor answered "retry"."""
+    async with Stack(db_url, tmp_path) as st:
+        a, ca = await st.world.user("Ada")
+        ch = f"event:{await st.world.event((a, Role.PARTICIPANT))}:chat"
+        c = await HubClient.connect(st.port, ca)
+        for i, body in enumerate([{"text": "x", "n": float("nan")}, {"text": "a\x00b"}]):
+            await c.send({"type": "publish", "id": f"bad{i}", "channel": ch, "body": body})
+            while (answer := await c.recv())["type"] not in ("ack", "error"):
+                pass
+            assert (answer["type"], answer.get("code"), answer["id"]) == ("error", "invalid", f"bad{i}")
+        assert (await c.publish(ch, "fine"))["seq"] == 1
+        await c.close()
+
+
 async def test_an_admins_live_read_of_someone_elses_log_is_audited(db_url: str, tmp_path: Path) -> None:
     """Subscribing replays the log: for an admin who takes no part in the event that is
     a review like GET /api/admin/messages, and leaves its audit row (one per channel,

@@ -353,6 +353,16 @@ async def test_bad_input_gets_4xx(world: World) -> None:
     w = world
     board_id = (await w.board())["board"]["id"]
     url = f"/api/pinboard/boards/{board_id}/notes"
+    # A moderator's reason for deleting: a NUL (PostgreSQL stores none: it was a 500) or
+    # an over-long one (it was cut in silence) is refused, and the note stays.
+    doomed = (await w["p1"].post(url, json={"text": "doomed", "release": True})).json()
+    for reason in ("a\x00b", "x" * 2001):
+        r = await w["tr"].delete(f"/api/pinboard/notes/{doomed['id']}", params={"reason": reason})
+        assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid"), r.text
+    assert (await w["p2"].get(f"/api/pinboard/notes/{doomed['id']}")).json()["state"] == "published"
+    r = await w["tr"].delete(f"/api/pinboard/notes/{doomed['id']}", params={"reason": "x" * 2000})
+    assert r.status_code == 200
+    assert (await _audit(w, "pinboard.note.delete", f"note:{doomed['id']}"))[0].reason == "x" * 2000
     assert (await w["p1"].post(url, json={"text": "x", "colour": "chartreuse"})).status_code == 422
     assert (await w["p1"].post(url, json={"text": "   "})).status_code == 422
     assert (await w["p1"].post(url, json={"text": "x", "section_id": 999999})).status_code == 404

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse
 
@@ -323,10 +323,21 @@ async def release_note(ctx: Ctx) -> dict[str, Any]:
     return outcome
 
 
-@API.op("DELETE", "/api/pinboard/notes/{note_id:int}", tags=TAGS,
+class DeleteQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(
+        default="", max_length=repo.MAX_REPLY_CHARS,
+        description="a moderator's reason, sent to the author and kept in the audit log",
+    )
+
+
+@API.op("DELETE", "/api/pinboard/notes/{note_id:int}", query=DeleteQuery, tags=TAGS,
         summary="Delete a note (author, trainers, admins); with replies it leaves a tombstone")
 async def delete_note(ctx: Ctx) -> dict[str, Any]:
-    reason = ctx.request.query_params.get("reason", "")[: repo.MAX_REPLY_CHARS]
+    # Through the query model like every other parameter: a NUL (which PostgreSQL cannot
+    # store, a 500 in the audit insert) or an over-long reason is a 422, not cut or lost.
+    reason = ctx.query.reason
     async with board_tx(ctx) as tx:
         note, acc = await repo.note_for(tx.db, ctx.me, ctx.path_int("note_id"), lock=True)
         tomb = await repo.delete_note(tx, acc, note, reason=reason)

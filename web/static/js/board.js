@@ -280,7 +280,7 @@ export async function createBoard(event, members, { groupId = null } = {}) {
       if (published) {
         buttons.push(btn(n.pinned ? 'Unpin' : 'Pin', () => act(() => api.post(`/api/pinboard/notes/${n.id}/pin`, { pinned: !n.pinned }))));
         buttons.push(btn('Take offline', async () => {
-          const v = await ask('Take the note offline', [{ name: 'reason', label: 'Reason (sent to the author)', type: 'textarea', required: true }], 'Take offline');
+          const v = await ask('Take the note offline', [{ name: 'reason', label: 'Reason (sent to the author)', type: 'textarea', required: true, maxlength: 2000 }], 'Take offline');
           if (v && v.reason.trim()) act(() => api.post(`/api/pinboard/notes/${n.id}/offline`, { reason: v.reason.trim() }), 'Taken offline; the author was told');
         }, 'danger'));
       }
@@ -292,7 +292,7 @@ export async function createBoard(event, members, { groupId = null } = {}) {
     }
     if ((mine(n) || mod()) && n.state !== 'deleted') {
       buttons.push(btn('Delete', async () => {
-        const fields = mod() && !mine(n) ? [{ name: 'reason', label: 'Reason (sent to the author)', type: 'textarea', required: true }] : [];
+        const fields = mod() && !mine(n) ? [{ name: 'reason', label: 'Reason (sent to the author)', type: 'textarea', required: true, maxlength: 2000 }] : [];
         const v = await ask('Delete the note?', fields, 'Delete');
         if (!v) return;
         const reason = v.reason ? `?reason=${encodeURIComponent(v.reason)}` : '';

@@ -41,7 +41,7 @@ export async function render(main, params) {
     const label = (what) => `${what}: note ${n.id}`;
     if (n.state === 'published' || n.state === 'pending') {
       b.push(h('button', { type: 'button', class: 'danger', 'aria-label': label('Take offline'), onclick: async () => {
-        const v = await ask('Take the note offline', [{ name: 'reason', label: 'Reason (sent to the author)', type: 'textarea', required: true }], 'Take offline');
+        const v = await ask('Take the note offline', [{ name: 'reason', label: 'Reason (sent to the author)', type: 'textarea', required: true, maxlength: 2000 }], 'Take offline');
         if (v && v.reason.trim()) act(() => api.post(`/api/pinboard/notes/${n.id}/offline`, { reason: v.reason.trim() }), 'Taken offline; the author was told');
       } }, 'Take offline'));
     }
@@ -53,7 +53,7 @@ export async function render(main, params) {
     }
     if (n.state !== 'deleted') {
       b.push(h('button', { type: 'button', class: 'danger', 'aria-label': label('Delete'), onclick: async () => {
-        const v = await ask('Delete the note', [{ name: 'reason', label: 'Reason (sent to the author)', type: 'textarea', required: true }], 'Delete');
+        const v = await ask('Delete the note', [{ name: 'reason', label: 'Reason (sent to the author)', type: 'textarea', required: true, maxlength: 2000 }], 'Delete');
         if (v && v.reason.trim()) act(() => api.request('DELETE', `/api/pinboard/notes/${n.id}?reason=${encodeURIComponent(v.reason.trim())}`), 'Deleted');
       } }, 'Delete'));
       b.push(h('button', { type: 'button', 'aria-label': label('History'), onclick: async () => {

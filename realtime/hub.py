@@ -273,9 +273,29 @@ class Hub:
         # A connection keeps the account row it opened with: admin rights taken away
         # (``classhub user make-admin --revoke``) or a status change must reach its
         # subscriptions too, not only the HTTP sign-in cache.
+        self._forget_dm_rights(changes.user_ids)
         ids = sorted(u for u in changes.user_ids if u in self.by_user)
         if ids:
             self._spawn(self._recheck_local(ids), "accounts-recheck")
+
+    def _forget_dm_rights(self, user_ids: Iterable[int]) -> None:
+        """Drop every connection's cached right to publish to a DM with one of ``user_ids``.
+
+        That right depends on the *peer* too (active, sharing an event): when the peer is
+        blocked or leaves their last shared event, the other side's cache must not keep
+        answering yes. Recomputed on the next publish.
+        """
+        changed = set(user_ids)
+        if not changed:
+            return
+        for conn in self.conns:
+            stale = [
+                channel for channel in conn.may_publish
+                if channel.startswith("dm:") and (ref := authz.parse_channel(channel)) is not None
+                and (ref.id in changed or ref.other in changed)
+            ]
+            for channel in stale:
+                del conn.may_publish[channel]
 
     # Fan-out.
 
@@ -901,6 +921,7 @@ class Hub:
             conn.close(CloseCode.SESSION_ENDED, reason[:100] or "session ended")
 
     async def _recheck_local(self, user_ids: list[int]) -> None:
+        self._forget_dm_rights(user_ids)
         targets = [c for u in user_ids for c in self.by_user.get(u, ())]
         if not targets:
             return

@@ -365,6 +365,28 @@ async def test_membership_change_disconnect_and_seen(db_url: str, tmp_path: Path
         assert err.value.rcvd is not None and err.value.rcvd.code == 4401
 
 
+async def test_a_dm_closes_when_the_peer_leaves_the_last_shared_event(db_url: str, tmp_path: Path) -> None:
+    """DMs are for two active people who share an event (docs/protocol.md section 4). The
+    right is cached per connection; it depends on the peer too, so the peer leaving (or
+    being blocked) must reach the other side's cache, not only the peer's own."""
+    from storage.authz import dm_channel
+    from storage.repo.events import unenrol
+
+    async with Stack(db_url, tmp_path) as st:
+        a, ca = await st.world.user("Ada")
+        b, _ = await st.world.user("Bob")
+        ev = await st.world.event((a, Role.PARTICIPANT), (b, Role.PARTICIPANT))
+        dm = dm_channel(a, b)
+        c = await HubClient.connect(st.port, ca)
+        assert (await c.publish(dm, "hello Bob"))["type"] == "ack"
+        async with st.world.db.session() as db:
+            await unenrol(db, b, ev)
+        await st.hub.membership_changed([b])  # as the enrolment routes do
+        answer = await c.publish(dm, "still there?")
+        assert (answer["type"], answer.get("code")) == ("error", "forbidden")
+        await c.close()
+
+
 async def test_a_body_no_store_or_browser_can_take_is_refused_as_invalid(db_url: str, tmp_path: Path) -> None:
     """NaN (Python's json reads it; it is no JSON) and NUL (PostgreSQL stores none in text)
     are refused with ``invalid`` on both backends, never stored nor answered "retry"."""

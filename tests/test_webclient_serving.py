@@ -53,6 +53,18 @@ async def test_api_and_unknown_paths_are_not_swallowed(client: httpx.AsyncClient
 
 
 @sqlite_only
+async def test_shell_names_its_icon_so_browsers_do_not_ask_for_favicon_ico(client: httpx.AsyncClient) -> None:
+    # Without a <link rel="icon"> every browser asks for /favicon.ico: a 404 (and a console error) per visit.
+    html = (await client.get("/")).text
+    icons = re.findall(r'<link rel="icon" href="([^"]+)"', html)
+    assert len(icons) == 1
+    r = await client.get(icons[0])
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("image/svg+xml")
+    assert r.content.startswith(b"<svg")
+
+
+@sqlite_only
 async def test_static_modules_and_service_worker(client: httpx.AsyncClient) -> None:
     r = await client.get("/static/js/app.js")
     assert r.status_code == 200

@@ -239,6 +239,8 @@ def test_terminate_then_reactivate_within_the_grace_month(server: Server, browse
         page.get_by_label("Password").fill(leo.password)
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("heading", name="Your account is terminating")).to_be_visible(timeout=10_000)
+        # No live connection is opened for it, and none is claimed ("offline" read as a fault).
+        expect(page.locator("#conn")).to_be_hidden()
         shot(page, "me-terminating")
         page.get_by_role("button", name="Reactivate my account").click()
         expect(page.get_by_role("heading", name="Profile", exact=True)).to_be_visible(timeout=10_000)

@@ -395,6 +395,12 @@ def test_admin_finds_a_user_blocks_and_resets_the_password(server: Server, brows
         page.get_by_role("dialog").get_by_role("button", name="Unblock").click()
         expect(panel.locator(".user-status")).to_have_text("active", timeout=LIVE_MS)
         expect(page.locator("tbody tr", has_text="Quentin Quirk")).to_contain_text("active", timeout=LIVE_MS)
+        # Unblocked, he signs in again in the tab that lost its session: it is live again.
+        quentin.page.get_by_label("Email").fill(people["quentin_quirk"].email)
+        quentin.page.get_by_label("Password").fill(people["quentin_quirk"].password)
+        quentin.page.get_by_role("button", name="Sign in").click()
+        expect(quentin.page.get_by_role("heading", name="My events")).to_be_visible(timeout=LIVE_MS)
+        expect(quentin.page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
 
         # Reset the password: the admin gets a one-time link, never the password.
         panel.get_by_role("button", name="Reset password").click()
@@ -591,4 +597,47 @@ def test_premoderation_queue(server: Server, browser: Any, event: tuple[int, dic
             assert tab.errors == []
     finally:
         for tab in (ada, grace, tina):
+            tab.close()
+
+
+def test_signing_in_again_after_the_session_ended_is_live_for_news_and_back_where_it_was(server: Server, browser: Any) -> None:
+    """Blocked and unblocked while her page is open: she signs in again in the same tab,
+    comes back to the room she was in, and the organiser's next change reaches her live."""
+    from playwright.sync_api import expect
+
+    event_id, people = server.run(
+        seed_people(server.db_url, "Second Sign-in", {"pia": "participant", "olga": "organiser", "uma": "none"}, admins=("uma",))
+    )
+    room = f"/events/{event_id}"
+    pia = open_as(browser, server, people["pia"], room)
+    uma = open_as(browser, server, people["uma"], "/admin/users")
+    olga = open_as(browser, server, people["olga"], room)
+
+    def admin(path: str) -> int:
+        return uma.page.evaluate(  # type: ignore[no-any-return]
+            """(path) => fetch(path, {method: 'POST', headers: {'Content-Type': 'application/json',
+                'X-CSRF-Token': window.classhub.me.csrf_token}, body: JSON.stringify({reason: 'test'})}).then(r => r.status)""",
+            path,
+        )
+
+    try:
+        expect(pia.page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
+        assert admin(f"/api/users/{people['pia'].id}/block") == 200
+        expect(pia.page).to_have_url(re.compile(r"/signin"), timeout=LIVE_MS)
+        assert admin(f"/api/users/{people['pia'].id}/unblock") == 200
+        pia.page.get_by_label("Email").fill(people["pia"].email)
+        pia.page.get_by_label("Password").fill(people["pia"].password)
+        pia.page.get_by_role("button", name="Sign in").click()
+        expect(pia.page.get_by_role("heading", name="Second Sign-in")).to_be_visible(timeout=LIVE_MS)
+        expect(pia.page).to_have_url(f"{server.url}{room}")
+        expect(pia.page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
+        status = olga.page.evaluate(
+            f"""() => fetch('/api/events/{event_id}/changes', {{method: 'POST', headers: {{'Content-Type': 'application/json',
+                'X-CSRF-Token': window.classhub.me.csrf_token}}, body: JSON.stringify({{location: 'Room Z', note: 'Moved'}})}}).then(r => r.status)"""
+        )
+        assert status == 201
+        expect(pia.page.locator("#banner")).to_contain_text("place: Room Z", timeout=LIVE_MS)
+        assert pia.errors == [] and uma.errors == [] and olga.errors == []
+    finally:
+        for tab in (pia, uma, olga):
             tab.close()

@@ -44,6 +44,7 @@ export async function signOut() {
   if (session.rt) session.rt.stop();
   session.rt = null;
   session.me = null;
+  connStatus(null);
   const banner = document.getElementById('banner');
   banner.hidden = true;
   await wipe().catch(() => {});
@@ -51,8 +52,28 @@ export async function signOut() {
   navigate('/signin', { replace: true });
 }
 
+// The session ended while in use (signed out elsewhere, expired, blocked): drop its
+// connection and subscriptions, so signing in again in this tab starts fresh ones
+// (a kept, closed connection left the page offline after the new sign-in).
+function sessionLost() {
+  session.me = null;
+  if (session.rt) { session.rt.stop(); session.rt = null; }
+  stopNews();
+  connStatus(null);
+  renderNav();
+  navigate(`/signin?next=${encodeURIComponent(location.pathname)}`, { replace: true });
+}
+
 function connStatus(status) {
   const el = document.getElementById('conn');
+  // No connection to speak of (signed out, or an account that only reactivates): no badge.
+  el.hidden = !status;
+  if (!status) {
+    el.textContent = '';
+    delete el.dataset.status;
+    delete document.body.dataset.conn;
+    return;
+  }
   const text = { online: 'live', connecting: 'connecting…', offline: 'offline' }[status] || status;
   el.textContent = text;
   el.dataset.status = status;
@@ -80,7 +101,7 @@ export async function startSession(me) {
   cachePut('/api/me', me).catch(() => {});
   renderNav();
   // An account in its termination grace month only reactivates, exports or deletes.
-  if (me.status === 'terminating') return;
+  if (me.status === 'terminating') { connStatus(null); return; }
   if (!session.rt) {
     session.rt = new Realtime({
       onStatus: connStatus,
@@ -90,13 +111,7 @@ export async function startSession(me) {
         }
         document.dispatchEvent(new CustomEvent('classhub:notice', { detail: frame }));
       },
-      onAuthLost: () => {
-        // As for a 401 over HTTP: this connection belonged to the session that ended.
-        if (session.rt) { session.rt.stop(); session.rt = null; }
-        session.me = null;
-        renderNav();
-        navigate('/signin', { replace: true });
-      },
+      onAuthLost: sessionLost,
     });
     session.rt.start();
     watchNews(session).catch((err) => console.error(err));
@@ -162,10 +177,7 @@ api.listeners.unauthenticated = () => {
   // Only a session that ended while in use; the router handles signing in at start.
   if (!session.me) return;
   if (location.pathname.startsWith('/signin') || location.pathname.startsWith('/invite')) return;
-  session.me = null;
-  if (session.rt) { session.rt.stop(); session.rt = null; }
-  renderNav();
-  navigate(`/signin?next=${encodeURIComponent(location.pathname)}`, { replace: true });
+  sessionLost();
 };
 
 if ('serviceWorker' in navigator) {

@@ -49,7 +49,9 @@ export async function signOut() {
   banner.hidden = true;
   await wipe().catch(() => {});
   renderNav();
-  navigate('/signin', { replace: true });
+  // The sign-in form may be up already (the ended session's close code got there first):
+  // drawing it again would empty what the person started typing.
+  if (location.pathname !== '/signin') navigate('/signin', { replace: true });
 }
 
 // The session ended while in use (signed out elsewhere, expired, blocked): drop its

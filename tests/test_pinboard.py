@@ -349,6 +349,28 @@ async def test_export_for_trainers(world: World) -> None:
     assert rows[-1]["text"] == "'=HYPERLINK(\"http://evil\")"
 
 
+async def test_an_admins_read_of_a_board_they_take_no_part_in_is_audited(world: World) -> None:
+    """Admins read every board; for one of an event or group they take no part in that
+    is a review of someone else's log, with its audit row (as over the WebSocket)."""
+    w = world
+    snap = await w.board("adm")
+    channel = snap["board"]["channel"]
+    assert len(await _audit(w, "review.board", channel)) == 1
+    assert (await w["adm"].get(f"/api/pinboard/boards/{snap['board']['id']}")).status_code == 200
+    group = (await w["adm"].get(f"/api/pinboard/groups/{w.group_id}/board")).json()
+    assert len(await _audit(w, "review.board", channel)) == 2
+    assert len(await _audit(w, "review.board", group["board"]["channel"])) == 1
+    rows = await _audit(w, "review.board", channel)
+    assert {r.actor_id for r in rows} == {w.users["adm"].id} and rows[0].ip
+    # The event's own people read their boards without a review row.
+    for who in ("p1", "tr", "org"):
+        await w.board(who)
+    await w["p1"].get(f"/api/pinboard/groups/{w.group_id}/board")
+    await w["tr"].get(f"/api/pinboard/groups/{w.group_id}/board")
+    assert len(await _audit(w, "review.board", channel)) == 2
+    assert len(await _audit(w, "review.board", group["board"]["channel"])) == 1
+
+
 async def test_bad_input_gets_4xx(world: World) -> None:
     w = world
     board_id = (await w.board())["board"]["id"]

@@ -10,6 +10,7 @@ Photos and exports live in ``web/routes/pinboard_photos.py``. See docs/pinboard.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse
 
 from realtime.batch_writer import Applied, BatchWriter
+from storage import authz
 from storage.repo import pinboard as repo
 from storage.repo.channel_log import StoredEvent
+from storage.repo.logs import audit
 from storage.repo.pinboard import BoardTx
 from storage.repo.pinboard_read import notes_as_seen, snapshot
 from storage.repo.pinboard_release import ReleaseRequest, release_many
@@ -109,12 +112,22 @@ async def board_tx(ctx: Ctx) -> AsyncIterator[BoardTx]:
 # --- boards ----------------------------------------------------------------------------
 
 
+async def _snapshot_read(ctx: Ctx, db: AsyncSession, acc: repo.BoardAccess) -> dict[str, Any]:
+    """The snapshot; an admin reading a board of an event or group they take no part in
+    reviews someone else's log, audited like the hub's ``review.subscribe``."""
+    v = acc.viewer
+    if v.is_admin and not authz.may_read_board(dataclasses.replace(v, is_admin=False)):
+        await audit(db, actor_id=ctx.me.id, action="review.board", target=acc.board.channel,
+                    ip=ctx.ip)
+    return await snapshot(db, acc)
+
+
 @API.op("GET", "/api/pinboard/events/{event_id:int}/board", tags=TAGS,
         summary="Snapshot of an event's board (created on first use) with the channel's last_seq")
 async def event_board(ctx: Ctx) -> dict[str, Any]:
     async with ctx.services.db.session() as db:
         acc = await repo.event_board(db, ctx.me, ctx.path_int("event_id"))
-        return await snapshot(db, acc)
+        return await _snapshot_read(ctx, db, acc)
 
 
 @API.op("GET", "/api/pinboard/groups/{group_id:int}/board", tags=TAGS,
@@ -122,7 +135,7 @@ async def event_board(ctx: Ctx) -> dict[str, Any]:
 async def group_board(ctx: Ctx) -> dict[str, Any]:
     async with ctx.services.db.session() as db:
         acc = await repo.group_board(db, ctx.me, ctx.path_int("group_id"))
-        return await snapshot(db, acc)
+        return await _snapshot_read(ctx, db, acc)
 
 
 @API.op("GET", "/api/pinboard/boards/{board_id:int}", tags=TAGS,
@@ -130,7 +143,7 @@ async def group_board(ctx: Ctx) -> dict[str, Any]:
 async def board_snapshot(ctx: Ctx) -> dict[str, Any]:
     async with ctx.services.db.session() as db:
         acc = await repo.board_by_id(db, ctx.me, ctx.path_int("board_id"))
-        return await snapshot(db, acc)
+        return await _snapshot_read(ctx, db, acc)
 
 
 class BoardPatch(BaseModel):

@@ -218,3 +218,39 @@ async def test_addresses_that_would_break_mail_headers_are_refused(
             f"/api/events/{event.id}/enrolments", json={"email": address, "display_name": "Y"}
         )
         assert r.status_code == 201, (address, r.text)
+
+
+async def test_an_admins_read_of_an_events_people_is_audited(
+    client: httpx.AsyncClient, services: Any
+) -> None:
+    """Names and addresses of a whole event, read by an admin who takes no part in it, are
+    audited like a page of the account list; the event's own people read it freely."""
+    from sqlalchemy import select
+
+    from storage.models import AuditEntry
+
+    async def rows(target: str) -> list[AuditEntry]:
+        async with services.db.session() as db:
+            found = await db.execute(
+                select(AuditEntry).where(
+                    AuditEntry.action == "members.read", AuditEntry.target == target
+                )
+            )
+            return list(found.scalars())
+
+    organiser, participant = await make_user(services), await make_user(services)
+    event = await make_event(services, organiser=organiser, participant=[participant])
+    target = f"event:{event.id}"
+    admin = await make_user(services, admin=True)
+    await login(client, admin.email)
+    r = await client.get(f"/api/events/{event.id}/members")
+    assert r.status_code == 200 and {m["email"] for m in r.json()["members"]} == {
+        organiser.email,
+        participant.email,
+    }
+    audited = await rows(target)
+    assert [(a.actor_id, a.detail) for a in audited] == [(admin.id, {"returned": 2})]
+    for person in (organiser, participant):
+        await login(client, person.email)
+        assert (await client.get(f"/api/events/{event.id}/members")).status_code == 200
+    assert len(await rows(target)) == 1

@@ -17,6 +17,7 @@ from storage.repo.registration import enrol_from_csv, register
 from web.api import API, Ctx
 from web.body_limits import limited
 from web.errors import ApiError
+from web.review_common import audited_read
 from web.routes.invitations import membership_changed, registration_out
 from web.schemas import (
     Description,
@@ -159,6 +160,13 @@ async def list_members(ctx: Ctx) -> dict[str, Any]:
         await require(await authz.may_view_event(db, ctx.me, event_id), "you are not enrolled")
         emails = await authz.may_view_member_emails(db, ctx.me, event_id)
         found = await repo.members(db, event_id)
+        outsider = ctx.me.is_admin and await authz.event_role(db, ctx.me.id, event_id) is None
+    if outsider:
+        # Names and addresses of a whole event read by an admin who takes no part in it:
+        # audited like a page of the account list (users.read).
+        await audited_read(
+            ctx, action="members.read", target=f"event:{event_id}", detail={"returned": len(found)}
+        )
     return MemberList(
         members=[
             MemberOut(

@@ -641,3 +641,57 @@ def test_signing_in_again_after_the_session_ended_is_live_for_news_and_back_wher
     finally:
         for tab in (pia, uma, olga):
             tab.close()
+
+
+def test_counts_and_tags_read_right(server: Server, browser: Any) -> None:
+    """One note is "1 note"; a cancelled event is tagged cancelled once; tag lists have no bullets."""
+    from playwright.sync_api import expect
+
+    event_id, people = server.run(seed_people(server.db_url, "Small Print", {"pia": "participant", "olga": "organiser"}))
+    pia = open_as(browser, server, people["pia"], f"/events/{event_id}/board")
+    olga = open_as(browser, server, people["olga"], f"/events/{event_id}/organiser/edit")
+    try:
+        pia.page.get_by_label("New note").fill("The only note")
+        pia.page.get_by_role("button", name="Post note").click()
+        expect(note(pia.page, "The only note")).to_have_count(1, timeout=LIVE_MS)
+        expect(pia.page.locator(".pinboard [role=status]")).to_have_text("1 note")
+        olga.page.get_by_role("button", name="Cancel the event").click()
+        olga.page.get_by_role("button", name="Yes, cancel it").click()
+        expect(olga.page.get_by_role("heading", name="Who has it")).to_be_visible(timeout=LIVE_MS)
+        bullets = olga.page.evaluate("[...document.querySelectorAll('main ul.tags')].map((ul) => getComputedStyle(ul).listStyleType)")
+        assert bullets and set(bullets) == {"none"}, bullets
+        pia.page.get_by_role("link", name="My events").click()
+        card = pia.page.locator("li.card", has_text="Small Print")
+        expect(card).to_have_count(1, timeout=LIVE_MS)
+        expect(card.locator(".tag", has_text="cancelled")).to_have_count(1)
+        assert pia.errors == [] and olga.errors == []
+    finally:
+        pia.close()
+        olga.close()
+
+
+def test_author_page_asks_for_no_deleted_note(server: Server, browser: Any) -> None:
+    """A trainer deletes a note: its author is told, and the page does not ask for it (a 404)."""
+    from playwright.sync_api import expect
+
+    event_id, people = server.run(seed_people(server.db_url, "Deleted Note", {"pia": "participant", "tina": "trainer"}))
+    pia = open_as(browser, server, people["pia"], f"/events/{event_id}/board")
+    tina = open_as(browser, server, people["tina"], f"/trainer/{event_id}")
+    failed: list[str] = []
+    pia.page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    try:
+        pia.page.get_by_label("New note").fill("Off topic, to be deleted")
+        pia.page.get_by_role("button", name="Post note").click()
+        row = tina.page.locator("tr", has_text="Off topic, to be deleted")
+        expect(row).to_have_count(1, timeout=LIVE_MS)
+        row.get_by_role("button", name=re.compile("^Delete")).click()
+        tina.page.get_by_label("Reason (sent to the author)").fill("Not about the course")
+        tina.page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+        expect(pia.page.locator("#toast")).to_contain_text("Not about the course", timeout=LIVE_MS)
+        expect(note(pia.page, "Off topic, to be deleted")).to_have_count(0, timeout=LIVE_MS)
+        pia.page.wait_for_timeout(500)  # a refetch would have been answered by now
+        assert failed == []
+        assert pia.errors == [] and tina.errors == []
+    finally:
+        pia.close()
+        tina.close()

@@ -405,7 +405,7 @@ export async function createBoard(event, members, { groupId = null } = {}) {
         const again = boardEl.querySelector(`[aria-label="${CSS.escape(focused)}"]`);
         if (again) again.focus();
       }
-      status.textContent = `${state.notes.size} notes${state.board.premoderation ? ' · pre-moderated' : ''}${snapshotStale ? ' · offline copy' : ''}`;
+      status.textContent = `${state.notes.size} note${state.notes.size === 1 ? '' : 's'}${state.board.premoderation ? ' · pre-moderated' : ''}${snapshotStale ? ' · offline copy' : ''}`;
     });
   }
 
@@ -446,6 +446,9 @@ export async function createBoard(event, members, { groupId = null } = {}) {
   const onPersonal = (ev) => {
     const e = ev.detail;
     const b = e.body || {};
+    // A deleted note is gone for its author too (note.deleted on the board said so): asking
+    // for it again is a 404 in the console.
+    if (e.type === 'note.deleted_by_moderator') return;
     if (b.board_id === state.board.id && b.note_id) refetch(b.note_id);
   };
   document.addEventListener('classhub:personal', onPersonal);

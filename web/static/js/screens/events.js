@@ -37,7 +37,7 @@ export async function render(main) {
       h('p', { class: 'tags' },
         h('span', { class: `tag ${state}` }, state),
         ev.my_role ? h('span', { class: 'tag' }, ev.my_role) : null,
-        ev.status && ev.status !== 'scheduled' ? h('span', { class: `tag ${ev.status}` }, ev.status) : null)));
+        ev.status && ev.status !== 'scheduled' && ev.status !== state ? h('span', { class: `tag ${ev.status}` }, ev.status) : null)));
   }
   main.append(list);
 }

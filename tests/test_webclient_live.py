@@ -695,3 +695,17 @@ def test_author_page_asks_for_no_deleted_note(server: Server, browser: Any) -> N
     finally:
         pia.close()
         tina.close()
+
+
+def test_an_event_that_is_not_there_says_where_to_go(server: Server, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    _, people = server.run(seed_people(server.db_url, "Lost Link", {"pia": "participant"}))
+    pia = open_as(browser, server, people["pia"], "/events")
+    try:
+        pia.page.goto(f"{server.url}/events/987654")
+        expect(pia.page.get_by_role("main")).to_contain_text("event not found", timeout=LIVE_MS)
+        pia.page.get_by_role("link", name="Go to my events").click()
+        expect(pia.page.get_by_role("link", name="Lost Link")).to_be_visible(timeout=LIVE_MS)
+    finally:
+        pia.close()

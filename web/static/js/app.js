@@ -155,7 +155,8 @@ async function route() {
       cleanup = (await mod.render(main, m.groups || {}, new URLSearchParams(location.search))) || null;
     } catch (err) {
       console.error(err);
-      replace(main, h('h1', {}, 'Something went wrong'), h('p', { class: 'error' }, err.message || String(err)));
+      replace(main, h('h1', {}, 'Something went wrong'), h('p', { class: 'error' }, err.message || String(err)),
+        h('p', {}, h('a', { href: '/events' }, 'Go to my events')));
     }
     // Move focus to the new screen (for screen readers), unless it focused a field itself.
     if (!main.contains(document.activeElement) || document.activeElement === main) main.focus({ preventScroll: true });

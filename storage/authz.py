@@ -278,7 +278,9 @@ async def may_issue_link_for(db: AsyncSession, user: User, target: User) -> bool
 
     Whoever holds the link becomes that person, so a trainer gets one only for
     a plain participant of their own events: never for an admin or for someone
-    who has a staff role or an enrolment elsewhere.
+    who has a staff role or an enrolment elsewhere, nor for an account in no event
+    at all (an admin made it, for someone who may be given a role later; enrolling
+    it into one's own event first must not hand over the key to it).
     """
     if not _active(user):
         return False
@@ -291,6 +293,8 @@ async def may_issue_link_for(db: AsyncSession, user: User, target: User) -> bool
             select(Enrolment.event_id, Enrolment.role).where(Enrolment.user_id == target.id)
         )
     ).all()
+    if not rows:
+        return False
     for event_id, role in rows:
         if role != Role.PARTICIPANT.value:
             return False

@@ -189,10 +189,15 @@ async def test_trainer_gets_no_link_for_staff_or_people_of_other_events(services
         s = await db.get(User, stranger.id)
         assert s is not None
         assert await authz.may_issue_link_for(db, tr, s) is False
-        fresh = await make_user(services)  # no enrolments at all
+        # No enrolments at all: an account an admin made (perhaps a future organiser).
+        # A trainer who enrols it into their own event must not get the key to it.
+        fresh = await make_user(services)
         f = await db.get(User, fresh.id)
         assert f is not None
-        assert await authz.may_issue_link_for(db, tr, f) is True
+        assert await authz.may_issue_link_for(db, tr, f) is False
+        adm = await db.get(User, w["adm"].id)
+        assert adm is not None
+        assert await authz.may_issue_link_for(db, adm, f) is True
 
 
 async def test_blocked_staff_lose_every_event_right(services: Any) -> None:

@@ -143,3 +143,36 @@ async def test_trainer_gets_no_link_for_staff_or_strangers(
         )
         assert r.json()["created"] is expected_created
         assert r.json()["invite_url"] is not None  # still no password: a new link
+
+
+async def test_trainer_gets_no_link_for_an_account_in_no_event(
+    client: httpx.AsyncClient, services: Any
+) -> None:
+    """An admin makes an account for someone not enrolled anywhere yet (a future
+    organiser, say). A trainer who enrols it into their own event must not get its
+    set-password link: whoever holds the link becomes that person."""
+    trainer = await make_user(services)
+    event = await make_event(services, trainer=trainer)
+    admin = await make_user(services, admin=True)
+    await login(client, admin.email)
+    email = unique_email("pending")
+    r = await client.post("/api/invitations", json={"email": email, "display_name": "Pending"})
+    assert r.status_code == 201 and r.json()["invite_url"] is not None, r.text
+    await login(client, trainer.email)
+    r = await client.post(
+        "/api/invitations", json={"email": email, "display_name": "Pending", "event_id": event.id}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["enrolled"] is True  # the enrolment is made ...
+    assert r.json()["created"] is False and r.json()["invite_url"] is None  # ... the key is not given
+    # Only the admin's link exists for it: none was made for the trainer.
+    from sqlalchemy import func, select
+
+    from storage.models import User
+
+    async with services.db.session() as db:
+        user_id = await db.scalar(select(User.id).where(User.email == email))
+        links = await db.scalar(
+            select(func.count()).select_from(Invitation).where(Invitation.user_id == user_id)
+        )
+    assert links == 1

@@ -64,7 +64,9 @@ async def membership_changed(ctx: Ctx, user_ids: list[int]) -> None:
     errors={403: "only trainers of the event and admins may register people"},
 )
 async def invite(ctx: Ctx) -> dict[str, Any]:
-    """``invite_url`` is null when the person has a password already (they just sign in)."""
+    """``invite_url`` is null when the person has a password already (they just sign in),
+    and when the caller may not hold the key to that account: for a trainer, any account
+    that is staff, an admin, enrolled in someone else's event, or in no event at all."""
     body: InviteBody = ctx.body
     settings = ctx.services.settings
     async with ctx.services.db.session() as db:

@@ -102,3 +102,29 @@ async def test_a_misspelt_field_is_refused_by_name_not_dropped(client: httpx.Asy
     error = r.json()["error"]
     assert error["details"][0]["field"] == "room"
     assert "unknown field" in error["message"] and "location" in error["message"]
+
+
+def test_every_nested_request_model_refuses_unknown_fields() -> None:
+    """parse_json_body refuses unknown top-level keys itself; a model inside a body (the
+    mail audience) must do it too, or a misspelt field there is dropped in silence."""
+    import typing
+
+    from pydantic import BaseModel
+
+    def nested(model: type[BaseModel]) -> list[type[BaseModel]]:
+        found = []
+        for f in model.model_fields.values():
+            stack = [f.annotation]
+            while stack:
+                t = stack.pop()
+                stack.extend(typing.get_args(t))
+                if isinstance(t, type) and issubclass(t, BaseModel):
+                    found += [t, *nested(t)]
+        return found
+
+    import web.routes  # noqa: F401 - registers every operation on API
+
+    inner = {m for op in API.operations if op.body is not None for m in nested(op.body)}
+    assert inner, "the mail audience is a nested body model"
+    for model in inner:
+        assert model.model_config.get("extra") == "forbid", model.__name__

@@ -217,6 +217,13 @@ async def test_audiences_by_time_role_and_group_and_scheduled_sending(
     assert await count({"kind": "group", "group_id": group_id}) == 1
     r = await env.client.post("/api/mail/preview", json={"audience": {"kind": "event"}})
     assert r.status_code == 422
+    # A misspelt audience field is refused by name: "role" for "roles" used to be dropped,
+    # and the mail went to every role of the events instead of the participants only.
+    r = await env.client.post(
+        "/api/mail/preview", json={"audience": {"kind": "my_events", "role": ["participant"]}}
+    )
+    assert r.status_code == 422, r.text
+    assert "audience.role" in r.json()["error"]["message"], r.text
     r = await env.client.post(
         "/api/mail/campaigns",
         json={"subject": "x", "body": "y", "category": "service", "audience": {"kind": "my_events", "when": "current"}},

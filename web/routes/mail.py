@@ -25,13 +25,14 @@ from storage.repo.audience import AudienceKind, AudienceSpec, When, resolve
 from storage.repo.logs import log_activity
 from web.api import API, Ctx
 from web.mail_markdown import render_html
+from web.schemas import Strict
 
 TAGS = ("mail",)
 SAMPLE_SIZE = 5
 PAGE_LIMIT = 500
 
 
-class AudienceBody(BaseModel):
+class AudienceBody(Strict):
     kind: AudienceKind
     event_id: int | None = Field(default=None, gt=0)
     group_id: int | None = Field(default=None, gt=0)

@@ -98,6 +98,12 @@ def _login_limits(env: Mapping[str, str]) -> tuple[int, int, int]:
     return window, per_account, per_ip
 
 
+def _metrics_token(token: str) -> str:
+    if token and (len(token) < 16 or not token.isprintable() or " " in token):
+        raise ConfigError("METRICS_TOKEN", "must be at least 16 printable characters, no spaces")
+    return token
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything classhub reads from its environment."""
@@ -137,6 +143,8 @@ class Settings:
     termination_grace_days: int = 30
     activity_retention_days: int = 180
     dm_retention_days: int = 0
+    # Bearer token /metrics asks for; empty: /metrics is open (keep it off the internet).
+    metrics_token: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
     # Mail target and sending limits (storage/mail_config.py); None only if built by hand.
     mail: MailSettings | None = None
@@ -260,6 +268,7 @@ class Settings:
                 "ACTIVITY_RETENTION_DAYS", env.get("ACTIVITY_RETENTION_DAYS"), 180, 1
             ),
             dm_retention_days=_int("DM_RETENTION_DAYS", env.get("DM_RETENTION_DAYS"), 0, 0),
+            metrics_token=_metrics_token(env.get("METRICS_TOKEN") or ""),
             extra={k: v for k, v in env.items() if k.startswith("CLASSHUB_")},
             mail=MailSettings.from_env(env, mail_url),
         )

@@ -1,11 +1,28 @@
-"""``GET /metrics``: Prometheus text format (prometheus-client's default registry)."""
+"""``GET /metrics``: Prometheus text format (prometheus-client's default registry).
+
+With ``METRICS_TOKEN`` set, a scrape must send ``Authorization: Bearer <token>``
+(Prometheus: ``authorization: {credentials: <token>}`` in the scrape config);
+without it the endpoint is open, for a machine whose port only the scraper reaches.
+"""
 
 from __future__ import annotations
 
+import hmac
+
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 
 async def metrics(request: Request) -> Response:
+    token = request.app.state.services.settings.metrics_token
+    if token:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+            return JSONResponse(
+                {"error": {"code": "unauthenticated",
+                           "message": "send Authorization: Bearer <METRICS_TOKEN>"}},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

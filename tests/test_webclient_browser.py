@@ -358,3 +358,23 @@ def test_message_log_with_long_text_keeps_its_headers_and_buttons_readable(serve
     finally:
         ada.close()
         root.close()
+
+
+def test_me_checkboxes_sit_beside_their_labels(server: Server, browser: Any, room: tuple[int, dict[str, Any]]) -> None:
+    """In the narrow profile card a long label wraps beside its checkbox, not below it."""
+    from tests.browser_harness import open_as
+
+    _, people = room
+    tab = open_as(browser, server, people["ada"], "/me")
+    try:
+        page = tab.page
+        for label in ("Show my brief profile (name, photo, about me) to co-participants",
+                      "Receive information mail (service mail always arrives)"):
+            box = page.get_by_role("checkbox", name=label).bounding_box()
+            text = page.locator("label", has_text=label).bounding_box()
+            assert box is not None and text is not None
+            assert text["x"] > box["x"] + box["width"] - 1, (label, box, text)  # to its right
+            assert text["y"] < box["y"] + box["height"], (label, box, text)  # on its line
+        assert tab.errors == []
+    finally:
+        tab.close()

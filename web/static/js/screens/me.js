@@ -17,8 +17,8 @@ function profileForm(profile, onSaved) {
     field('About me (brief profile)', bio),
     field('Phone', phone, 'Only trainers and admins of your events see it.'),
     field('Organisation', org),
-    h('div', { class: 'row' }, visible, h('label', { for: 'profile-public' }, 'Show my brief profile (name, photo, about me) to co-participants')),
-    h('div', { class: 'row' }, info, h('label', { for: 'info-mail' }, 'Receive information mail (service mail always arrives)')),
+    h('div', { class: 'check' }, visible, h('label', { for: 'profile-public' }, 'Show my brief profile (name, photo, about me) to co-participants')),
+    h('div', { class: 'check' }, info, h('label', { for: 'info-mail' }, 'Receive information mail (service mail always arrives)')),
     h('button', { type: 'submit', class: 'primary' }, 'Save profile'));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();

@@ -476,6 +476,14 @@ async def profile_view(db: AsyncSession, viewer: User, target: User) -> ProfileV
     """What ``viewer`` may see of ``target``'s profile; None means nothing at all."""
     if viewer.id == target.id or viewer.is_admin:
         return ProfileView.FULL
+    return await profile_view_by_enrolment(db, viewer, target)
+
+
+async def profile_view_by_enrolment(
+    db: AsyncSession, viewer: User, target: User
+) -> ProfileView | None:
+    """What the events ``viewer`` and ``target`` share show of ``target`` (admin rights
+    aside: an admin's read beyond this is audited)."""
     if not _active(viewer) or target.status == UserStatus.DELETED.value:
         return None
     theirs = select(Enrolment.event_id).where(Enrolment.user_id == target.id)

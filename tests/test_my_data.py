@@ -95,6 +95,20 @@ def _png() -> bytes:
     return out.getvalue()
 
 
+async def _audit_rows(services: Any, actor_id: int) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
+    from storage.models import AuditEntry
+
+    async with services.db.session() as db:
+        rows = await db.execute(
+            select(AuditEntry.action, AuditEntry.target)
+            .where(AuditEntry.actor_id == actor_id)
+            .order_by(AuditEntry.id)
+        )
+        return [(a, t) for a, t in rows]
+
+
 async def test_profile_visibility_and_photo_removal(app: Any, client: httpx.AsyncClient, services: Any) -> None:
     me = await make_user(services, name="Vera")
     peer = await make_user(services, name="Pat")
@@ -126,6 +140,12 @@ async def test_profile_visibility_and_photo_removal(app: Any, client: httpx.Asyn
     for staff in (trainer, admin):
         status, body, photo = await seen_by(staff)
         assert body["view"] == "full" and body["phone"] == "+1 555" and photo == 200
+    # The admin sees everything by admin rights alone (no shared event): both reads are
+    # audited; the trainer's are part of teaching the event and are not.
+    assert await _audit_rows(services, admin.id) == [
+        ("profile.read", f"user:{me.id}"), ("profile.photo.read", f"user:{me.id}")
+    ]
+    assert await _audit_rows(services, trainer.id) == []
     assert (await client.patch("/api/me/profile", json={"profile_public": True})).status_code == 200
     status, body, photo = await seen_by(peer)
     assert body == {"id": me.id, "view": "brief", "display_name": "Vera V", "has_photo": True, "profile_bio": "I like graphs"}

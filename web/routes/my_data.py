@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from storage.attachments import AttachmentStore
-from storage.authz import ProfileView, profile_view
+from storage.authz import ProfileView, profile_view, profile_view_by_enrolment
 from storage.crypto import DecryptionFailed, UnknownKey
 from storage.models import Attachment, ProfilePhoto, User
 from storage.photos import PhotoRejected, open_photo
@@ -29,6 +29,7 @@ from storage.repo.logs import log_activity
 from web.api import API, Ctx
 from web.body_limits import read_body
 from web.errors import ApiError
+from web.review_common import audited_read
 
 log = logging.getLogger("classhub.privacy")
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
@@ -173,12 +174,19 @@ async def delete_photo(ctx: Ctx) -> dict[str, Any]:
     return {"has_photo": False}
 
 
-async def _viewable(ctx: Ctx, db: Any) -> tuple[User, ProfileView]:
+async def _viewable(ctx: Ctx, db: Any) -> tuple[User, ProfileView, bool]:
+    """The person, how much of them the caller sees, and whether only admin rights
+    show it (a read to audit: profile.read)."""
     target = await db.get(User, ctx.path_int("id"))
     view = await profile_view(db, ctx.me, target) if target is not None else None
     if target is None or view is None:
         raise ApiError(404, "not_found", "no such person among the people you meet")
-    return target, view
+    admin_only = (
+        ctx.me.is_admin
+        and target.id != ctx.me.id
+        and await profile_view_by_enrolment(db, ctx.me, target) is not ProfileView.FULL
+    )
+    return target, view, admin_only
 
 
 @API.op(
@@ -190,7 +198,12 @@ async def _viewable(ctx: Ctx, db: Any) -> tuple[User, ProfileView]:
 )
 async def user_profile(ctx: Ctx) -> dict[str, Any]:
     async with ctx.services.db.session() as db:
-        target, view = await _viewable(ctx, db)
+        target, view, admin_only = await _viewable(ctx, db)
+    if admin_only:
+        # Everything stored about a person, read by an admin who does not teach or
+        # organise their events: audited like a page of the account list.
+        await audited_read(ctx, action="profile.read", target=f"user:{target.id}")
+    async with ctx.services.db.session() as db:
         out: dict[str, Any] = {"id": target.id, "view": view.value, "display_name": target.display_name}
         if view in (ProfileView.BRIEF, ProfileView.FULL):
             out["has_photo"] = await personal_data.photo_of(db, target.id) is not None
@@ -214,10 +227,12 @@ async def user_profile(ctx: Ctx) -> dict[str, Any]:
 )
 async def user_photo(ctx: Ctx) -> Response:
     async with ctx.services.db.session() as db:
-        target, view = await _viewable(ctx, db)
+        target, view, admin_only = await _viewable(ctx, db)
         photo = await personal_data.photo_of(db, target.id)
     if view is ProfileView.NAME or photo is None:
         raise ApiError(404, "not_found", "no photo to show")
+    if admin_only:
+        await audited_read(ctx, action="profile.photo.read", target=f"user:{target.id}")
     return Response(
         photo.data,
         media_type=photo.content_type,

@@ -50,6 +50,17 @@ def _show(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.datetime) else value
 
 
+def _readable_time(value: Any) -> Any:
+    """'2026-11-22T09:00:00+00:00' as people read it in a mail: 'Sun 22 Nov 2026, 09:00 UTC'."""
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value
+    if when.tzinfo is None:  # stored as UTC
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).strftime("%a %d %b %Y, %H:%M UTC")
+
+
 def _text_for_mail(event: Event, kind: str, changes: dict[str, list[Any]], note: str) -> str:
     lines = [f"{event.title}"]
     if kind == EventStatus.CANCELLED.value:
@@ -59,6 +70,8 @@ def _text_for_mail(event: Event, kind: str, changes: dict[str, list[Any]], note:
         for name, (before, after) in changes.items():
             if name == "description":
                 lines.append(f"- {LABELS[name]}: now\n{after}")
+            elif name in ("starts_at", "ends_at"):
+                lines.append(f"- {LABELS[name]}: {_readable_time(after)} (was {_readable_time(before)})")
             else:
                 lines.append(f"- {LABELS[name]}: {after} (was {before})")
     if note:

@@ -90,6 +90,9 @@ async def test_event_change_is_stored_posted_and_mailed_and_who_has_it(
     assert msg["Subject"] == "Python basics: changed" and "List-Unsubscribe" not in msg
     text = msg.get_payload(decode=True).decode()
     assert "Room B (was Room A)" in text and "projector" in text
+    # Times as people read them, not ISO 8601 ("2026-11-30T09:00:00+00:00").
+    assert f"- Starts: {new_start:%a %d %b %Y, %H:%M} UTC (was " in text
+    assert new_start.isoformat() not in text
 
     reach = (await env.client.get(f"/api/events/{event_id}/changes/{change['id']}/reach")).json()
     by_user = {p["user_id"]: p for p in reach["people"]}

@@ -378,3 +378,36 @@ def test_me_checkboxes_sit_beside_their_labels(server: Server, browser: Any, roo
         assert tab.errors == []
     finally:
         tab.close()
+
+
+def test_delete_at_once_during_the_grace_month(server: Server, browser: Any) -> None:
+    """A terminating account may still choose deletion now (docs/privacy.md): the grace
+    page offers it, and afterwards the account no longer signs in."""
+    from playwright.sync_api import expect
+
+    from tests.browser_harness import open_as
+
+    _, people = server.run(seed_people(server.db_url, "Leaving Now", {"lena": "participant"}))
+    lena = people["lena"]
+    tab = open_as(browser, server, lena, "/me")
+    page = tab.page
+    try:
+        page.get_by_role("button", name="Terminate my account").click()
+        page.get_by_label("Your password (to confirm it is you)").fill(lena.password)
+        page.get_by_role("dialog").get_by_role("button", name="Terminate").click()
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible(timeout=10_000)
+        page.get_by_label("Email").fill(lena.email)
+        page.get_by_label("Password").fill(lena.password)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Your account is terminating")).to_be_visible(timeout=10_000)
+        page.get_by_role("button", name="Delete my account now").click()
+        page.get_by_label("Your password (to confirm it is you)").fill(lena.password)
+        page.get_by_role("dialog").get_by_role("button", name="Delete now, no way back").click()
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible(timeout=10_000)
+        page.get_by_label("Email").fill(lena.email)
+        page.get_by_label("Password").fill(lena.password)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert").filter(has_text="wrong email or password")).to_be_visible(timeout=10_000)
+        assert tab.errors == []
+    finally:
+        tab.close()

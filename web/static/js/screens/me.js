@@ -84,7 +84,20 @@ function lifecycleCard(profile) {
           toast('Welcome back: your account is active again');
           dispatchEvent(new PopStateEvent('popstate'));
         } catch (err) { toast(err.message, 'error'); }
-      } }, 'Reactivate my account'));
+      } }, 'Reactivate my account'),
+      // The grace month is for changing one's mind either way: deletion need not wait for it.
+      h('button', { type: 'button', class: 'danger', onclick: async () => {
+        const v = await ask('Delete your account now', [
+          { name: 'password', label: 'Your password (to confirm it is you)', type: 'password', required: true },
+          { name: 'erase', label: 'Also blank the text of contributions others replied to', type: 'select', options: [['no', 'No, keep the text'], ['yes', 'Yes, blank it']], value: 'no' },
+        ], 'Delete now, no way back');
+        if (!v) return;
+        try {
+          await api.post('/api/me/terminate', { password: v.password, erase_content: v.erase === 'yes', immediately: true });
+          toast('Your account is deleted');
+          await signOut();
+        } catch (err) { toast(err.message, 'error'); }
+      } }, 'Delete my account now'));
   }
   return h('section', { class: 'card danger-zone' },
     h('h2', {}, 'Terminate my account'),

@@ -411,3 +411,29 @@ def test_delete_at_once_during_the_grace_month(server: Server, browser: Any) -> 
         assert tab.errors == []
     finally:
         tab.close()
+
+
+def test_mail_audience_shows_only_the_fields_it_uses(server: Server, browser: Any, room: tuple[int, dict[str, Any]]) -> None:
+    """"Everyone in this event" ignores the group and past/current/future: they are not offered."""
+    from playwright.sync_api import expect
+
+    from tests.browser_harness import open_as
+
+    event_id, people = room
+    tab = open_as(browser, server, people["olga_organiser"], f"/events/{event_id}/organiser/mail")
+    page = tab.page
+    try:
+        events = page.get_by_label("Events (for “the events I run”)")
+        group = page.get_by_label("Group", exact=True)
+        expect(page.get_by_label("Who")).to_have_value("event")
+        expect(events).to_be_hidden()
+        expect(group).to_be_hidden()
+        page.get_by_label("Who").select_option("my_events")
+        expect(events).to_be_visible()
+        expect(group).to_be_hidden()
+        page.get_by_label("Who").select_option("group")
+        expect(group).to_be_visible()
+        expect(events).to_be_hidden()
+        assert tab.errors == []
+    finally:
+        tab.close()

@@ -123,6 +123,17 @@ async function mailTab(box, event) {
     }
   }
 
+  // Each audience uses only its own fields: a group for "A learning group", past / current /
+  // future for "The events I run". The others stay hidden, so none seems to narrow the audience.
+  const groupField = field('Group', group);
+  const whenField = field('Events (for “the events I run”)', when);
+  const showAudienceFields = () => {
+    groupField.hidden = kind.value !== 'group';
+    whenField.hidden = kind.value !== 'my_events';
+  };
+  kind.addEventListener('change', showAudienceFields);
+  showAudienceFields();
+
   const form = h('form', { class: 'card' },
     h('h2', {}, 'Compose a mail'),
     field('Subject', subject),
@@ -130,7 +141,7 @@ async function mailTab(box, event) {
     h('div', { class: 'row' }, markdown, h('label', { for: 'mail-markdown' }, 'Format with Markdown (adds an HTML version)')),
     field('Category', category),
     h('fieldset', {}, h('legend', {}, 'Audience'),
-      field('Who', kind), field('Group', group), field('Events (for “the events I run”)', when),
+      field('Who', kind), groupField, whenField,
       h('div', { class: 'row' }, h('span', {}, 'Only roles:'), roles.map((r) => [r, h('label', { for: r.id }, r.value)]))),
     field('Send at (empty: now)', sendAt),
     error,

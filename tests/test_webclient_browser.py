@@ -400,6 +400,10 @@ def test_delete_at_once_during_the_grace_month(server: Server, browser: Any) -> 
         page.get_by_label("Password").fill(lena.password)
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("heading", name="Your account is terminating")).to_be_visible(timeout=10_000)
+        keep = page.get_by_role("button", name="Reactivate my account").bounding_box()
+        delete = page.get_by_role("button", name="Delete my account now").bounding_box()
+        assert keep is not None and delete is not None
+        assert delete["x"] >= keep["x"] + keep["width"] + 4 or delete["y"] >= keep["y"] + keep["height"]  # apart
         page.get_by_role("button", name="Delete my account now").click()
         page.get_by_label("Your password (to confirm it is you)").fill(lena.password)
         page.get_by_role("dialog").get_by_role("button", name="Delete now, no way back").click()

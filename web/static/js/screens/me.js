@@ -76,7 +76,7 @@ function lifecycleCard(profile) {
     return h('section', { class: 'card danger-zone' },
       h('h2', {}, 'Your account is terminating'),
       h('p', {}, `It will be deleted after ${fmtTime(profile.delete_after)}. Until then you can reactivate it.`),
-      h('button', { type: 'button', class: 'primary', onclick: async () => {
+      h('div', { class: 'row' }, h('button', { type: 'button', class: 'primary', onclick: async () => {
         try {
           await api.post('/api/me/reactivate');
           const me = await api.get('/api/me');
@@ -97,7 +97,7 @@ function lifecycleCard(profile) {
           toast('Your account is deleted');
           await signOut();
         } catch (err) { toast(err.message, 'error'); }
-      } }, 'Delete my account now'));
+      } }, 'Delete my account now')));
   }
   return h('section', { class: 'card danger-zone' },
     h('h2', {}, 'Terminate my account'),

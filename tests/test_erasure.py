@@ -29,6 +29,10 @@ async def _world(services: Any) -> dict[str, Any]:
     m: dict[str, Any] = {}
     m["alone"] = await post(services, chat, x, f"{secret['alone']} nobody answered")
     m["alone_reaction"] = await post(services, chat, y, type="reaction", ref_id=m["alone"].id, body={"emoji": "+1"})
+    # An "answer" from another channel names it (ids are guessable): that is no thread,
+    # and must not keep x's message alive against x's deletion.
+    elsewhere, _ = await make_event(services, (y, Role.PARTICIPANT))
+    m["xref"] = await post(services, f"event:{elsewhere.id}:chat", y, "pointing elsewhere", ref_id=m["alone"].id)
     m["chain"] = await post(services, chat, x, f"{secret['chain']} a question")
     m["chain_reply"] = await post(services, chat, y, "an answer", ref_id=m["chain"].id)
     m["edited"] = await post(services, chat, x, f"{secret['edited']} first version")
@@ -80,7 +84,7 @@ async def test_deletion_leaves_tombstones_in_chains_and_no_trace_elsewhere(
         tomb = now[m[k].id]
         assert tomb.author_id is None and tomb.client_id is None, k
         assert tomb.body == {"former_participant": True, "text": ""}, k
-    for k in ("chain_reply", "edited_reply", "deep_answer", "y_msg", "dm_y"):
+    for k in ("chain_reply", "edited_reply", "deep_answer", "y_msg", "dm_y", "xref"):
         assert now[m[k].id].author_id == w["y"].id, k  # the others' side is untouched
 
     for name, value in secret.items():

@@ -73,16 +73,22 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
 
 
 async def _kept_by_chains(db: AsyncSession, own: dict[int, ChannelEvent]) -> set[int]:
-    """The subset of ``own`` that has a reply from someone else, directly or via a kept one."""
+    """The subset of ``own`` that has a reply from someone else, directly or via a kept one.
+
+    Only replies in the parent's own channel count: a publish may name any event id as
+    its ``ref``, and one from another channel is no thread (it would otherwise keep a
+    message alive against its author's deletion)."""
     edges: list[tuple[int, int | None, int]] = []  # (reply id, reply author, parent id)
     ids = list(own)
     for chunk in _chunks(ids):
         rows = await db.execute(
-            select(ChannelEvent.id, ChannelEvent.author_id, ChannelEvent.ref_id).where(
-                ChannelEvent.ref_id.in_(chunk), ChannelEvent.type.in_(REPLY_TYPES)
-            )
+            select(
+                ChannelEvent.id, ChannelEvent.author_id, ChannelEvent.ref_id, ChannelEvent.channel
+            ).where(ChannelEvent.ref_id.in_(chunk), ChannelEvent.type.in_(REPLY_TYPES))
         )
-        edges.extend((r[0], r[1], r[2]) for r in rows if r[2] is not None)  # all: ref_id IN chunk
+        edges.extend(
+            (r[0], r[1], r[2]) for r in rows if r[2] is not None and r[3] == own[r[2]].channel
+        )
     keep: set[int] = set()
     changed = True
     while changed:
@@ -130,18 +136,16 @@ async def remove_events(
         body["text"] = "" if erase_content else await _latest_text(db, ev, user_id)
         tomb_bodies[event_id] = body
     doomed = [i for i in own if i not in keep]
-    # Events that refer to a doomed one (edits, reactions, moderation) go with it.
+    # Events of its channel that refer to a doomed one (edits, reactions, moderation) go
+    # with it; one elsewhere that names it is someone else's and only keeps a dead ref.
     dependents: list[int] = []
     for chunk in _chunks(doomed):
-        dependents += list(
-            (
-                await db.execute(
-                    select(ChannelEvent.id).where(
-                        ChannelEvent.ref_id.in_(chunk), ChannelEvent.id.not_in(keep or {0})
-                    )
-                )
-            ).scalars()
+        rows = await db.execute(
+            select(ChannelEvent.id, ChannelEvent.ref_id, ChannelEvent.channel).where(
+                ChannelEvent.ref_id.in_(chunk), ChannelEvent.id.not_in(keep or {0})
+            )
         )
+        dependents += [i for i, ref, channel in rows if ref is not None and channel == own[ref].channel]
     all_doomed = sorted(set(doomed) | set(dependents))
     for chunk in _chunks(all_doomed):
         await db.execute(delete(ChannelEvent).where(ChannelEvent.id.in_(chunk)))

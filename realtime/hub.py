@@ -370,8 +370,26 @@ class Hub:
             item.done(result)
             if isinstance(result, StoredEvent) and not result.duplicate:
                 wires.append(WireEvent(result, item.author_name))
+                if result.channel.startswith("dm:") and result.type == "message":
+                    self._spawn(self._tell_dm_peer(result), "dm-notice")
         if wires:
             asyncio.get_running_loop().call_soon(self._fan_out_committed, wires)
+
+    async def _tell_dm_peer(self, dm: StoredEvent) -> None:
+        """A direct message is announced on the recipient's personal channel
+        (``dm.received``: which conversation, from whom, the message's id as ``ref``), so
+        they hear of it wherever they are, and a client that was away finds it on
+        resuming. The notice carries no name and no text (erasure: docs/privacy.md)."""
+        _, lo, hi = dm.channel.split(":")
+        sender = dm.author_id
+        peer = int(hi) if sender == int(lo) else int(lo)
+        notice = NewEvent(
+            f"user:{peer}", "dm.received", {"channel": dm.channel, "from": sender}, None, None, dm.id
+        )
+        try:
+            await self.publish(notice)
+        except PublishFailed:  # the message itself is stored and delivered; only the notice is lost
+            log.warning("the notice of a direct message could not be stored")
 
     def _fan_out_committed(self, wires: list[WireEvent]) -> None:
         self._offer_all(wires)

@@ -48,6 +48,12 @@ async def _world(services: Any) -> dict[str, Any]:
     m["x_reaction"] = await post(services, chat, x, type="reaction", ref_id=m["y_msg"].id, body={"emoji": "heart"})
     m["dm"] = await post(services, dm_channel(x.id, y.id), x, f"{secret['dm']} private")
     m["dm_y"] = await post(services, dm_channel(x.id, y.id), y, "y private answer")
+    # The hub announces each DM on the recipient's personal channel: x's to y goes with x,
+    # y's to x goes with x's personal channel.
+    m["dm_notice"] = await post(services, f"user:{y.id}", None, type="dm.received", ref_id=m["dm"].id,
+                                body={"channel": dm_channel(x.id, y.id), "from": x.id})
+    m["dm_y_notice"] = await post(services, f"user:{x.id}", None, type="dm.received", ref_id=m["dm_y"].id,
+                                  body={"channel": dm_channel(x.id, y.id), "from": y.id})
     m["group"] = await post(services, f"group:{grp.id}", x, f"{secret['group']} in group")
     m["notice"] = await post(services, f"user:{x.id}", None, f"{secret['alone']} moderation notice")
     return {"x": x, "y": y, "ev": ev, "grp": grp, "chat": chat, "secret": secret, "m": m}
@@ -79,7 +85,8 @@ async def test_deletion_leaves_tombstones_in_chains_and_no_trace_elsewhere(
     ids = [e.id for e in m.values()]
     now = await _events(services, ids)
     gone = {k for k, e in m.items() if e.id not in now}
-    assert gone == {"alone", "alone_reaction", "edit", "x_reply", "x_reaction", "dm", "group", "notice"}
+    assert gone == {"alone", "alone_reaction", "edit", "x_reply", "x_reaction", "dm", "group", "notice",
+                    "dm_notice", "dm_y_notice"}
     for k in ("chain", "edited", "deep_root", "deep_mid"):
         tomb = now[m[k].id]
         assert tomb.author_id is None and tomb.client_id is None, k

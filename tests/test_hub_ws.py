@@ -548,3 +548,31 @@ async def test_a_connection_keeps_nothing_of_its_handshake(db_url: str, tmp_path
         await c.send({"type": "ping", "id": "p"})
         assert (await c.recv_type("pong"))["id"] == "p"
         await c.close()
+
+
+async def test_a_dm_is_announced_on_the_recipients_personal_channel(db_url: str, tmp_path: Path) -> None:
+    """Bob hears of Ada's message wherever he is: ``dm.received`` on user:<bob> names the
+    conversation and the sender (no name, no text) and refers to the message."""
+    from storage.authz import dm_channel
+
+    async with Stack(db_url, tmp_path) as st:
+        a, ca = await st.world.user("Ada")
+        b, cb = await st.world.user("Bob")
+        await st.world.event((a, Role.PARTICIPANT), (b, Role.PARTICIPANT))
+        dm = dm_channel(a, b)
+        ada = await HubClient.connect(st.port, ca)
+        bob = await HubClient.connect(st.port, cb)
+        await ada.subscribe(f"user:{a}")
+        await bob.subscribe(f"user:{b}")
+        ack = await ada.publish(dm, "a private word")
+        assert ack["type"] == "ack"
+        (notice,) = await bob.wait_events(f"user:{b}", 1)
+        assert notice["type"] == "dm.received" and notice["ref"] == ack["event_id"]
+        assert notice["body"] == {"channel": dm, "from": a} and notice["author"] is None
+        again = await ada.publish(dm, "a private word", cid=None)  # a second message: a second notice
+        assert (await bob.wait_events(f"user:{b}", 2))[1]["ref"] == again["event_id"]
+        with pytest.raises(TimeoutError):  # the sender is not told of their own message
+            await ada.recv(timeout=0.5)
+        assert ada.events[f"user:{a}"] == []
+        await ada.close()
+        await bob.close()

@@ -67,6 +67,12 @@ async def test_retention_deletes_exactly_what_it_should(
         "dm_old": await post(services, dm_channel(p.id, q.id), p, "old dm", at=utcnow() - dt.timedelta(days=40)),
         "dm_new": await post(services, dm_channel(p.id, q.id), p, "new dm"),
     }
+    # Their announcements to the recipient (realtime.hub), as old as each message.
+    for k, at in (("dm_old", utcnow() - dt.timedelta(days=40)), ("dm_new", None)):
+        m[f"{k}_notice"] = await post(
+            services, f"user:{q.id}", None, type="dm.received", ref_id=m[k].id,
+            body={"channel": dm_channel(p.id, q.id), "from": p.id}, at=at,
+        )
     await _end_event(services, a.id, 40)
     await _end_event(services, b.id, 5)
     await _end_event(services, c.id, 400)
@@ -113,8 +119,9 @@ async def test_retention_deletes_exactly_what_it_should(
     # Direct messages go only when DM_RETENTION_DAYS is set; then only the old ones.
     short = dataclasses.replace(settings, dm_retention_days=30)
     again = await run_maintenance(services.db, short)
-    left = await _ids(services, [m["dm_old"].id, m["dm_new"].id, m["a_board"].id, m["b_chat"].id])
-    assert left == {m["dm_new"].id, m["a_board"].id, m["b_chat"].id}
+    keys = ["dm_old", "dm_new", "dm_old_notice", "dm_new_notice", "a_board", "b_chat"]
+    left = await _ids(services, [m[k].id for k in keys])
+    assert left == {m[k].id for k in ("dm_new", "dm_new_notice", "a_board", "b_chat")}
     assert a.id not in again["events"] and c.id not in again["events"]  # nothing more was due
 
 

@@ -709,3 +709,37 @@ def test_an_event_that_is_not_there_says_where_to_go(server: Server, browser: An
         expect(pia.page.get_by_role("link", name="Lost Link")).to_be_visible(timeout=LIVE_MS)
     finally:
         pia.close()
+
+
+def test_a_direct_message_is_announced_to_its_recipient_wherever_they_are(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+    """Grace is on her events page when Ada writes to her: the top bar says so and
+    leads to the conversation; opening it clears the alert."""
+    from playwright.sync_api import expect
+
+    _event_id, people = event
+    grace = open_as(browser, server, people["grace"], "/events")
+    ada = open_as(browser, server, people["ada"], f"/dm/{people['grace'].id}?name=Grace")
+    try:
+        expect(grace.page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
+        expect(ada.page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
+        expect(grace.page.locator("#dm-alert")).to_have_count(0)
+        for text in ("Are you coming to the lab?", "It starts at ten"):
+            ada.page.get_by_label("Message to Grace").fill(text)
+            ada.page.get_by_role("button", name="Send").click()
+            expect(ada.page.locator("li.msg:not(.pending)", has_text=text)).to_have_count(1, timeout=LIVE_MS)
+        alert = grace.page.locator("#dm-alert")
+        expect(alert).to_have_text("2 new direct messages", timeout=LIVE_MS)
+        shot(grace.page, "dm-alert")
+        alert.click()
+        expect(grace.page).to_have_url(re.compile(rf"/dm/{people['ada'].id}$"))
+        expect(grace.page.locator("li.msg", has_text="It starts at ten")).to_have_count(1, timeout=LIVE_MS)
+        expect(grace.page.locator("#dm-alert")).to_have_count(0)
+        # Within the open conversation a new message needs no alert.
+        ada.page.get_by_label("Message to Grace").fill("See you there")
+        ada.page.get_by_role("button", name="Send").click()
+        expect(grace.page.locator("li.msg", has_text="See you there")).to_have_count(1, timeout=LIVE_MS)
+        expect(grace.page.locator("#dm-alert")).to_have_count(0)
+        assert grace.errors == [] and ada.errors == []
+    finally:
+        ada.close()
+        grace.close()

@@ -45,6 +45,7 @@ from storage.repo.erasure_pinboard import erase_pinboard
 REPLY_TYPES = frozenset({"message", "reply", "note.created", "note.reply", "comment"})
 EDIT_TYPES = frozenset({"message.edited", "edit", "note.edited"})
 FORMER = "former participant"
+DM_NOTICE = "dm.received"  # realtime.hub: a direct message announced to its recipient
 CHUNK = 500
 
 # Other features register what they store about a person here (see docs/privacy.md):
@@ -193,6 +194,15 @@ async def erase_user(db: AsyncSession, user_id: int, *, erase_content: bool) -> 
             )
         ).scalars()
     }
+    # The recipients' notices of this person's direct messages (``dm.received`` in their
+    # personal channels, naming the sender by id) go, whatever becomes of the messages.
+    dms = [i for i, ev in own.items() if ev.channel.startswith("dm:")]
+    for chunk in _chunks(dms):
+        await db.execute(
+            delete(ChannelEvent).where(
+                ChannelEvent.type == DM_NOTICE, ChannelEvent.ref_id.in_(chunk)
+            )
+        )
     report.deleted_events, report.tombstones, report.notices = await remove_events(
         db, own, user_id=user_id, erase_content=erase_content, notice_reason="account deleted"
     )

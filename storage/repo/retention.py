@@ -109,12 +109,20 @@ async def apply_retention(
     report = RetentionReport()
     await apply_event_retention(db, now, report)
     if dm_retention_days > 0:
+        cutoff = now - dt.timedelta(days=dm_retention_days)
         result = await db.execute(
             delete(ChannelEvent).where(
-                ChannelEvent.channel.like("dm:%"),
-                ChannelEvent.created_at < now - dt.timedelta(days=dm_retention_days),
+                ChannelEvent.channel.like("dm:%"), ChannelEvent.created_at < cutoff
             )
         )
         report.dm_events = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        # Their announcements to the recipients (a moment younger than each message).
+        await db.execute(
+            delete(ChannelEvent).where(
+                ChannelEvent.channel.like("user:%"),
+                ChannelEvent.type == "dm.received",
+                ChannelEvent.created_at < cutoff,
+            )
+        )
     report.activity = await prune_activity(db, now - dt.timedelta(days=activity_retention_days))
     return report

@@ -98,6 +98,7 @@ export async function watchNews(session) {
     const sub = await rt.subscribe(personal, (msg) => {
       if (msg.kind !== 'event') return;
       document.dispatchEvent(new CustomEvent('classhub:personal', { detail: msg.event }));
+      if (msg.event.type === 'dm.received') { dmReceived(msg.event.body || {}); return; }
       const text = personalNotice(msg.event);
       if (text) toast(text);
     }, { history: false });
@@ -120,8 +121,43 @@ export function personalNotice(event) {
   return make ? make(event.body || {}) : null;
 }
 
+// Direct messages that arrived while their conversation was not open: a link in the
+// top bar to each sender's conversation (the newest first) until it is opened.
+let unreadDms = new Map(); // sender id -> messages
+
+function dmReceived(body) {
+  const from = Number(body.from);
+  if (!from || location.pathname === `/dm/${from}`) return;
+  const n = (unreadDms.get(from) || 0) + 1;
+  unreadDms.delete(from); // re-inserted last: the newest sender
+  unreadDms.set(from, n);
+  toast('New direct message');
+  renderDmAlert();
+}
+
+export function dmOpened(other) {
+  if (unreadDms.delete(Number(other))) renderDmAlert();
+}
+
+function renderDmAlert() {
+  let el = document.getElementById('dm-alert');
+  if (!unreadDms.size) { if (el) el.remove(); return; }
+  if (!el) {
+    el = h('a', { id: 'dm-alert', class: 'dm-alert' });
+    document.querySelector('.topbar').append(el);
+  }
+  const senders = [...unreadDms.keys()];
+  const newest = senders[senders.length - 1];
+  const count = [...unreadDms.values()].reduce((a, b) => a + b, 0);
+  el.href = `/dm/${newest}`;
+  el.textContent = count === 1 ? '1 new direct message' : `${count} new direct messages`;
+  el.title = senders.length > 1 ? `from ${senders.length} people; opens the newest` : 'open the conversation';
+}
+
 export function stopNews() {
   for (const unsub of watched.values()) unsub();
   watched = new Map();
   queue = [];
+  unreadDms = new Map();
+  renderDmAlert();
 }

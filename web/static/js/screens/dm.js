@@ -2,6 +2,7 @@
 import { h } from '../dom.js';
 import { session } from '../app.js';
 import { createChat } from '../chat.js';
+import { dmOpened } from '../news.js';
 
 export function dmChannel(a, b) {
   const [lo, hi] = a < b ? [a, b] : [b, a];
@@ -15,6 +16,7 @@ export async function render(main, params, query) {
     main.append(h('p', {}, 'That is you.'));
     return null;
   }
+  dmOpened(other);
   const title = h('h1', {}, `Direct messages with ${name}`);
   main.append(title, h('p', { class: 'muted' }, 'Only the two of you can read this conversation (admins may review it, with a stated reason that is logged).'));
   const chat = createChat(dmChannel(session.me.id, other), { label: `Message to ${name}` });

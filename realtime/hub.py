@@ -54,6 +54,9 @@ FEED_LINGER_SECS = 30.0
 GAP_WAIT_SECS = 0.2
 # Compare each live channel with the store's head: catches a broker message lost in transit.
 HEAD_CHECK_SECS = 5.0
+# Posts granted while the user's local bucket was full are recorded in Redis together,
+# this often: a few round trips a second at most, whatever the traffic.
+SHARED_RECORD_SECS = 0.05
 PRESENCE_TICK_SECS = 1.0
 PRESENCE_FULL_SECS = 20.0
 PRESENCE_EXPIRY_SECS = 65.0
@@ -131,6 +134,11 @@ class Hub:
         self.conns: set[Connection] = set()
         self.by_user: dict[int, set[Connection]] = {}
         self.buckets: dict[int, TokenBucket] = {}
+        # Refusals of the shared (Redis) publish bucket: user -> monotonic time they end;
+        # posts granted here and not yet recorded there: user -> how many.
+        self._shared_refusals: dict[int, float] = {}
+        self._unrecorded: dict[int, int] = {}
+        self._record_handle: asyncio.TimerHandle | None = None
         self.attendance = LocalAttendance()
         self.board = PresenceBoard()
         self.watchers: dict[int, set[Connection]] = {}
@@ -155,6 +163,7 @@ class Hub:
         self.revalidate_secs = float(extra.get("CLASSHUB_REVALIDATE_SECS", REVALIDATE_SECS))
         self.gap_wait = float(extra.get("CLASSHUB_GAP_WAIT_SECS", GAP_WAIT_SECS))
         self.head_check_secs = float(extra.get("CLASSHUB_HEAD_CHECK_SECS", HEAD_CHECK_SECS))
+        self.shared_record_secs = float(extra.get("CLASSHUB_SHARED_RECORD_SECS", SHARED_RECORD_SECS))
         # With Redis, the connection cap and the publish bucket hold across processes
         # (realtime/limits/); the local ones are still checked first.
         self.limits = shared_limits(settings)
@@ -197,6 +206,8 @@ class Hub:
                 await task
             except BaseException:  # noqa: BLE001 - cancelled
                 pass
+        if self._record_handle is not None:
+            self._record_handle.cancel()  # posts not yet recorded: they no longer matter
         if self.leases is not None:
             await self.leases.close()  # gives this process's places back at once
         if self.limits is not None:
@@ -647,6 +658,67 @@ class Hub:
 
     # Publish.
 
+    async def _shared_publish_wait(self, user_id: int, bucket: TokenBucket, now: float) -> float:
+        """The user's bucket across processes (Redis), after the local one granted a token.
+
+        A refusal from Redis holds here until its time is up. When the user's local
+        bucket was full (they had not posted here lately: a classroom's one post a
+        second), the post goes on at once and is recorded in Redis with the others of
+        the next moment (``SHARED_RECORD_SECS``, one round trip for all of them); Redis's
+        answer, when the user is over the shared limit, refuses their next posts. So
+        such posts wait for no round trip and cost Redis a few calls a second in all.
+        Any other post waits for Redis's verdict (this user's unrecorded posts recorded
+        first, in the same round trip), so a flood through one process or many is
+        refused as it comes; the recorded path lets through at most one post per
+        process per recording period beyond the limit. Redis not answering leaves the
+        local bucket to decide.
+        """
+        settings, limits = self.settings, self.limits
+        assert limits is not None
+        refused_until = self._shared_refusals.get(user_id)
+        if refused_until is not None:
+            if refused_until > now:
+                bucket.give_back()
+                return refused_until - now
+            del self._shared_refusals[user_id]
+        if bucket.was_full():
+            self._unrecorded[user_id] = self._unrecorded.get(user_id, 0) + 1
+            if self._record_handle is None:
+                self._record_handle = asyncio.get_running_loop().call_later(
+                    self.shared_record_secs, self._record_publishes
+                )
+            return 0.0
+        shared = await limits.take_publish(
+            user_id, settings.publish_rate, settings.publish_burst,
+            record_first=self._unrecorded.pop(user_id, 0),
+        )
+        if not shared:
+            return 0.0
+        bucket.give_back()
+        self._refuse_shared(user_id, shared)
+        return shared
+
+    def _record_publishes(self) -> None:
+        self._record_handle = None
+        counts, self._unrecorded = self._unrecorded, {}
+        if counts:
+            self._spawn(self._record_publishes_now(counts), "shared-publish-record")
+
+    async def _record_publishes_now(self, counts: dict[int, int]) -> None:
+        assert self.limits is not None
+        s = self.settings
+        waits = await self.limits.record_publishes(counts, s.publish_rate, s.publish_burst)
+        for user_id, wait in (waits or {}).items():
+            if wait > 0:
+                self._refuse_shared(user_id, wait)
+
+    def _refuse_shared(self, user_id: int, wait: float) -> None:
+        now = time.monotonic()
+        refusals = self._shared_refusals
+        if len(refusals) > 10_000:
+            self._shared_refusals = refusals = {u: t for u, t in refusals.items() if t > now}
+        refusals[user_id] = now + wait
+
     async def _publish_frame(self, conn: Connection, req: F.Publish) -> None:
         ref = authz.parse_channel(req.channel)
         if ref is None:
@@ -668,12 +740,7 @@ class Hub:
             bucket = self.buckets[conn.user_id] = TokenBucket(self.settings.publish_rate, self.settings.publish_burst, now)
         wait = bucket.take(now)
         if not wait and self.limits is not None:
-            # The user's bucket across processes: one round trip (shared with other
-            # publishes in flight). None: Redis could not be asked, the local bucket decided.
-            shared = await self.limits.take_publish(conn.user_id, self.settings.publish_rate, self.settings.publish_burst)
-            if shared:
-                bucket.give_back()
-                wait = shared
+            wait = await self._shared_publish_wait(conn.user_id, bucket, now)
         if wait:
             self.stats.publish("rate_limited")
             raise ProtocolError(

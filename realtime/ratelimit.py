@@ -32,5 +32,9 @@ class TokenBucket:
         """Return a token taken for a publish that was refused after all (by the shared limit)."""
         self.tokens = min(self.burst, self.tokens + 1.0)
 
+    def was_full(self) -> bool:
+        """The bucket was full before the last ``take`` (the user had not posted lately)."""
+        return self.tokens >= self.burst - 1.0
+
     def full(self, now: float) -> bool:
         return self.tokens + (now - self.stamp) * self.rate >= self.burst

@@ -189,3 +189,81 @@ async def test_without_redis_each_process_enforces_its_own_limits(
             await client.aclose()
         for c in (c1, c2):
             await c.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_with_half_its_burst_left_a_post_waits_for_no_round_trip_and_the_verdict_holds_next(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A classroom post (the local bucket well filled) is not held up by Redis: it goes on
+    and the shared verdict applies to the user's next posts. Here the shared bucket was
+    emptied elsewhere (another process): the first post here passes, Redis's refusal
+    comes back, and the next is refused with the time it has left."""
+    from realtime.limits.redis_limits import RedisLimits
+
+    require_redis()
+    async with Stack(db_url, tmp_path, REDIS_URL=REDIS_URL, PUBLISH_RATE="0.2", PUBLISH_BURST="6") as st:
+        try:
+            a, ca = await st.world.user("Ada")
+            ch = f"event:{await st.world.event((a, Role.PARTICIPANT))}:chat"
+            elsewhere = RedisLimits(REDIS_URL, prefix=st.settings.redis_prefix)
+            try:
+                for _ in range(6):
+                    assert await elsewhere.take_publish(a, 0.2, 6) == 0.0
+                assert (await elsewhere.take_publish(a, 0.2, 6) or 0) > 0  # empty now
+            finally:
+                await elsewhere.close()
+            c = await HubClient.connect(st.port, ca)
+            trips = st.hub.limits.round_trips
+            first = await c.publish(ch, "goes on")
+            assert first["type"] == "ack"  # not held for the shared verdict ...
+            deadline = time.monotonic() + 5
+            while a not in st.hub._shared_refusals:  # ... which arrives just after
+                assert time.monotonic() < deadline, "no verdict"
+                await asyncio.sleep(0.01)
+            assert st.hub.limits.round_trips == trips + 1
+            second = await c.publish(ch, "refused")
+            assert second["type"] == "error" and second["code"] == "rate_limited", second
+            # The post that went on is charged too: two intervals of 5 s to wait.
+            assert 5.0 < second["retry_after"] <= 10.0
+            assert st.hub.limits.round_trips == trips + 1  # refused from the verdict, no new trip
+            await c.close()
+        finally:
+            await drop_keys(REDIS_URL, st.settings.redis_prefix)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_classrooms_posts_are_recorded_in_redis_together(db_url: str, tmp_path: Path) -> None:
+    """Ten people post once each (their buckets full): no post waits for Redis, and all
+    ten are recorded in one round trip at the end of the recording period."""
+    require_redis()
+    # A slow refill, so the recorded buckets (keys expiring when full again) stay to be seen.
+    env = {"REDIS_URL": REDIS_URL, "CLASSHUB_SHARED_RECORD_SECS": "0.5", "PUBLISH_RATE": "0.1"}
+    async with Stack(db_url, tmp_path, **env) as st:
+        try:
+            people = [await st.world.user(f"P{i}") for i in range(10)]
+            ch = f"event:{await st.world.event(*[(u, Role.PARTICIPANT) for u, _ in people])}:chat"
+            clients = [await HubClient.connect(st.port, cookie) for _, cookie in people]
+            trips = st.hub.limits.round_trips
+            acks = await asyncio.gather(*[c.publish(ch, "my answer") for c in clients])
+            assert [a["type"] for a in acks] == ["ack"] * 10
+            assert st.hub.limits.round_trips == trips  # nothing waited for Redis
+            deadline = time.monotonic() + 5
+            while st.hub.limits.round_trips == trips:
+                assert time.monotonic() < deadline, "never recorded"
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
+            assert st.hub.limits.round_trips == trips + 1  # one for all ten
+            # Recorded: each person's shared bucket holds their post.
+            import redis.asyncio as aioredis
+
+            r = aioredis.Redis.from_url(REDIS_URL)
+            try:
+                keys = [f"{st.settings.redis_prefix}:limit:publish:{u}" for u, _ in people]
+                assert await r.exists(*keys) == 10
+            finally:
+                await r.aclose()
+            for c in clients:
+                await c.close()
+        finally:
+            await drop_keys(REDIS_URL, st.settings.redis_prefix)

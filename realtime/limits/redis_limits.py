@@ -30,6 +30,7 @@ from realtime.limits.scripts import (
     CONN_REFRESH,
     MAIL_WINDOW,
     PUBLISH_GCRA,
+    PUBLISH_RECORD,
     SCRIPTS,
     Script,
 )
@@ -66,12 +67,33 @@ class RedisLimits:
 
     # The limits.
 
-    async def take_publish(self, user_id: int, rate: float, burst: int) -> float | None:
+    async def take_publish(
+        self, user_id: int, rate: float, burst: int, *, record_first: int = 0
+    ) -> float | None:
         """0.0 when the user may publish now (the token is taken), else seconds to wait;
-        None when Redis could not be asked."""
+        None when Redis could not be asked. ``record_first``: posts of the user already
+        granted here and not recorded yet, recorded in the same round trip before."""
         interval = max(1, round(1_000_000 / rate))
-        reply = await self._call(_script(PUBLISH_GCRA, [f"{self.keys}publish:{user_id}"], interval, burst))
-        return None if reply is None else int(reply) / 1_000_000
+        key = f"{self.keys}publish:{user_id}"
+        take = _script(PUBLISH_GCRA, [key], interval, burst)
+        if not record_first:
+            reply = await self._call(take)
+            return None if reply is None else int(reply) / 1_000_000
+        replies = await self._call_many([_script(PUBLISH_RECORD, [key], interval, burst, record_first), take])
+        return None if replies is None else int(replies[1]) / 1_000_000
+
+    async def record_publishes(self, counts: Mapping[int, int], rate: float, burst: int) -> dict[int, float] | None:
+        """Record posts already granted (user -> how many) in one round trip; returns the
+        seconds until each user's next post is allowed (0.0: now), or None when Redis
+        could not be asked."""
+        interval = max(1, round(1_000_000 / rate))
+        users = list(counts)
+        replies = await self._call_many(
+            [_script(PUBLISH_RECORD, [f"{self.keys}publish:{u}"], interval, burst, counts[u]) for u in users]
+        )
+        if replies is None:
+            return None
+        return {u: int(r) / 1_000_000 for u, r in zip(users, replies, strict=True)}
 
     async def acquire_connection(self, user_id: int, conn_id: str, limit: int, lease_secs: float) -> bool | None:
         """True when the connection is leased, False at the cap, None when Redis could not be asked."""

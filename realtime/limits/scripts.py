@@ -46,6 +46,23 @@ redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.max(1, math.
 return 0
 """).encode())
 
+# Posts already granted by a process (its local bucket had plenty left), recorded in
+# the user's GCRA in one step. ARGV: interval_us, burst, count. Always stored (they
+# happened); returns the microseconds until the user's next post is allowed (0: now).
+PUBLISH_RECORD = Script("publish_record", (_NOW + """
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval * tonumber(ARGV[3])
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
+local allow_at = new_tat + interval - burst * interval
+if allow_at > now then
+  return allow_at - now
+end
+return 0
+""").encode())
+
 # Connection leases: KEYS[1] is a sorted set of the user's connection ids scored by
 # lease expiry. ARGV: limit, lease_us, id. Drops expired leases, then adds the id
 # if fewer than ``limit`` remain. Returns 1 when granted, 0 when at the cap.
@@ -89,4 +106,4 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(oldest[2]) + window - now)
 """).encode())
 
-SCRIPTS = {s.sha: s for s in (PUBLISH_GCRA, CONN_ACQUIRE, CONN_REFRESH, MAIL_WINDOW)}
+SCRIPTS = {s.sha: s for s in (PUBLISH_GCRA, PUBLISH_RECORD, CONN_ACQUIRE, CONN_REFRESH, MAIL_WINDOW)}

@@ -34,8 +34,15 @@ async def test_serve_with_mailer_delivers_an_event_change_into_the_maildir(tmp_p
             assert r.status_code == 201, r.text
         # No `classhub mailer` runs: the server's own worker must deliver both.
         maildir = var / "mail"
+
+        def delivered() -> int:
+            try:
+                return len(list(mailbox.Maildir(maildir, create=False)))
+            except (mailbox.NoSuchMailboxError, FileNotFoundError):  # not there, or half made
+                return 0
+
         for _ in range(200):
-            if maildir.exists() and len(list(mailbox.Maildir(maildir, create=False))) >= 2:
+            if delivered() >= 2:
                 break
             await asyncio.sleep(0.1)
         msgs = list(mailbox.Maildir(maildir, create=False))

@@ -743,3 +743,40 @@ def test_a_direct_message_is_announced_to_its_recipient_wherever_they_are(server
     finally:
         ada.close()
         grace.close()
+
+
+def test_a_note_the_server_could_not_take_is_sent_again_while_online(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+    """The server answers 503 to a note (the store busy for a moment) while the connection
+    stays up: no reconnect will replay it, so the client sends it again on a timer, once."""
+    from playwright.sync_api import expect
+
+    event_id, people = event
+    board = f"/events/{event_id}/board"
+    ada = open_as(browser, server, people["ada"], board)
+    grace = open_as(browser, server, people["grace"], board)
+    page = ada.page
+    refused: list[str] = []
+
+    def busy_once(route: Any) -> None:
+        if route.request.method == "POST" and not refused:
+            refused.append(route.request.url)
+            route.fulfill(status=503, content_type="application/json",
+                          body='{"error": {"code": "store_unavailable", "message": "try again"}}')
+        else:
+            route.continue_()
+
+    try:
+        expect(page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
+        page.route("**/api/pinboard/boards/*/notes", busy_once)
+        page.get_by_label("New note").fill("Sent again after a busy moment")
+        page.get_by_role("button", name="Post note").click()
+        expect(page.locator("#toast")).to_contain_text("sent again in a moment")
+        assert len(refused) == 1
+        # Without a reconnect it reaches the board, on both pages, once.
+        for tab in (ada, grace):
+            expect(note(tab.page, "Sent again after a busy moment")).to_have_count(1, timeout=LIVE_MS)
+        expect(page.locator(".unsent li")).to_have_count(0, timeout=LIVE_MS)
+        assert ada.errors == [] and grace.errors == []
+    finally:
+        ada.close()
+        grace.close()

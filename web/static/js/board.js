@@ -69,7 +69,9 @@ export async function createBoard(event, members, { groupId = null } = {}) {
       const out = await queueHttp('POST', `/api/pinboard/boards/${state.board.id}/notes`, body, { board: state.board.id });
       text.value = '';
       if (out.queued) {
-        toast('Offline: the note will be posted when the connection is back.');
+        toast(out.offline
+          ? 'Offline: the note will be posted when the connection is back.'
+          : 'The server could not take the note just now; it is sent again in a moment.');
       } else {
         upsert(out.result);
       }

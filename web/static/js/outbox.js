@@ -12,6 +12,15 @@ let flushing = null;
 // Requests on their way: not shown as "waiting to be sent" unless they fail.
 const inflight = new Set();
 
+// A write the server could not take just now (5xx, 429) while the connection stays
+// up: no reconnect will come to replay it, so try again on a timer.
+const RETRY_MS = 3000;
+let retryTimer = null;
+function retryLater(err) {
+  if (err.status === 0 || retryTimer) return; // offline: the reconnect replays it
+  retryTimer = setTimeout(() => { retryTimer = null; flushHttpOutbox().catch(() => {}); }, RETRY_MS);
+}
+
 export async function queueHttp(method, path, body, meta = {}) {
   const client_id = body.client_id || newClientId();
   const item = { client_id, kind: 'http', method, path, body: { ...body, client_id }, meta, created: new Date().toISOString() };
@@ -24,7 +33,8 @@ export async function queueHttp(method, path, body, meta = {}) {
   } catch (err) {
     if (err.status === 0 || err.status >= 500 || err.status === 429) {
       changed();
-      return { queued: true, client_id };
+      retryLater(err);
+      return { queued: true, client_id, offline: err.status === 0 };
     }
     await outboxRemove(client_id);
     throw err;
@@ -48,7 +58,7 @@ export function flushHttpOutbox() {
         await request(item.method, item.path, { body: item.body });
         await outboxRemove(item.client_id);
       } catch (err) {
-        if (err.status === 0 || err.status >= 500 || err.status === 429) break; // still offline
+        if (err.status === 0 || err.status >= 500 || err.status === 429) { retryLater(err); break; } // not now
         // The session ended: kept for when its person signs in again (another person's
         // sign-in on this device discards them, app.js).
         if (err.status === 401) break;

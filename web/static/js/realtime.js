@@ -164,8 +164,11 @@ export class Realtime {
     if (presence) ch.presence = true;
     ch.wantHistory = history;
     if (since !== undefined && since !== null) {
-      // A snapshot loaded over HTTP already covers everything up to `since`.
+      // A snapshot loaded over HTTP already covers everything up to `since`, and
+      // nothing after it: what came meanwhile must be replayed, even from 0 (a board
+      // whose snapshot was empty, and a note posted before this subscribe arrived).
       if (since > ch.lastSeq) { ch.lastSeq = since; ch.events = []; }
+      ch.sinceKnown = true;
     }
     ch.listeners.add(listener);
     // A second listener rides on the existing subscription, unless it wants
@@ -187,9 +190,10 @@ export class Realtime {
       id: `s${++this.reqSeq}`,
       channels: list.map((ch) => {
         const entry = { channel: ch.name };
-        // since=0 would ask for the whole history; a fresh channel starts live
-        // (its view loads history over HTTP where the feature offers it).
-        if (ch.lastSeq > 0 || ch.wantHistory) entry.since = ch.lastSeq;
+        // since=0 asks for the whole history: sent when it is wanted, or when a snapshot
+        // said the channel was empty; otherwise a fresh channel starts live (its view
+        // loads history over HTTP where the feature offers it).
+        if (ch.lastSeq > 0 || ch.wantHistory || ch.sinceKnown) entry.since = ch.lastSeq;
         if (ch.presence) entry.presence = true;
         return entry;
       }),

@@ -9,8 +9,8 @@ PYTHON=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e .
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt pip
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e .
 
 # Links the demo prints (and invitation links) point at the port we serve on.
 export PUBLIC_URL="${PUBLIC_URL:-http://127.0.0.1:${PORT:-8000}}"

@@ -73,7 +73,7 @@ class RedisBroker(Broker):
             except asyncio.CancelledError:
                 pass
         if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
         await self._sub_redis.aclose()
         if self._pub is not None:
             await self._pub.disconnect()
@@ -121,7 +121,7 @@ class RedisBroker(Broker):
         async with self._pub_lock:
             conn = self._pub
             if conn is None:
-                conn = self._pub = self.redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
+                conn = self._pub = self.redis.connection_pool.make_connection()  # type: ignore[no-untyped-call, unused-ignore]
             try:
                 await conn.send_packed_command(
                     conn.pack_commands([("PUBLISH", self._raw(topic), payload) for topic, payload in messages]),
@@ -164,7 +164,7 @@ class RedisBroker(Broker):
                         fut.set_exception(ConnectionError("redis pub/sub connection lost"))
                 self._confirm.clear()
                 try:
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
                 except (RedisError, OSError):
                     pass
             first = False

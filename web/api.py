@@ -178,7 +178,8 @@ class Operation:
     status: int = 200
     tags: tuple[str, ...] = ()
     content_type: str | None = None  # a non-JSON request body, e.g. multipart/form-data
-    produces: str = "application/json"
+    # Media types of the success body; several where a query parameter picks one (exports).
+    produces: str | tuple[str, ...] = "application/json"
     extra_responses: dict[int, str] = field(default_factory=dict)
     form_schema: dict[str, Any] | None = None  # OpenAPI schema of a non-JSON body
     # Also open to an account in its termination grace month (reactivate, export, delete).
@@ -202,7 +203,7 @@ class Api:
         status: int = 200,
         tags: tuple[str, ...] = (),
         content_type: str | None = None,
-        produces: str = "application/json",
+        produces: str | tuple[str, ...] = "application/json",
         errors: dict[int, str] | None = None,
         form_schema: dict[str, Any] | None = None,
         terminating_ok: bool = False,

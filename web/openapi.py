@@ -9,6 +9,8 @@ from pydantic import BaseModel
 if TYPE_CHECKING:
     from web.api import Operation
 
+REF_TEMPLATE = "#/components/schemas/{model}"
+
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
@@ -27,7 +29,7 @@ ERROR_SCHEMA = {
 
 
 def _schema(model: type[BaseModel], components: dict[str, Any], *, request: bool = False) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema = model.model_json_schema(ref_template=REF_TEMPLATE)
     for name, sub in schema.pop("$defs", {}).items():
         components[name] = sub
     if request:
@@ -53,7 +55,11 @@ def build_openapi(operations: list[Operation]) -> dict[str, Any]:
             for m in PATH_PARAM.finditer(op.path)
         ]
         if op.query is not None:
-            qschema = op.query.model_json_schema()
+            # Enums and nested models of a query land in components like a body's do:
+            # left under the parameter's own "$defs" their "$ref"s would point nowhere.
+            qschema = op.query.model_json_schema(ref_template=REF_TEMPLATE)
+            for name, sub in qschema.pop("$defs", {}).items():
+                components[name] = sub
             required = set(qschema.get("required", []))
             for name, prop in qschema.get("properties", {}).items():
                 params.append(
@@ -61,10 +67,13 @@ def build_openapi(operations: list[Operation]) -> dict[str, Any]:
                 )
         error = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         ok: dict[str, Any] = {"description": "success"}
+        produces = (op.produces,) if isinstance(op.produces, str) else op.produces
         if op.response is not None:
-            ok["content"] = {op.produces: {"schema": _schema(op.response, components)}}
-        elif op.produces != "application/json":
-            ok["content"] = {op.produces: {}}
+            ok["content"] = {
+                media: {"schema": _schema(op.response, components)} for media in produces
+            }
+        elif produces != ("application/json",):
+            ok["content"] = {media: {} for media in produces}
         responses: dict[str, Any] = {str(op.status): ok, "4XX": error}
         for status, text in op.extra_responses.items():
             # A second success status (e.g. 200 for a replayed create) has the success body.

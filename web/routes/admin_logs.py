@@ -87,7 +87,7 @@ async def audit_log(ctx: Ctx) -> dict[str, Any]:
     "/api/admin/audit/export",
     summary="Export the audit log as CSV or JSON Lines, streamed",
     query=AuditExportQuery,
-    produces="application/x-ndjson",
+    produces=("text/csv", "application/x-ndjson"),
     tags=("admin logs",),
 )
 async def audit_export(ctx: Ctx) -> Any:

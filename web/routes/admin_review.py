@@ -156,7 +156,7 @@ async def view_message(ctx: Ctx) -> dict[str, Any]:
     summary="Export a search result as CSV or JSON Lines, streamed (any size)",
     auth="admin",
     query=ExportQuery,
-    produces="application/x-ndjson",
+    produces=("text/csv", "application/x-ndjson"),
     tags=("admin review",),
 )
 async def export_messages(ctx: Ctx) -> Any:

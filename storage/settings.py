@@ -220,6 +220,11 @@ class Settings:
         if not origins:
             origins = (_origin(public_url),)
 
+        metrics_token = _metrics_token(env.get("METRICS_TOKEN") or "")
+        if production and not metrics_token:
+            # /metrics names channels, counts and timings: open only where no one else reaches.
+            raise ConfigError("METRICS_TOKEN", "must be set when CLASSHUB_PRODUCTION is on")
+
         login_window, login_per_account, login_per_ip = _login_limits(env)
         return cls(
             var_dir=var_dir,
@@ -268,7 +273,7 @@ class Settings:
                 "ACTIVITY_RETENTION_DAYS", env.get("ACTIVITY_RETENTION_DAYS"), 180, 1
             ),
             dm_retention_days=_int("DM_RETENTION_DAYS", env.get("DM_RETENTION_DAYS"), 0, 0),
-            metrics_token=_metrics_token(env.get("METRICS_TOKEN") or ""),
+            metrics_token=metrics_token,
             extra={k: v for k, v in env.items() if k.startswith("CLASSHUB_")},
             mail=MailSettings.from_env(env, mail_url),
         )

@@ -164,7 +164,12 @@ def test_production_refuses_to_start_without_secret_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         Settings.from_env({**env, "SECRET_KEY": "s" * 40})
     assert info.value.variable == "DATA_KEY"
-    ok = Settings.from_env({**env, "SECRET_KEY": "s" * 40, "DATA_KEY": "d" * 40})
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({**env, "SECRET_KEY": "s" * 40, "DATA_KEY": "d" * 40})
+    assert info.value.variable == "METRICS_TOKEN"
+    ok = Settings.from_env(
+        {**env, "SECRET_KEY": "s" * 40, "DATA_KEY": "d" * 40, "METRICS_TOKEN": "m" * 20}
+    )
     assert ok.production and ok.secret_key == "s" * 40
     # Without the switch a key is generated once and kept.
     dev = Settings.from_env({"CLASSHUB_VAR_DIR": str(tmp_path)})

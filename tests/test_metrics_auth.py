@@ -36,3 +36,13 @@ def test_a_weak_token_is_refused_at_start(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as info:
             make_settings("sqlite+aiosqlite:///unused.db", tmp_path, METRICS_TOKEN=bad)
         assert "METRICS_TOKEN" in str(info.value)
+
+
+def test_production_needs_a_metrics_token(tmp_path: Path) -> None:
+    """In production /metrics is never open: without METRICS_TOKEN the server refuses to start."""
+    env = {"CLASSHUB_VAR_DIR": str(tmp_path), "CLASSHUB_PRODUCTION": "1",
+           "SECRET_KEY": "s" * 40, "DATA_KEY": "d" * 40}
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env)
+    assert info.value.variable == "METRICS_TOKEN"
+    assert Settings.from_env({**env, "METRICS_TOKEN": TOKEN}).metrics_token == TOKEN

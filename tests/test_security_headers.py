@@ -73,3 +73,32 @@ async def test_the_clients_own_policy_is_kept(client: httpx.AsyncClient) -> None
     assert "script-src 'self'" in r.headers["content-security-policy"]
     r = await client.get("/static/js/app.js")
     assert "script-src 'self'" in r.headers["content-security-policy"]
+
+
+async def test_hsts_only_with_an_https_public_url(tmp_path: Any, db_url: str) -> None:
+    from tests.conftest import make_settings
+    from web.app import create_app
+
+    for public_url, expected in (("https://hub.example.org", "max-age=31536000"),
+                                 ("http://127.0.0.1:8000", None)):
+        app = create_app(make_settings(db_url, tmp_path / public_url[:5], PUBLIC_URL=public_url))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://testserver") as c:
+            for path in ("/healthz", "/api/events", "/"):
+                r = await c.get(path)
+                assert r.headers.get("strict-transport-security") == expected, (public_url, path)
+
+
+async def test_trailing_slash_redirects_never_name_the_requests_host(
+    client: httpx.AsyncClient,
+) -> None:
+    """A forged Host header must not become the redirect's target (open redirect)."""
+    for path, target in (("/api/events/", "/api/events"), ("/static", "/static/"),
+                         ("/api/openapi.json/?a=b&c=%2F", "/api/openapi.json?a=b&c=%2F")):
+        r = await client.get(path, headers={"Host": "evil.example"})
+        assert r.status_code == 307, (path, r.status_code)
+        assert r.headers["location"] == target
+        assert_locked_down(r, f"redirect {path}")
+    # A path that no route takes either way is a plain 404, not a redirect.
+    r = await client.get("/api/no-such-thing/", headers={"Host": "evil.example"})
+    assert r.status_code == 404 and "location" not in r.headers

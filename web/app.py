@@ -18,6 +18,7 @@ from web.api import API
 from web.errors import EXCEPTION_HANDLERS
 from web.security_headers import SecurityHeaders
 from web.services import Services
+from web.slash_redirect import RelativeSlashRedirect
 
 log = logging.getLogger("classhub")
 
@@ -111,6 +112,11 @@ def create_app(settings: Settings | None = None, *, mailer: bool = False) -> Sta
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
         # Outermost first: WebSockets skip everything; every HTTP answer gets the headers.
-        middleware=[Middleware(WebSocketFastPath), Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(WebSocketFastPath),
+            Middleware(SecurityHeaders, https=settings.secure_cookies),
+        ],
     )
+    app.router.redirect_slashes = False
+    app.router.default = RelativeSlashRedirect(app.router)
     return app

@@ -24,11 +24,20 @@ DEFAULTS = {
 }
 
 
-class SecurityHeaders:
-    """ASGI middleware: adds each of ``DEFAULTS`` an HTTP response does not set itself."""
+# With an https PUBLIC_URL: browsers that once reached us keep to https for a year, so a
+# later http:// link or a stripped redirect cannot expose the session cookie. No
+# includeSubDomains: classhub is often one host under an organisation's domain, and
+# that would bind sibling sites it does not own.
+HSTS = "max-age=31536000"
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class SecurityHeaders:
+    """ASGI middleware: adds each of ``DEFAULTS`` an HTTP response does not set itself,
+    and ``Strict-Transport-Security`` when the site is served over https."""
+
+    def __init__(self, app: ASGIApp, *, https: bool = False) -> None:
         self.app = app
+        self.defaults = {**DEFAULTS, "Strict-Transport-Security": HSTS} if https else DEFAULTS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,7 +47,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in DEFAULTS.items():
+                for name, value in self.defaults.items():
                     headers.setdefault(name, value)
             await send(message)
 

@@ -42,8 +42,15 @@ def _loadtest(
     parser.add_argument("args", nargs="*")
 
     def run(args: argparse.Namespace, settings: Settings) -> int:
-        from loadtest.cli import main as loadtest_main
-
+        try:
+            from loadtest.cli import main as loadtest_main
+        except ImportError as exc:  # the optional extra is not installed
+            print(
+                f"classhub loadtest: {exc.name or 'a load-test tool'} is missing; "
+                "install the load tools with: pip install 'classhub[loadtest]'",
+                file=sys.stderr,
+            )
+            return 2
         return int(loadtest_main(list(args.args)))
 
     return run

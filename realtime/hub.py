@@ -348,7 +348,8 @@ class Hub:
             self._spawn(self._fill(feed), "fill-gap")
 
     async def _fill(self, feed: Feed) -> None:
-        """Read what the feed is missing from the store and deliver it in order."""
+        """Read what the feed is missing from the store and deliver it in order (a removed
+        event as its ``erased`` placeholder: a hole in the store never holds the feed up)."""
         seqr = feed.seq
         if seqr is None:
             return
@@ -356,7 +357,7 @@ class Hub:
         while True:
             start = seqr.delivered
             async with self.db.session() as db:
-                rows = await channel_log.read_since(db, feed.channel, start, 1000)
+                rows = await channel_log.read_log(db, feed.channel, start, 1000)
             if not rows:
                 break
             names = await self._names_for([r.author_id for r in rows if r.author_id])
@@ -820,8 +821,10 @@ class Hub:
                             answers[i].update(status="reload", seq=head)
                             stored[i] = (head, [])
                         else:
-                            rows = await channel_log.read_since(db, entry.channel, since, limit)
-                            answers[i].update(status="recovered", seq=max([head, *(r.seq for r in rows)]))
+                            # Every seq up to the head, removed events as placeholders;
+                            # later ones reach the feed's buffer (it attached before).
+                            rows = await channel_log.read_log(db, entry.channel, since, limit, head=head)
+                            answers[i].update(status="recovered", seq=head)
                             stored[i] = (since, rows)
                 reads = [stored.get(i) for i, _, _, _ in accepted]
             else:

@@ -190,7 +190,10 @@ async def last_seq(db: AsyncSession, channel: str) -> int:
 async def read_since(
     db: AsyncSession, channel: str, since: int, limit: int
 ) -> list[StoredEvent]:
-    """Events with seq > since in order, at most ``limit`` of them."""
+    """Stored events with seq > since in order, at most ``limit`` of them.
+
+    Removed events leave holes here; what a subscriber replays comes from ``read_log``.
+    """
     rows = (
         await db.execute(
             select(ChannelEvent)
@@ -202,8 +205,63 @@ async def read_since(
     return [StoredEvent.from_row(r) for r in rows]
 
 
+# The type of a placeholder for a sequence number whose event was removed.
+ERASED = "erased"
+
+
+def erased(channel: str, seq: int, at: dt.datetime) -> StoredEvent:
+    """What the log reads as at ``seq`` once its event was removed: nothing of it.
+
+    No author, no body, no reference and id 0 (no event has it); ``at`` is a time no
+    earlier than the removed event's (the next kept event's, or the time of reading).
+    """
+    return StoredEvent(
+        id=0, channel=channel, seq=seq, type=ERASED, author_id=None, client_id=None,
+        ref_id=None, body={}, created_at=at,
+    )
+
+
+async def read_log(
+    db: AsyncSession, channel: str, since: int, limit: int, *, head: int | None = None
+) -> list[StoredEvent]:
+    """The channel's log after ``since``, gapless: one event per sequence number.
+
+    Covers ``since < seq <= min(head, since + limit)``, where ``head`` is the channel's
+    ``last_seq`` (read here unless the caller read it in this session before). Events
+    are removed from the log for good by erasure, retention and an admin's removal of
+    contributions, and a database may hold holes from before this reader; a sequence
+    number at or below the head without a row is such a removal (numbers are taken
+    and their rows written in one transaction, so a committed head has all its rows
+    committed), and reads as an ``erased`` placeholder. So a replay, and a live
+    feed's gap fill, never meet a hole they would wait on for ever.
+    """
+    if head is None:
+        head = await last_seq(db, channel)
+    last = min(head, since + limit)
+    if last <= since:
+        return []
+    rows = (
+        await db.execute(
+            select(ChannelEvent)
+            .where(ChannelEvent.channel == channel, ChannelEvent.seq > since, ChannelEvent.seq <= last)
+            .order_by(ChannelEvent.seq)
+        )
+    ).scalars()
+    out: list[StoredEvent] = []
+    expected = since + 1
+    for row in rows:
+        for seq in range(expected, row.seq):
+            out.append(erased(channel, seq, row.created_at))
+        out.append(StoredEvent.from_row(row))
+        expected = row.seq + 1
+    if expected <= last:
+        now = utcnow()
+        out.extend(erased(channel, seq, now) for seq in range(expected, last + 1))
+    return out
+
+
 async def read_range(db: AsyncSession, channel: str, first: int, last: int) -> list[StoredEvent]:
-    """Events with first <= seq <= last, in order (used to fill a gap)."""
+    """Stored events with first <= seq <= last, in order (holes where events were removed)."""
     rows = (
         await db.execute(
             select(ChannelEvent)

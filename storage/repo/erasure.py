@@ -7,7 +7,9 @@ tombstones: author unlinked (``author_id`` NULL, shown as "former participant"),
 ``body`` reduced to ``{"text": ..., "former_participant": true}`` with the text
 blanked when the person asked for erasure of content, else their latest
 version of it. Everything else the person wrote is deleted, together with the
-edits, reactions and moderation events that refer to it.
+edits, reactions and moderation events that refer to it: rows gone, their
+sequence numbers still taken (a replay reads them as contentless ``erased``
+placeholders, ``channel_log.read_log``).
 
 The users row itself stays as an anonymous shell (no email, name, password or
 profile; status ``deleted``) so that rows of other features keep a valid key;

@@ -11,7 +11,8 @@ over are erased (``storage.repo.erasure``).
 
 Everything here is idempotent: a second run the same day deletes nothing more.
 Channel rows (and so their ``last_seq``) stay, so a client that resumes an old
-channel gets no sequence reused.
+channel gets no sequence reused; the deleted numbers replay as ``erased``
+placeholders (``channel_log.read_log``).
 """
 
 from __future__ import annotations

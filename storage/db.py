@@ -2,10 +2,19 @@
 
 SQLite runs with WAL (readers never block the writer), foreign keys on and a
 busy timeout so a second connection waits for the lock instead of failing.
+Every SQLite connection has ``secure_delete`` on: deleted rows, freed cells and
+freed pages are overwritten with zeros, so an erased person's words do not
+linger in the file's free space; after an erasure ``Database.checkpoint`` moves
+the write-ahead log into the file and truncates it (docs/privacy.md, "Files
+and backups").
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,6 +33,12 @@ from sqlalchemy.ext.asyncio import (
 from storage.account_changes import LISTENERS_KEY, AccountListener, TrackedSession
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# A checkpoint that must wait for readers blocks new writers meanwhile: wait briefly,
+# let the writers through, try again.
+CHECKPOINT_WAIT_MS = 500
+CHECKPOINT_ATTEMPTS = 6
+
+log = logging.getLogger("classhub.db")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -34,7 +49,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL + NORMAL is durable across application crashes; only an OS crash or
     # power loss can roll back the last transactions.
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Zeros over deleted content (cells and freelist pages), not just a free mark.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def checkpoint_sqlite(path: str) -> bool:
+    """``PRAGMA wal_checkpoint(TRUNCATE)`` on the database at ``path``: every page of the
+    write-ahead log is written into the database file and the log is cut to zero bytes,
+    so the old page images in it (deleted rows included) are gone. Blocking; True when
+    it completed (a long-running reader can keep it from completing: retried a few times)."""
+    conn = sqlite3.connect(path, timeout=CHECKPOINT_WAIT_MS / 1000, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+        for attempt in range(CHECKPOINT_ATTEMPTS):
+            try:
+                busy, _frames, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.OperationalError:  # locked beyond the wait
+                busy = 1
+            if not busy:
+                return True
+            time.sleep(0.1 * (attempt + 1))
+        return False
+    finally:
+        conn.close()
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -66,6 +104,19 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    async def checkpoint(self) -> bool:
+        """After an erasure: on SQLite, fold the write-ahead log into the database file and
+        truncate it (``checkpoint_sqlite``); nothing to do on PostgreSQL. True when done."""
+        if not self.is_sqlite:
+            return True
+        path = make_url(self.url).database
+        if not path or path == ":memory:":
+            return True
+        done = await asyncio.to_thread(checkpoint_sqlite, path)
+        if not done:
+            log.warning("the write-ahead log could not be truncated now (a long read); the next pass does it")
+        return done
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

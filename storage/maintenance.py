@@ -66,4 +66,5 @@ async def run_maintenance(
     if deleted or report.chat_events or report.board_events or report.dm_events:
         async with db.session() as s:
             await compact_index(s)
+        await db.checkpoint()  # SQLite: the deleted rows' pages out of the write-ahead log
     return {**report.as_json(), "users_deleted": deleted}

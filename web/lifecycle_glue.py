@@ -17,7 +17,8 @@ async def close_connections(services: Any, user_id: int, reason: str) -> None:
 
 
 async def after_erasure(services: Any, report: ErasureReport) -> None:
-    """Tell live clients what went, and squeeze the deleted words out of the search index."""
+    """Tell live clients what went, and squeeze the deleted words out of the search index
+    and (SQLite) the write-ahead log."""
     if services.hub is not None and report.notices:
         try:
             await services.hub.broadcast(report.notices)
@@ -31,3 +32,4 @@ async def after_erasure(services: Any, report: ErasureReport) -> None:
             store.remove(attachment_id)
     async with services.db.session() as db:
         await compact_index(db)
+    await services.db.checkpoint()  # SQLite: nor in the write-ahead log

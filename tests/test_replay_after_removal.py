@@ -184,6 +184,9 @@ async def test_live_feed_fills_a_gap_across_a_hole(db_url: str, tmp_path: Path) 
             assert _is_placeholder(events[1]) and events[2]["body"] == {"text": "three"}
             await _say(writer, chat, "five")  # and the feed goes on live
             assert seqs(await reader.wait_events(chat, 5, timeout=5)) == [1, 2, 3, 4, 5]
+            # A resume across the same hole (no removal notice: as in an older database).
+            replayed = await _resume(st.port, b_c, chat, 0, 5)
+            assert [_is_placeholder(e) for e in replayed] == [False, True, False, False, False]
         finally:
             await reader.close()
             await writer.close()

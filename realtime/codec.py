@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import struct
 from typing import Any
 
@@ -25,6 +26,70 @@ SUBPROTOCOLS = (JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL)
 Frame = dict[str, Any]
 Wire = str | bytes
 
+log = logging.getLogger("classhub.hub")
+
+# What a body may hold: exactly what both subprotocols carry as the same value (a JSON
+# reader and a default msgpack reader see one and the same map). Integers are those of
+# a signed 64-bit reader (msgpack cannot carry more; JSON readers disagree beyond it),
+# floats are finite (NaN and Infinity are no JSON), map keys are strings (msgpack
+# carries others, JSON turns them into strings), strings are UTF-8 (no lone
+# surrogates), and nothing else: no binary, no extension types, no timestamps. Bodies
+# nest at most this deep (a chat message or a note needs three or four levels; the
+# bound keeps every check and encoder far from its recursion limit).
+MAX_BODY_DEPTH = 32
+MIN_INT = -(2**63)
+MAX_INT = 2**63 - 1
+
+
+def body_problem(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` is not carried identically by JSON and msgpack; None when it is."""
+    kind = type(value)
+    if kind is str:
+        if value.isascii():
+            return None
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return "strings must be valid Unicode text (no lone surrogates)"
+        return None
+    if kind is int:
+        return None if MIN_INT <= value <= MAX_INT else "integers must fit in 64 bits (signed)"
+    if value is None or kind is bool:
+        return None
+    if kind is float:
+        return None if value - value == 0.0 else "numbers must be finite (no NaN or Infinity)"
+    if kind is dict or kind is list or kind is tuple:
+        return _container_problem(value, depth)
+    if isinstance(value, dict | list):  # subclasses: both encoders write them as maps, lists
+        return _container_problem(value, depth)
+    if isinstance(value, bool | int | float | str):
+        # A subclass (an IntEnum or StrEnum of a feature): both encoders write its base value.
+        for base in (bool, int, float, str):
+            if isinstance(value, base):
+                return body_problem(base(value), depth)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "binary values are not carried alike by JSON and msgpack"
+    if isinstance(value, msgpack.ExtType | msgpack.Timestamp):
+        return "msgpack extension types (timestamps included) are not carried by JSON"
+    return f"{type(value).__name__} values are not carried alike by JSON and msgpack"
+
+
+def _container_problem(value: dict[Any, Any] | list[Any] | tuple[Any, ...], depth: int) -> str | None:
+    if depth >= MAX_BODY_DEPTH:
+        return f"maps and lists nest at most {MAX_BODY_DEPTH} deep"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return "map keys must be strings (JSON has no other keys)"
+            problem = body_problem(key, depth) or body_problem(item, depth + 1)
+            if problem is not None:
+                return problem
+        return None
+    for item in value:
+        problem = body_problem(item, depth + 1)
+        if problem is not None:
+            return problem
+    return None
 
 def format_time(value: dt.datetime) -> str:
     if value.tzinfo is not None:
@@ -36,19 +101,48 @@ def event_payload(ev: StoredEvent, author_name: str | None) -> Frame:
     author = None
     if ev.author_id is not None:
         author = {"id": ev.author_id, "name": author_name or ""}
+    kind, body = ev.type, ev.body
+    problem = body_problem(body)
+    if problem is not None or not isinstance(body, dict):
+        kind, body = UNREADABLE, dict(UNREADABLE_BODY)
+        _unreadable(ev, problem or "the body is not a map")
     return {
         "channel": ev.channel,
         "seq": ev.seq,
         "id": ev.id,
-        "type": ev.type,
+        "type": kind,
         "author": author,
         "time": format_time(ev.created_at),
-        "body": ev.body,
+        "body": body,
         "ref": ev.ref_id,
     }
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+# The event type that stands in for an event whose stored body no longer passes the
+# rule above (stored before it existed, or written by a feature that broke it): it
+# keeps the event's place in the sequence (no gap, no replay that fails for ever) and
+# withholds only its content, the same on both subprotocols.
+UNREADABLE = "unreadable"
+UNREADABLE_BODY: Frame = {"reason": "the stored body cannot be sent identically as JSON and msgpack"}
+_LOGGED_UNREADABLE: set[int] = set()
+
+
+def _unreadable(ev: StoredEvent, problem: str) -> None:
+    """Log an unreadable event once per process (it is replayed to every reader)."""
+    if ev.id in _LOGGED_UNREADABLE:
+        return
+    if len(_LOGGED_UNREADABLE) >= 10_000:
+        _LOGGED_UNREADABLE.clear()
+    _LOGGED_UNREADABLE.add(ev.id)
+    log.warning(
+        "event %s (%s #%s, %s) is sent as %r: %s", ev.id, ev.channel, ev.seq, ev.type, UNREADABLE, problem
+    )
+
+
+# allow_nan=False: a NaN would reach browsers as a frame their JSON.parse throws away.
+_dumps = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False
+).encode
 _packb = msgpack.Packer(autoreset=True).pack
 
 
@@ -170,13 +264,32 @@ class WireEvent:
         return self._payload
 
     def encoded(self, codec: Codec) -> Wire:
+        """This event in ``codec``'s encoding. Never raises: fan-out, replays and every
+        other subscriber's events depend on it (``event_payload`` makes the body
+        encodable; should anything else fail, the event goes out as ``unreadable``)."""
         if codec.binary:
             if self._msgpack is None:
-                self._msgpack = MSGPACK.encode_event(self.payload)
+                try:
+                    self._msgpack = MSGPACK.encode_event(self.payload)
+                except Exception as exc:  # noqa: BLE001 - see the docstring
+                    self._msgpack = MSGPACK.encode_event(self._placeholder(exc))
             return self._msgpack
         if self._json is None:
-            self._json = JSON.encode_event(self.payload)
+            try:
+                self._json = JSON.encode_event(self.payload)
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                self._json = JSON.encode_event(self._placeholder(exc))
         return self._json
+
+    def _placeholder(self, exc: Exception) -> Frame:
+        _unreadable(self.event, f"encoding failed: {type(exc).__name__}")
+        ev = self.event
+        self._payload = {
+            "channel": ev.channel, "seq": ev.seq, "id": ev.id, "type": UNREADABLE,
+            "author": None if ev.author_id is None else {"id": ev.author_id, "name": ""},
+            "time": format_time(ev.created_at), "body": dict(UNREADABLE_BODY), "ref": ev.ref_id,
+        }
+        return self._payload
 
     def __repr__(self) -> str:
         return f"WireEvent({self.event.channel}#{self.seq})"

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from realtime.codec import body_problem
 from realtime.errors import ProtocolError
 
 MAX_ID_CHARS = 64
@@ -146,15 +147,17 @@ def _publish(frame: dict[str, Any]) -> Publish:
     body = frame.get("body")
     if not isinstance(body, dict):
         raise ProtocolError("invalid", "body must be a map", request_id=rid)
-    try:
-        # allow_nan=False: NaN and Infinity are not JSON; stored, they would reach every
-        # browser subscriber in a frame its JSON.parse throws away (other events with it).
-        size = len(json.dumps(body, ensure_ascii=False, allow_nan=False).encode())
-    except (TypeError, ValueError, RecursionError):
-        # msgpack can carry what JSON cannot (binary, non-string keys): the store keeps JSON.
+    # Only what JSON and msgpack carry as the same value (codec.body_problem): the store
+    # keeps JSON, and every subscriber on either subprotocol, live or replaying, must get
+    # the very body the others get. An integer beyond 64 bits, once stored, could not be
+    # packed for any msgpack subscriber; an integer map key reached them as an integer
+    # and JSON readers as a string.
+    problem = body_problem(body)
+    if problem is not None:
         raise ProtocolError(
-            "invalid", "body must be representable as JSON (no NaN or Infinity)", request_id=rid
-        ) from None
+            "invalid", f"body must be the same in JSON and msgpack: {problem}", request_id=rid
+        )
+    size = len(json.dumps(body, ensure_ascii=False, allow_nan=False).encode())
     if size <= MAX_BODY_BYTES and _has_nul(body):
         # PostgreSQL stores no NUL in text: refused here, not answered "unavailable" there.
         raise ProtocolError("invalid", "body must not contain NUL characters", request_id=rid)

@@ -80,10 +80,14 @@ def _event_of(channel: str) -> int | None:
 
 
 def _pack_events(wires: list[WireEvent]) -> bytes:
-    """One broker message per channel per commit: all of that commit's events of the channel."""
+    """One broker message per channel per commit: all of that commit's events of the channel.
+
+    Type and body are those of the event's payload: an event whose body cannot be
+    encoded travels as the ``unreadable`` placeholder, not as a message that fails to
+    pack (and takes the commit's other events with it)."""
     return msgpack.packb([  # type: ignore[no-any-return]
-        [w.event.id, w.event.channel, w.event.seq, w.event.type, w.event.author_id, w.event.client_id,
-         w.event.ref_id, w.event.body, w.event.created_at.timestamp(), w.author_name]
+        [w.event.id, w.event.channel, w.event.seq, (p := w.payload)["type"], w.event.author_id,
+         w.event.client_id, w.event.ref_id, p["body"], w.event.created_at.timestamp(), w.author_name]
         for w in wires
     ])
 

@@ -96,6 +96,22 @@ def test_parse_valid_frames() -> None:
         ({"type": "publish", "id": "1", "channel": "x", "body": {"text": "a\x00b"}}, "invalid"),
         ({"type": "publish", "id": "1", "channel": "x", "body": {"a\x00": "b"}}, "invalid"),
         ({"type": "publish", "id": "1", "channel": "x", "body": {"l": [{"t": "\x00"}]}}, "invalid"),
+        # Not the same in JSON and msgpack (issue 13): an integer beyond 64 bits was stored
+        # and then failed to pack for every msgpack subscriber; integer keys reached msgpack
+        # readers as ints and JSON readers as strings; binary, extension types, deep nesting.
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"n": 10**20}}, "invalid"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"n": [-(2**63) - 1]}}, "invalid"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"n": 2**63}}, "invalid"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": {1: "a"}}, "invalid"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"a": [{"b": {2.5: 1}}]}}, "invalid"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"a": {None: 1}}}, "invalid"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"b": b"bytes"}}, "invalid"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"e": msgpack.ExtType(1, b"")}}, "invalid"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"t": msgpack.Timestamp(0)}}, "invalid"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"s": "\ud800"}}, "invalid"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"\udfff": 1}}, "invalid"),
+        ({"type": "publish", "id": "1", "channel": "x", "body": {"d": [[[[[[[[[[[[[[[[[[[[[[[[
+            [[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}, "invalid"),
         ({"type": "subscribe", "channels": []}, "invalid"),
         ({"type": "subscribe", "channels": ["event:1:chat"]}, "invalid"),
         ({"type": "subscribe", "channels": [{"channel": "c", "since": -1}]}, "invalid"),
@@ -109,6 +125,83 @@ def test_parse_refuses_with_documented_codes(frame: dict[str, object], code: str
         F.parse(frame)
     assert err.value.code == code
     assert err.value.frame()["type"] == "error"
+
+
+def test_a_body_both_encodings_carry_alike_is_taken() -> None:
+    from realtime.codec import MAX_BODY_DEPTH
+
+    body = {"text": "ü €", "n": 2**63 - 1, "m": -(2**63), "f": -0.0, "l": [None, True, 1.5e300],
+            "d": {"k": []}}
+    deep: dict[str, object] = {}
+    inner = deep
+    for _ in range(MAX_BODY_DEPTH - 1):
+        inner["x"] = inner = {}
+    for b in (body, deep):
+        assert F.parse({"type": "publish", "id": "1", "channel": "x", "body": b}) == F.Publish("1", "x", b, None)
+    too_deep = {"x": deep}
+    with pytest.raises(ProtocolError, match="nest at most"):
+        F.parse({"type": "publish", "id": "1", "channel": "x", "body": too_deep})
+    with pytest.raises(ProtocolError, match="map keys must be strings"):
+        F.parse({"type": "publish", "id": "1", "channel": "x", "body": {"a": {7: "x"}}})
+
+
+@pytest.mark.parametrize(("n", "body"), list(enumerate([
+    {"n": 99999999999999999999}, {"l": [1, {"n": -(2**64)}]}, {"x": float("nan")}, {"k": {1: 2}},
+    {"b": b"raw"}, {"s": "\ud800"}, {"d": {"x": {"x": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}},
+])))
+def test_an_event_that_cannot_be_encoded_goes_out_as_the_same_placeholder_on_both(
+    n: int, body: dict[object, object], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stored before the rule at the door (or written by a feature): the event keeps its
+    place in the sequence as ``unreadable`` on both subprotocols, never raises in
+    fan-out, and its neighbours in a batch frame are whole. Logged once per process."""
+    import logging
+
+    from realtime.codec import UNREADABLE, UNREADABLE_BODY, shared_frame
+    from realtime.hub import _pack_events, _unpack_events
+
+    bad = StoredEvent(
+        id=99_000 + n, channel="event:1:chat", seq=2, type="message", author_id=7,
+        client_id="c2", ref_id=5, body=body, created_at=stored(1).created_at,  # type: ignore[arg-type]
+    )
+    with caplog.at_level(logging.WARNING, "classhub.hub"):
+        for _ in range(2):  # replayed twice: logged once
+            wires = [WireEvent(stored(1), "Ada"), WireEvent(bad, "Ada"), WireEvent(stored(3), "Ada")]
+            decoded = []
+            for codec, decode in ((JSON, json.loads), (MSGPACK, msgpack.unpackb)):
+                frames = [decode(p) for _, p in _ws_frames(shared_frame(wires, codec)[0])]
+                assert len(frames) == 1 and frames[0]["type"] == "batch"
+                decoded.append(frames[0]["events"])
+                lone = decode(_ws_frames(wires[1].ws_frame(codec))[0][1])
+                assert lone["event"] == frames[0]["events"][1]
+            assert decoded[0] == decoded[1]
+            events = decoded[0]
+            assert [e["seq"] for e in events] == [1, 2, 3]
+            assert [e["type"] for e in events] == ["message", UNREADABLE, "message"]
+            assert events[1]["body"] == UNREADABLE_BODY and events[1]["ref"] == 5
+            assert events[1]["author"] == {"id": 7, "name": "Ada"}
+            assert events[0]["body"] == {"text": "m1 ü"} and events[2]["body"] == {"text": "m3 ü"}
+            # The broker message of the commit packs (it failed, losing the commit's other
+            # events for every other process), carrying the placeholder.
+            across = _unpack_events(_pack_events(wires))
+            assert [w.payload["type"] for w in across] == ["message", UNREADABLE, "message"]
+            assert across[1].payload["body"] == UNREADABLE_BODY
+    logged = [r for r in caplog.records if "unreadable" in r.getMessage()]
+    assert len(logged) == 1 and not logged[0].exc_info
+    assert "event:1:chat #2" in logged[0].getMessage()
+
+
+def test_an_encoder_failure_past_the_body_check_still_sends_the_placeholder() -> None:
+    """Belt and braces: whatever else fails to encode, ``encoded`` never raises."""
+    ev = StoredEvent(
+        id=98_001, channel="event:1:chat", seq=4, type="message", author_id=7, client_id=None,
+        ref_id=None, body={"text": "x"}, created_at=stored(1).created_at,
+    )
+    w = WireEvent(ev, "Ada")
+    w.payload["extra"] = object()  # not something a body check would ever see
+    for codec, decode in ((MSGPACK, msgpack.unpackb), (JSON, json.loads)):
+        out = decode(codec.event_frame(w.encoded(codec)))["event"]
+        assert out["type"] == "unreadable" and out["seq"] == 4
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=150)

@@ -764,7 +764,7 @@ class Hub:
             conn.push({"type": "ack", "id": rid, "channel": result.channel, "seq": result.seq, "event_id": result.id})
 
         self.writer.submit(WriteItem(
-            NewEvent(channel=req.channel, type="message", body=req.body, author_id=conn.user_id, client_id=rid, ref_id=req.ref),
+            NewEvent(channel=ref.name, type="message", body=req.body, author_id=conn.user_id, client_id=rid, ref_id=req.ref),
             conn.name, done,
         ))
 

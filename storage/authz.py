@@ -13,6 +13,7 @@ and ``group:<id>:board`` for a learning group's pinboard (readable like ``group:
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Enrolment, GroupMember, LearningGroup, Role, User, UserStatus
 
 ROLE_RANK = {Role.PARTICIPANT: 1, Role.TRAINER: 2, Role.ORGANISER: 3}
+MAX_CHANNEL_CHARS = 120  # the longest canonical name is far shorter (dm:<18 digits>:<18 digits>)
 
 
 class ChannelKind(enum.StrEnum):
@@ -53,15 +55,32 @@ class ChannelRef:
         return f"{self.kind.value}:{self.id}"
 
 
+# An id in a channel name: ASCII digits, no sign, no leading zero, no separators or
+# spaces, at most 18 digits (below 2**63: every id column holds it). Python's int()
+# takes far more ("١", "1_0", " +1 "; "²" passes str.isdigit() and then fails int()):
+# each such spelling named a channel the access check read as the canonical one but
+# that was stored under the raw name, a hidden copy that trainers, admin review by
+# event and retention never saw.
+_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
 def _pos_int(text: str) -> int | None:
-    if not text.isdigit() or len(text) > 18 or (len(text) > 1 and text[0] == "0"):
-        return None
-    value = int(text)
-    return value if value > 0 else None
+    return int(text) if _ID.fullmatch(text) else None
 
 
 def parse_channel(name: str) -> ChannelRef | None:
-    """Parse a channel name; None for anything that is not a well-formed name."""
+    """Parse a channel name; None for anything that is not a well-formed name.
+
+    Only the canonical spelling of a channel parses (``ref.name == name``): a name from
+    a client is either exactly the one name the channel is stored and subscribed under,
+    or refused, never read as another channel's."""
+    if not name.isascii() or len(name) > MAX_CHANNEL_CHARS:
+        return None
+    ref = _parse(name)
+    return ref if ref is not None and ref.name == name else None
+
+
+def _parse(name: str) -> ChannelRef | None:
     parts = name.split(":")
     if len(parts) == 3 and parts[0] == "event" and parts[2] in ("chat", "board", "news"):
         event_id = _pos_int(parts[1])

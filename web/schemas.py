@@ -9,9 +9,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from storage.authz import parse_channel
 from storage.models import Role
+
+
+def _canonical_channel(value: str) -> str:
+    # Only the one spelling a channel is stored under (docs/protocol.md section 4): a
+    # lookalike ("event:01:chat", "event:١:chat") would match nothing, silently.
+    if parse_channel(value) is None:
+        raise ValueError(
+            "not a channel name: event:<id>:chat|board|news, group:<id>, group:<id>:board,"
+            " dm:<a>:<b> (a < b) or user:<id>, ids in ASCII digits without leading zeros"
+        )
+    return value
+
 
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Email = Annotated[str, Field(min_length=3, max_length=320)]
@@ -22,6 +35,15 @@ Place = Annotated[str, Field(max_length=200)]
 Description = Annotated[str, Field(max_length=20_000)]
 Reason = Annotated[str, Field(max_length=2000)]
 RetentionDays = Annotated[int, Field(ge=1, le=36_500)]
+_ID = "[1-9][0-9]{0,17}"
+CHANNEL_PATTERN = (
+    f"^(event:{_ID}:(chat|board|news)|group:{_ID}(:board)?|user:{_ID}|dm:{_ID}:{_ID})$"
+)
+ChannelName = Annotated[
+    str,
+    Field(min_length=1, max_length=120, pattern=CHANNEL_PATTERN, description="a channel name (canonical)"),
+    AfterValidator(_canonical_channel),
+]
 When = AwareDatetime  # naive times are refused: every time in classhub is UTC-aware
 
 

@@ -26,6 +26,7 @@ from web.auth import clear_session_cookie
 from web.errors import ApiError
 from web.lifecycle_glue import after_erasure, close_connections
 from web.routes.accounts import confirm_password
+from web.schemas import ChannelName
 
 
 class Strict(BaseModel):
@@ -50,7 +51,7 @@ class AdminTerminate(AdminReason):
 class RemoveContributions(AdminReason):
     user_id: int | None = Field(None, ge=1, description="whose; omit for all former participants")
     event_id: int | None = Field(None, ge=1, description="only in this event's channels")
-    channel: str | None = Field(None, min_length=1, max_length=120)
+    channel: ChannelName | None = None
 
 
 class StatusOut(BaseModel):

@@ -23,6 +23,7 @@ from web.review_common import (
     require_reason,
     streamed_file,
 )
+from web.schemas import ChannelName
 
 EXPORT_COLUMNS = (
     "id",
@@ -40,7 +41,7 @@ EXPORT_COLUMNS = (
 
 class ReviewFilter(TimeWindow):
     event_id: int | None = Field(None, ge=1, description="every channel of this event")
-    channel: str | None = Field(None, min_length=1, max_length=120)
+    channel: ChannelName | None = None
     author_id: int | None = Field(None, ge=1)
     type: str | None = Field(None, min_length=1, max_length=40)
     q: str | None = Field(None, min_length=1, max_length=500, description="full-text: all words")

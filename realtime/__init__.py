@@ -1,7 +1,9 @@
 """The real-time hub: wire protocol, subscriptions, fan-out, brokers, presence.
 
-The I/O-free core (``codec``, ``frames``, ``sequencer``, ``recovery``,
-``outbox``, ``ratelimit``, ``presence``) is plain classes that tests drive
-synchronously; ``hub``, ``connection``, ``group_commit`` and ``brokers`` are
-the thin asyncio layer around it. docs/protocol.md is the contract.
+``realtime.protocol`` is the sans-I/O core (``frames``, ``codec``,
+``sequencer``, ``recovery``, ``outbox``, ``ratelimit``, ``presence``,
+``wsframe``, ``errors``): plain classes that tests drive synchronously, which
+import only the standard library, msgpack and each other. ``hub``,
+``connection``, ``feeds``, ``transport``, ``group_commit`` and ``brokers`` are
+the asyncio layer around it. docs/protocol.md is the contract.
 """

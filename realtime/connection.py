@@ -16,12 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from realtime.codec import Codec, Frame, Wire, WireEvent
-from realtime.errors import CloseCode
 from realtime.metrics import HubStats
-from realtime.outbox import Outbox
-from realtime.rawsend import raw_socket, ws_frame
-from realtime.recovery import Recovery
+from realtime.protocol.codec import Codec, Frame, Wire, WireEvent
+from realtime.protocol.errors import CloseCode
+from realtime.protocol.outbox import Outbox
+from realtime.protocol.recovery import Recovery
+from realtime.protocol.wsframe import ws_frame
+from realtime.transport import raw_socket
 from storage.models import User
 
 log = logging.getLogger("classhub.hub")

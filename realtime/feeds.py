@@ -15,11 +15,11 @@ import time
 from collections import deque
 from typing import Any
 
-from realtime.codec import WireEvent, shared_frame
 from realtime.connection import Connection, Sub
 from realtime.metrics import HubStats
-from realtime.recovery import SubState
-from realtime.sequencer import Sequencer
+from realtime.protocol.codec import WireEvent, shared_frame
+from realtime.protocol.recovery import SubState
+from realtime.protocol.sequencer import Sequencer
 
 # Direct writes per turn of the loop in one feed's fan-out (~0.6 ms of writes here):
 # between chunks the loop reads sockets and the store's answers.

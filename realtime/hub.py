@@ -21,18 +21,19 @@ from typing import Any
 import msgpack
 from sqlalchemy import select, update
 
-from realtime import frames as F
 from realtime.brokers import Broker, broker_from_url
-from realtime.codec import Codec, WireEvent
 from realtime.connection import Connection, Sub
-from realtime.errors import CloseCode, ProtocolError, PublishFailed
+from realtime.errors import PublishFailed
 from realtime.feeds import Feed
 from realtime.group_commit import GroupCommitWriter, WriteItem
 from realtime.limits import shared_limits
 from realtime.limits.leases import CONN_LEASE_SECS, ConnectionLeases
 from realtime.metrics import HubStats, register
-from realtime.presence import LocalAttendance, PresenceBoard
-from realtime.ratelimit import TokenBucket
+from realtime.protocol import frames as F
+from realtime.protocol.codec import Codec, WireEvent
+from realtime.protocol.errors import CloseCode, ProtocolError
+from realtime.protocol.presence import LocalAttendance, PresenceBoard
+from realtime.protocol.ratelimit import TokenBucket
 from realtime.tokens import TokenClaim
 from storage import authz
 from storage.account_changes import AccountChanges

@@ -43,7 +43,7 @@ class HubStats:
         self.deliveries = 0
         self.frames = 0
         self.raw_frames = 0
-        self.direct_writes = 0  # of raw frames: written by fan-out itself, not at the end of the turn  # of frames: written straight to the socket (realtime/rawsend.py)
+        self.direct_writes = 0  # of raw frames: written by fan-out itself, not at the end of the turn  # of frames: written straight to the socket (realtime/transport.py)
         self.slow_consumer_closes = 0
         self.closes: dict[int, int] = {}
         self.broker_publish_failures = 0

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from realtime.limits.redis_limits import RedisLimits
 from realtime.limits.scripts import PUBLISH_GCRA
-from realtime.ratelimit import TokenBucket
+from realtime.protocol.ratelimit import TokenBucket
 
 RATE, BURST = 1e9, 10**9  # never refuse: every check is a full grant, the common case
 

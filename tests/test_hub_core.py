@@ -11,14 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from realtime import frames as F
-from realtime.codec import JSON, MSGPACK, WireEvent, choose_subprotocol
-from realtime.errors import ProtocolError
-from realtime.outbox import Outbox
-from realtime.presence import LocalAttendance, PresenceBoard
-from realtime.ratelimit import TokenBucket
-from realtime.recovery import Recovery, SubState
-from realtime.sequencer import Sequencer
+from realtime.protocol import frames as F
+from realtime.protocol.codec import JSON, MSGPACK, WireEvent, choose_subprotocol
+from realtime.protocol.errors import ProtocolError
+from realtime.protocol.outbox import Outbox
+from realtime.protocol.presence import LocalAttendance, PresenceBoard
+from realtime.protocol.ratelimit import TokenBucket
+from realtime.protocol.recovery import Recovery, SubState
+from realtime.protocol.sequencer import Sequencer
 from storage.repo.channel_log import StoredEvent
 
 
@@ -128,7 +128,7 @@ def test_parse_refuses_with_documented_codes(frame: dict[str, object], code: str
 
 
 def test_a_body_both_encodings_carry_alike_is_taken() -> None:
-    from realtime.codec import MAX_BODY_DEPTH
+    from realtime.protocol.codec import MAX_BODY_DEPTH
 
     body = {"text": "ü €", "n": 2**63 - 1, "m": -(2**63), "f": -0.0, "l": [None, True, 1.5e300],
             "d": {"k": []}}
@@ -157,8 +157,8 @@ def test_an_event_that_cannot_be_encoded_goes_out_as_the_same_placeholder_on_bot
     fan-out, and its neighbours in a batch frame are whole. Logged once per process."""
     import logging
 
-    from realtime.codec import UNREADABLE, UNREADABLE_BODY, shared_frame
     from realtime.hub import _pack_events, _unpack_events
+    from realtime.protocol.codec import UNREADABLE, UNREADABLE_BODY, shared_frame
 
     bad = StoredEvent(
         id=99_000 + n, channel="event:1:chat", seq=2, type="message", author_id=7,
@@ -372,8 +372,8 @@ def _ws_frames(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def test_shared_frame_is_one_event_or_batches_under_the_size_limit() -> None:
-    from realtime.codec import shared_frame
-    from realtime.outbox import MAX_BATCH_BYTES
+    from realtime.protocol.codec import shared_frame
+    from realtime.protocol.outbox import MAX_BATCH_BYTES
 
     one = WireEvent(stored(1), "Ada")
     data, n = shared_frame([one], JSON)
@@ -432,7 +432,7 @@ class _Transport:
 
 
 class _Raw:
-    """The connection's direct-write handle (realtime.rawsend.RawSocket) over a fake transport."""
+    """The connection's direct-write handle (realtime.transport.RawSocket) over a fake transport."""
 
     def __init__(self, transport: _Transport) -> None:
         self.transport = transport

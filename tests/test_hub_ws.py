@@ -517,7 +517,7 @@ async def test_metrics_endpoint(db_url: str, tmp_path: Path) -> None:
             assert name in text, name
         assert 'classhub_ws_publishes_total{result="ok"}' in text
         # Under uvicorn's websockets-sansio every frame of an open, keeping-up socket goes
-        # straight to the transport (web/app.py WebSocketFastPath, realtime/rawsend.py):
+        # straight to the transport (web/app.py WebSocketFastPath, realtime/transport.py):
         # nothing in the ASGI stack may hide the server's protocol object from the hub.
         assert st.hub.stats.frames > 0
         assert st.hub.stats.raw_frames == st.hub.stats.frames

@@ -18,7 +18,7 @@ import pytest
 from realtime.limits.leases import ConnectionLeases
 from realtime.limits.outage import Outage
 from realtime.limits.redis_limits import RedisLimits
-from realtime.ratelimit import TokenBucket
+from realtime.protocol.ratelimit import TokenBucket
 from tests.redis_support import RedisServer, drop_keys
 from tests.services import REDIS_URL, free_port, require_redis
 

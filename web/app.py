@@ -30,7 +30,7 @@ class WebSocketFastPath:
     the server's protocol object: the hub could then only write through ASGI
     ``send`` (one await, one ``websockets`` frame serialisation and a wrapper call
     per frame) instead of writing each shared, pre-built frame straight to the
-    socket (realtime/rawsend.py). Measured on the classroom load test this path
+    socket (realtime/transport.py). Measured on the classroom load test this path
     was most of the server's CPU per delivery. The endpoint is a plain ASGI app
     that answers every error itself, so it needs none of the wrappers.
     """

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
 
-from realtime.codec import choose_subprotocol
+from realtime.protocol.codec import choose_subprotocol
 from realtime.tokens import read_token
 from storage.models import User
 from storage.repo.accounts import token_hash

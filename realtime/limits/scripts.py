@@ -31,7 +31,7 @@ class Script:
 # GCRA (the token bucket as one stored number): KEYS[1] holds the theoretical arrival
 # time (TAT) of the user's next publish. ARGV: interval_us (1 / rate), burst.
 # Returns 0 when granted (and stored), else the microseconds until one is (>= 1).
-# Same answers as realtime.ratelimit.TokenBucket: burst tokens, refilled at rate.
+# Same answers as realtime.protocol.ratelimit.TokenBucket: burst tokens, refilled at rate.
 PUBLISH_GCRA = Script("publish_gcra", (_NOW + """
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])

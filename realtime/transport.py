@@ -1,19 +1,18 @@
 """Whole WebSocket frames written straight to the socket, skipping the per-frame ASGI path.
 
-Frames from a server are not masked, so the bytes of a frame are the same for
-every connection: an event's frame is built once and the same bytes go to a
-thousand sockets. Under uvicorn's ``websockets-sansio`` implementation the ASGI
-``send`` is a bound method of the connection's protocol object; through it we
-reach the transport. We write only while the connection is open, its closing
-handshake has not started and the transport is not paused; otherwise the
-connection's writer takes the ordinary ASGI path (which waits for the socket).
+The frames' bytes come from realtime/protocol/wsframe.py (the same bytes for
+every connection); this module finds where to write them. Under uvicorn's
+``websockets-sansio`` implementation the ASGI ``send`` is a bound method of the
+connection's protocol object; through it we reach the transport. We write only
+while the connection is open, its closing handshake has not started and the
+transport is not paused; otherwise the connection's writer takes the ordinary
+ASGI path (which waits for the socket).
 With any other server (or version) ``raw_socket`` returns None and the hub
 uses ASGI ``send`` for everything.
 """
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 try:  # uvicorn's implementation and the websockets state enum it uses
@@ -27,20 +26,6 @@ except ImportError:  # pragma: no cover - another server
 
 # The websockets state of a connection that may still carry data frames.
 OPEN = State.OPEN if State is not None else object()
-
-
-def ws_frame(payload: bytes | str, binary: bool) -> bytes:
-    """One unfragmented, unmasked server frame (RFC 6455 section 5.2) around an encoded
-    frame (JSON text or msgpack bytes)."""
-    if isinstance(payload, str):
-        payload = payload.encode()
-    first = 0x82 if binary else 0x81
-    n = len(payload)
-    if n < 126:
-        return bytes((first, n)) + payload
-    if n < 0x10000:
-        return struct.pack("!BBH", first, 126, n) + payload
-    return struct.pack("!BBQ", first, 127, n) + payload
 
 
 class RawSocket:

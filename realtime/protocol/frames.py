@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from realtime.codec import body_problem
-from realtime.errors import ProtocolError
+from realtime.protocol.codec import body_problem
+from realtime.protocol.errors import ProtocolError
 
 MAX_ID_CHARS = 64
 MAX_CHANNEL_CHARS = 120

@@ -12,12 +12,12 @@ import datetime as dt
 import json
 import logging
 import struct
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 
-from realtime.errors import ProtocolError
-from storage.repo.channel_log import StoredEvent
+from realtime.protocol.errors import ProtocolError
+from realtime.protocol.wsframe import ws_frame
 
 JSON_SUBPROTOCOL = "classhub.json.v1"
 MSGPACK_SUBPROTOCOL = "classhub.msgpack.v1"
@@ -91,13 +91,43 @@ def _container_problem(value: dict[Any, Any] | list[Any] | tuple[Any, ...], dept
             return problem
     return None
 
+
+# A batch frame is closed once its events reach this size (docs/protocol.md: frames
+# from the server stay under 512 KiB; one event is at most about 10 KiB).
+MAX_BATCH_BYTES = 256 * 1024
+
+
+class EventRecord(Protocol):
+    """A committed event as the protocol carries it: what an ``event`` frame shows, plus the
+    publisher's ``client_id`` (answers a retried publish). The store's ``StoredEvent`` is one."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def author_id(self) -> int | None: ...
+    @property
+    def client_id(self) -> str | None: ...
+    @property
+    def ref_id(self) -> int | None: ...
+    @property
+    def body(self) -> dict[str, Any]: ...
+    @property
+    def created_at(self) -> dt.datetime: ...
+
+
 def format_time(value: dt.datetime) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def event_payload(ev: StoredEvent, author_name: str | None) -> Frame:
+def event_payload(ev: EventRecord, author_name: str | None) -> Frame:
     author = None
     if ev.author_id is not None:
         author = {"id": ev.author_id, "name": author_name or ""}
@@ -127,7 +157,7 @@ UNREADABLE_BODY: Frame = {"reason": "the stored body cannot be sent identically 
 _LOGGED_UNREADABLE: set[int] = set()
 
 
-def _unreadable(ev: StoredEvent, problem: str) -> None:
+def _unreadable(ev: EventRecord, problem: str) -> None:
     """Log an unreadable event once per process (it is replayed to every reader)."""
     if ev.id in _LOGGED_UNREADABLE:
         return
@@ -236,7 +266,7 @@ class WireEvent:
 
     __slots__ = ("_frames", "_json", "_msgpack", "_payload", "author_name", "event", "seq")
 
-    def __init__(self, event: StoredEvent, author_name: str | None) -> None:
+    def __init__(self, event: EventRecord, author_name: str | None) -> None:
         self.event = event
         self.author_name = author_name
         self.seq = event.seq
@@ -250,8 +280,6 @@ class WireEvent:
         slot = 1 if codec.binary else 0
         frame = self._frames[slot]
         if frame is None:
-            from realtime.rawsend import ws_frame
-
             body = codec.event_frame(self.encoded(codec))
             frame = ws_frame(body, codec.binary)
             self._frames[slot] = frame
@@ -300,9 +328,6 @@ def shared_frame(events: list[WireEvent], codec: Codec) -> tuple[bytes, int]:
     of at most ``MAX_BATCH_BYTES`` of events each (the same rule as a connection's outbox)."""
     if len(events) == 1:
         return events[0].ws_frame(codec), 1
-    from realtime.outbox import MAX_BATCH_BYTES
-    from realtime.rawsend import ws_frame
-
     out: list[bytes] = []
     run: list[Wire] = []
     size = 0

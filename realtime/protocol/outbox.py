@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from realtime.codec import Codec, Wire, WireEvent, shared_frame
-from realtime.rawsend import ws_frame
-
-# A batch frame is closed once its events reach this size (docs/protocol.md: frames
-# from the server stay under 512 KiB; one event is at most about 10 KiB).
-MAX_BATCH_BYTES = 256 * 1024
+from realtime.protocol.codec import MAX_BATCH_BYTES, Codec, Wire, WireEvent, shared_frame
+from realtime.protocol.wsframe import ws_frame
 
 
 class Outbox:

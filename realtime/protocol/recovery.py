@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from typing import Generic, TypeVar
 
-from realtime.sequencer import HasSeq
+from realtime.protocol.sequencer import HasSeq
 
 T = TypeVar("T", bound=HasSeq)
 

@@ -43,6 +43,7 @@ from loadtest.accounts import SetupError, default_setup_cmd, run_cleanup
 from loadtest.metrics import ServerProbe, machine_load, percentiles_ms
 from loadtest.report import write_json
 from loadtest.wsclient import WSProtocolError, connect
+from realtime.protocol.codec import JSON_SUBPROTOCOL
 
 CONNECT_CONCURRENCY = 100
 DRAFT_CONCURRENCY = 20
@@ -148,7 +149,7 @@ class Subscriber:
         self.waiter = loop.create_future()
         self.ws = await connect(
             ws_url,
-            subprotocol="classhub.json.v1",
+            subprotocol=JSON_SUBPROTOCOL,
             cookie=bot["cookie"],
             origin=origin,
             on_messages=self.on_messages,

@@ -1,4 +1,10 @@
-"""The two subprotocols of docs/protocol.md: the same frames as JSON text or msgpack binary."""
+"""The two subprotocols of docs/protocol.md: the same frames as JSON text or msgpack binary.
+
+Names and encoders are the server's own (realtime.protocol.codec: sans-I/O, the one part
+of the server the load tool may import). Decoding stays here: the server's decoders
+check a client's frames, these read the server's, and json.loads takes the bytes the
+WebSocket client hands over without a decode to str first.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,9 @@ from typing import Any
 
 import msgpack
 
-SUBPROTOCOLS = {"json": "classhub.json.v1", "msgpack": "classhub.msgpack.v1"}
+from realtime.protocol.codec import JSON, JSON_SUBPROTOCOL, MSGPACK, MSGPACK_SUBPROTOCOL
+
+SUBPROTOCOLS = {"json": JSON_SUBPROTOCOL, "msgpack": MSGPACK_SUBPROTOCOL}
 
 
 @dataclass(frozen=True)
@@ -20,23 +28,11 @@ class Codec:
     decode: Callable[[bytes], Any]
 
 
-def _json_encode(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"))
-
-
-_packer = msgpack.Packer()
-
-
-def _msgpack_encode(frame: dict[str, Any]) -> bytes:
-    out: bytes = _packer.pack(frame)
-    return out
-
-
 def get_codec(name: str) -> Codec:
     if name == "json":
-        return Codec("json", SUBPROTOCOLS["json"], _json_encode, json.loads)
+        return Codec("json", JSON_SUBPROTOCOL, JSON.encode, json.loads)
     if name == "msgpack":
-        return Codec("msgpack", SUBPROTOCOLS["msgpack"], _msgpack_encode, msgpack.unpackb)
+        return Codec("msgpack", MSGPACK_SUBPROTOCOL, MSGPACK.encode, msgpack.unpackb)
     raise ValueError(f"unknown protocol {name!r} (json or msgpack)")
 
 

@@ -241,11 +241,6 @@ class Api:
             for path, ops in by_path.items()
         ]
 
-    def openapi(self) -> dict[str, Any]:
-        from web.openapi import build_openapi
-
-        return build_openapi(self.operations)
-
 
 def _endpoint(ops: dict[str, Operation]) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:

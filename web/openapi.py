@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    from web.api import Operation
+from web.api import PATH_PARAM, Operation
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -39,8 +38,6 @@ def _schema(model: type[BaseModel], components: dict[str, Any], *, request: bool
 
 
 def build_openapi(operations: list[Operation]) -> dict[str, Any]:
-    from web.api import PATH_PARAM
-
     components: dict[str, Any] = {"Error": ERROR_SCHEMA}
     paths: dict[str, Any] = {}
     for op in operations:

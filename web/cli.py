@@ -7,35 +7,20 @@ configuration into one line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from storage.errors import ConfigError, NotMigrated
 from storage.settings import DEFAULT_PORT, Settings
+from web.subcommands import REGISTRARS, Runner, ensure_migrated, redact
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from storage.migrate import upgrade
 
     upgrade(settings.database_url)
-    print(f"database is at the newest schema ({_redact(settings.database_url)})")
+    print(f"database is at the newest schema ({redact(settings.database_url)})")
     return 0
-
-
-def ensure_migrated(settings: Settings) -> None:
-    """On the embedded default migrate automatically; elsewhere refuse to run behind."""
-    from storage.migrate import is_current, upgrade
-
-    if asyncio.run(is_current(settings.database_url)):
-        return
-    if settings.is_sqlite:
-        upgrade(settings.database_url)
-        return
-    raise NotMigrated(
-        "the database schema is not current: run `classhub migrate` first "
-        f"({_redact(settings.database_url)})"
-    )
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -63,14 +48,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url
-
-
-COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+COMMANDS: dict[str, Runner] = {
     "migrate": cmd_migrate,
     "serve": cmd_serve,
 }
@@ -106,31 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply database migrations",
         description="Bring the database named by DATABASE_URL to the newest schema (Alembic).",
     )
-    for register in _REGISTRARS:
-        register(sub)
+    for name, add in REGISTRARS:
+        COMMANDS[name] = add(sub)
     return parser
-
-
-_REGISTRARS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
-
-
-def subcommand(
-    name: str,
-) -> Callable[
-    [Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], Callable[[argparse.Namespace, Settings], int]]],
-    None,
-]:
-    """Let a module add a subcommand: the decorated function adds its parser, returns the runner."""
-
-    def deco(
-        fn: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], Callable[[argparse.Namespace, Settings], int]],
-    ) -> None:
-        def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-            COMMANDS[name] = fn(sub)
-
-        _REGISTRARS.append(register)
-
-    return deco
 
 
 def _load_subcommand_modules() -> None:
@@ -154,7 +110,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Subcommand modules register on the module `web.cli`, not on `__main__`: run that one's main.
-    from web.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

@@ -17,8 +17,8 @@ from storage.repo.accounts import create_user, user_by_email
 from storage.repo.events import create_event, enrol
 from storage.repo.groups import add_member, create_group
 from storage.settings import Settings
-from web.cli import ensure_migrated, subcommand
 from web.commands.users import new_password
+from web.subcommands import ensure_migrated, subcommand
 
 DEMO_DOMAIN = "demo.classhub.example"
 DEMO_TITLE = "Demo: Facilitating live workshops"

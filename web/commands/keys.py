@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from storage.settings import Settings
-from web.cli import ensure_migrated, subcommand
+from web.subcommands import ensure_migrated, subcommand
 
 DESCRIPTION = (
     "Manage the data key that encrypts pinboard photos at rest (AES-256-GCM). "

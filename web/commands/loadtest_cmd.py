@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.settings import Settings
-from web.cli import subcommand
+from web.subcommands import subcommand
 
 BOT_DOMAIN = "loadtest.invalid"
 EVENT_CHANNEL_KINDS = ("chat", "board", "news")
@@ -91,7 +91,7 @@ def _loadtest_setup(
     )
 
     def run(args: argparse.Namespace, settings: Settings) -> int:
-        from web.cli import ensure_migrated
+        from web.subcommands import ensure_migrated
 
         ensure_migrated(settings)
         if args.cleanup:

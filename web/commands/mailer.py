@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import storage.repo.erasure_mail  # noqa: F401 - every classhub command erases mail data too
 from storage.settings import Settings
-from web.cli import ensure_migrated, subcommand
+from web.subcommands import ensure_migrated, subcommand
 
 
 async def run_mailer(settings: Settings, *, until_idle: bool) -> None:

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 
 from storage.settings import Settings
-from web.cli import subcommand
+from web.subcommands import subcommand
 
 log = logging.getLogger("classhub.maintenance")
 
@@ -36,7 +36,7 @@ def _maintenance(
     )
 
     def run(args: argparse.Namespace, settings: Settings) -> int:
-        from web.cli import ensure_migrated
+        from web.subcommands import ensure_migrated
 
         if args.every < 0:
             parser.error("--every must not be negative")

@@ -19,8 +19,8 @@ from storage.repo import accounts
 from storage.repo.invitations import create_invitation
 from storage.repo.logs import audit
 from storage.settings import Settings
-from web.cli import ensure_migrated, subcommand
 from web.signins import tell_servers
+from web.subcommands import ensure_migrated, subcommand
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]

@@ -30,6 +30,7 @@ from storage.repo.pinboard_read import notes_as_seen, snapshot
 from storage.repo.pinboard_release import ReleaseRequest, release_many
 from storage.repo.pinboard_views import board_view, iso, public_note, reply_view, section_view
 from web.api import API, Ctx
+from web.pinboard_attachments import attachment_store
 
 TAGS = ("pinboard",)
 log = logging.getLogger("classhub.pinboard")
@@ -101,8 +102,6 @@ async def board_tx(ctx: Ctx) -> AsyncIterator[BoardTx]:
         await tx.commit_events()
     tx.committed = True
     if tx.dropped_attachments:
-        from web.routes.pinboard_photos import attachment_store
-
         store = attachment_store(services)
         for att_id in tx.dropped_attachments:
             store.remove(att_id)

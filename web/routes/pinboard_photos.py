@@ -22,7 +22,6 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from storage import authz
-from storage.attachments import AttachmentStore
 from storage.crypto import DecryptionFailed, UnknownKey
 from storage.errors import DomainError, Forbidden, NotFound
 from storage.models import Attachment, Board, BoardSection, Note, NoteRevision, utcnow
@@ -35,19 +34,12 @@ from storage.repo.pinboard_views import board_view, section_view
 from web.api import API, Ctx
 from web.body_limits import limited
 from web.errors import ApiError
+from web.pinboard_attachments import attachment_store
 from web.routes.pinboard import TAGS, board_tx
 
 log = logging.getLogger("classhub.pinboard")
 MULTIPART_OVERHEAD = 64 * 1024
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
-
-
-def attachment_store(services: Any) -> AttachmentStore:
-    store = services.extras.get("pinboard.attachments")
-    if store is None:
-        store = AttachmentStore.from_settings(services.settings)
-        services.extras["pinboard.attachments"] = store
-    return store  # type: ignore[no-any-return]
 
 
 async def _read_upload(ctx: Ctx) -> bytes:

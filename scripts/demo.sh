@@ -11,6 +11,8 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e .
+# The web client's library (lit-html) at the version locked in package-lock.json.
+bash scripts/vendor.sh
 
 # Links the demo prints (and invitation links) point at the port we serve on.
 export PUBLIC_URL="${PUBLIC_URL:-http://127.0.0.1:${PORT:-8000}}"

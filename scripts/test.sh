@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests need (a virtualenv with classhub and its test extras,
-# Chromium from Debian's packages for the browser tests) and runs the whole suite.
+# Installs what the tests need (a virtualenv with classhub and its test extras, the
+# web client's library from npm (scripts/vendor.sh), Chromium from Debian's packages
+# for the browser tests) and runs the whole suite.
 # Lint (ruff) and strict type checks (mypy) run first and stop it on a finding.
 # Extra arguments go to pytest, e.g. `scripts/test.sh -k pinboard`.
 set -euo pipefail
@@ -12,6 +13,8 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+# The web client's library (lit-html) at the version locked in package-lock.json.
+bash scripts/vendor.sh
 
 if [[ ! -x /usr/bin/chromium ]]; then
   if [[ $(id -u) -eq 0 ]]; then

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.services import require
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Serving files does not depend on the database backend.
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -78,13 +83,54 @@ async def test_static_modules_and_service_worker(client: httpx.AsyncClient) -> N
 
 
 def test_client_never_parses_html_from_data() -> None:
-    """No innerHTML/outerHTML/insertAdjacentHTML/document.write anywhere in the client."""
-    from web.spa import STATIC_DIR
+    """No innerHTML/outerHTML/insertAdjacentHTML/document.write anywhere in the client's own modules.
+
+    The vendored lit-html (static/vendor/, checked below) sets innerHTML once per template,
+    on a <template> element, from the literal strings of a tagged template in our source,
+    never from a value; values are bound as text or attributes."""
+    from web.spa import STATIC_DIR, VENDOR_DIR
 
     offenders = []
     for path in STATIC_DIR.rglob("*.js"):
+        if path.is_relative_to(VENDOR_DIR):
+            continue
         text = path.read_text()
         for bad in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
             if bad in text:
                 offenders.append(f"{path.name}: {bad}")
     assert offenders == []
+
+
+def require_client_library() -> None:
+    from web.spa import CLIENT_LIBRARY, VENDOR_DIR
+
+    require(all((VENDOR_DIR / name).is_file() for name in CLIENT_LIBRARY), "the web client's library (scripts/vendor.sh)")
+
+
+@sqlite_only
+async def test_client_library_is_served_and_precached(client: httpx.AsyncClient) -> None:
+    require_client_library()
+    r = await client.get("/static/vendor/lit-html/directives/repeat.js")
+    assert r.status_code == 200
+    assert "javascript" in r.headers["content-type"]
+    assert script_src(r.headers["content-security-policy"]) == "script-src 'self'"
+    sw = (await client.get("/sw.js")).text
+    for name in ("lit-html/lit-html.js", "lit-html/directive.js", "lit-html/directive-helpers.js", "lit-html/directives/repeat.js"):
+        assert f'"/static/vendor/{name}"' in sw
+
+
+def test_serve_refuses_to_start_without_the_client_library(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server whose web client could not load its board says in one line how to fetch it."""
+    import web.spa
+    from web.cli import main
+
+    monkeypatch.setattr(web.spa, "VENDOR_DIR", tmp_path / "vendor")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'never.db'}")
+    # A port nothing can bind: were the check missing, this fails at once instead of serving.
+    assert main(["serve", "--port", "65536"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "web client's library is missing" in err and "scripts/vendor.sh" in err
+    assert not (tmp_path / "never.db").exists()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from storage.errors import ConfigError, NotMigrated
 from storage.settings import DEFAULT_PORT, Settings
+from web.spa import ClientLibraryMissing
 from web.subcommands import REGISTRARS, Runner, ensure_migrated, redact
 
 
@@ -26,7 +27,9 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from web.app import create_app
     from web.hub_glue import run_server
+    from web.spa import check_client_library
 
+    check_client_library()
     ensure_migrated(settings)
     app = create_app(settings, mailer=args.mailer)
     run_server(
@@ -102,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"classhub: configuration error: {exc}", file=sys.stderr)
         return 2
-    except NotMigrated as exc:
+    except (NotMigrated, ClientLibraryMissing) as exc:
         print(f"classhub: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

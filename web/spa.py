@@ -25,6 +25,32 @@ from starlette.types import Scope
 
 STATIC_DIR = Path(__file__).parent / "static"
 
+# The web client's one library (lit-html), not in git: scripts/vendor.sh fetches it with
+# `npm ci` from package-lock.json and copies these modules here. The wheel carries them
+# when built after that (package data ``static/**/*``).
+VENDOR_DIR = STATIC_DIR / "vendor"
+CLIENT_LIBRARY = (
+    "lit-html/lit-html.js",
+    "lit-html/directive.js",
+    "lit-html/directive-helpers.js",
+    "lit-html/directives/repeat.js",
+)
+
+
+class ClientLibraryMissing(Exception):
+    """The web client's library is not where the server serves it from; ``str()`` is one line."""
+
+
+def check_client_library() -> None:
+    """Refuse to serve a web client that cannot load its board, saying how to fetch it."""
+    for name in CLIENT_LIBRARY:
+        path = VENDOR_DIR / name
+        if not path.is_file():
+            raise ClientLibraryMissing(
+                f"the web client's library is missing ({path}): run scripts/vendor.sh "
+                "(npm ci of package-lock.json) in the source checkout, then install and start again"
+            )
+
 CSP = "; ".join(
     [
         "default-src 'self'",

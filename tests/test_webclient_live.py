@@ -780,3 +780,74 @@ def test_a_note_the_server_could_not_take_is_sent_again_while_online(server: Ser
     finally:
         ada.close()
         grace.close()
+
+
+def test_live_updates_keep_the_focused_button_and_the_half_written_note(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+    """Grace is mid-way through a note (text typed, a section chosen) with the keyboard on the
+    Vote button of Ada's note when Ada's vote on that very note and a new note of hers arrive
+    live: the board changes in place (keyed by note id), so the same button element keeps the
+    focus under its new label, the note is the same element, and the composer keeps its text
+    and section. Enter then votes from where she was."""
+    from playwright.sync_api import expect
+
+    event_id, people = event
+    tag = uuid.uuid4().hex[:6]
+    board = f"/events/{event_id}/board"
+    ada = open_as(browser, server, people["ada"], board)
+    grace = open_as(browser, server, people["grace"], board)
+    tina = open_as(browser, server, people["tina"], board)
+    try:
+        for tab in (ada, grace, tina):
+            expect(tab.page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
+        tina.page.get_by_label("New section").fill(f"Later {tag}")
+        tina.page.get_by_role("button", name="Add section").click()
+        ada.page.get_by_label("New note").fill(f"Keep the focus {tag}")
+        ada.page.get_by_role("button", name="Post note").click()
+        theirs = note(grace.page, f"Keep the focus {tag}")
+        expect(theirs).to_have_count(1, timeout=LIVE_MS)
+        page = grace.page
+        section = page.get_by_label("Section", exact=True)
+        expect(section.locator("option", has_text=f"Later {tag}")).to_have_count(1, timeout=LIVE_MS)
+        page.get_by_label("New note").fill(f"Half-written {tag}")
+        section.select_option(label=f"Later {tag}")
+        chosen = section.input_value()
+        theirs.get_by_role("button", name=re.compile(r"^Vote \(0\)")).focus()
+        # Mark the elements themselves: a rebuilt element would not carry the mark.
+        page.evaluate(
+            """() => { document.activeElement.keptMark = 'vote';
+                document.activeElement.closest('li.note').keptMark = 'note';
+                document.querySelector('textarea[name=note]').keptMark = 'composer'; }"""
+        )
+
+        # Live updates: Ada votes on her note, posts another, and Tina renames the chosen section.
+        note(ada.page, f"Keep the focus {tag}").get_by_role("button", name=re.compile(r"^Vote \(0\)")).click()
+        ada.page.get_by_label("New note").fill(f"Arrives meanwhile {tag}")
+        ada.page.get_by_role("button", name="Post note").click()
+        tina.page.get_by_role("button", name=f"Rename section Later {tag}").click()
+        tina.page.get_by_role("dialog").get_by_label("Title").fill(f"Soon {tag}")
+        tina.page.get_by_role("dialog").get_by_role("button", name="Rename").click()
+        expect(theirs).to_contain_text("1 vote", timeout=LIVE_MS)
+        expect(note(page, f"Arrives meanwhile {tag}")).to_have_count(1, timeout=LIVE_MS)
+        expect(section.locator("option", has_text=f"Soon {tag}")).to_have_count(1, timeout=LIVE_MS)
+
+        kept = page.evaluate(
+            """(text) => { const el = document.activeElement;
+                const li = [...document.querySelectorAll('li.note')].find((x) => x.textContent.includes(text));
+                return [el.keptMark ?? null, el.getAttribute('aria-label'), li.keptMark ?? null,
+                        document.querySelector('textarea[name=note]').keptMark ?? null]; }""",
+            f"Keep the focus {tag}",
+        )
+        assert kept[0] == "vote" and kept[1].startswith("Vote (1)"), kept
+        assert kept[2:] == ["note", "composer"], kept
+        expect(page.get_by_label("New note")).to_have_value(f"Half-written {tag}")
+        assert section.input_value() == chosen
+        # The keyboard carries on from the same button.
+        page.keyboard.press("Enter")
+        expect(note(ada.page, f"Keep the focus {tag}")).to_contain_text("2 votes", timeout=LIVE_MS)
+        expect(theirs.get_by_role("button", name=re.compile(r"^Unvote \(2\)"))).to_be_focused(timeout=LIVE_MS)
+        assert page.evaluate("() => document.activeElement.keptMark") == "vote"
+        for tab in (ada, grace, tina):
+            assert tab.errors == []
+    finally:
+        for tab in (ada, grace, tina):
+            tab.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -105,6 +106,44 @@ def require_client_library() -> None:
     from web.spa import CLIENT_LIBRARY, VENDOR_DIR
 
     require(all((VENDOR_DIR / name).is_file() for name in CLIENT_LIBRARY), "the web client's library (scripts/vendor.sh)")
+
+
+def test_client_modules_use_lit_html_safely_and_only_what_vendor_sh_copies() -> None:
+    """The client imports from vendor/ only the lit-html modules scripts/vendor.sh copies (no
+    unsafe-* directive among them) and never names one; the version is pinned in package.json,
+    locked with its integrity hash, and vendor/ holds exactly npm's verified files."""
+    from web.spa import CLIENT_LIBRARY, STATIC_DIR, VENDOR_DIR
+
+    imported: set[str] = set()
+    for path in STATIC_DIR.rglob("*.js"):
+        if path.is_relative_to(VENDOR_DIR):
+            continue
+        text = path.read_text()
+        assert not re.search(r"unsafe(HTML|SVG|MathML|Static)|unsafe-(html|svg|mathml)|lit-html/static", text), path
+        for spec in re.findall(r"""from\s+'([^']*vendor/[^']*)'""", text):
+            target = (path.parent / spec).resolve()
+            imported.add(target.relative_to(VENDOR_DIR.resolve()).as_posix())
+    assert imported and imported <= set(CLIENT_LIBRARY)
+
+    script = (ROOT / "scripts" / "vendor.sh").read_text()
+    files = re.search(r"^FILES=\(([^)]*)\)", script, re.MULTILINE)
+    assert files is not None
+    copied = {f"lit-html/{name}" for name in files.group(1).split()}
+    assert copied == set(CLIENT_LIBRARY) | {"lit-html/LICENSE"}
+
+    pinned = json.loads((ROOT / "package.json").read_text())["dependencies"]
+    locked = json.loads((ROOT / "package-lock.json").read_text())["packages"]
+    assert pinned == {"lit-html": locked["node_modules/lit-html"]["version"]}
+    assert locked["node_modules/lit-html"]["integrity"].startswith("sha512-")
+
+    require_client_library()
+    on_disk = {p.relative_to(VENDOR_DIR).as_posix() for p in VENDOR_DIR.rglob("*") if p.is_file()}
+    assert on_disk == copied
+    npm_copy = ROOT / "node_modules" / "lit-html"
+    if npm_copy.is_dir():  # a source checkout after scripts/vendor.sh
+        assert json.loads((npm_copy / "package.json").read_text())["version"] == pinned["lit-html"]
+        for name in copied:
+            assert (VENDOR_DIR / name).read_bytes() == (npm_copy / name.removeprefix("lit-html/")).read_bytes(), name
 
 
 @sqlite_only

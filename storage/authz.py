@@ -293,33 +293,15 @@ async def may_invite(db: AsyncSession, user: User, event_id: int | None) -> bool
 
 
 async def may_issue_link_for(db: AsyncSession, user: User, target: User) -> bool:
-    """May ``user`` get a set-your-password link for the (password-less) ``target``?
+    """May ``user`` be handed a set-your-password link for the existing ``target``?
 
-    Whoever holds the link becomes that person, so a trainer gets one only for
-    a plain participant of their own events: never for an admin or for someone
-    who has a staff role or an enrolment elsewhere, nor for an account in no event
-    at all (an admin made it, for someone who may be given a role later; enrolling
-    it into one's own event first must not hand over the key to it).
+    Whoever holds the link becomes that person (and reads their direct messages
+    from the start), so only an admin ever gets one in an answer. Anyone else's
+    request for an existing account sends the link to the account's own address
+    (``storage/repo/account_mail.py``); whether the account was ever activated or
+    had its password reset makes no difference.
     """
-    if not _active(user):
-        return False
-    if user.is_admin:
-        return True
-    if target.is_admin or target.is_dpo:
-        return False
-    rows = (
-        await db.execute(
-            select(Enrolment.event_id, Enrolment.role).where(Enrolment.user_id == target.id)
-        )
-    ).all()
-    if not rows:
-        return False
-    for event_id, role in rows:
-        if role != Role.PARTICIPANT.value:
-            return False
-        if not await has_event_role(db, user, event_id, Role.TRAINER):
-            return False
-    return True
+    return _active(user) and user.is_admin
 
 
 async def may_manage_groups(db: AsyncSession, user: User, event_id: int) -> bool:

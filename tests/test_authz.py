@@ -155,8 +155,9 @@ EVENT_RULE_CASES = [
     # who: create, view, emails, enrol, invite, invite w/o event, groups, link for p2, accounts
     ("p1", [False, True, False, False, False, False, False, False, False]),
     ("out", [False, False, False, False, False, False, False, False, False]),
-    ("tr", [False, True, True, False, True, False, True, True, False]),
-    ("org", [False, True, True, True, True, False, True, True, False]),
+    # Nobody but an admin is handed a set-password link of an existing account (issue 13).
+    ("tr", [False, True, True, False, True, False, True, False, False]),
+    ("org", [False, True, True, True, True, False, True, False, False]),
     ("adm", [True, True, True, True, True, True, True, True, True]),
 ]
 
@@ -182,7 +183,9 @@ async def test_trainer_gets_no_link_for_staff_or_people_of_other_events(services
     async with services.db.session() as db:
         tr = await db.get(User, w["tr"].id)
         assert tr is not None
-        for target, ok in (("p1", True), ("org", False), ("adm", False), ("tr", False)):
+        # Not even for a plain participant of the trainer's own event: the link would let
+        # the trainer sign in as that person (issue 13: a reset account taken over).
+        for target, ok in (("p1", False), ("org", False), ("adm", False), ("tr", False)):
             t = await db.get(User, w[target].id)
             assert t is not None
             assert await authz.may_issue_link_for(db, tr, t) is ok, target

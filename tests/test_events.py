@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import login, make_user, unique_email
+from tests.mail_links import links_in_outbox
 from tests.test_invitations import make_event
 
 EVENT = {
@@ -70,19 +71,32 @@ async def test_enrol_one_by_one(client: httpx.AsyncClient, services: Any) -> Non
     await login(client, trainer.email)
     assert (await client.post(url, json={"email": existing.email})).status_code == 403
     await login(client, organiser.email)
-    r = await client.post(url, json={"email": existing.email, "role": "trainer"})
-    assert r.status_code == 201 and r.json()["created"] is False and r.json()["invite_url"] is None
-    r = await client.post(url, json={"email": unique_email()})
-    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_name"
+    # Someone outside the organiser's events: offered by mail, not enrolled, nothing told.
+    r = await client.post(url, json={"email": existing.email, "display_name": "E", "role": "trainer"})
+    assert r.status_code == 201 and r.json()["offered"] is True and r.json()["user_id"] is None
+    assert r.json()["invite_url"] is None and r.json()["created"] is None
+    # A name is asked of every address, known or not (the question tells nothing).
+    for email in (unique_email(), existing.email):
+        r = await client.post(url, json={"email": email})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_name"
     r = await client.post(url, json={"email": unique_email(), "display_name": "Newbie"})
-    assert r.status_code == 201 and r.json()["invite_url"].startswith("http://testserver/invite/")
+    assert r.status_code == 201 and r.json()["offered"] is True and r.json()["invite_url"] is None
     r = await client.post(url, json={"email": "not-an-email", "display_name": "N"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_email"
+    members = (await client.get(f"{url[:-11]}/members")).json()["members"]
+    assert existing.id not in {m["user_id"] for m in members}
+    # The person follows the mailed offer: enrolled as offered.
+    [token] = await links_in_outbox(services.db, existing.email)
+    r = await client.post("/api/invitations/join", json={"token": token})
+    assert r.status_code == 200 and r.json()["event_id"] == event.id, r.text
     roles = {
         m["user_id"]: m["role"]
         for m in (await client.get(f"{url[:-11]}/members")).json()["members"]
     }
     assert roles[existing.id] == "trainer"
+    # Now someone the organiser has in an event: enrolled at once, and told so.
+    r = await client.post(url, json={"email": existing.email, "display_name": "E", "role": "participant"})
+    assert r.status_code == 201 and r.json()["user_id"] == existing.id and r.json()["enrolled"]
     r = await client.delete(f"{url}/{existing.id}")
     assert r.status_code == 200
     assert (await client.delete(f"{url}/{existing.id}")).status_code == 404
@@ -92,18 +106,19 @@ async def test_enrol_by_csv_reports_bad_rows_keeps_good(
     client: httpx.AsyncClient, services: Any
 ) -> None:
     organiser, existing = await make_user(services), await make_user(services, name="Known")
+    admin = await make_user(services, admin=True)
     event = await make_event(services, organiser=organiser)
-    new1, new2 = unique_email("csv"), unique_email("csv")
+    new1, new2, multi = unique_email("csv"), unique_email("csv"), unique_email("csv")
     text = (
         "email,display_name,role\n"
         f"{new1},Ann Example,participant\n"  # line 2: new account
         "not-an-email,Bad,participant\n"  # line 3: bad email
-        f"{existing.email},,TRAINER\n"  # line 4: existing account, role upper-case
+        f"{existing.email},Known,TRAINER\n"  # line 4: existing account, role upper-case
         f"{new2},,participant\n"  # line 5: new account without a name
         f"{unique_email()},Zed,boss\n"  # line 6: unknown role
         "\n"  # line 7: blank, skipped
         f"{new1.upper()},Ann Again,participant\n"  # line 8: duplicate of line 2
-        f'"{unique_email()}","Multi\nLine",participant\n'  # line 9-10: quoted newline is fine
+        f'"{multi}","Multi\nLine",participant\n'  # line 9-10: quoted newline is fine
     )
     await login(client, organiser.email)
     r = await client.post(
@@ -117,10 +132,25 @@ async def test_enrol_by_csv_reports_bad_rows_keeps_good(
     assert "line 2" in out["errors"][3]["error"]
     enrolled = {e["email"]: e for e in out["enrolled"]}
     assert len(enrolled) == 3
-    assert enrolled[new1]["created"] and enrolled[new1]["invite_url"]
-    assert enrolled[existing.email]["created"] is False
+    # An organiser learns nothing about the accounts behind the addresses: every good row
+    # is an offer mailed to the person, whether the address was new or known elsewhere.
+    assert all(e["offered"] and e["user_id"] is None and e["invite_url"] is None for e in enrolled.values())
     members = (await client.get(f"/api/events/{event.id}/members")).json()["members"]
+    assert existing.email not in {m["email"] for m in members}
+    # An admin's upload enrols at once and hands over the links of new accounts.
+    await login(client, admin.email)
+    other = await make_event(services)
+    text = f"email,display_name,role\n{unique_email('csv')},Ann,participant\n{existing.email},,TRAINER\n"
+    r = await client.post(
+        f"/api/events/{other.id}/enrolments/csv",
+        files={"file": ("people.csv", text.encode(), "text/csv")},
+    )
+    assert r.status_code == 200 and r.json()["errors"] == [], r.text
+    created = [e for e in r.json()["enrolled"] if e["created"]]
+    assert len(created) == 1 and created[0]["invite_url"]
+    members = (await client.get(f"/api/events/{other.id}/members")).json()["members"]
     assert {m["email"]: m["role"] for m in members}[existing.email] == "trainer"
+    await login(client, organiser.email)
     # Whole-file problems are one clear 4xx.
     r = await client.post(
         f"/api/events/{event.id}/enrolments/csv",

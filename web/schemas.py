@@ -73,12 +73,18 @@ class MemberOut(BaseModel):
 
 
 class RegistrationOut(BaseModel):
-    user_id: int
+    """For a non-admin who registered someone outside the events they teach, every
+    answer is the same whether or not the address has an account: ``offered`` true,
+    ``user_id`` and ``created`` null, ``enrolled`` false, the email and name as sent
+    (docs/privacy.md, "Invitations and enrolment")."""
+
+    user_id: int | None
     email: str
     display_name: str
-    created: bool
+    created: bool | None
     enrolled: bool
-    invite_url: str | None = None
+    invite_url: str | None = None  # only ever in an admin's answer
+    offered: bool = False  # the person was mailed an offer to join; nothing changed yet
 
 
 class OkOut(BaseModel):

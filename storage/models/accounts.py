@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import AUTOINCREMENT, Base, BigId, UTCDateTime, utcnow
@@ -62,7 +62,11 @@ class AuthSession(Base):
 
 
 class Invitation(Base):
-    """A single-use, expiring link that lets a registered person set a password."""
+    """A single-use, expiring link that lets a registered person set a password.
+
+    With ``event_id`` it is also an offer to join that event as ``role``: following
+    it enrols the person (docs/privacy.md, "Invitations and enrolment").
+    """
 
     __tablename__ = "invitations"
 
@@ -72,6 +76,12 @@ class Invitation(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str | None] = mapped_column(String(16))
+    # Sent to the person's own address (storage/repo/account_mail.py), not handed to anyone.
+    mailed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class LoginFailure(Base):

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.authz import ROLE_RANK, may_issue_link_for
+from storage.authz import ROLE_RANK, ProfileView, may_issue_link_for, profile_view_by_enrolment
 from storage.errors import DomainError
 from storage.models import Enrolment, Role, User, UserStatus
+from storage.repo.account_mail import mail_link
 from storage.repo.accounts import create_user, normalise_email, user_by_email
 from storage.repo.events import enrol
 from storage.repo.invitations import create_invitation
@@ -27,7 +28,12 @@ class Registration:
     user: User
     created: bool  # a new account was made
     enrolled: bool  # an enrolment was made or its role changed
-    invite_token: str | None  # a new set-your-password link, when one was issued
+    invite_token: str | None  # a new set-your-password link for the caller (admins only)
+    # False: the caller learns nothing about the account (not even whether it exists);
+    # the person was mailed an offer to join, or nothing happened (see ``register``).
+    disclosed: bool = True
+    email: str = ""  # as the caller typed it (normalised)
+    display_name: str = ""  # as the caller typed it
 
 
 async def register(
@@ -39,35 +45,92 @@ async def register(
     event_id: int | None,
     role: Role,
     ttl_secs: int,
+    public_url: str,
     keep_higher_role: bool = False,
 ) -> Registration:
     """Make sure ``email`` has an account (and an enrolment in ``event_id`` as ``role``).
 
-    A person who never set a password gets a fresh invitation link, provided
-    the actor may hold such a link for them (``authz.may_issue_link_for``).
+    Admins: the account is made or found and enrolled, and a person who has no
+    password gets a fresh set-password link in the answer (``may_issue_link_for``).
+
+    Anyone else (a trainer's invitation, an organiser's enrolment) learns nothing
+    about an account they do not already see in full, i.e. one outside the events
+    they teach or organise: whether the address is new, belongs to someone else's
+    participant, an admin, or a blocked account, the answer is the same
+    (``disclosed`` False) and nothing is enrolled. The person is mailed an offer to
+    join (``storage/repo/account_mail.py``), with which a new account also sets its
+    password. A person they do teach is enrolled at once; if that account has no
+    password, the set-password link is mailed to its own address. No link is ever
+    returned to a non-admin.
+
     With ``keep_higher_role`` an existing trainer or organiser is not demoted.
     """
-    user = await user_by_email(db, normalise_email(email))
+    email = normalise_email(email)
+    name = display_name.strip()
+    if not actor.is_admin and not name:
+        # Asked of every address alike, so the question does not tell which exist.
+        raise DomainError("invalid_name", "display_name is required", status=422)
+    user = await user_by_email(db, email)
+    if actor.is_admin:
+        return await _register_as_admin(
+            db, actor, user, email, name, event_id, role, ttl_secs, keep_higher_role
+        )
+    if (
+        user is not None
+        and user.status == UserStatus.ACTIVE.value
+        and await profile_view_by_enrolment(db, actor, user) is ProfileView.FULL
+    ):
+        enrolled = False
+        if event_id is not None:
+            current = await db.get(Enrolment, (user.id, event_id))
+            enrolled = await enrol(db, user.id, event_id, _role_to_set(role, current, keep_higher_role))
+        if user.password_hash is None:
+            await mail_link(db, user, actor=actor, public_url=public_url, ttl_secs=ttl_secs)
+        return Registration(user, False, enrolled, None, True, email, name)
     created = user is None
     if user is None:
-        user = await create_user(db, email=email, display_name=display_name)
+        user = await create_user(db, email=email, display_name=name)
+    if user.status == UserStatus.ACTIVE.value and event_id is not None:
+        await mail_link(
+            db, user, actor=actor, public_url=public_url, ttl_secs=ttl_secs,
+            event_id=event_id, role=role,
+        )
+    return Registration(user, created, False, None, False, email, name)
+
+
+def _role_to_set(role: Role, current: Enrolment | None, keep_higher_role: bool) -> Role:
+    if keep_higher_role and current is not None:
+        return max(Role(current.role), role, key=ROLE_RANK.__getitem__)
+    return role
+
+
+async def _register_as_admin(
+    db: AsyncSession,
+    actor: User,
+    user: User | None,
+    email: str,
+    name: str,
+    event_id: int | None,
+    role: Role,
+    ttl_secs: int,
+    keep_higher_role: bool,
+) -> Registration:
+    created = user is None
+    if user is None:
+        user = await create_user(db, email=email, display_name=name)
     elif user.status == UserStatus.DELETED.value:  # pragma: no cover - deleted rows have no email
         raise DomainError("account_deleted", "this account was deleted", status=409)
-    link_allowed = user.password_hash is None and (
-        created or await may_issue_link_for(db, actor, user)
-    )
+    link_allowed = user.password_hash is None and await may_issue_link_for(db, actor, user)
     enrolled = False
     if event_id is not None:
         current = await db.get(Enrolment, (user.id, event_id))
-        if keep_higher_role and current is not None:
-            role = max(Role(current.role), role, key=ROLE_RANK.__getitem__)
-        enrolled = await enrol(db, user.id, event_id, role)
+        enrolled = await enrol(db, user.id, event_id, _role_to_set(role, current, keep_higher_role))
     token = (
         await create_invitation(db, user, created_by=actor.id, ttl_secs=ttl_secs)
         if link_allowed
         else None
     )
-    return Registration(user, created, enrolled, token)
+    return Registration(user, created, enrolled, token, True, email, name)
 
 
 @dataclass
@@ -160,23 +223,30 @@ class CsvOutcome:
 
 
 async def enrol_from_csv(
-    db: AsyncSession, *, actor: User, event_id: int, data: bytes, ttl_secs: int
+    db: AsyncSession, *, actor: User, event_id: int, data: bytes, ttl_secs: int, public_url: str
 ) -> CsvOutcome:
     """Enrol every good row of a CSV file; bad rows are reported by line and skipped.
 
     Every check that can fail is made before a row writes anything, so one bad
-    row never undoes the good ones (no savepoints needed).
+    row never undoes the good ones (no savepoints needed). For a non-admin no check
+    depends on whether an address has an account (``register``): every row needs a
+    display_name, and a blocked account's row looks like any other.
     """
     parsed = parse_enrolment_csv(data)
     outcome = CsvOutcome(errors=list(parsed.errors))
     for row in parsed.rows:
-        existing = await user_by_email(db, row.email)
-        if existing is None and not row.display_name:
-            outcome.errors.append((row.line, "display_name is required for a new account"))
-            continue
-        if existing is not None and existing.status != UserStatus.ACTIVE.value:
-            outcome.errors.append((row.line, f"the account of {row.email} is {existing.status}"))
-            continue
+        if not actor.is_admin:
+            if not row.display_name:
+                outcome.errors.append((row.line, "display_name is required"))
+                continue
+        else:
+            existing = await user_by_email(db, row.email)
+            if existing is None and not row.display_name:
+                outcome.errors.append((row.line, "display_name is required for a new account"))
+                continue
+            if existing is not None and existing.status != UserStatus.ACTIVE.value:
+                outcome.errors.append((row.line, f"the account of {row.email} is {existing.status}"))
+                continue
         reg = await register(
             db,
             actor=actor,
@@ -185,6 +255,7 @@ async def enrol_from_csv(
             event_id=event_id,
             role=row.role,
             ttl_secs=ttl_secs,
+            public_url=public_url,
         )
         outcome.registrations.append((row.line, reg))
     outcome.errors.sort()

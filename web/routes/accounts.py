@@ -12,11 +12,12 @@ from storage.models import User, UserStatus
 from storage.passwords import hash_password, needs_rehash, verify_password
 from storage.repo import throttle
 from storage.repo.accounts import create_session, revoke_session, user_by_email
-from storage.repo.invitations import accept_invitation
+from storage.repo.invitations import accept_invitation, join_offer
 from storage.repo.logs import log_activity
 from web.api import API, Ctx
 from web.auth import clear_session_cookie, csrf_token_for, session_token, set_session_cookie
 from web.errors import ApiError
+from web.routes.invitations import membership_changed
 from web.schemas import Email, OkOut, Password, Strict
 
 
@@ -28,6 +29,15 @@ class LoginBody(Strict):
 class AcceptBody(Strict):
     token: Annotated[str, Field(min_length=1, max_length=200)]
     password: Password
+
+
+class JoinBody(Strict):
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class JoinOut(BaseModel):
+    event_id: int
+    status: str = "joined"
 
 
 class MeOut(BaseModel):
@@ -217,14 +227,44 @@ async def me(ctx: Ctx) -> dict[str, Any]:
     response=MeOut,
     tags=("accounts",),
     errors={
-        400: "the password is too weak",
+        400: "the password is too weak (the reason says why)",
         404: "unknown invitation",
+        409: "the account has a password already: the link only offers to join an event",
         410: "the invitation was used already or has expired",
     },
 )
 async def accept(ctx: Ctx) -> JSONResponse:
+    """Also accepts every offer to join an event among the person's open links."""
     body: AcceptBody = ctx.body
     async with ctx.services.db.session() as db:
-        user = await accept_invitation(db, body.token, body.password)
+        user, joined = await accept_invitation(db, body.token, body.password)
         await log_activity(db, user_id=user.id, action="invitation_accepted", ip=ctx.ip)
+    await membership_changed(ctx, [user.id] if joined else [])
     return await start_session(ctx, user)
+
+
+@API.op(
+    "POST",
+    "/api/invitations/join",
+    summary="Accept a mailed offer to join an event (an account that has a password)",
+    auth="public",
+    body=JoinBody,
+    response=JoinOut,
+    tags=("accounts",),
+    errors={
+        404: "unknown invitation",
+        409: "the link is no offer, or the account has no password yet (set it with the link)",
+        410: "the offer was used already, has expired or was withdrawn",
+    },
+)
+async def join(ctx: Ctx) -> dict[str, Any]:
+    """The link was mailed to the account's own address: following it is the person's
+    consent to join (and to the event's staff seeing their profile). Signs nobody in."""
+    body: JoinBody = ctx.body
+    async with ctx.services.db.session() as db:
+        user, event_id, changed = await join_offer(db, body.token)
+        await log_activity(
+            db, user_id=user.id, action="offer_accepted", target=f"event:{event_id}", ip=ctx.ip
+        )
+    await membership_changed(ctx, [user.id] if changed else [])
+    return JoinOut(event_id=event_id).model_dump()

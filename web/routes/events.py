@@ -63,7 +63,9 @@ class MemberList(BaseModel):
 
 class EnrolBody(Strict):
     email: Email
-    display_name: DisplayName | None = None  # needed when the email has no account yet
+    # Admins: needed when the email has no account yet. Organisers: always (asked of
+    # every address alike, so that it does not tell which have an account).
+    display_name: DisplayName | None = None
     role: Role = Role.PARTICIPANT
 
 
@@ -191,7 +193,9 @@ async def _enrolling(ctx: Ctx, db: Any, event_id: int) -> User:
 @API.op(
     "POST",
     "/api/events/{event_id:int}/enrolments",
-    summary="Enrol one person (a new email gets an account and an invitation link)",
+    summary="Enrol one person; an organiser's request for someone outside the events they "
+    "teach or organise is mailed to the person as an offer to join, and the answer tells "
+    "nothing about the account",
     body=EnrolBody,
     response=RegistrationOut,
     status=201,
@@ -210,13 +214,14 @@ async def enrol_one(ctx: Ctx) -> dict[str, Any]:
             event_id=event_id,
             role=body.role,
             ttl_secs=ctx.services.settings.invitation_ttl_secs,
+            public_url=ctx.services.settings.public_url,
         )
         await audit(
             db,
             actor_id=actor.id,
             action="event.enrol",
             target=f"event:{event_id}",
-            detail={"user_id": reg.user.id, "role": body.role.value},
+            detail={"user_id": reg.user.id, "role": body.role.value, "offered": not reg.disclosed},
             ip=ctx.ip,
         )
     if reg.enrolled:
@@ -291,6 +296,7 @@ async def enrol_csv(ctx: Ctx) -> dict[str, Any]:
             event_id=event_id,
             data=data,
             ttl_secs=ctx.services.settings.invitation_ttl_secs,
+            public_url=ctx.services.settings.public_url,
         )
         await audit(
             db,

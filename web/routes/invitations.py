@@ -7,9 +7,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from storage.authz import may_invite
-from storage.models import Role
+from storage.models import Event, Role
 from storage.repo.events import get_event
-from storage.repo.invitations import invited_user
+from storage.repo.invitations import invitation_for
 from storage.repo.logs import audit
 from storage.repo.registration import Registration, register
 from web.api import API, Ctx
@@ -27,6 +27,11 @@ class InviteBody(Strict):
 class InvitationOut(BaseModel):
     email: str | None
     display_name: str
+    # True: the account has a password; the link only offers to join ``event_title``
+    # (POST /api/invitations/join). False: set the password (POST /api/invitations/accept).
+    has_password: bool = False
+    event_title: str | None = None  # an offer to join this event
+    role: str | None = None
 
 
 def invite_url(public_url: str, token: str) -> str:
@@ -34,6 +39,15 @@ def invite_url(public_url: str, token: str) -> str:
 
 
 def registration_out(ctx: Ctx, reg: Registration) -> dict[str, Any]:
+    if not reg.disclosed:
+        return RegistrationOut(
+            user_id=None,
+            email=reg.email,
+            display_name=reg.display_name,
+            created=None,
+            enrolled=False,
+            offered=True,
+        ).model_dump()
     url = (
         invite_url(ctx.services.settings.public_url, reg.invite_token) if reg.invite_token else None
     )
@@ -56,7 +70,9 @@ async def membership_changed(ctx: Ctx, user_ids: list[int]) -> None:
 @API.op(
     "POST",
     "/api/invitations",
-    summary="Register a participant: creates the account (if new) and an invitation link",
+    summary="Register a participant: admins get the account and a set-password link; "
+    "trainers get nothing back about an account they do not teach, whose owner is mailed "
+    "an offer to join",
     body=InviteBody,
     response=RegistrationOut,
     status=201,
@@ -64,9 +80,10 @@ async def membership_changed(ctx: Ctx, user_ids: list[int]) -> None:
     errors={403: "only trainers of the event and admins may register people"},
 )
 async def invite(ctx: Ctx) -> dict[str, Any]:
-    """``invite_url`` is null when the person has a password already (they just sign in),
-    and when the caller may not hold the key to that account: for a trainer, any account
-    that is staff, an admin, enrolled in someone else's event, or in no event at all."""
+    """Only an admin's answer ever carries a link (``invite_url``, for an account without a
+    password). A trainer's request for a person they already teach enrols them (and mails
+    a set-password link to the person if they have none); for anyone else, new address or
+    not, the answer is the same (``offered``) and the person is mailed an offer to join."""
     body: InviteBody = ctx.body
     settings = ctx.services.settings
     async with ctx.services.db.session() as db:
@@ -82,6 +99,7 @@ async def invite(ctx: Ctx) -> dict[str, Any]:
             event_id=body.event_id,
             role=Role.PARTICIPANT,
             ttl_secs=settings.invitation_ttl_secs,
+            public_url=settings.public_url,
             keep_higher_role=True,
         )
         await audit(
@@ -89,7 +107,7 @@ async def invite(ctx: Ctx) -> dict[str, Any]:
             actor_id=ctx.me.id,
             action="user.invite",
             target=f"user:{reg.user.id}",
-            detail={"event_id": body.event_id, "created": reg.created},
+            detail={"event_id": body.event_id, "created": reg.created, "offered": not reg.disclosed},
             ip=ctx.ip,
         )
     if reg.enrolled:
@@ -109,5 +127,12 @@ async def invite(ctx: Ctx) -> dict[str, Any]:
 async def show_invitation(ctx: Ctx) -> dict[str, Any]:
     token = ctx.path_str("token")
     async with ctx.services.db.session() as db:
-        user = await invited_user(db, token)
-    return InvitationOut(email=user.email, display_name=user.display_name).model_dump()
+        invitation, user = await invitation_for(db, token)
+        event = await db.get(Event, invitation.event_id) if invitation.event_id else None
+    return InvitationOut(
+        email=user.email,
+        display_name=user.display_name,
+        has_password=user.password_hash is not None,
+        event_title=event.title if event is not None else None,
+        role=invitation.role if event is not None else None,
+    ).model_dump()

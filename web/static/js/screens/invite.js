@@ -19,7 +19,13 @@ export async function render(main, params) {
     button);
   try {
     const info = await api.get(`/api/invitations/${encodeURIComponent(token)}`);
-    if (info && info.display_name) intro.textContent = `Hello ${info.display_name}: choose a password to finish setting up your account${info.email ? ` (${info.email})` : ''}.`;
+    if (info && info.has_password) {
+      // A mailed offer to join an event, for an account that has a password already.
+      renderJoin(main, token, info);
+      return;
+    }
+    const joining = info && info.event_title ? ` and join "${info.event_title}"` : '';
+    if (info && info.display_name) intro.textContent = `Hello ${info.display_name}: choose a password to finish setting up your account${info.email ? ` (${info.email})` : ''}${joining}.`;
   } catch (err) {
     if (err.status === 404 || err.status === 410) {
       error.textContent = err.message || 'This invitation is not valid any more; ask the organiser for a new one.';
@@ -50,4 +56,29 @@ export async function render(main, params) {
   });
   main.append(form);
   password.focus();
+}
+
+// Accept an offer to join an event (the link came by mail to the account's own address).
+function renderJoin(main, token, info) {
+  const error = h('p', { class: 'error', role: 'alert' });
+  const button = h('button', { type: 'button', class: 'primary' }, 'Join');
+  const card = h('section', { class: 'card narrow', 'aria-labelledby': 'join-title' },
+    h('h1', { id: 'join-title' }, `Join "${info.event_title}"`),
+    h('p', {}, `Hello ${info.display_name}: you are invited to "${info.event_title}" as ${info.role}. `
+      + 'Once you join, the event\'s trainers and organisers see your profile.'),
+    error,
+    button);
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    error.textContent = '';
+    try {
+      await api.post('/api/invitations/join', { token });
+      navigate('/events', { replace: true });
+    } catch (err) {
+      error.textContent = err.message;
+      button.disabled = false;
+    }
+  });
+  main.append(card);
+  button.focus();
 }

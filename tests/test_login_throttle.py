@@ -242,3 +242,48 @@ async def test_password_confirmation_is_throttled_like_sign_in(db_url: str, tmp_
         # The same counter guards signing in to that account.
         r = await client.post("/api/login", json={"email": user.email, "password": PASSWORD})
         assert r.status_code == 429
+
+
+async def test_known_device_lets_the_owner_through_a_lockout(db_url: str, tmp_path: Path) -> None:
+    """Issue 13, item 11: wrong guesses from anywhere used to lock the owner out for the
+    whole window. A browser the owner signed in from before (its device cookie) has its
+    own count; unknown devices stay throttled."""
+    from web.app import create_app
+    from web.devices import DEVICE_COOKIE
+
+    app = create_app(make_settings(db_url, tmp_path / "var", LOGIN_MAX_FAILURES_ACCOUNT="3"))
+
+    def from_ip(ip: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(ip, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+    async with app.router.lifespan_context(app), from_ip("10.7.0.1") as owner, from_ip(
+        "10.7.0.66"
+    ) as attacker, from_ip("10.7.0.2") as elsewhere:
+        user = await make_user(app.state.services)
+        right = {"email": user.email, "password": PASSWORD}
+        r = await owner.post("/api/login", json=right)
+        assert r.status_code == 200 and owner.cookies.get(DEVICE_COOKIE)
+        await owner.post("/api/logout", headers={"X-CSRF-Token": r.json()["csrf_token"]})
+        for i in range(3):
+            r = await attacker.post("/api/login", json={"email": user.email, "password": f"guess {i} here"})
+            assert r.status_code == 401
+        # The account is throttled for every unknown device, the right password included ...
+        assert (await attacker.post("/api/login", json=right)).status_code == 429
+        assert (await elsewhere.post("/api/login", json=right)).status_code == 429
+        # ... and a forged device cookie is an unknown device.
+        elsewhere.cookies.set(DEVICE_COOKIE, "forged.value", path="/api")
+        assert (await elsewhere.post("/api/login", json=right)).status_code == 429
+        # The owner's own browser is let through.
+        r = await owner.post("/api/login", json=right)
+        assert r.status_code == 200, r.text
+        # A known device has a limit of its own: guessing there stops at the same count.
+        await owner.post("/api/logout", headers={"X-CSRF-Token": r.json()["csrf_token"]})
+        for i in range(3):
+            r = await owner.post("/api/login", json={"email": user.email, "password": f"typo {i} here"})
+            assert r.status_code == 401
+        assert (await owner.post("/api/login", json=right)).status_code == 429
+        # The device cookie is for this one account: another one from the same browser
+        # counts as an unknown device.
+        other = await make_user(app.state.services)
+        assert (await owner.post("/api/login", json={"email": other.email, "password": PASSWORD})).status_code == 200

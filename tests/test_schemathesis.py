@@ -19,7 +19,7 @@ import pytest
 from tests.cli_helpers import ROOT, classhub, cli_env
 from tests.services import free_port
 
-ADMIN, PASSWORD = "fuzz-admin@example.org", "fuzzing password 123"
+ADMIN, PASSWORD = "fuzz-admin@example.org", "sturdy violin marmalade 123"
 # Operations that would end the fuzzer's own session: the rest would then only
 # be fuzzed as anonymous (all 401s), which tests little.
 EXCLUDED = ["/api/logout", "/api/me/terminate"]

@@ -62,11 +62,11 @@ async def create_user(
     email = normalise_email(email)
     if await user_by_email(db, email) is not None:
         raise Conflict("email_taken", f"an account for {email} exists already")
-    if password is not None and (problem := password_problem(password)):
-        raise DomainError("weak_password", problem)
     name = display_name.strip()
     if not name or len(name) > 120:
         raise DomainError("invalid_name", "the display name must have 1 to 120 characters")
+    if password is not None and (problem := password_problem(password, email=email, name=name)):
+        raise DomainError("weak_password", problem)
     user = User(
         email=email,
         display_name=name,
@@ -286,7 +286,7 @@ async def get_user(db: AsyncSession, user_id: int) -> User:
 
 async def set_password(db: AsyncSession, user: User, password: str) -> None:
     """Set a new password; every other session of the user ends."""
-    if problem := password_problem(password):
+    if problem := password_problem(password, email=user.email, name=user.display_name):
         raise DomainError("weak_password", problem)
     user.password_hash = hash_password(password)
     await revoke_user_sessions(db, user.id)

@@ -7,6 +7,11 @@ oldest of those leaves the window. Failures are keyed by the email string, not
 by a user id, so an unknown address is throttled exactly like a real one and
 the answers cannot tell them apart.
 
+Known devices (``web/devices.py``): a sign-in from a browser where the owner signed
+in before is keyed by that device (``device_key``) instead of the email, and is not
+held back by the IP's count: failures from unknown devices fill the account's
+bucket and lock out only unknown devices.
+
 Parallel guesses: a sign-in first records its attempt as a failure and
 commits it (``begin_attempt``), then checks the limit counting every *other*
 attempt in the window (``retry_after(exclude_id=...)``); a success or a refusal
@@ -19,6 +24,7 @@ check let N parallel guesses all pass.)
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -38,6 +44,11 @@ class LoginLimits:
 
 def failure_key(email: str) -> str:
     return email.strip().lower()[:320]
+
+
+def device_key(nonce: str) -> str:
+    """The key a known device's attempts are counted under (in place of the email)."""
+    return "device:" + hashlib.sha256(nonce.encode()).hexdigest()[:48]
 
 
 async def _blocked_until(
@@ -74,19 +85,22 @@ async def retry_after(
     now: dt.datetime | None = None,
     *,
     exclude_id: int | None = None,
+    count_ip: bool = True,
 ) -> int | None:
     """Seconds until a sign-in from ``ip`` for ``email`` may be tried again; None if now.
 
-    ``exclude_id``: the caller's own attempt (``begin_attempt``), not counted."""
+    ``exclude_id``: the caller's own attempt (``begin_attempt``), not counted.
+    ``count_ip`` False: a known device's attempt (``email`` is its ``device_key``),
+    held back by its own failures only."""
     now = now or utcnow()
     window = dt.timedelta(seconds=limits.window_secs)
     since = now - window
+    checks = [(LoginFailure.email, failure_key(email), limits.per_account)]
+    if count_ip:
+        checks.append((LoginFailure.ip, ip[:64], limits.per_ip))
     ends = [
         until
-        for column, key, limit in (
-            (LoginFailure.email, failure_key(email), limits.per_account),
-            (LoginFailure.ip, ip[:64], limits.per_ip),
-        )
+        for column, key, limit in checks
         if (until := await _blocked_until(db, column, key, limit, since, window, exclude_id)) is not None
     ]
     if not ends:

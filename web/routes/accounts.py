@@ -16,6 +16,7 @@ from storage.repo.invitations import accept_invitation, join_offer
 from storage.repo.logs import log_activity
 from web.api import API, Ctx
 from web.auth import clear_session_cookie, csrf_token_for, session_token, set_session_cookie
+from web.devices import known_device, set_device_cookie
 from web.errors import ApiError
 from web.routes.invitations import membership_changed
 from web.schemas import Email, OkOut, Password, Strict
@@ -80,16 +81,22 @@ async def confirm_password(ctx: Ctx, user: User, password: str) -> None:
     """Check a signed-in person's password again (before terminating the account).
 
     Under the sign-in throttle, counted with the sign-in failures of the same account
-    and IP: a session is no licence to guess the password behind it (403 while guessing,
-    then 429 with Retry-After, whether or not the guess is right).
+    and IP, or of the same known device (web/devices.py): a session is no licence to
+    guess the password behind it (403 while guessing, then 429 with Retry-After, whether
+    or not the guess is right).
     """
     services = ctx.services
     limits = limits_of(services.settings)
-    key = user.email or f"user:{user.id}"
+    device = (
+        known_device(ctx.request, services.settings.secret_key, user.email) if user.email else None
+    )
+    key = throttle.device_key(device) if device else (user.email or f"user:{user.id}")
     async with services.db.session() as db:
         attempt = await throttle.begin_attempt(db, limits, key, ctx.ip)
     async with services.db.session() as db:
-        wait = await throttle.retry_after(db, limits, key, ctx.ip, exclude_id=attempt)
+        wait = await throttle.retry_after(
+            db, limits, key, ctx.ip, exclude_id=attempt, count_ip=device is None
+        )
         if wait is not None:
             await throttle.forget_attempt(db, attempt)
     if wait is not None:
@@ -121,6 +128,11 @@ async def start_session(ctx: Ctx, user: User) -> JSONResponse:
         await log_activity(db, user_id=user.id, action="login", ip=ctx.ip)
     response = JSONResponse(me_payload(user, csrf_token_for(settings.secret_key, token)))
     set_session_cookie(response, ctx.request, token)
+    if user.email:
+        # The owner's device from now on: let through the throttle others trip (web/devices.py).
+        set_device_cookie(
+            response, ctx.request, settings.secret_key, user.email, secure=settings.secure_cookies
+        )
     return response
 
 
@@ -135,19 +147,26 @@ async def start_session(ctx: Ctx, user: User) -> JSONResponse:
     errors={
         401: "wrong email or password (the same answer for an unknown email)",
         403: "the password is right but the account is blocked",
-        429: "too many failed sign-ins for this account or IP; see Retry-After",
+        429: "too many failed sign-ins for this account (from unknown devices), this device "
+        "or IP; see Retry-After",
     },
 )
 async def login(ctx: Ctx) -> JSONResponse:
     body: LoginBody = ctx.body
     services = ctx.services
     limits = limits_of(services.settings)
+    # A browser the owner signed in from before has its own count (web/devices.py):
+    # guesses from elsewhere do not lock the owner out.
+    device = known_device(ctx.request, services.settings.secret_key, body.email)
+    key = throttle.device_key(device) if device is not None else body.email
     # The attempt counts as a failure from before its password is checked (committed
     # first), so parallel guesses cannot all pass the limit (storage/repo/throttle.py).
     async with services.db.session() as db:
-        attempt = await throttle.begin_attempt(db, limits, body.email, ctx.ip)
+        attempt = await throttle.begin_attempt(db, limits, key, ctx.ip)
     async with services.db.session() as db:
-        wait = await throttle.retry_after(db, limits, body.email, ctx.ip, exclude_id=attempt)
+        wait = await throttle.retry_after(
+            db, limits, key, ctx.ip, exclude_id=attempt, count_ip=device is None
+        )
         if wait is not None:
             await throttle.forget_attempt(db, attempt)  # refused unchecked: no failure
         user = None if wait is not None else await user_by_email(db, body.email)
@@ -177,6 +196,8 @@ async def login(ctx: Ctx) -> JSONResponse:
         raise ApiError(403, f"account_{user.status}", f"this account is {user.status}")
     async with services.db.session() as db:
         await throttle.clear_account(db, body.email)
+        if device is not None:
+            await throttle.clear_account(db, key)
         if user.password_hash and needs_rehash(user.password_hash):
             fresh = await db.get(User, user.id)
             if fresh is not None:

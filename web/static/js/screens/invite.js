@@ -13,7 +13,7 @@ export async function render(main, params) {
   const form = h('form', { class: 'card narrow', 'aria-labelledby': 'invite-title' },
     h('h1', { id: 'invite-title' }, 'Welcome to classhub'),
     intro,
-    field('New password', password, 'At least 10 characters; a few unrelated words work well.'),
+    field('New password', password, 'At least 10 characters, not a common password and not your name or email address; a few unrelated words work well. If the server refuses one, it says why.'),
     field('Repeat the password', repeat),
     error,
     button);

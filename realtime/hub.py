@@ -160,6 +160,9 @@ class Hub:
         self._outgoing_wake: asyncio.Future[None] | None = None
         self._inbound_handle: asyncio.Handle | None = None
         self.draining = False
+        # Bumped by every account change: a handshake that looked its session up before a
+        # change has it checked again once registered (``serve``).
+        self.account_epoch = 0
         extra = settings.extra
         self.heartbeat_secs = float(extra.get("CLASSHUB_HEARTBEAT_SECS", HEARTBEAT_SECS))
         self.heartbeat_timeout = float(
@@ -289,10 +292,23 @@ class Hub:
         # A connection keeps the account row it opened with: admin rights taken away
         # (``classhub user make-admin --revoke``) or a status change must reach its
         # subscriptions too, not only the HTTP sign-in cache.
+        self.account_epoch += 1
         self._forget_dm_rights(changes.user_ids)
         ids = sorted(u for u in changes.user_ids if u in self.by_user)
         if ids:
             self._spawn(self._recheck_local(ids), "accounts-recheck")
+        # Sign-out, a password reset or any revocation ends the session's connections
+        # now, on every process (this runs for the control message too), not at the next
+        # periodic revalidation: a signed-out socket must not go on receiving messages.
+        # Noted is not necessarily ended (a session's row touched): the store decides.
+        if changes.everything:
+            conns = list(self.conns)
+        else:
+            hashes = changes.session_hashes
+            conns = [c for c in self.conns if c.session_hash in hashes] if hashes else []
+            conns += [c for u in ids for c in self.by_user.get(u, ()) if c.session_hash not in hashes]
+        if conns:
+            self._spawn(self._revalidate(conns), "sessions-recheck")
 
     def _forget_dm_rights(self, user_ids: Iterable[int]) -> None:
         """Drop every connection's cached right to publish to a DM with one of ``user_ids``.
@@ -523,8 +539,10 @@ class Hub:
         user: User,
         session_hash: str,
         codec: Codec,
+        account_epoch: int | None = None,
     ) -> None:
-        """Run one accepted-to-be WebSocket (authentication and Origin are checked by the caller)."""
+        """Run one accepted-to-be WebSocket (authentication and Origin are checked by the caller;
+        ``account_epoch``: ``self.account_epoch`` when its session was looked up)."""
         await send({"type": "websocket.accept", "subprotocol": codec.name})
         conn = Connection(
             user=user, session_hash=session_hash, codec=codec, send=send,
@@ -544,6 +562,10 @@ class Hub:
                 self.conns.add(conn)
                 self.by_user.setdefault(user.id, set()).add(conn)
                 self.stats.connections += 1
+                if account_epoch is not None and account_epoch != self.account_epoch:
+                    # An account change (a sign-out?) came while the handshake ran: the
+                    # session it found may have ended since.
+                    self._spawn(self._revalidate([conn]), "sessions-recheck")
                 s = self.settings
                 conn.push({
                     "type": "hello", "user": {"id": user.id, "name": user.display_name}, "node": self.node,
@@ -1100,9 +1122,13 @@ class Hub:
                 if feed.seq is not None and last > feed.seq.delivered and self.feeds.get(name) is feed:
                     await self._fill(feed)
 
-    async def _revalidate(self) -> None:
+    async def _revalidate(self, conns: Iterable[Connection] | None = None) -> None:
+        """Close the connections (default: all) whose session ended or whose account is
+        no longer active (4401)."""
         by_hash: dict[str, list[Connection]] = {}
-        for conn in self.conns:
+        for conn in self.conns if conns is None else conns:
+            if conn.closing:
+                continue
             by_hash.setdefault(conn.session_hash, []).append(conn)
         hashes = list(by_hash)
         now = utcnow()
@@ -1114,7 +1140,7 @@ class Hub:
                         AuthSession.token_hash.in_(chunk), AuthSession.revoked_at.is_(None),
                         AuthSession.expires_at > now, User.status == UserStatus.ACTIVE.value,
                     ))).scalars())
-                if valid:
+                if valid and conns is None:
                     # Being connected is activity: keep the session from idling out under us.
                     await db.execute(
                         update(AuthSession).where(AuthSession.token_hash.in_(valid)).values(last_seen_at=now)

@@ -58,6 +58,7 @@ class WebSocketEndpoint:
             return
         user: User | None = None
         session_hash = ""
+        account_epoch = hub.account_epoch
         if token is not None:
             claim = read_token(settings.secret_key, token)
             if claim is not None and await hub.claim_token(claim):
@@ -83,4 +84,7 @@ class WebSocketEndpoint:
             return
         # This frame lives as long as the connection: keep only what serve needs.
         del conn, services, settings, message, token, origin
-        await hub.serve(scope, receive, send, user=user, session_hash=session_hash, codec=codec)
+        await hub.serve(
+            scope, receive, send, user=user, session_hash=session_hash, codec=codec,
+            account_epoch=account_epoch,
+        )

@@ -84,11 +84,12 @@ def server_env(db_url: str, var_dir: Path, **extra: str) -> dict[str, str]:
 class InProcessServer:
     def __init__(self, settings: Settings) -> None:
         from web.app import create_app
+        from web.ws_protocol import ClasshubWebSocketProtocol
 
         self.app = create_app(settings)
         self.port = free_port()
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, ws="websockets-sansio",
+            self.app, host="127.0.0.1", port=self.port, ws=ClasshubWebSocketProtocol,
             ws_max_size=settings.max_frame_bytes, ws_ping_interval=None, log_level="warning",
             ws_per_message_deflate=False,
             lifespan="on",
@@ -118,18 +119,24 @@ class InProcessServer:
 class ServerProcess:
     """``classhub serve`` in its own process; stopped (SIGTERM, then SIGKILL) on exit."""
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
+    def __init__(self, env: dict[str, str], *args: str, log_file: Path | None = None) -> None:
         self.env = env
         self.args = args  # more `classhub serve` options, e.g. "--mailer"
+        self.log_file = log_file  # where its stderr goes (default: the test's)
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = {**os.environ, **self.env}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "web.cli", "serve", "--port", str(self.port), "--log-level", "warning", *self.args],
-            cwd=ROOT, env=env,
-        )
+        stderr = self.log_file.open("ab") if self.log_file is not None else None
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "web.cli", "serve", "--port", str(self.port), "--log-level", "warning", *self.args],
+                cwd=ROOT, env=env, stderr=stderr,
+            )
+        finally:
+            if stderr is not None:
+                stderr.close()
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

@@ -28,6 +28,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from web.app import create_app
     from web.hub_glue import run_server
     from web.spa import check_client_library
+    from web.ws_protocol import ClasshubWebSocketProtocol
 
     check_client_library()
     ensure_migrated(settings)
@@ -37,7 +38,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        ws="websockets-sansio",
+        # uvicorn's websockets-sansio (the hub writes frames straight through it), with
+        # two faults of it corrected: web/ws_protocol.py.
+        ws=ClasshubWebSocketProtocol,
         ws_max_size=settings.max_frame_bytes,
         ws_ping_interval=None,  # the hub runs its own heartbeats on a shared timer
         # No permessage-deflate: the hub writes each event's frame once, uncompressed, to

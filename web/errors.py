@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from storage.errors import DomainError
@@ -65,12 +65,23 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
 
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The client went away before its request was read (a body shorter than its
+    Content-Length, a cut connection): its fault, expected, and nobody to answer.
+    One line without a traceback (the connection ended with it), not an error."""
+    client = request.client.host if request.client else "?"
+    log.info("%s %s: the client went away before sending the whole request (%s)",
+             request.method, request.url.path, client)
+    return Response(status_code=400)
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal", "an internal error occurred; it has been logged")
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ClientDisconnect: client_gone,
     DomainError: domain_error,
     HTTPException: http_error,
     Exception: server_error,

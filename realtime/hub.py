@@ -28,6 +28,7 @@ from realtime.feeds import Feed
 from realtime.group_commit import GroupCommitWriter, WriteItem
 from realtime.limits import shared_limits
 from realtime.limits.leases import CONN_LEASE_SECS, ConnectionLeases
+from realtime.limits.user_limit import UserLimit
 from realtime.metrics import HubStats, register
 from realtime.protocol import frames as F
 from realtime.protocol.codec import Codec, WireEvent
@@ -182,6 +183,11 @@ class Hub:
             )
             if self.limits is not None else None
         )
+        # Subscribe frames, and the HTTP API's writes (web/api.py asks ``write_limit``).
+        self.subscribe_limit = UserLimit(
+            "subscribe", settings.subscribe_rate, settings.subscribe_burst, self.limits
+        )
+        self.write_limit = UserLimit("write", settings.write_rate, settings.write_burst, self.limits)
 
     # Lifecycle.
 
@@ -664,6 +670,14 @@ class Hub:
         if isinstance(req, F.Publish):
             await self._publish_frame(conn, req)
         elif isinstance(req, F.Subscribe):
+            # Each names up to 100 channels, each checked in the store: limited per user
+            # like publishes (an unsubscribe does no I/O and only frees: never refused).
+            wait = await self.subscribe_limit.take(conn.user_id)
+            if wait:
+                raise ProtocolError(
+                    "rate_limited", f"too many subscribe frames; retry in {wait:.1f} s",
+                    request_id=req.id, retry_after=wait,
+                )
             await self._subscribe(conn, req)
         elif isinstance(req, F.Unsubscribe):
             for channel in req.channels:

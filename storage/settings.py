@@ -121,6 +121,13 @@ class Settings:
     replay_limit: int = 1000
     publish_rate: float = 5.0  # publishes per second per user, sustained
     publish_burst: int = 20
+    # Subscribe frames per user (each may name 100 channels, each checked in the store).
+    subscribe_rate: float = 5.0
+    subscribe_burst: int = 20
+    # HTTP writes (POST/PUT/PATCH/DELETE) per signed-in user: a human's pace, however quick,
+    # stays far under it; a script's flood does not.
+    write_rate: float = 3.0
+    write_burst: int = 30
     max_connections_per_user: int = 20
     max_frame_bytes: int = 64 * 1024
     outbox_limit: int = 4096  # events queued for one connection before it is shed
@@ -239,6 +246,10 @@ class Settings:
             replay_limit=_int("REPLAY_LIMIT", env.get("REPLAY_LIMIT"), 1000, 1),
             publish_rate=_float("PUBLISH_RATE", env.get("PUBLISH_RATE"), 5.0, 0.01),
             publish_burst=_int("PUBLISH_BURST", env.get("PUBLISH_BURST"), 20, 1),
+            subscribe_rate=_float("SUBSCRIBE_RATE", env.get("SUBSCRIBE_RATE"), 5.0, 0.01),
+            subscribe_burst=_int("SUBSCRIBE_BURST", env.get("SUBSCRIBE_BURST"), 20, 1),
+            write_rate=_float("WRITE_RATE", env.get("WRITE_RATE"), 3.0, 0.01),
+            write_burst=_int("WRITE_BURST", env.get("WRITE_BURST"), 30, 1),
             max_connections_per_user=_int(
                 "MAX_CONNECTIONS_PER_USER", env.get("MAX_CONNECTIONS_PER_USER"), 20, 1
             ),

@@ -235,7 +235,7 @@ class HubClient:
         await self.send({"type": "subscribe", "id": rid, "channels": entries})
         while True:
             frame = await self.recv()
-            if frame["type"] == "subscribed" and frame.get("id") == rid:
+            if frame["type"] in ("subscribed", "error") and frame.get("id") == rid:
                 return frame
 
     async def publish(self, channel: str, text: str, cid: str | None = None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from storage.models import Channel, Role
 from tests.conftest import login, make_user
 from tests.hub_support import HubClient, Stack
 
-FAST = {"PUBLISH_RATE": "10000", "PUBLISH_BURST": "10000"}
+FAST = {"PUBLISH_RATE": "10000", "PUBLISH_BURST": "10000", "SUBSCRIBE_RATE": "10000", "SUBSCRIBE_BURST": "10000"}
 
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")

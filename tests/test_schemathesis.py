@@ -28,7 +28,9 @@ EXCLUDED = ["/api/logout", "/api/me/terminate"]
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}"
-    env = {"DATABASE_URL": url}
+    # The fuzzer writes far faster than any person: with the default WRITE_BURST most of its
+    # writes would only meet 429 and never reach a handler (the limit: test_write_limits.py).
+    env = {"DATABASE_URL": url, "WRITE_RATE": "1000", "WRITE_BURST": "1000000"}
     assert classhub("demo", var_dir=tmp_path, **env).returncode == 0
     added = classhub(
         "user", "add", ADMIN, "--name", "Fuzz", "--admin", "--password-stdin",

@@ -8,6 +8,7 @@ description cannot drift from the code.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -184,6 +185,8 @@ class Operation:
     form_schema: dict[str, Any] | None = None  # OpenAPI schema of a non-JSON body
     # Also open to an account in its termination grace month (reactivate, export, delete).
     terminating_ok: bool = False
+    # A write counted against the user's WRITE_RATE / WRITE_BURST (every write but sign-out).
+    write_limited: bool = True
 
 
 class Api:
@@ -207,6 +210,7 @@ class Api:
         errors: dict[int, str] | None = None,
         form_schema: dict[str, Any] | None = None,
         terminating_ok: bool = False,
+        write_limited: bool = True,
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             self.operations.append(
@@ -226,6 +230,7 @@ class Api:
                     errors or {},
                     form_schema,
                     terminating_ok,
+                    write_limited,
                 )
             )
             return fn
@@ -257,6 +262,8 @@ def _endpoint(ops: dict[str, Operation]) -> Callable[[Request], Awaitable[Respon
                 raise ApiError(403, "forbidden", "only admins may do this")
         if request.method not in SAFE_METHODS:
             check_csrf(request, user)
+            if user is not None and op.write_limited:
+                await _take_write(request, user)
         body = await parse_json_body(request, op.body) if op.body is not None else None
         query = parse_query(request, op.query) if op.query is not None else None
         result = await op.handler(Ctx(request, user, body, query))
@@ -267,6 +274,23 @@ def _endpoint(ops: dict[str, Operation]) -> Callable[[Request], Awaitable[Respon
         return JSONResponse(result, status_code=op.status)
 
     return endpoint
+
+
+async def _take_write(request: Request, user: User) -> None:
+    """A signed-in user's write, refused (429) past their WRITE_RATE / WRITE_BURST: before
+    the body is read, on every process together with Redis (realtime/limits/user_limit.py)."""
+    hub = request.app.state.services.hub
+    if hub is None:  # no lifespan (no hub, no limits): a test's bare app
+        return
+    wait: float = await hub.write_limit.take(user.id)
+    if wait:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many changes in a short time; try again in {wait:.1f} s",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            details={"retry_after": round(wait, 3)},
+        )
 
 
 PATH_PARAM = re.compile(r"{(\w+)(?::(\w+))?}")

@@ -82,6 +82,14 @@ class RedisLimits:
         replies = await self._call_many([_script(PUBLISH_RECORD, [key], interval, burst, record_first), take])
         return None if replies is None else int(replies[1]) / 1_000_000
 
+    async def take(self, kind: str, user_id: int, rate: float, burst: int) -> float | None:
+        """A token bucket of the user's other than publishes (``kind``: ``write``,
+        ``subscribe``): 0.0 when granted (the token is taken), else seconds to wait;
+        None when Redis could not be asked."""
+        interval = max(1, round(1_000_000 / rate))
+        reply = await self._call(_script(PUBLISH_GCRA, [f"{self.keys}{kind}:{user_id}"], interval, burst))
+        return None if reply is None else int(reply) / 1_000_000
+
     async def record_publishes(self, counts: Mapping[int, int], rate: float, burst: int) -> dict[int, float] | None:
         """Record posts already granted (user -> how many) in one round trip; returns the
         seconds until each user's next post is allowed (0.0: now), or None when Redis

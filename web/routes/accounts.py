@@ -210,6 +210,7 @@ async def login(ctx: Ctx) -> JSONResponse:
     "/api/logout",
     summary="Sign out; revokes this session",
     auth="public",
+    write_limited=False,  # signing out always works
     response=OkOut,
     tags=("accounts",),
 )

@@ -48,6 +48,7 @@ export class Realtime {
     // so readers of the outbox skip these.
     this.answered = new Set();
     this.reqSeq = 0;
+    this.subscribing = new Map(); // subscribe request id -> channel names, until answered
     this.openedAt = 0;
     this.flushListeners = new Set();
     this.presenceListeners = new Set();
@@ -185,9 +186,12 @@ export class Realtime {
 
   sendSubscribe(list) {
     if (!list.length) return;
+    const id = `s${++this.reqSeq}`;
+    if (this.subscribing.size >= 100) this.subscribing.clear();
+    this.subscribing.set(id, list.map((ch) => ch.name));
     this.send({
       type: 'subscribe',
-      id: `s${++this.reqSeq}`,
+      id,
       channels: list.map((ch) => {
         const entry = { channel: ch.name };
         // since=0 asks for the whole history: sent when it is wanted, or when a snapshot
@@ -231,6 +235,7 @@ export class Realtime {
         for (const e of frame.events || []) this.deliver(e);
         break;
       case 'subscribed':
+        this.subscribing.delete(frame.id);
         for (const answer of frame.channels || []) this.subscribed(answer);
         break;
       case 'unsubscribed':
@@ -300,6 +305,20 @@ export class Realtime {
 
   failed(frame) {
     const cid = frame.id;
+    const names = cid && this.subscribing.get(cid);
+    if (names) {
+      // A subscribe refused for now (too many at once, or the store busy): ask again for
+      // the channels still listened to, with what is known of them by then.
+      this.subscribing.delete(cid);
+      if (frame.code === 'rate_limited' || frame.code === 'unavailable') {
+        const wait = Math.max(250, (frame.retry_after || 1) * 1000);
+        setTimeout(() => this.sendSubscribe(names.map((n) => this.channels.get(n))
+          .filter((ch) => ch && ch.listeners.size > 0)), wait);
+      } else {
+        this.onNotice(frame);
+      }
+      return;
+    }
     const p = cid && this.pending.get(cid);
     if (!p) {
       this.onNotice(frame);

@@ -36,7 +36,7 @@ from realtime.protocol.errors import CloseCode, ProtocolError
 from realtime.protocol.presence import LocalAttendance, PresenceBoard
 from realtime.protocol.ratelimit import TokenBucket
 from realtime.tokens import TokenClaim
-from storage import authz
+from storage import authz, channels
 from storage.account_changes import AccountChanges
 from storage.db import Database
 from storage.models import AuthSession, Channel, User, UserStatus, utcnow
@@ -75,8 +75,8 @@ SeenCallback = Callable[[int, str, int], Awaitable[None]]
 
 
 def _event_of(channel: str) -> int | None:
-    ref = authz.parse_channel(channel)
-    if ref is not None and ref.kind in (authz.ChannelKind.CHAT, authz.ChannelKind.BOARD, authz.ChannelKind.NEWS):
+    ref = channels.parse_channel(channel)
+    if ref is not None and ref.kind in (channels.ChannelKind.CHAT, channels.ChannelKind.BOARD, channels.ChannelKind.NEWS):
         return ref.id
     return None
 
@@ -329,7 +329,7 @@ class Hub:
         for conn in self.conns:
             stale = [
                 channel for channel in conn.may_publish
-                if channel.startswith("dm:") and (ref := authz.parse_channel(channel)) is not None
+                if channel.startswith("dm:") and (ref := channels.parse_channel(channel)) is not None
                 and (ref.id in changed or ref.other in changed)
             ]
             for channel in stale:
@@ -762,7 +762,7 @@ class Hub:
         refusals[user_id] = now + wait
 
     async def _publish_frame(self, conn: Connection, req: F.Publish) -> None:
-        ref = authz.parse_channel(req.channel)
+        ref = channels.parse_channel(req.channel)
         if ref is None:
             self.stats.publish("bad_channel")
             raise ProtocolError("bad_channel", f"{req.channel!r} is not a channel", request_id=req.id, channel=req.channel)
@@ -814,7 +814,7 @@ class Hub:
             for entry in req.entries:
                 answer: dict[str, Any] = {"channel": entry.channel}
                 answers.append(answer)
-                ref = authz.parse_channel(entry.channel)
+                ref = channels.parse_channel(entry.channel)
                 if ref is None:
                     answer.update(status="denied", code="bad_channel")
                     continue
@@ -1065,7 +1065,7 @@ class Hub:
                 conn.may_publish.clear()
                 lost = []
                 for channel in list(conn.subs):
-                    ref = authz.parse_channel(channel)
+                    ref = channels.parse_channel(channel)
                     if ref is None:
                         lost.append(channel)
                         continue

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, text
 
-from storage.authz import dm_channel
+from storage.channels import dm_channel
 from storage.models import AuditEntry, Role, utcnow
 from tests.conftest import login, make_user
 from tests.privacy_helpers import make_event, post, word

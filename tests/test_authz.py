@@ -7,14 +7,8 @@ from typing import Any
 
 import pytest
 
-from storage.authz import (
-    ChannelKind,
-    channel_rights,
-    dm_channel,
-    may_publish,
-    may_read_channel,
-    parse_channel,
-)
+from storage.authz import channel_rights, may_publish, may_read_channel
+from storage.channels import ChannelKind, dm_channel, parse_channel
 from storage.models import Enrolment, Event, GroupMember, LearningGroup, Role, User, utcnow
 from tests.conftest import make_user
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from storage.authz import parse_channel
+from storage.channels import parse_channel
 from storage.models import Channel, Role
 from tests.conftest import login, make_user
 from tests.hub_support import HubClient, Stack

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from storage.authz import dm_channel
+from storage.channels import dm_channel
 from storage.models import ChannelEvent, Role
 from storage.repo.logs import log_activity
 from tests.conftest import PASSWORD, login, make_user

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from storage.authz import dm_channel
+from storage.channels import dm_channel
 from storage.migrate import upgrade_async
 from storage.models import Role
 from tests.hub_support import SECRET, HubClient, Stack

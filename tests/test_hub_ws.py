@@ -369,7 +369,7 @@ async def test_a_dm_closes_when_the_peer_leaves_the_last_shared_event(db_url: st
     """DMs are for two active people who share an event (docs/protocol.md section 4). The
     right is cached per connection; it depends on the peer too, so the peer leaving (or
     being blocked) must reach the other side's cache, not only the peer's own."""
-    from storage.authz import dm_channel
+    from storage.channels import dm_channel
     from storage.repo.events import unenrol
 
     async with Stack(db_url, tmp_path) as st:
@@ -553,7 +553,7 @@ async def test_a_connection_keeps_nothing_of_its_handshake(db_url: str, tmp_path
 async def test_a_dm_is_announced_on_the_recipients_personal_channel(db_url: str, tmp_path: Path) -> None:
     """Bob hears of Ada's message wherever he is: ``dm.received`` on user:<bob> names the
     conversation and the sender (no name, no text) and refers to the message."""
-    from storage.authz import dm_channel
+    from storage.channels import dm_channel
 
     async with Stack(db_url, tmp_path) as st:
         a, ca = await st.world.user("Ada")

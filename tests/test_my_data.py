@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from storage.authz import dm_channel
+from storage.channels import dm_channel
 from storage.models import Role
 from tests.conftest import PASSWORD, login, make_user
 from tests.privacy_helpers import find_everywhere, make_event, post, second_client, word

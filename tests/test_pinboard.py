@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from storage.authz import dm_channel, may_publish, may_read_channel, parse_channel
+from storage.authz import may_publish, may_read_channel
+from storage.channels import dm_channel, parse_channel
 from storage.models import AuditEntry, User
 from storage.passwords import hash_password
 from tests.conftest import PASSWORD, login

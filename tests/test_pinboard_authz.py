@@ -6,7 +6,6 @@ import pytest
 
 from storage.authz import (
     BoardViewer,
-    ChannelKind,
     may_change_note,
     may_delete_note,
     may_export_board,
@@ -16,8 +15,8 @@ from storage.authz import (
     may_see_note,
     may_see_note_history,
     may_write_in_section,
-    parse_channel,
 )
+from storage.channels import ChannelKind, parse_channel
 from storage.models import Role
 
 ME = 10

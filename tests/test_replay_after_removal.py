@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from sqlalchemy import delete, update
 
-from storage.authz import dm_channel
+from storage.channels import dm_channel
 from storage.maintenance import run_maintenance
 from storage.models import ChannelEvent, Enrolment, Event, Role, User, utcnow
 from storage.repo.channel_log import NewEvent, append

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
-from storage.authz import dm_channel
+from storage.channels import dm_channel
 from storage.maintenance import run_maintenance
 from storage.models import ActivityEntry, AuditEntry, ChannelEvent, Event, Note, Role, User, utcnow
 from tests.conftest import login, make_user

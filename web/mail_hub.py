@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from storage.authz import ChannelKind, parse_channel
+from storage.channels import ChannelKind, parse_channel
 from storage.repo.event_changes import change_for_news_event, record_seen
 from web.services import Services
 

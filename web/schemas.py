@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from storage.authz import parse_channel
+from storage.channels import parse_channel
 from storage.models import Role
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import authz
+from storage import authz, channels
 from storage.errors import Conflict, DomainError, Forbidden, NotFound
 from storage.models import (
     Attachment,
@@ -666,7 +666,7 @@ async def take_offline(tx: BoardTx, acc: BoardAccess, note: Note, reason: str) -
         reason=reason, detail={"author_id": note.author_id, "board_id": note.board_id}, ip=tx.ip,
     )
     if note.author_id is not None and note.author_id != tx.actor.id:
-        dm = authz.dm_channel(tx.actor.id, note.author_id)
+        dm = channels.dm_channel(tx.actor.id, note.author_id)
         tx.emit(
             f"user:{note.author_id}", "note.taken_offline",
             {"note_id": note.id, "board_id": note.board_id, "reason": reason,

@@ -144,7 +144,11 @@ class Settings:
     # Pinboard photos: earlier data keys still accepted for decryption (rotation).
     data_key_previous: tuple[str, ...] = ()
     photo_max_bytes: int = 10 * 1024 * 1024
-    photo_max_pixels: int = 40_000_000
+    # 4096 x 4096, the most the board stores; decoding takes up to ~16 bytes a pixel
+    # (storage/photos.py), and at most photo_decode_workers decodes run at once.
+    photo_max_pixels: int = 16_777_216
+    photo_decode_workers: int = 2
+    photo_decodes_per_user: int = 2
     # Data protection (issue 7): grace month before a terminated account is deleted,
     # how long the activity log is kept, how long direct messages are kept (0 = for good).
     termination_grace_days: int = 30
@@ -275,7 +279,13 @@ class Settings:
                 "PHOTO_MAX_BYTES", env.get("PHOTO_MAX_BYTES"), 10 * 1024 * 1024, 1024
             ),
             photo_max_pixels=_int(
-                "PHOTO_MAX_PIXELS", env.get("PHOTO_MAX_PIXELS"), 40_000_000, 1
+                "PHOTO_MAX_PIXELS", env.get("PHOTO_MAX_PIXELS"), 16_777_216, 1
+            ),
+            photo_decode_workers=_int(
+                "PHOTO_DECODE_WORKERS", env.get("PHOTO_DECODE_WORKERS"), 2, 1
+            ),
+            photo_decodes_per_user=_int(
+                "PHOTO_DECODES_PER_USER", env.get("PHOTO_DECODES_PER_USER"), 2, 1
             ),
             termination_grace_days=_int(
                 "TERMINATION_GRACE_DAYS", env.get("TERMINATION_GRACE_DAYS"), 30, 0

@@ -100,6 +100,9 @@ def create_app(settings: Settings | None = None, *, mailer: bool = False) -> Sta
             async with start_hub(services), release_writer(services), in_process_mailer(services, mailer):
                 yield
         finally:
+            from web.photo_decoding import close_decode_pool
+
+            close_decode_pool(services)
             await services.signins.close()
             await db.close()
 

@@ -22,13 +22,15 @@ from starlette.responses import Response, StreamingResponse
 from storage.attachments import AttachmentStore
 from storage.authz import ProfileView, profile_view, profile_view_by_enrolment
 from storage.crypto import DecryptionFailed, UnknownKey
+from storage.errors import DomainError
 from storage.models import Attachment, ProfilePhoto, User
-from storage.photos import PhotoRejected, open_photo
+from storage.photos import PhotoRejected, check_photo, open_photo
 from storage.repo import personal_data
 from storage.repo.logs import log_activity
 from web.api import API, Ctx
 from web.body_limits import read_body
 from web.errors import ApiError
+from web.photo_decoding import decode_pool
 from web.review_common import audited_read
 
 log = logging.getLogger("classhub.privacy")
@@ -115,21 +117,35 @@ async def patch_profile(ctx: Ctx) -> dict[str, Any]:
         return personal_data.profile_json(user, has_photo=photo is not None)
 
 
+def _refusal(exc: PhotoRejected) -> DomainError:
+    if exc.code in ("too_many_pixels", "broken_image", "empty_file"):
+        return exc
+    return ApiError(415, "not_an_image", "send a JPEG, PNG or WebP image")
+
+
+def _check(raw: bytes, max_pixels: int) -> None:
+    try:
+        check_photo(raw, max_pixels=max_pixels, fit=PHOTO_EDGE)
+    except PhotoRejected as exc:
+        raise _refusal(exc) from None
+
+
 def _reencode(raw: bytes, max_pixels: int) -> bytes:
     """Decode and re-encode: strips EXIF (location!) and anything hiding in the file.
 
     Only PNG, JPEG and WebP are decoded, and only up to ``PHOTO_MAX_PIXELS`` (checked
     from the header first): a small file can otherwise unpack to gigabytes of pixels.
+    A JPEG is decoded at the smallest size that still covers the 512 px kept.
     """
     try:
-        img, _ = open_photo(raw, max_pixels=max_pixels)
+        img, _ = open_photo(raw, max_pixels=max_pixels, fit=PHOTO_EDGE)
     except PhotoRejected as exc:
-        if exc.code == "too_many_pixels":
-            raise
-        raise ApiError(415, "not_an_image", "send a JPEG, PNG or WebP image") from None
+        raise _refusal(exc) from None
     with img:
-        rgb = img.convert("RGB")
-    rgb.thumbnail((PHOTO_EDGE, PHOTO_EDGE))
+        # Scaled before any conversion: a full-size copy would double the memory.
+        work = img if img.mode in ("RGB", "RGBA", "L", "LA") else img.convert("RGBA")
+        work.thumbnail((PHOTO_EDGE, PHOTO_EDGE))
+        rgb = work.convert("RGB")
     out = io.BytesIO()
     rgb.save(out, format="JPEG", quality=85)
     return out.getvalue()
@@ -141,11 +157,19 @@ def _reencode(raw: bytes, max_pixels: int) -> bytes:
     summary="Set my optional profile photo (the raw image as the body)",
     content_type="image/*",
     tags=("privacy",),
+    errors={
+        413: "over 8 MiB", 415: "not a PNG, JPEG or WebP image",
+        422: "too many pixels, damaged or empty",
+        429: "enough of one's photos are being processed already",
+    },
 )
 async def put_photo(ctx: Ctx) -> dict[str, Any]:
     # Refused while it streams in, not after the whole body is in memory.
     raw = await read_body(ctx.request, MAX_PHOTO_BYTES, "the photo")
-    jpeg = await run_in_threadpool(_reencode, raw, ctx.services.settings.photo_max_pixels)
+    max_pixels = ctx.services.settings.photo_max_pixels
+    # The header first (cheap, any thread): a bomb is refused before it takes a decoder.
+    await run_in_threadpool(_check, raw, max_pixels)
+    jpeg = await decode_pool(ctx.services).run(ctx.me.id, _reencode, raw, max_pixels)
     async with ctx.services.db.session() as db:
         existing = await personal_data.photo_of(db, ctx.me.id)
         if existing is not None:

@@ -1,8 +1,8 @@
 """Pinboard photos (upload, decrypted download, thumbnails) and board exports.
 
 Uploads are multipart/form-data with one part named ``file``. The bytes are
-checked and re-encoded by ``storage.photos`` (in a worker thread: decoding a
-large image is CPU work), sealed with AES-256-GCM by ``storage.attachments``,
+checked and re-encoded by ``storage.photos`` (in the bounded pool of
+web/photo_decoding.py: decoding takes CPU and up to ~16 bytes a pixel), sealed with AES-256-GCM by ``storage.attachments``,
 and attached to the note as an edit of it. Downloads decrypt only for people
 who may see the note that carries the photo (or its earlier versions).
 """
@@ -25,7 +25,7 @@ from storage import authz
 from storage.crypto import DecryptionFailed, UnknownKey
 from storage.errors import DomainError, Forbidden, NotFound
 from storage.models import Attachment, Board, BoardSection, Note, NoteRevision, utcnow
-from storage.photos import CleanPhoto, clean_photo
+from storage.photos import CleanPhoto, check_photo, clean_photo
 from storage.repo import pinboard as repo
 from storage.repo.logs import log_activity
 from storage.repo.pinboard import BoardTx
@@ -34,6 +34,7 @@ from storage.repo.pinboard_views import board_view, section_view
 from web.api import API, Ctx
 from web.body_limits import limited
 from web.errors import ApiError
+from web.photo_decoding import decode_pool
 from web.pinboard_attachments import attachment_store
 from web.routes.pinboard import TAGS, board_tx
 
@@ -61,13 +62,18 @@ async def _read_upload(ctx: Ctx) -> bytes:
 
 @API.op("POST", "/api/pinboard/notes/{note_id:int}/photo", tags=TAGS,
         content_type="multipart/form-data",
-        errors={413: "the photo is too large", 415: "not a PNG, JPEG or WebP image"},
+        errors={413: "the photo is too large", 415: "not a PNG, JPEG or WebP image",
+                422: "too many pixels, damaged or empty",
+                429: "enough of one's photos are being processed already"},
         summary="Attach a photo to one's own note (PNG, JPEG or WebP; metadata stripped)")
 async def upload_photo(ctx: Ctx) -> dict[str, Any]:
     settings = ctx.services.settings
     raw = await _read_upload(ctx)
-    photo: CleanPhoto = await asyncio.to_thread(
-        clean_photo, raw, max_bytes=settings.photo_max_bytes, max_pixels=settings.photo_max_pixels
+    # The header first (cheap, any thread): a bomb is refused before it takes a decoder.
+    await asyncio.to_thread(check_photo, raw, max_pixels=settings.photo_max_pixels)
+    photo: CleanPhoto = await decode_pool(ctx.services).run(
+        ctx.me.id, clean_photo, raw,
+        max_bytes=settings.photo_max_bytes, max_pixels=settings.photo_max_pixels,
     )
     store = attachment_store(ctx.services)
     written: list[int] = []

@@ -154,6 +154,12 @@ class Settings:
     termination_grace_days: int = 30
     activity_retention_days: int = 180
     dm_retention_days: int = 0
+    # Slow or idle HTTP connections (web/http_guard.py).
+    http_header_timeout_secs: float = 10.0
+    http_body_timeout_secs: float = 20.0
+    http_max_header_bytes: int = 64 * 1024
+    http_max_pending_connections: int = 1024
+    http_max_pending_per_ip: int = 128
     # Bearer token /metrics asks for; empty: /metrics is open (keep it off the internet).
     metrics_token: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -294,6 +300,21 @@ class Settings:
                 "ACTIVITY_RETENTION_DAYS", env.get("ACTIVITY_RETENTION_DAYS"), 180, 1
             ),
             dm_retention_days=_int("DM_RETENTION_DAYS", env.get("DM_RETENTION_DAYS"), 0, 0),
+            http_header_timeout_secs=_float(
+                "HTTP_HEADER_TIMEOUT_SECS", env.get("HTTP_HEADER_TIMEOUT_SECS"), 10.0, 0.1
+            ),
+            http_body_timeout_secs=_float(
+                "HTTP_BODY_TIMEOUT_SECS", env.get("HTTP_BODY_TIMEOUT_SECS"), 20.0, 0.1
+            ),
+            http_max_header_bytes=_int(
+                "HTTP_MAX_HEADER_BYTES", env.get("HTTP_MAX_HEADER_BYTES"), 64 * 1024, 1024
+            ),
+            http_max_pending_connections=_int(
+                "HTTP_MAX_PENDING_CONNECTIONS", env.get("HTTP_MAX_PENDING_CONNECTIONS"), 1024, 1
+            ),
+            http_max_pending_per_ip=_int(
+                "HTTP_MAX_PENDING_PER_IP", env.get("HTTP_MAX_PENDING_PER_IP"), 128, 1
+            ),
             metrics_token=metrics_token,
             extra={k: v for k, v in env.items() if k.startswith("CLASSHUB_")},
             mail=MailSettings.from_env(env, mail_url),

@@ -26,6 +26,12 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from web.app import create_app
+    from web.http_guard import (
+        HttpLimits,
+        fit_to_file_limit,
+        guarded_protocol,
+        raise_open_file_limit,
+    )
     from web.hub_glue import run_server
     from web.spa import check_client_library
     from web.ws_protocol import ClasshubWebSocketProtocol
@@ -33,8 +39,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     check_client_library()
     ensure_migrated(settings)
     app = create_app(settings, mailer=args.mailer)
+    limits = fit_to_file_limit(HttpLimits(
+        header_timeout_secs=settings.http_header_timeout_secs,
+        body_timeout_secs=settings.http_body_timeout_secs,
+        max_header_bytes=settings.http_max_header_bytes,
+        max_pending=settings.http_max_pending_connections,
+        max_pending_per_ip=settings.http_max_pending_per_ip,
+    ), raise_open_file_limit())
     run_server(
         app,
+        # uvicorn's httptools protocol with time-outs for slow headers and bodies and a cap
+        # on connections that have not sent their headers yet (web/http_guard.py).
+        http=guarded_protocol(limits),
         host=args.host,
         port=args.port,
         log_level=args.log_level,

@@ -9,12 +9,13 @@ import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import StreamingResponse
 
 from storage.repo.logs import audit
 from web.api import Ctx
 from web.errors import ApiError
+from web.schemas import UtcWhen
 
 ExportFormat = Literal["csv", "jsonl"]
 MIN_REASON_CHARS = 5
@@ -25,15 +26,8 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 class TimeWindow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    since: dt.datetime | None = Field(None, description="inclusive, ISO 8601; naive means UTC")
-    until: dt.datetime | None = Field(None, description="exclusive, ISO 8601; naive means UTC")
-
-    @field_validator("since", "until")
-    @classmethod
-    def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value
+    since: UtcWhen | None = Field(None, description="inclusive, ISO 8601; naive means UTC")
+    until: UtcWhen | None = Field(None, description="exclusive, ISO 8601; naive means UTC")
 
 
 def require_reason(reason: str | None, what: str) -> str:

@@ -7,6 +7,7 @@ fail in the driver, i.e. a 500).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
@@ -44,7 +45,35 @@ ChannelName = Annotated[
     Field(min_length=1, max_length=120, pattern=CHANNEL_PATTERN, description="a channel name (canonical)"),
     AfterValidator(_canonical_channel),
 ]
-When = AwareDatetime  # naive times are refused: every time in classhub is UTC-aware
+
+# Every time a client sends goes through one of these two types (a test walks the API
+# for any other). Python's datetime ends at year 9999: 9999-12-31T23:59:59-14:00 parses,
+# but is past that end in UTC, so converting, comparing or storing it raised
+# OverflowError, a 500. A time is refused unless it lies in EARLIEST..LATEST in UTC.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+
+
+def _in_range(value: dt.datetime) -> dt.datetime:
+    try:
+        utc = value.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError("the time must lie between 1970-01-01 and 2199-12-31 (UTC)")
+    return value
+
+
+def _naive_is_utc(value: dt.datetime) -> dt.datetime:
+    return _in_range(value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC))
+
+
+# A time from a client: with its time zone (a naive time is refused), within the range.
+When = Annotated[AwareDatetime, AfterValidator(_in_range)]
+# A time from a search filter: a naive time means UTC; within the range.
+UtcWhen = Annotated[dt.datetime, AfterValidator(_naive_is_utc)]
+# A time we send: whatever is stored.
+Timestamp = AwareDatetime
 
 
 class Strict(BaseModel):
@@ -57,8 +86,8 @@ class EventOut(BaseModel):
     id: int
     title: str
     description: str
-    starts_at: When
-    ends_at: When
+    starts_at: Timestamp
+    ends_at: Timestamp
     location: str
     status: str
     retention_days: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from storage.authz import has_event_role
@@ -14,24 +14,18 @@ from storage.models import Event, EventChange, Role
 from storage.repo.event_changes import ChangeRequest, apply_change, record_seen, who_has_it
 from storage.repo.logs import log_activity
 from web.api import API, Ctx
+from web.schemas import When
 
 TAGS = ("event changes",)
 
 
 class ChangeBody(BaseModel):
-    starts_at: dt.datetime | None = None
-    ends_at: dt.datetime | None = None
+    starts_at: When | None = None
+    ends_at: When | None = None
     location: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=20_000)
     cancel: bool = False
     note: str = Field(default="", max_length=2000, description="shown in the banner and the mail")
-
-    @field_validator("starts_at", "ends_at")
-    @classmethod
-    def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
-        if v is not None and v.tzinfo is None:
-            raise ValueError("give a time zone, e.g. 2026-11-22T09:00:00Z")
-        return v
 
 
 class ChangeOut(BaseModel):

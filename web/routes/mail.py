@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -23,6 +22,7 @@ from storage.models import (
 from storage.repo import outbox
 from storage.repo.audience import AudienceKind, AudienceSpec, When, resolve
 from storage.repo.logs import log_activity
+from web import schemas
 from web.api import API, Ctx
 from web.mail_markdown import render_html
 from web.schemas import Strict
@@ -57,20 +57,13 @@ class ComposeBody(BaseModel):
     markdown: bool = Field(default=False, description="also send the body rendered as HTML")
     category: MailCategory
     audience: AudienceBody
-    send_at: dt.datetime | None = Field(default=None, description="send later; omit to send now")
+    send_at: schemas.When | None = Field(default=None, description="send later; omit to send now")
 
     @field_validator("subject")
     @classmethod
     def _one_line(cls, v: str) -> str:
         if "\n" in v or "\r" in v:
             raise ValueError("the subject must be one line")
-        return v
-
-    @field_validator("send_at")
-    @classmethod
-    def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
-        if v is not None and v.tzinfo is None:
-            raise ValueError("give a time zone, e.g. 2026-11-22T09:00:00Z")
         return v
 
 

@@ -291,3 +291,38 @@ async def test_a_dm_that_refers_to_a_chat_message_stays_out_of_its_history(
     assert r.status_code == 200 and secret not in r.text
     hit = next(h for h in r.json()["items"] if h["id"] == chat.id)
     assert [h["id"] for h in hit["history"]] == [same.id]
+
+
+@pytest.mark.parametrize("q", ["!!!", "  ", "-- ;", "\u2014"])
+async def test_a_search_term_without_words_is_refused_before_any_audit_row(
+    client: httpx.AsyncClient, services: Any, q: str
+) -> None:
+    """Issue 13, item 9: an export with such a term answered 200, wrote its audit row,
+    then cut the connection when its query first ran. It is a 422 now, before either."""
+    w = await _world(services)
+    await login(client, w["admin"].email)
+    before = await audit_count(services, w["admin"].id)
+    for path, params in (
+        ("/api/admin/messages/export", {"q": q, "format": "csv"}),
+        ("/api/admin/messages/export", {"q": q, "format": "jsonl", "event_id": w["ev"].id}),
+        ("/api/admin/messages", {"q": q}),
+    ):
+        r = await client.get(path, params=params)
+        assert r.status_code == 422, (path, r.status_code, r.text[:200])
+        error = r.json()["error"]
+        assert error["details"][0]["field"] == "q" and "word" in error["message"], error
+    assert await audit_count(services, w["admin"].id) == before
+    # A term with a word among the punctuation still exports, and is audited once.
+    r = await client.get("/api/admin/messages/export", params={"q": f"!{w['tok']}!", "format": "csv"})
+    assert r.status_code == 200 and w["tok"] in r.text
+    assert await audit_count(services, w["admin"].id) == before + 1
+
+
+def test_a_message_filter_without_words_cannot_be_made() -> None:
+    from storage.errors import DomainError
+    from storage.repo.search import MessageFilter
+
+    with pytest.raises(DomainError) as refused:
+        MessageFilter(text="?!")
+    assert (refused.value.status, refused.value.code) == (422, "invalid_query")
+    assert MessageFilter(text="a?").text == "a?"

@@ -44,6 +44,12 @@ class MessageFilter:
     # Direct messages are left out unless asked for (and a reason given, see web).
     include_dms: bool = False
 
+    def __post_init__(self) -> None:
+        # Refused when the filter is made, not when its query first runs: an export
+        # runs it after its audit row and its first bytes (issue 13, item 9).
+        if self.text is not None:
+            query_words(self.text)
+
     @property
     def reads_dms(self) -> bool:
         return self.include_dms or (self.channel or "").startswith("dm:")
@@ -87,11 +93,20 @@ class Hit:
         }
 
 
-def fts5_query(raw: str) -> str:
-    """A safe FTS5 query: every word, each quoted, all required (no operators from input)."""
+NO_WORDS = "the text filter needs at least one word (letters or digits)"
+
+
+def query_words(raw: str) -> list[str]:
+    """The words of a text filter (at most MAX_QUERY_WORDS); refuses one without any."""
     words = WORD.findall(raw)[:MAX_QUERY_WORDS]
     if not words:
-        raise DomainError("invalid_query", "the text filter needs at least one word")
+        raise DomainError("invalid_query", NO_WORDS, status=422)
+    return words
+
+
+def fts5_query(raw: str) -> str:
+    """A safe FTS5 query: every word, each quoted, all required (no operators from input)."""
+    words = query_words(raw)
     return " AND ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
@@ -101,9 +116,7 @@ def _text_condition(dialect: str, raw: str) -> ColumnElement[bool]:
             q=fts5_query(raw)
         )
         return ChannelEvent.id.in_(matching.columns(literal_column("rowid")))
-    words = " ".join(WORD.findall(raw)[:MAX_QUERY_WORDS])
-    if not words:
-        raise DomainError("invalid_query", "the text filter needs at least one word")
+    words = " ".join(query_words(raw))
     return literal_column("channel_events.search_tsv").op("@@")(
         text("plainto_tsquery('simple', :q)").bindparams(q=words)
     )

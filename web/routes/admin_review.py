@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from storage.repo import search as repo
 from web.api import API, Ctx
@@ -47,6 +47,14 @@ class ReviewFilter(TimeWindow):
     q: str | None = Field(None, min_length=1, max_length=500, description="full-text: all words")
     include_dms: bool = Field(False, description="also search direct messages (needs reason)")
     reason: str | None = Field(None, max_length=1000, description="required to read DMs")
+
+    @field_validator("q")
+    @classmethod
+    def _has_words(cls, value: str | None) -> str | None:
+        # Checked with the rest of the query, before any audit row or byte of an export.
+        if value is not None and not repo.WORD.search(value):
+            raise ValueError(repo.NO_WORDS)
+        return value
 
     def to_filter(self) -> repo.MessageFilter:
         return repo.MessageFilter(

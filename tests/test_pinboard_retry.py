@@ -124,7 +124,7 @@ async def test_the_loser_of_an_insert_race_gets_the_winners_note(world: World) -
                 acc_b = await repo.board_by_id(db_b, me, board_id)
                 tx_b = BoardTx(db_b, me)
                 # The lookup cannot see A's uncommitted row: B goes on to insert.
-                assert await repo._by_client_id(db_b, Note, me.id, cid) is None
+                assert await repo.by_client_id(db_b, Note, me.id, cid) is None
                 note, new = await repo.create_note(
                     tx_b, acc_b, text="loser", colour="yellow", section_id=None,
                     release=False, client_id=cid,

@@ -5,8 +5,8 @@ replied to, and a reply someone else answered, stay as tombstones with the
 author unlinked (text blanked when the person asked for erasure of content);
 the rest is deleted. Votes go. Photos the person uploaded go, row and
 encrypted files (the files after commit: their ids are returned). Board events
-that carried the text of a removed note are redacted like the pinboard's own
-deletion does, whoever emitted them.
+that carried the text of the person's notes are redacted by the pinboard's own
+redaction (``pinboard_redaction``), whoever emitted them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from storage.models import (
     Attachment,
     Board,
     BoardSection,
-    ChannelEvent,
     Note,
     NoteRevision,
     NoteState,
@@ -28,28 +27,7 @@ from storage.models import (
     Vote,
     utcnow,
 )
-
-NOTE_TEXT_EVENTS = ("note.published", "note.edited")
-
-
-async def redact_note_events(db: AsyncSession, note: Note) -> int:
-    """Blank the board events that carried this note's text or author (any emitter)."""
-    channel = (await db.execute(select(Board.channel).where(Board.id == note.board_id))).scalar_one()
-    count = 0
-    rows = (
-        await db.execute(
-            select(ChannelEvent).where(
-                ChannelEvent.channel == channel,
-                ChannelEvent.type.in_(NOTE_TEXT_EVENTS),
-                ChannelEvent.created_at >= note.created_at,
-            )
-        )
-    ).scalars()
-    for row in rows:
-        if isinstance(row.body, dict) and (row.body.get("note") or {}).get("id") == note.id:
-            row.body = {"note": {"id": note.id}, "redacted": True}
-            count += 1
-    return count
+from storage.repo.pinboard_redaction import redact_note_events
 
 
 async def _reply_chain_keep(db: AsyncSession, mine: dict[int, Reply]) -> set[int]:
@@ -106,12 +84,14 @@ async def erase_pinboard(
     counts["replies_kept"] = len(keep)
 
     notes = list((await db.execute(select(Note).where(Note.author_id == user_id))).scalars())
+    boards = select(Board.id, Board.channel).where(Board.id.in_({n.board_id for n in notes}))
+    channels: dict[int, str] = {i: c for i, c in await db.execute(boards)}
     kept_notes = deleted_notes = 0
     for note in notes:
         has_replies = (
             await db.execute(select(Reply.id).where(Reply.note_id == note.id).limit(1))
         ).first() is not None
-        await redact_note_events(db, note)
+        await redact_note_events(db, channels[note.board_id], note)
         if has_replies and note.state != NoteState.DRAFT.value:
             kept_notes += 1
             note.author_id = None

@@ -1,7 +1,6 @@
 """What mail keeps about a person, forgotten when their account is erased.
 
-Registered on ``storage.repo.erasure.EXTRA_ERASERS`` at import (``classhub``
-commands and the web app import this module). Deliveries stay as counted rows
+Called by ``storage.repo.erasure.erase_user`` (step 3 of its fixed order). Deliveries stay as counted rows
 of their campaign (the sender's statistics), without an address and without
 the server's answer, which often quotes the address; mail still queued for the
 person is not sent. "Seen" acknowledgements go entirely.
@@ -13,10 +12,10 @@ from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import DeliveryStatus, EventChangeSeen, MailDelivery
-from storage.repo.erasure import EXTRA_ERASERS
 
 
-async def erase_mail(db: AsyncSession, user_id: int, erase_content: bool) -> dict[str, int]:
+async def erase_mail(db: AsyncSession, user_id: int) -> dict[str, int]:
+    """Counts for the erasure report; the text of mails is the sender's and stays."""
     queued = await db.execute(
         update(MailDelivery)
         .where(MailDelivery.user_id == user_id, MailDelivery.status == DeliveryStatus.QUEUED.value)
@@ -34,6 +33,3 @@ async def erase_mail(db: AsyncSession, user_id: int, erase_content: bool) -> dic
         "event_change_seen": int(seen.rowcount or 0),  # type: ignore[attr-defined]
     }
 
-
-if erase_mail not in EXTRA_ERASERS:
-    EXTRA_ERASERS.append(erase_mail)

@@ -8,7 +8,6 @@ import logging
 import signal
 from collections.abc import Callable
 
-import storage.repo.erasure_mail  # noqa: F401 - every classhub command erases mail data too
 from storage.settings import Settings
 from web.subcommands import ensure_migrated, subcommand
 

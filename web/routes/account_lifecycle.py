@@ -18,7 +18,8 @@ from storage.authz import event_role
 from storage.errors import DomainError
 from storage.models import User, UserStatus
 from storage.repo import lifecycle
-from storage.repo.erasure import ErasureReport, remove_contributions
+from storage.repo.erasure import ErasureReport
+from storage.repo.erasure_events import remove_contributions
 from storage.repo.logs import audit, log_activity
 from storage.repo.search import event_channels
 from web.api import API, Ctx

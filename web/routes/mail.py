@@ -7,7 +7,6 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
 
-import storage.repo.erasure_mail  # noqa: F401 - account erasure forgets mail data
 from storage.authz import has_event_role, may_see_mail_addresses
 from storage.errors import DomainError, Forbidden, NotFound
 from storage.models import (

@@ -1,4 +1,11 @@
-"""Pieces the admin review and log routes share: time parsing, audited reads, streamed files."""
+"""Pieces the admin review and log routes share: time parsing, audited reads, pages and
+streamed files.
+
+Every admin read of a log goes the same way: check the reader, read one page
+(``storage.repo.paging`` under the repo's filter) or audit first and then
+stream the export in a session of its own (:func:`export`), and answer a page
+as :func:`page_json`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import StreamingResponse
 
 from storage.repo.logs import audit
@@ -69,6 +77,31 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
+
+
+def page_json(items: list[dict[str, Any]], next_before: int | None) -> dict[str, Any]:
+    """A page of a log: its rows, newest first, and the cursor of the next page."""
+    return {"items": items, "next_before": next_before}
+
+
+def export(
+    ctx: Ctx,
+    rows: Callable[[AsyncSession], AsyncIterator[dict[str, Any]]],
+    *,
+    fmt: ExportFormat,
+    columns: Sequence[str],
+    filename: str,
+) -> StreamingResponse:
+    """Stream ``rows(db)`` as a file, reading in a session of its own: the response
+    outlives the handler (and its session). The audit row is the caller's, written before."""
+    db_handle = ctx.services.db
+
+    async def read() -> AsyncIterator[dict[str, Any]]:
+        async with db_handle.sessionmaker() as db, db.begin():
+            async for row in rows(db):
+                yield row
+
+    return streamed_file(read(), fmt=fmt, columns=columns, filename=filename)
 
 
 def streamed_file(

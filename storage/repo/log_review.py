@@ -1,5 +1,6 @@
 """Reading the audit log and the activity log (filtered, paged, streamed) and pruning activity.
 
+Both go through the one filter/page/stream helper (``storage.repo.paging``).
 There is deliberately no function here, or anywhere, that updates or deletes an
 audit row: the audit log is append-only, and the database refuses such changes
 too (triggers from migration ``0003_privacy``).
@@ -12,12 +13,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, select, true
+from sqlalchemy import Row, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ActivityEntry, AuditEntry
+from storage.repo import paging
 
-BATCH = 500
+AUDIT = AuditEntry.__table__.c
+ACTIVITY = ActivityEntry.__table__.c
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,11 @@ class AuditFilter:
     target: str | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None
+
+    def conditions(self) -> paging.Conditions:
+        return paging.equal(
+            (AUDIT.actor_id, self.actor_id), (AUDIT.action, self.action), (AUDIT.target, self.target)
+        ) + paging.window(AUDIT.at, self.since, self.until)
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,16 @@ class ActivityFilter:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
 
+    def conditions(self) -> paging.Conditions:
+        return paging.equal(
+            (ACTIVITY.user_id, self.user_id),
+            (ACTIVITY.action, self.action),
+            (ACTIVITY.target, self.target),
+            (ACTIVITY.ip, self.ip),
+        ) + paging.window(ACTIVITY.at, self.since, self.until)
 
-def audit_json(row: AuditEntry) -> dict[str, Any]:
+
+def audit_json(row: Row[Any]) -> dict[str, Any]:
     return {
         "id": row.id,
         "at": row.at.isoformat(),
@@ -52,7 +68,7 @@ def audit_json(row: AuditEntry) -> dict[str, Any]:
     }
 
 
-def activity_json(row: ActivityEntry) -> dict[str, Any]:
+def activity_json(row: Row[Any]) -> dict[str, Any]:
     return {
         "id": row.id,
         "at": row.at.isoformat(),
@@ -63,84 +79,26 @@ def activity_json(row: ActivityEntry) -> dict[str, Any]:
     }
 
 
-def _audit_conds(f: AuditFilter) -> list[ColumnElement[bool]]:
-    c: list[ColumnElement[bool]] = []
-    if f.actor_id is not None:
-        c.append(AuditEntry.actor_id == f.actor_id)
-    if f.action is not None:
-        c.append(AuditEntry.action == f.action)
-    if f.target is not None:
-        c.append(AuditEntry.target == f.target)
-    if f.since is not None:
-        c.append(AuditEntry.at >= f.since)
-    if f.until is not None:
-        c.append(AuditEntry.at < f.until)
-    return c
-
-
-def _activity_conds(f: ActivityFilter) -> list[ColumnElement[bool]]:
-    c: list[ColumnElement[bool]] = []
-    if f.user_id is not None:
-        c.append(ActivityEntry.user_id == f.user_id)
-    if f.action is not None:
-        c.append(ActivityEntry.action == f.action)
-    if f.target is not None:
-        c.append(ActivityEntry.target == f.target)
-    if f.ip is not None:
-        c.append(ActivityEntry.ip == f.ip)
-    if f.since is not None:
-        c.append(ActivityEntry.at >= f.since)
-    if f.until is not None:
-        c.append(ActivityEntry.at < f.until)
-    return c
-
-
 async def audit_page(
     db: AsyncSession, f: AuditFilter, *, before_id: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
-    conds = _audit_conds(f)
-    if before_id is not None:
-        conds.append(AuditEntry.id < before_id)
-    rows = (
-        await db.execute(
-            select(AuditEntry).where(and_(true(), *conds)).order_by(AuditEntry.id.desc()).limit(limit + 1)
-        )
-    ).scalars().all()
-    items = [audit_json(r) for r in rows[:limit]]
-    return items, (items[-1]["id"] if len(rows) > limit else None)
-
-
-async def audit_stream(db: AsyncSession, f: AuditFilter) -> AsyncIterator[dict[str, Any]]:
-    stmt = (
-        select(AuditEntry)
-        .where(and_(true(), *_audit_conds(f)))
-        .order_by(AuditEntry.id)
-        .execution_options(yield_per=BATCH)
+    return await paging.page(
+        db, select(*AUDIT), AUDIT.id, f.conditions(),
+        before_id=before_id, limit=limit, shape=audit_json,
     )
-    result = await db.stream(stmt)
-    try:
-        async for (row,) in result:
-            yield audit_json(row)
-    finally:
-        await result.close()
+
+
+def audit_stream(db: AsyncSession, f: AuditFilter) -> AsyncIterator[dict[str, Any]]:
+    return paging.stream(db, select(*AUDIT), AUDIT.id, f.conditions(), shape=audit_json)
 
 
 async def activity_page(
     db: AsyncSession, f: ActivityFilter, *, before_id: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
-    conds = _activity_conds(f)
-    if before_id is not None:
-        conds.append(ActivityEntry.id < before_id)
-    rows = (
-        await db.execute(
-            select(ActivityEntry)
-            .where(and_(true(), *conds))
-            .order_by(ActivityEntry.id.desc())
-            .limit(limit + 1)
-        )
-    ).scalars().all()
-    items = [activity_json(r) for r in rows[:limit]]
-    return items, (items[-1]["id"] if len(rows) > limit else None)
+    return await paging.page(
+        db, select(*ACTIVITY), ACTIVITY.id, f.conditions(),
+        before_id=before_id, limit=limit, shape=activity_json,
+    )
 
 
 async def prune_activity(db: AsyncSession, older_than: dt.datetime) -> int:

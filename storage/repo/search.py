@@ -5,9 +5,11 @@ a ``tsvector`` with a GIN index on PostgreSQL. Both tokenise without stemming
 (FTS5 ``unicode61``, PostgreSQL ``simple``), so a query finds the same rows on
 either backend: every word of the query must occur in the text.
 
-Paging is by key (``before_id``), never by offset, so a page costs the same
-however deep the reviewer reads; export streams rows from a server-side
-cursor so memory stays flat however many rows match.
+Paging and export go through ``storage.repo.paging`` like the audit and
+activity logs: paging by key (``before_id``), never by offset, so a page costs
+the same however deep the reviewer reads; export streams column rows from a
+server-side cursor so memory stays flat however many rows match. Every result
+row has one shape, built by :func:`review_row`.
 """
 
 from __future__ import annotations
@@ -15,19 +17,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, literal_column, not_, select, text, true
+from sqlalchemy import ColumnElement, Row, Select, literal_column, not_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from storage.errors import DomainError
 from storage.models import ChannelEvent, LearningGroup, User
+from storage.repo import paging
 
-EXPORT_BATCH = 500
 WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_WORDS = 16
+CE = ChannelEvent.__table__.c
 
 
 @dataclass(frozen=True)
@@ -64,35 +66,6 @@ class MessageFilter:
         return out
 
 
-@dataclass
-class Hit:
-    id: int
-    channel: str
-    seq: int
-    type: str
-    author_id: int | None
-    author_name: str | None
-    ref_id: int | None
-    body: dict[str, Any]
-    created_at: dt.datetime
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "channel": self.channel,
-            "seq": self.seq,
-            "type": self.type,
-            "author_id": self.author_id,
-            "author_name": self.author_name,
-            "ref_id": self.ref_id,
-            "body": self.body,
-            "text": self.body.get("text") if isinstance(self.body, dict) else None,
-            "created_at": self.created_at.isoformat(),
-            "history": self.history,
-        }
-
-
 NO_WORDS = "the text filter needs at least one word (letters or digits)"
 
 
@@ -115,7 +88,7 @@ def _text_condition(dialect: str, raw: str) -> ColumnElement[bool]:
         matching = text("SELECT rowid FROM message_fts WHERE message_fts MATCH :q").bindparams(
             q=fts5_query(raw)
         )
-        return ChannelEvent.id.in_(matching.columns(literal_column("rowid")))
+        return CE.id.in_(matching.columns(literal_column("rowid")))
     words = " ".join(query_words(raw))
     return literal_column("channel_events.search_tsv").op("@@")(
         text("plainto_tsquery('simple', :q)").bindparams(q=words)
@@ -133,45 +106,42 @@ async def event_channels(db: AsyncSession, event_id: int) -> list[str]:
     return names
 
 
-async def _conditions(db: AsyncSession, f: MessageFilter) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = []
+async def _conditions(db: AsyncSession, f: MessageFilter) -> paging.Conditions:
+    conds = paging.equal((CE.channel, f.channel), (CE.author_id, f.author_id), (CE.type, f.type))
+    conds += paging.window(CE.created_at, f.since, f.until)
     if f.event_id is not None:
-        conds.append(ChannelEvent.channel.in_(await event_channels(db, f.event_id)))
-    if f.channel is not None:
-        conds.append(ChannelEvent.channel == f.channel)
+        conds.append(CE.channel.in_(await event_channels(db, f.event_id)))
     if not f.reads_dms:
-        conds.append(not_(ChannelEvent.channel.like("dm:%")))
-    if f.author_id is not None:
-        conds.append(ChannelEvent.author_id == f.author_id)
-    if f.type is not None:
-        conds.append(ChannelEvent.type == f.type)
-    if f.since is not None:
-        conds.append(ChannelEvent.created_at >= f.since)
-    if f.until is not None:
-        conds.append(ChannelEvent.created_at < f.until)
+        conds.append(not_(CE.channel.like("dm:%")))
     if f.text:
         conds.append(_text_condition(db.get_bind().dialect.name, f.text))
     return conds
 
 
-def _base() -> Select[ChannelEvent, str]:
-    return select(ChannelEvent, User.display_name).outerjoin(
-        User, User.id == ChannelEvent.author_id
-    )
+def _select() -> Select[Any]:
+    """The columns of a review row: the event and its author's current name."""
+    return select(
+        CE.id, CE.created_at, CE.channel, CE.seq, CE.type, CE.author_id,
+        User.display_name.label("author_name"), CE.ref_id, CE.body,
+    ).outerjoin(User, User.id == CE.author_id)
 
 
-def _hit(ev: ChannelEvent, name: str | None) -> Hit:
-    return Hit(
-        id=ev.id,
-        channel=ev.channel,
-        seq=ev.seq,
-        type=ev.type,
-        author_id=ev.author_id,
-        author_name=name,
-        ref_id=ev.ref_id,
-        body=ev.body,
-        created_at=ev.created_at,
-    )
+def review_row(row: Row[Any]) -> dict[str, Any]:
+    """The one shape of a review result: a search hit, a viewed event, an export row, a
+    history entry (the first three as the export's columns; hits add ``history``)."""
+    body = row.body
+    return {
+        "id": row.id,
+        "created_at": row.created_at.isoformat(),
+        "channel": row.channel,
+        "seq": row.seq,
+        "type": row.type,
+        "author_id": row.author_id,
+        "author_name": row.author_name,
+        "ref_id": row.ref_id,
+        "text": body.get("text") if isinstance(body, dict) else None,
+        "body": body,
+    }
 
 
 async def history_of(db: AsyncSession, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
@@ -184,82 +154,48 @@ async def history_of(db: AsyncSession, ids: Sequence[int]) -> dict[int, list[dic
     out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     if not ids:
         return out
-    referred = aliased(ChannelEvent)
+    referred = ChannelEvent.__table__.alias("referred")
     rows = await db.execute(
-        _base()
-        .join(referred, referred.id == ChannelEvent.ref_id)
-        .where(ChannelEvent.ref_id.in_(ids), ChannelEvent.channel == referred.channel)
-        .order_by(ChannelEvent.id)
+        _select()
+        .join(referred, referred.c.id == CE.ref_id)
+        .where(CE.ref_id.in_(ids), CE.channel == referred.c.channel)
+        .order_by(CE.id)
     )
-    for ev, name in rows:
-        if ev.ref_id is not None:  # always: it is one of ids
-            out[ev.ref_id].append(_hit(ev, name).as_json())
+    for row in rows:
+        if row.ref_id is not None:  # always: it is one of ids
+            out[row.ref_id].append({**review_row(row), "history": []})
     return out
+
+
+async def _with_history(db: AsyncSession, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    history = await history_of(db, [h["id"] for h in hits])
+    for h in hits:
+        h["history"] = history[h["id"]]
+    return hits
 
 
 async def search(
     db: AsyncSession, f: MessageFilter, *, before_id: int | None = None, limit: int = 50
-) -> tuple[list[Hit], int | None]:
+) -> tuple[list[dict[str, Any]], int | None]:
     """One page of hits, newest first, each with its history; and the next page's cursor."""
-    conds = await _conditions(db, f)
-    if before_id is not None:
-        conds.append(ChannelEvent.id < before_id)
-    stmt = _base().where(and_(true(), *conds)).order_by(ChannelEvent.id.desc()).limit(limit + 1)
-    rows = (await db.execute(stmt)).all()
-    hits = [_hit(ev, name) for ev, name in rows[:limit]]
-    history = await history_of(db, [h.id for h in hits])
-    for h in hits:
-        h.history = history[h.id]
-    next_cursor = hits[-1].id if len(rows) > limit else None
-    return hits, next_cursor
+    hits, next_before = await paging.page(
+        db, _select(), CE.id, await _conditions(db, f),
+        before_id=before_id, limit=limit, shape=review_row,
+    )
+    return await _with_history(db, hits), next_before
 
 
-async def get_event(db: AsyncSession, event_id: int) -> Hit | None:
-    row = (await db.execute(_base().where(ChannelEvent.id == event_id))).one_or_none()
+async def get_event(db: AsyncSession, event_id: int) -> dict[str, Any] | None:
+    row = (await db.execute(_select().where(CE.id == event_id))).one_or_none()
     if row is None:
         return None
-    hit = _hit(*row)
-    hit.history = (await history_of(db, [hit.id]))[hit.id]
-    return hit
+    return (await _with_history(db, [review_row(row)]))[0]
 
 
 async def stream(db: AsyncSession, f: MessageFilter) -> AsyncIterator[dict[str, Any]]:
-    """Every hit as a flat export row, oldest first, from a server-side cursor.
-
-    Plain column rows (no ORM objects, no identity map) in batches of
-    EXPORT_BATCH: nothing here holds more than one batch, so a million rows
-    cost the memory of five hundred.
-    """
-    conds = await _conditions(db, f)
-    ce = ChannelEvent.__table__.c
-    stmt = (
-        select(
-            ce.id, ce.channel, ce.seq, ce.type, ce.author_id, User.display_name,
-            ce.ref_id, ce.body, ce.created_at,
-        )
-        .outerjoin(User, User.id == ce.author_id)
-        .where(and_(true(), *conds))
-        .order_by(ce.id)
-        .execution_options(yield_per=EXPORT_BATCH)
-    )
-    result = await db.stream(stmt)
-    try:
-        async for row in result:
-            body = row[7]
-            yield {
-                "id": row[0],
-                "created_at": row[8].isoformat(),
-                "channel": row[1],
-                "seq": row[2],
-                "type": row[3],
-                "author_id": row[4],
-                "author_name": row[5],
-                "ref_id": row[6],
-                "text": body.get("text") if isinstance(body, dict) else None,
-                "body": body,
-            }
-    finally:
-        await result.close()
+    """Every hit as an export row (no history), oldest first, in chunks (``paging.stream``)."""
+    async for row in paging.stream(db, _select(), CE.id, await _conditions(db, f), shape=review_row):
+        yield row
 
 
 def is_dm(channel: str) -> bool:
@@ -267,13 +203,13 @@ def is_dm(channel: str) -> bool:
 
 
 __all__ = [
-    "Hit",
     "MessageFilter",
     "event_channels",
     "fts5_query",
     "get_event",
     "history_of",
     "is_dm",
+    "review_row",
     "search",
     "stream",
 ]

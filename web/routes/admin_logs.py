@@ -6,7 +6,6 @@ has no write operation here: it is append-only.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -17,8 +16,9 @@ from web.review_common import (
     ExportFormat,
     TimeWindow,
     audited_read,
+    export,
+    page_json,
     require_log_reader,
-    streamed_file,
 )
 
 AUDIT_COLUMNS = ("id", "at", "actor_id", "action", "target", "reason", "detail", "ip")
@@ -79,7 +79,7 @@ async def audit_log(ctx: Ctx) -> dict[str, Any]:
     async with ctx.services.db.session() as db:
         items, nxt = await repo.audit_page(db, q.to_filter(), before_id=q.before_id, limit=q.limit)
     await audited_read(ctx, action="audit.read", target="audit_log", detail=_described(q))
-    return {"items": items, "next_before": nxt}
+    return page_json(items, nxt)
 
 
 @API.op(
@@ -94,15 +94,11 @@ async def audit_export(ctx: Ctx) -> Any:
     require_log_reader(ctx)
     q: AuditExportQuery = ctx.query
     await audited_read(ctx, action="audit.export", target="audit_log", detail=_described(q))
-    db_handle = ctx.services.db
     f = q.to_filter()
-
-    async def rows() -> AsyncIterator[dict[str, Any]]:
-        async with db_handle.sessionmaker() as db, db.begin():
-            async for row in repo.audit_stream(db, f):
-                yield row
-
-    return streamed_file(rows(), fmt=q.format, columns=AUDIT_COLUMNS, filename="audit-log")
+    return export(
+        ctx, lambda db: repo.audit_stream(db, f),
+        fmt=q.format, columns=AUDIT_COLUMNS, filename="audit-log",
+    )
 
 
 @API.op(
@@ -121,4 +117,4 @@ async def activity_log(ctx: Ctx) -> dict[str, Any]:
             db, q.to_filter(), before_id=q.before_id, limit=q.limit
         )
     await audited_read(ctx, action="activity.read", target="activity_log", detail=_described(q))
-    return {"items": items, "next_before": nxt}
+    return page_json(items, nxt)

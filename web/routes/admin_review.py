@@ -8,7 +8,6 @@ read.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
@@ -20,8 +19,9 @@ from web.review_common import (
     ExportFormat,
     TimeWindow,
     audited_read,
+    export,
+    page_json,
     require_reason,
-    streamed_file,
 )
 from web.schemas import ChannelName
 
@@ -126,7 +126,7 @@ async def search_messages(ctx: Ctx) -> dict[str, Any]:
     await audited_read(
         ctx, action="review.search", target=f.channel or "all", reason=reason, detail=detail
     )
-    return {"items": [h.as_json() for h in hits], "next_before": next_before}
+    return page_json(hits, next_before)
 
 
 @API.op(
@@ -146,17 +146,17 @@ async def view_message(ctx: Ctx) -> dict[str, Any]:
         raise ApiError(404, "not_found", "no such event")
     reason = (
         require_reason(q.reason, "this event is a direct message and")
-        if repo.is_dm(hit.channel)
+        if repo.is_dm(hit["channel"])
         else (q.reason or "").strip()
     )
     await audited_read(
         ctx,
         action="review.view",
-        target=f"channel_event:{hit.id}",
+        target=f"channel_event:{hit['id']}",
         reason=reason,
-        detail={"channel": hit.channel},
+        detail={"channel": hit["channel"]},
     )
-    return hit.as_json()
+    return hit
 
 
 @API.op(
@@ -179,12 +179,6 @@ async def export_messages(ctx: Ctx) -> Any:
         reason=reason,
         detail={"filter": f.describe(), "format": q.format},
     )
-    db_handle = ctx.services.db
-
-    async def rows() -> AsyncIterator[dict[str, Any]]:
-        # Its own session: the response outlives the handler.
-        async with db_handle.sessionmaker() as db, db.begin():
-            async for row in repo.stream(db, f):
-                yield row
-
-    return streamed_file(rows(), fmt=q.format, columns=EXPORT_COLUMNS, filename="messages")
+    return export(
+        ctx, lambda db: repo.stream(db, f), fmt=q.format, columns=EXPORT_COLUMNS, filename="messages"
+    )

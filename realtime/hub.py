@@ -36,7 +36,7 @@ from realtime.protocol.errors import CloseCode, ProtocolError
 from realtime.protocol.presence import LocalAttendance, PresenceBoard
 from realtime.protocol.ratelimit import TokenBucket
 from realtime.tokens import TokenClaim
-from storage import authz, channels
+from storage import authz, channels, event_types
 from storage.account_changes import AccountChanges
 from storage.db import Database
 from storage.models import AuthSession, Channel, User, UserStatus, utcnow
@@ -409,7 +409,7 @@ class Hub:
             item.done(result)
             if isinstance(result, StoredEvent) and not result.duplicate:
                 wires.append(WireEvent(result, item.author_name))
-                if result.channel.startswith("dm:") and result.type == "message":
+                if result.channel.startswith("dm:") and result.type == event_types.MESSAGE:
                     self._spawn(self._tell_dm_peer(result), "dm-notice")
         if wires:
             asyncio.get_running_loop().call_soon(self._fan_out_committed, wires)
@@ -423,7 +423,7 @@ class Hub:
         sender = dm.author_id
         peer = int(hi) if sender == int(lo) else int(lo)
         notice = NewEvent(
-            f"user:{peer}", "dm.received", {"channel": dm.channel, "from": sender}, None, None, dm.id
+            f"user:{peer}", event_types.DM_RECEIVED, {"channel": dm.channel, "from": sender}, None, None, dm.id
         )
         try:
             await self.publish(notice)
@@ -801,7 +801,7 @@ class Hub:
             conn.push({"type": "ack", "id": rid, "channel": result.channel, "seq": result.seq, "event_id": result.id})
 
         self.writer.submit(WriteItem(
-            NewEvent(channel=ref.name, type="message", body=req.body, author_id=conn.user_id, client_id=rid, ref_id=req.ref),
+            NewEvent(channel=ref.name, type=event_types.MESSAGE, body=req.body, author_id=conn.user_id, client_id=rid, ref_id=req.ref),
             conn.name, done,
         ))
 

@@ -34,6 +34,7 @@ from realtime.mailer.message import build_message, message_id
 from realtime.mailer.pacing import full_jitter, window_for_rate
 from realtime.mailer.transport import PermanentFailure, TemporaryFailure, Transport, open_transport
 from storage.db import Database
+from storage.event_types import MAIL_PROGRESS
 from storage.mail_config import MailSettings
 from storage.models import DeliveryStatus, MailCategory, utcnow
 from storage.repo import outbox
@@ -263,7 +264,7 @@ class MailWorker:
                 keys[cid] = key
                 body: dict[str, object] = {"campaign_id": cid, "total": sum(key), **c}
                 body["done"] = c[DeliveryStatus.QUEUED.value] == 0
-                items.append(NewEvent(f"user:{sender}", "mail_progress", body))
+                items.append(NewEvent(f"user:{sender}", MAIL_PROGRESS, body))
             stored = await append(db, items) if items else []
         self._last_pushed.update(keys)  # only once committed
         return stored

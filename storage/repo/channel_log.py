@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import event_types
 from storage.models import Channel, ChannelEvent, utcnow
 
 
@@ -206,7 +207,7 @@ async def read_since(
 
 
 # The type of a placeholder for a sequence number whose event was removed.
-ERASED = "erased"
+ERASED = event_types.ERASED
 
 
 def erased(channel: str, seq: int, at: dt.datetime) -> StoredEvent:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import Conflict, DomainError, NotFound
+from storage.event_types import EVENT_CANCELLED
 from storage.models import (
     CampaignKind,
     Enrolment,
@@ -137,7 +138,7 @@ async def apply_change(
         [
             NewEvent(
                 f"event:{event.id}:news",
-                "event_cancelled" if req.cancel else "event_changed",
+                EVENT_CANCELLED if req.cancel else "event_changed",
                 {
                     "change_id": change.id,
                     "event_id": event.id,

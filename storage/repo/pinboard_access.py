@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import authz
 from storage.errors import DomainError, Forbidden, NotFound
+from storage.event_types import BOARD_UPDATED
 from storage.models import Board, BoardSection, Event, LearningGroup, Note, User, utcnow
 from storage.repo import channel_log
 from storage.repo.channel_log import NewEvent, StoredEvent
@@ -138,7 +139,7 @@ def require_moderator(acc: BoardAccess) -> None:
 async def set_premoderation(tx: BoardTx, acc: BoardAccess, on: bool) -> Board:
     require_moderator(acc)
     acc.board.premoderation = on
-    tx.emit(acc.board.channel, "board.updated", {"board": {"id": acc.board.id, "premoderation": on}})
+    tx.emit(acc.board.channel, BOARD_UPDATED, {"board": {"id": acc.board.id, "premoderation": on}})
     await audit(
         tx.db, actor_id=tx.actor.id, action="pinboard.premoderation",
         target=f"board:{acc.board.id}", detail={"on": on}, ip=tx.ip,

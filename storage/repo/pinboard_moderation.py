@@ -7,6 +7,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import authz, channels
 from storage.errors import Conflict, Forbidden
+from storage.event_types import (
+    MESSAGE,
+    NOTE_APPROVED,
+    NOTE_OFFLINE,
+    NOTE_REINSTATED,
+    NOTE_TAKEN_OFFLINE,
+)
 from storage.models import Note, NoteRevision, NoteState
 from storage.repo.logs import audit
 from storage.repo.pinboard_access import (
@@ -31,7 +38,7 @@ async def take_offline(tx: BoardTx, acc: BoardAccess, note: Note, reason: str) -
     note.offline_by = tx.actor.id
     note.pinned = False
     await redact_note_events(tx.db, acc.board.channel, note)
-    tx.emit(acc.board.channel, "note.offline", {"id": note.id})
+    tx.emit(acc.board.channel, NOTE_OFFLINE, {"id": note.id})
     await audit(
         tx.db, actor_id=tx.actor.id, action="pinboard.note.offline", target=f"note:{note.id}",
         reason=reason, detail={"author_id": note.author_id, "board_id": note.board_id}, ip=tx.ip,
@@ -39,13 +46,13 @@ async def take_offline(tx: BoardTx, acc: BoardAccess, note: Note, reason: str) -
     if note.author_id is not None and note.author_id != tx.actor.id:
         dm = channels.dm_channel(tx.actor.id, note.author_id)
         tx.emit(
-            f"user:{note.author_id}", "note.taken_offline",
+            f"user:{note.author_id}", NOTE_TAKEN_OFFLINE,
             {"note_id": note.id, "board_id": note.board_id, "reason": reason,
              "by": {"id": tx.actor.id, "name": tx.actor.display_name}, "dm": dm},
             server=True,
         )
         # "Contact the author": the conversation opens with the reason as its first message.
-        tx.emit(dm, "message", {"text": reason, "kind": "moderation", "note_id": note.id})
+        tx.emit(dm, MESSAGE, {"text": reason, "kind": "moderation", "note_id": note.id})
     return note
 
 
@@ -61,7 +68,7 @@ async def reinstate(tx: BoardTx, acc: BoardAccess, note: Note) -> Note:
     note.offline_by = None
     await publish_note(tx, acc, note, "reinstate")
     if note.author_id is not None:
-        tx.emit(f"user:{note.author_id}", "note.reinstated",
+        tx.emit(f"user:{note.author_id}", NOTE_REINSTATED,
                 {"note_id": note.id, "board_id": note.board_id}, server=True)
     return note
 
@@ -76,7 +83,7 @@ async def approve(tx: BoardTx, acc: BoardAccess, note: Note) -> Note:
     )
     await publish_note(tx, acc, note, "approve")
     if note.author_id is not None:
-        tx.emit(f"user:{note.author_id}", "note.approved",
+        tx.emit(f"user:{note.author_id}", NOTE_APPROVED,
                 {"note_id": note.id, "board_id": note.board_id}, server=True)
     return note
 

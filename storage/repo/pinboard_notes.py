@@ -7,6 +7,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import authz
 from storage.errors import Conflict, DomainError, Forbidden
+from storage.event_types import (
+    NOTE_DELETED,
+    NOTE_DELETED_BY_MODERATOR,
+    NOTE_EDITED,
+    NOTE_LOCKED,
+    NOTE_MOVED,
+    NOTE_PENDING,
+    NOTE_PINNED,
+    NOTE_PUBLISHED,
+    NOTE_QUEUED,
+    NOTE_REVISED,
+)
 from storage.models import Attachment, Note, NoteRevision, NoteState, Reply, utcnow
 from storage.repo.logs import audit
 from storage.repo.pinboard_access import (
@@ -86,7 +98,7 @@ async def publish_note(tx: BoardTx, acc: BoardAccess, note: Note, via: str) -> N
     else:
         await tx.db.flush()
         view = await public_note(tx.db, note)
-    tx.emit(acc.board.channel, "note.published", {"note": view, "via": via})
+    tx.emit(acc.board.channel, NOTE_PUBLISHED, {"note": view, "via": via})
 
 
 async def release_note(
@@ -115,8 +127,8 @@ async def release_note(
         # Fresh from draft: no votes or replies; the response reuses this shape.
         photo = await tx.db.get(Attachment, note.photo_id) if note.photo_id else None
         tx.fresh_views[note.id] = note_view(note, {tx.actor.id: tx.actor.display_name}, photo, 0)
-        tx.emit(acc.board.channel, "note.pending", {"id": note.id})
-        tx.emit(f"user:{tx.actor.id}", "note.queued", {"note_id": note.id, "board_id": note.board_id},
+        tx.emit(acc.board.channel, NOTE_PENDING, {"id": note.id})
+        tx.emit(f"user:{tx.actor.id}", NOTE_QUEUED, {"note_id": note.id, "board_id": note.board_id},
                 server=True)
     else:
         await publish_note(tx, acc, note, "release")
@@ -166,10 +178,10 @@ async def edit_note(
             # An approved note edited on a pre-moderated board is checked again.
             note.state = NoteState.PENDING.value
             await redact_note_events(tx.db, acc.board.channel, note)
-            tx.emit(acc.board.channel, "note.pending", {"id": note.id})
+            tx.emit(acc.board.channel, NOTE_PENDING, {"id": note.id})
         else:
             await tx.db.flush()
-            tx.emit(acc.board.channel, "note.edited", {"note": await public_note(tx.db, note)})
+            tx.emit(acc.board.channel, NOTE_EDITED, {"note": await public_note(tx.db, note)})
     elif state == NoteState.OFFLINE.value:
         # The author revises a note a trainer took offline: the trainer hears of it.
         await audit(
@@ -177,7 +189,7 @@ async def edit_note(
             target=f"note:{note.id}", detail={"version": note.version}, ip=tx.ip,
         )
         if note.offline_by is not None:
-            tx.emit(f"user:{note.offline_by}", "note.revised",
+            tx.emit(f"user:{note.offline_by}", NOTE_REVISED,
                     {"note_id": note.id, "board_id": note.board_id}, server=True)
     return note
 
@@ -207,7 +219,7 @@ async def delete_note(tx: BoardTx, acc: BoardAccess, note: Note, *, reason: str 
                                    "tombstone": tomb}, ip=tx.ip,
         )
         if note.author_id is not None:
-            tx.emit(f"user:{note.author_id}", "note.deleted_by_moderator",
+            tx.emit(f"user:{note.author_id}", NOTE_DELETED_BY_MODERATOR,
                     {"note_id": note.id, "board_id": note.board_id, "reason": reason}, server=True)
     # Photos and revisions are the deleted content under other names: they go too.
     revisions = list(
@@ -229,7 +241,7 @@ async def delete_note(tx: BoardTx, acc: BoardAccess, note: Note, *, reason: str 
             await tx.db.delete(att)
             tx.dropped_attachments.append(att_id)
     if was_visible:
-        tx.emit(acc.board.channel, "note.deleted", {"id": note.id, "tombstone": tomb})
+        tx.emit(acc.board.channel, NOTE_DELETED, {"id": note.id, "tombstone": tomb})
     return tomb
 
 
@@ -241,7 +253,7 @@ async def pin_note(tx: BoardTx, acc: BoardAccess, note: Note, pinned: bool) -> N
         raise Conflict("not_published", "only a published note can be pinned")
     note.pinned = pinned
     note.pinned_by = tx.actor.id if pinned else None
-    tx.emit(acc.board.channel, "note.pinned", {"id": note.id, "pinned": pinned})
+    tx.emit(acc.board.channel, NOTE_PINNED, {"id": note.id, "pinned": pinned})
     return note
 
 
@@ -254,7 +266,7 @@ async def admin_lock_note(tx: BoardTx, acc: BoardAccess, note: Note, locked: boo
         detail={"locked": locked}, ip=tx.ip,
     )
     if note.state == NoteState.PUBLISHED.value:
-        tx.emit(acc.board.channel, "note.locked", {"id": note.id, "admin_locked": locked})
+        tx.emit(acc.board.channel, NOTE_LOCKED, {"id": note.id, "admin_locked": locked})
     return note
 
 
@@ -296,7 +308,7 @@ async def move_note(
     if note.state == NoteState.PUBLISHED.value:
         shown = [[n.id, n.position] for n in others
                  if n.state in (NoteState.PUBLISHED.value, NoteState.DELETED.value)]
-        tx.emit(acc.board.channel, "note.moved",
+        tx.emit(acc.board.channel, NOTE_MOVED,
                 {"id": note.id, "section_id": section_id, "positions": shown})
     return note
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import authz
 from storage.errors import Conflict, Forbidden, NotFound
+from storage.event_types import REPLY_ADDED, REPLY_DELETED, VOTE_CHANGED
 from storage.models import Note, NoteState, Reply, Vote, utcnow
 from storage.repo.logs import audit
 from storage.repo.pinboard_access import (
@@ -57,7 +58,7 @@ async def add_reply(
     if stored is not reply:
         return same_place(stored, stored.note_id, note.id, "reply"), False
     names = {tx.actor.id: tx.actor.display_name}
-    tx.emit(acc.board.channel, "reply.added", {"reply": reply_view(reply, names)})
+    tx.emit(acc.board.channel, REPLY_ADDED, {"reply": reply_view(reply, names)})
     return reply, True
 
 
@@ -80,7 +81,7 @@ async def delete_reply(tx: BoardTx, reply_id: int) -> Reply:
     reply.text = ""
     reply.deleted_at = utcnow()
     await redact_reply_events(tx.db, acc.board.channel, reply)
-    tx.emit(acc.board.channel, "reply.deleted", {"id": reply.id, "note_id": note.id})
+    tx.emit(acc.board.channel, REPLY_DELETED, {"id": reply.id, "note_id": note.id})
     return reply
 
 
@@ -103,7 +104,7 @@ async def vote(tx: BoardTx, acc: BoardAccess, note: Note) -> int:
     except IntegrityError:  # a concurrent second vote of the same account
         raise Conflict("already_voted", "you have voted for this note already") from None
     count = await _count_votes(tx.db, note.id)
-    tx.emit(acc.board.channel, "vote.changed", {"note_id": note.id, "votes": count})
+    tx.emit(acc.board.channel, VOTE_CHANGED, {"note_id": note.id, "votes": count})
     return count
 
 
@@ -115,5 +116,5 @@ async def unvote(tx: BoardTx, acc: BoardAccess, note: Note) -> int:
     await tx.db.delete(existing)
     await tx.db.flush()
     count = await _count_votes(tx.db, note.id)
-    tx.emit(acc.board.channel, "vote.changed", {"note_id": note.id, "votes": count})
+    tx.emit(acc.board.channel, VOTE_CHANGED, {"note_id": note.id, "votes": count})
     return count

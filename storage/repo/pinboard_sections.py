@@ -6,6 +6,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import DomainError, Forbidden, NotFound
+from storage.event_types import (
+    SECTION_CREATED,
+    SECTION_DELETED,
+    SECTION_UPDATED,
+    SECTIONS_REORDERED,
+)
 from storage.models import Board, BoardSection, Note, User
 from storage.repo.logs import audit
 from storage.repo.pinboard_access import (
@@ -39,7 +45,7 @@ async def create_section(tx: BoardTx, acc: BoardAccess, title: str) -> BoardSect
     )
     tx.db.add(section)
     await tx.db.flush()
-    tx.emit(acc.board.channel, "section.created", {"section": section_view(section)})
+    tx.emit(acc.board.channel, SECTION_CREATED, {"section": section_view(section)})
     return section
 
 
@@ -67,7 +73,7 @@ async def update_section(
         section.title = title.strip()
     if locked is not None:
         section.locked = locked
-    tx.emit(acc.board.channel, "section.updated", {"section": section_view(section)})
+    tx.emit(acc.board.channel, SECTION_UPDATED, {"section": section_view(section)})
     return section
 
 
@@ -84,7 +90,7 @@ async def reorder_sections(tx: BoardTx, acc: BoardAccess, order: list[int]) -> l
         if by_id[sid].position != index:
             check_section_admin_lock(acc, by_id[sid])  # an admin-locked section stays put
             by_id[sid].position = index
-    tx.emit(acc.board.channel, "sections.reordered", {"order": order})
+    tx.emit(acc.board.channel, SECTIONS_REORDERED, {"order": order})
     return [by_id[i] for i in order]
 
 
@@ -102,5 +108,5 @@ async def delete_section(tx: BoardTx, acc: BoardAccess, section: BoardSection) -
     for note in notes:
         note.section_id = None
     await tx.db.delete(section)
-    tx.emit(acc.board.channel, "section.deleted", {"id": section.id})
+    tx.emit(acc.board.channel, SECTION_DELETED, {"id": section.id})
 

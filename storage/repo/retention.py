@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.event_types import DM_RECEIVED
 from storage.models import Attachment, Board, ChannelEvent, Event, LearningGroup, Note
 from storage.repo.log_review import prune_activity
 
@@ -121,7 +122,7 @@ async def apply_retention(
         await db.execute(
             delete(ChannelEvent).where(
                 ChannelEvent.channel.like("user:%"),
-                ChannelEvent.type == "dm.received",
+                ChannelEvent.type == DM_RECEIVED,
                 ChannelEvent.created_at < cutoff,
             )
         )

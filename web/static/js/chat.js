@@ -3,9 +3,11 @@ import { h, field, replace, fmtClock, toast } from './dom.js';
 import { session } from './app.js';
 import { outboxAll } from './store.js';
 
-// What a chat event looks like on screen. Edits and removals are later events
-// in the same log that refer to the message they change (ref_id).
-const MESSAGE_TYPES = new Set(['message', 'chat', 'dm', 'post']);
+// What a chat event looks like on screen. The server's changes of a message are later
+// events in the same log that refer to it (ref): message.edited re-renders it (an erased
+// author: former_participant, with the text only when it was blanked), message.deleted
+// removes it. Event types: storage/event_types.py, docs/protocol.md.
+const MESSAGE_TYPES = new Set(['message']);
 
 export function textOf(body) {
   if (body == null) return '';
@@ -52,12 +54,16 @@ export function createChat(channel, { label = 'Message', names = new Map(), plac
     }
     const target = event.ref != null ? byId.get(event.ref) : null;
     if (!target) return;
-    if (event.type.includes('edit')) {
-      target.querySelector('.text').textContent = textOf(event.body);
-      target.classList.add('edited');
-    } else if (event.type.includes('delete') || event.type.includes('remove') || event.type.includes('offline')) {
+    const body = event.body || {};
+    if (event.type === 'message.edited') {
+      if (body.former_participant) target.querySelector('.who').textContent = 'former participant';
+      if (typeof body.text === 'string') {
+        target.querySelector('.text').textContent = body.text;
+        target.classList.add('edited');
+      }
+    } else if (event.type === 'message.deleted') {
       target.classList.add('removed');
-      target.querySelector('.text').textContent = event.body && event.body.reason ? `removed: ${event.body.reason}` : 'removed';
+      target.querySelector('.text').textContent = body.reason ? `removed: ${body.reason}` : 'removed';
     }
   }
 

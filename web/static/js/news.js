@@ -28,7 +28,7 @@ const LABELS = { starts_at: 'starts', ends_at: 'ends', location: 'place', descri
 
 export function describeNews(event) {
   const b = event.body || {};
-  const cancelled = event.type.includes('cancel') || b.status === 'cancelled';
+  const cancelled = event.type === 'event_cancelled' || b.status === 'cancelled';
   const title = b.title || b.event_title || '';
   const head = cancelled ? 'Cancelled' : 'Changed';
   const parts = [];

@@ -27,7 +27,7 @@ from realtime.errors import PublishFailed
 from realtime.feeds import Feed
 from realtime.group_commit import GroupCommitWriter, WriteItem
 from realtime.limits import shared_limits
-from realtime.limits.leases import CONN_LEASE_SECS, ConnectionLeases
+from realtime.limits.leases import ConnectionLeases
 from realtime.limits.user_limit import UserLimit
 from realtime.metrics import HubStats, register
 from realtime.protocol import frames as F
@@ -164,22 +164,20 @@ class Hub:
         # Bumped by every account change: a handshake that looked its session up before a
         # change has it checked again once registered (``serve``).
         self.account_epoch = 0
-        extra = settings.extra
-        self.heartbeat_secs = float(extra.get("CLASSHUB_HEARTBEAT_SECS", HEARTBEAT_SECS))
-        self.heartbeat_timeout = float(
-            extra.get("CLASSHUB_HEARTBEAT_TIMEOUT_SECS", HEARTBEAT_TIMEOUT_SECS)
-        )
-        self.revalidate_secs = float(extra.get("CLASSHUB_REVALIDATE_SECS", REVALIDATE_SECS))
-        self.gap_wait = float(extra.get("CLASSHUB_GAP_WAIT_SECS", GAP_WAIT_SECS))
-        self.head_check_secs = float(extra.get("CLASSHUB_HEAD_CHECK_SECS", HEAD_CHECK_SECS))
-        self.shared_record_secs = float(extra.get("CLASSHUB_SHARED_RECORD_SECS", SHARED_RECORD_SECS))
+        tuning = settings.hub
+        self.heartbeat_secs = tuning.heartbeat_secs
+        self.heartbeat_timeout = tuning.heartbeat_timeout_secs
+        self.revalidate_secs = tuning.revalidate_secs
+        self.gap_wait = tuning.gap_wait_secs
+        self.head_check_secs = tuning.head_check_secs
+        self.shared_record_secs = tuning.shared_record_secs
         # With Redis, the connection cap and the publish bucket hold across processes
         # (realtime/limits/); the local ones are still checked first.
         self.limits = shared_limits(settings)
         self.leases = (
             ConnectionLeases(
                 self.limits, self.node, limit=settings.max_connections_per_user,
-                lease_secs=float(extra.get("CLASSHUB_CONN_LEASE_SECS", CONN_LEASE_SECS)),
+                lease_secs=tuning.conn_lease_secs,
             )
             if self.limits is not None else None
         )

@@ -8,12 +8,12 @@
 - ``smtps://[user:pass@]host[:465]`` - implicit TLS
 
 User name and password are percent-decoded (``%40`` for ``@``). Each problem is
-reported as one :class:`ConfigError` line naming the variable.
+reported as one :class:`ConfigError` line naming the variable. The ``MAIL_*``
+limits below are read with the other settings, in ``storage/settings.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -77,19 +77,6 @@ def parse_mail_url(url: str) -> MailTarget:
     )
 
 
-def _num(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(name, f"expected a number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(name, f"must be at least {minimum:g}, got {raw}")
-    return value
-
-
 @dataclass(frozen=True)
 class MailSettings:
     target: MailTarget
@@ -113,24 +100,3 @@ class MailSettings:
     # Run `classhub maintenance` inside each mailer every N seconds (0: off, the
     # Procfile's own maintenance line does it).
     maintenance_every_secs: float = 0.0
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], mail_url: str) -> MailSettings:
-        target = parse_mail_url(mail_url)
-        sender = env.get("MAIL_FROM") or "classhub <noreply@localhost>"
-        if "@" not in sender:
-            raise ConfigError("MAIL_FROM", f"needs an address, e.g. 'classhub <noreply@example.org>', got {sender!r}")
-        return cls(
-            target=target,
-            sender=sender,
-            rate_per_sec=_num(env, "MAIL_RATE_PER_SEC", 10.0, 0.01),
-            rate_per_hour=int(_num(env, "MAIL_RATE_PER_HOUR", 10_000, 0)),
-            concurrency=int(_num(env, "MAIL_CONCURRENCY", 4, 1)),
-            retry_base_secs=_num(env, "MAIL_RETRY_BASE_SECS", 60.0, 0),
-            retry_cap_secs=_num(env, "MAIL_RETRY_CAP_SECS", 3600.0, 0),
-            max_age_secs=_num(env, "MAIL_MAX_AGE_SECS", 4 * 24 * 3600.0, 0),
-            lease_secs=_num(env, "MAIL_LEASE_SECS", 120.0, 1),
-            poll_secs=_num(env, "MAIL_POLL_SECS", 1.0, 0.01),
-            smtp_timeout_secs=_num(env, "MAIL_SMTP_TIMEOUT_SECS", 30.0, 0.1),
-            maintenance_every_secs=_num(env, "MAILER_MAINTENANCE_EVERY_SECS", 0.0, 0),
-        )

@@ -1,40 +1,25 @@
 """Configuration from environment variables, each with its embedded default.
 
-Every variable is read and checked once, at start-up. A bad value raises
-:class:`ConfigError` whose message is one line naming the variable; the CLI
-prints that line and exits, never a traceback.
+This is the one place classhub reads its environment (``Settings.from_env``).
+Every variable is read and checked once, at start-up, into a typed field. A bad
+value raises :class:`ConfigError` whose message is one line naming the variable;
+the CLI prints that line and exits, never a traceback. The readers themselves
+(numbers finite and in range, flags, lists) are in ``storage/settings_parse.py``.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from storage.errors import ConfigError
-from storage.mail_config import MailSettings
+from storage.mail_config import MailSettings, parse_mail_url
+from storage.settings_parse import Env, read_or_create_secret
 
 DEFAULT_PORT = 8000
-
-
-def _read_or_create_secret(path: Path, nbytes: int) -> str:
-    """Return the secret kept in ``path``, generating it on first use.
-
-    The file is created with mode 0600 so only the service user can read it.
-    """
-    if path.exists():
-        value = path.read_text().strip()
-        if value:
-            return value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(nbytes)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value + "\n")
-    return value
 
 
 def _origin(url: str) -> str:
@@ -42,51 +27,14 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _bool(name: str, raw: str | None, default: bool) -> bool:
-    if raw is None or raw == "":
-        return default
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(name, f"expected true/false, got {raw!r}")
-
-
-def _int(name: str, raw: str | None, default: int, minimum: int = 0) -> int:
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(name, f"expected an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(name, f"must be at least {minimum}, got {value}")
-    return value
-
-
-def _float(name: str, raw: str | None, default: float, minimum: float = 0.0) -> float:
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(name, f"expected a number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(name, f"must be at least {minimum}, got {value}")
-    return value
-
-
 # ASVS 2.2.1: at most 100 failed attempts per hour on one account.
 MAX_ACCOUNT_FAILURES_PER_HOUR = 100
 
 
-def _login_limits(env: Mapping[str, str]) -> tuple[int, int, int]:
-    window = _int("LOGIN_WINDOW_SECS", env.get("LOGIN_WINDOW_SECS"), 900, 1)
-    per_account = _int(
-        "LOGIN_MAX_FAILURES_ACCOUNT", env.get("LOGIN_MAX_FAILURES_ACCOUNT"), 10, 1
-    )
-    per_ip = _int("LOGIN_MAX_FAILURES_IP", env.get("LOGIN_MAX_FAILURES_IP"), 100, 1)
+def _login_limits(env: Env) -> tuple[int, int, int]:
+    window = env.integer("LOGIN_WINDOW_SECS", 900, 1)
+    per_account = env.integer("LOGIN_MAX_FAILURES_ACCOUNT", 10, 1)
+    per_ip = env.integer("LOGIN_MAX_FAILURES_IP", 100, 1)
     # A sliding window lets per_account failures through every window_secs.
     per_hour = per_account * -(-3600 // window)
     if per_hour > MAX_ACCOUNT_FAILURES_PER_HOUR:
@@ -105,6 +53,83 @@ def _metrics_token(token: str) -> str:
 
 
 @dataclass(frozen=True)
+class HubTuning:
+    """The hub's timings (``CLASSHUB_*``): rarely changed, mostly by tests and benchmarks.
+
+    Each is bounded above too: a huge heartbeat time-out or revalidation period would
+    quietly switch off what it guards.
+    """
+
+    # A connection silent this long is pinged (the web client answers); proxies close
+    # idle WebSockets after 60 s or so.
+    heartbeat_secs: float = 25.0
+    # ... and closed (4408) when still silent this long: a half-open TCP connection.
+    heartbeat_timeout_secs: float = 45.0
+    # Every connection's session and rights are checked against the store this often:
+    # the bound for changes the control topic did not carry (docs/privacy.md).
+    revalidate_secs: float = 60.0
+    # How long an out-of-order event waits for the missing ones before the store is asked.
+    gap_wait_secs: float = 0.2
+    # Compare each live channel with the store's head: catches a broker message lost in transit.
+    head_check_secs: float = 5.0
+    # Posts granted while the user's local bucket was full are recorded in Redis together,
+    # this often: a few round trips a second at most, whatever the traffic.
+    shared_record_secs: float = 0.05
+    # With Redis: a crashed process's connections stop counting against
+    # MAX_CONNECTIONS_PER_USER after at most this long.
+    conn_lease_secs: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Env) -> HubTuning:
+        heartbeat = env.number("CLASSHUB_HEARTBEAT_SECS", cls.heartbeat_secs, 1.0, 3600.0)
+        timeout = env.number(
+            "CLASSHUB_HEARTBEAT_TIMEOUT_SECS", cls.heartbeat_timeout_secs, 1.0, 3600.0
+        )
+        if timeout <= heartbeat:
+            # Closed before it was ever pinged: every quiet client would be cut off.
+            raise ConfigError(
+                "CLASSHUB_HEARTBEAT_TIMEOUT_SECS",
+                f"must be more than CLASSHUB_HEARTBEAT_SECS ({heartbeat:g}), got {timeout:g}",
+            )
+        return cls(
+            heartbeat_secs=heartbeat,
+            heartbeat_timeout_secs=timeout,
+            revalidate_secs=env.number("CLASSHUB_REVALIDATE_SECS", cls.revalidate_secs, 1.0, 3600.0),
+            gap_wait_secs=env.number("CLASSHUB_GAP_WAIT_SECS", cls.gap_wait_secs, 0.0, 60.0),
+            head_check_secs=env.number("CLASSHUB_HEAD_CHECK_SECS", cls.head_check_secs, 1.0, 3600.0),
+            shared_record_secs=env.number(
+                "CLASSHUB_SHARED_RECORD_SECS", cls.shared_record_secs, 0.01, 10.0
+            ),
+            conn_lease_secs=env.number("CLASSHUB_CONN_LEASE_SECS", cls.conn_lease_secs, 1.0, 3600.0),
+        )
+
+
+def _mail(env: Env, mail_url: str) -> MailSettings:
+    sender = env.text("MAIL_FROM", MailSettings.sender)
+    if "@" not in sender:
+        raise ConfigError(
+            "MAIL_FROM", f"needs an address, e.g. 'classhub <noreply@example.org>', got {sender!r}"
+        )
+    d = MailSettings
+    return MailSettings(
+        target=parse_mail_url(mail_url),
+        sender=sender,
+        rate_per_sec=env.number("MAIL_RATE_PER_SEC", d.rate_per_sec, 0.01),
+        rate_per_hour=env.integer("MAIL_RATE_PER_HOUR", d.rate_per_hour, 0),
+        concurrency=env.integer("MAIL_CONCURRENCY", d.concurrency, 1),
+        retry_base_secs=env.number("MAIL_RETRY_BASE_SECS", d.retry_base_secs, 0),
+        retry_cap_secs=env.number("MAIL_RETRY_CAP_SECS", d.retry_cap_secs, 0),
+        max_age_secs=env.number("MAIL_MAX_AGE_SECS", d.max_age_secs, 0),
+        lease_secs=env.number("MAIL_LEASE_SECS", d.lease_secs, 1),
+        poll_secs=env.number("MAIL_POLL_SECS", d.poll_secs, 0.01),
+        smtp_timeout_secs=env.number("MAIL_SMTP_TIMEOUT_SECS", d.smtp_timeout_secs, 0.1),
+        maintenance_every_secs=env.number(
+            "MAILER_MAINTENANCE_EVERY_SECS", d.maintenance_every_secs, 0
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything classhub reads from its environment."""
 
@@ -117,7 +142,7 @@ class Settings:
     public_url: str
     allowed_origins: tuple[str, ...]
     production: bool
-    # Hub tuning.
+    # Hub limits.
     replay_limit: int = 1000
     publish_rate: float = 5.0  # publishes per second per user, sustained
     publish_burst: int = 20
@@ -131,11 +156,17 @@ class Settings:
     max_connections_per_user: int = 20
     max_frame_bytes: int = 64 * 1024
     outbox_limit: int = 4096  # events queued for one connection before it is shed
+    hub: HubTuning = HubTuning()
     # Redis topic prefix: lets several deployments (or test runs) share a server.
     redis_prefix: str = "classhub"
     # Accounts.
     session_idle_secs: int = 8 * 3600  # signed out after this long without a request
     session_max_secs: int = 7 * 24 * 3600  # signed out this long after signing in, whatever
+    # A process keeps a live session's lookup this long (web/signins.py): the bound for
+    # changes that bypass the servers (the CLI) or a lost control message; short next to
+    # a browser session, long enough to cover a class that writes its drafts and then
+    # releases them at once. 0 turns the cache off.
+    session_cache_secs: float = 10.0
     invitation_ttl_secs: int = 7 * 24 * 3600
     # Failed sign-ins counted over a sliding window, per account and per IP.
     login_window_secs: int = 900
@@ -143,6 +174,8 @@ class Settings:
     login_max_failures_ip: int = 100
     # Pinboard photos: earlier data keys still accepted for decryption (rotation).
     data_key_previous: tuple[str, ...] = ()
+    # DATA_KEY came from the environment, not from <var>/data_key (`keys rotate --generate`).
+    data_key_from_env: bool = False
     photo_max_bytes: int = 10 * 1024 * 1024
     # 4096 x 4096, the most the board stores; decoding takes up to ~16 bytes a pixel
     # (storage/photos.py), and at most photo_decode_workers decodes run at once.
@@ -162,7 +195,6 @@ class Settings:
     http_max_pending_per_ip: int = 128
     # Bearer token /metrics asks for; empty: /metrics is open (keep it off the internet).
     metrics_token: str = ""
-    extra: Mapping[str, str] = field(default_factory=dict)
     # Mail target and sending limits (storage/mail_config.py); None only if built by hand.
     mail: MailSettings | None = None
 
@@ -175,69 +207,39 @@ class Settings:
         return self.public_url.startswith("https://")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = dict(os.environ if environ is None else environ)
-        var_dir = Path(env.get("CLASSHUB_VAR_DIR") or "./var").resolve()
-        production = _bool("CLASSHUB_PRODUCTION", env.get("CLASSHUB_PRODUCTION"), False)
-
-        database_url = env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir / 'classhub.db'}"
-        if database_url.startswith(("postgres://", "postgresql://")):
-            # Accept the usual libpq spelling; we always talk through asyncpg.
-            database_url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
-        if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ConfigError(
-                "DATABASE_URL",
-                "must start with sqlite+aiosqlite:// or postgresql:// "
-                f"(got {database_url.split('://', 1)[0]}://...)",
-            )
-
-        redis_url = env.get("REDIS_URL") or None
-        if redis_url is not None and urlsplit(redis_url).scheme not in {
-            "redis",
-            "rediss",
-            "unix",
-            "memory",
-        }:
-            raise ConfigError("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
-        if redis_url is not None and redis_url.startswith("memory"):
-            redis_url = None
-
-        mail_url = env.get("MAIL_URL") or f"maildir://{var_dir / 'mail'}"
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, env: Env | None = None) -> Settings:
+        """Read and check every variable; ``env`` (tests) records the names read."""
+        env = env or Env(dict(os.environ if environ is None else environ))
+        var_dir = Path(env.text("CLASSHUB_VAR_DIR", "./var")).resolve()
+        production = env.flag("CLASSHUB_PRODUCTION", False)
+        database_url = _database_url(env, var_dir)
+        redis_url = _redis_url(env)
+        mail_url = env.text("MAIL_URL", f"maildir://{var_dir / 'mail'}")
         if urlsplit(mail_url).scheme not in {"maildir", "smtp", "smtps", "smtp+starttls"}:
             raise ConfigError(
                 "MAIL_URL", "must be maildir:///path, smtp://, smtps:// or smtp+starttls://"
             )
 
-        secret_key = env.get("SECRET_KEY") or ""
+        secret_key = env.raw("SECRET_KEY") or ""
         if not secret_key:
             if production:
                 raise ConfigError("SECRET_KEY", "must be set when CLASSHUB_PRODUCTION is on")
-            secret_key = _read_or_create_secret(var_dir / "secret_key", 48)
+            secret_key = read_or_create_secret(var_dir / "secret_key", 48)
         elif len(secret_key) < 32:
             raise ConfigError("SECRET_KEY", "must be at least 32 characters long")
 
-        data_key = env.get("DATA_KEY") or ""
+        data_key = env.raw("DATA_KEY") or ""
+        data_key_from_env = bool(data_key)
         if not data_key:
             if production:
                 raise ConfigError("DATA_KEY", "must be set when CLASSHUB_PRODUCTION is on")
-            data_key = _read_or_create_secret(var_dir / "data_key", 32)
+            data_key = read_or_create_secret(var_dir / "data_key", 32)
 
-        public_url = (env.get("PUBLIC_URL") or f"http://127.0.0.1:{DEFAULT_PORT}").rstrip("/")
+        public_url = env.text("PUBLIC_URL", f"http://127.0.0.1:{DEFAULT_PORT}").rstrip("/")
         if urlsplit(public_url).scheme not in {"http", "https"} or not urlsplit(public_url).netloc:
             raise ConfigError("PUBLIC_URL", f"must be an http(s) URL, got {public_url!r}")
 
-        raw_origins = env.get("ALLOWED_ORIGINS") or ""
-        origins = tuple(o.strip().rstrip("/") for o in raw_origins.split(",") if o.strip())
-        for origin in origins:
-            parts = urlsplit(origin)
-            if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path:
-                raise ConfigError(
-                    "ALLOWED_ORIGINS", f"{origin!r} is not an origin like https://host[:port]"
-                )
-        if not origins:
-            origins = (_origin(public_url),)
-
-        metrics_token = _metrics_token(env.get("METRICS_TOKEN") or "")
+        metrics_token = _metrics_token(env.raw("METRICS_TOKEN") or "")
         if production and not metrics_token:
             # /metrics names channels, counts and timings: open only where no one else reaches.
             raise ConfigError("METRICS_TOKEN", "must be set when CLASSHUB_PRODUCTION is on")
@@ -251,71 +253,75 @@ class Settings:
             secret_key=secret_key,
             data_key=data_key,
             public_url=public_url,
-            allowed_origins=origins,
+            allowed_origins=_allowed_origins(env, public_url),
             production=production,
-            replay_limit=_int("REPLAY_LIMIT", env.get("REPLAY_LIMIT"), 1000, 1),
-            publish_rate=_float("PUBLISH_RATE", env.get("PUBLISH_RATE"), 5.0, 0.01),
-            publish_burst=_int("PUBLISH_BURST", env.get("PUBLISH_BURST"), 20, 1),
-            subscribe_rate=_float("SUBSCRIBE_RATE", env.get("SUBSCRIBE_RATE"), 5.0, 0.01),
-            subscribe_burst=_int("SUBSCRIBE_BURST", env.get("SUBSCRIBE_BURST"), 20, 1),
-            write_rate=_float("WRITE_RATE", env.get("WRITE_RATE"), 3.0, 0.01),
-            write_burst=_int("WRITE_BURST", env.get("WRITE_BURST"), 30, 1),
-            max_connections_per_user=_int(
-                "MAX_CONNECTIONS_PER_USER", env.get("MAX_CONNECTIONS_PER_USER"), 20, 1
-            ),
-            max_frame_bytes=_int("MAX_FRAME_BYTES", env.get("MAX_FRAME_BYTES"), 64 * 1024, 1024),
-            outbox_limit=_int("OUTBOX_LIMIT", env.get("OUTBOX_LIMIT"), 4096, 16),
-            redis_prefix=env.get("REDIS_PREFIX") or "classhub",
-            session_idle_secs=_int(
-                "SESSION_IDLE_SECS", env.get("SESSION_IDLE_SECS"), 8 * 3600, 60
-            ),
-            session_max_secs=_int(
-                "SESSION_MAX_SECS", env.get("SESSION_MAX_SECS"), 7 * 24 * 3600, 60
-            ),
-            invitation_ttl_secs=_int(
-                "INVITATION_TTL_SECS", env.get("INVITATION_TTL_SECS"), 7 * 24 * 3600, 60
-            ),
+            replay_limit=env.integer("REPLAY_LIMIT", 1000, 1),
+            publish_rate=env.number("PUBLISH_RATE", 5.0, 0.01),
+            publish_burst=env.integer("PUBLISH_BURST", 20, 1),
+            subscribe_rate=env.number("SUBSCRIBE_RATE", 5.0, 0.01),
+            subscribe_burst=env.integer("SUBSCRIBE_BURST", 20, 1),
+            write_rate=env.number("WRITE_RATE", 3.0, 0.01),
+            write_burst=env.integer("WRITE_BURST", 30, 1),
+            max_connections_per_user=env.integer("MAX_CONNECTIONS_PER_USER", 20, 1),
+            max_frame_bytes=env.integer("MAX_FRAME_BYTES", 64 * 1024, 1024),
+            outbox_limit=env.integer("OUTBOX_LIMIT", 4096, 16),
+            hub=HubTuning.from_env(env),
+            redis_prefix=env.text("REDIS_PREFIX", "classhub"),
+            session_idle_secs=env.integer("SESSION_IDLE_SECS", 8 * 3600, 60),
+            session_max_secs=env.integer("SESSION_MAX_SECS", 7 * 24 * 3600, 60),
+            session_cache_secs=env.number("CLASSHUB_SESSION_CACHE_SECS", 10.0, 0.0, 3600.0),
+            invitation_ttl_secs=env.integer("INVITATION_TTL_SECS", 7 * 24 * 3600, 60),
             login_window_secs=login_window,
             login_max_failures_account=login_per_account,
             login_max_failures_ip=login_per_ip,
-            data_key_previous=tuple(
-                k.strip() for k in (env.get("DATA_KEY_PREVIOUS") or "").split(",") if k.strip()
-            ),
-            photo_max_bytes=_int(
-                "PHOTO_MAX_BYTES", env.get("PHOTO_MAX_BYTES"), 10 * 1024 * 1024, 1024
-            ),
-            photo_max_pixels=_int(
-                "PHOTO_MAX_PIXELS", env.get("PHOTO_MAX_PIXELS"), 16_777_216, 1
-            ),
-            photo_decode_workers=_int(
-                "PHOTO_DECODE_WORKERS", env.get("PHOTO_DECODE_WORKERS"), 2, 1
-            ),
-            photo_decodes_per_user=_int(
-                "PHOTO_DECODES_PER_USER", env.get("PHOTO_DECODES_PER_USER"), 2, 1
-            ),
-            termination_grace_days=_int(
-                "TERMINATION_GRACE_DAYS", env.get("TERMINATION_GRACE_DAYS"), 30, 0
-            ),
-            activity_retention_days=_int(
-                "ACTIVITY_RETENTION_DAYS", env.get("ACTIVITY_RETENTION_DAYS"), 180, 1
-            ),
-            dm_retention_days=_int("DM_RETENTION_DAYS", env.get("DM_RETENTION_DAYS"), 0, 0),
-            http_header_timeout_secs=_float(
-                "HTTP_HEADER_TIMEOUT_SECS", env.get("HTTP_HEADER_TIMEOUT_SECS"), 10.0, 0.1
-            ),
-            http_body_timeout_secs=_float(
-                "HTTP_BODY_TIMEOUT_SECS", env.get("HTTP_BODY_TIMEOUT_SECS"), 20.0, 0.1
-            ),
-            http_max_header_bytes=_int(
-                "HTTP_MAX_HEADER_BYTES", env.get("HTTP_MAX_HEADER_BYTES"), 64 * 1024, 1024
-            ),
-            http_max_pending_connections=_int(
-                "HTTP_MAX_PENDING_CONNECTIONS", env.get("HTTP_MAX_PENDING_CONNECTIONS"), 1024, 1
-            ),
-            http_max_pending_per_ip=_int(
-                "HTTP_MAX_PENDING_PER_IP", env.get("HTTP_MAX_PENDING_PER_IP"), 128, 1
-            ),
+            data_key_previous=env.items("DATA_KEY_PREVIOUS"),
+            data_key_from_env=data_key_from_env,
+            photo_max_bytes=env.integer("PHOTO_MAX_BYTES", 10 * 1024 * 1024, 1024),
+            photo_max_pixels=env.integer("PHOTO_MAX_PIXELS", 16_777_216, 1),
+            photo_decode_workers=env.integer("PHOTO_DECODE_WORKERS", 2, 1),
+            photo_decodes_per_user=env.integer("PHOTO_DECODES_PER_USER", 2, 1),
+            termination_grace_days=env.integer("TERMINATION_GRACE_DAYS", 30, 0),
+            activity_retention_days=env.integer("ACTIVITY_RETENTION_DAYS", 180, 1),
+            dm_retention_days=env.integer("DM_RETENTION_DAYS", 0, 0),
+            http_header_timeout_secs=env.number("HTTP_HEADER_TIMEOUT_SECS", 10.0, 0.1),
+            http_body_timeout_secs=env.number("HTTP_BODY_TIMEOUT_SECS", 20.0, 0.1),
+            http_max_header_bytes=env.integer("HTTP_MAX_HEADER_BYTES", 64 * 1024, 1024),
+            http_max_pending_connections=env.integer("HTTP_MAX_PENDING_CONNECTIONS", 1024, 1),
+            http_max_pending_per_ip=env.integer("HTTP_MAX_PENDING_PER_IP", 128, 1),
             metrics_token=metrics_token,
-            extra={k: v for k, v in env.items() if k.startswith("CLASSHUB_")},
-            mail=MailSettings.from_env(env, mail_url),
+            mail=_mail(env, mail_url),
         )
+
+
+def _database_url(env: Env, var_dir: Path) -> str:
+    url = env.text("DATABASE_URL", f"sqlite+aiosqlite:///{var_dir / 'classhub.db'}")
+    if url.startswith(("postgres://", "postgresql://")):
+        # Accept the usual libpq spelling; we always talk through asyncpg.
+        url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            "DATABASE_URL",
+            "must start with sqlite+aiosqlite:// or postgresql:// "
+            f"(got {url.split('://', 1)[0]}://...)",
+        )
+    return url
+
+
+def _redis_url(env: Env) -> str | None:
+    url = env.raw("REDIS_URL")
+    if url is None:
+        return None
+    if urlsplit(url).scheme not in {"redis", "rediss", "unix", "memory"}:
+        raise ConfigError("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
+    return None if url.startswith("memory") else url
+
+
+def _allowed_origins(env: Env, public_url: str) -> tuple[str, ...]:
+    origins = tuple(o.rstrip("/") for o in env.items("ALLOWED_ORIGINS"))
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path:
+            raise ConfigError(
+                "ALLOWED_ORIGINS", f"{origin!r} is not an origin like https://host[:port]"
+            )
+    return origins or (_origin(public_url),)

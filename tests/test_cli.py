@@ -138,6 +138,18 @@ def test_help_tells_what_each_command_does(tmp_path: Path) -> None:
         ("PUBLIC_URL", "not a url"),
         ("SESSION_IDLE_SECS", "soon"),
         ("LOGIN_MAX_FAILURES_ACCOUNT", "500"),
+        # Numbers that float() takes but no setting may hold (issue 18: PUBLISH_RATE=nan).
+        ("PUBLISH_RATE", "nan"),
+        ("MAIL_RATE_PER_HOUR", "inf"),
+        # The hub's and the session cache's tunables, read with bare float() before.
+        ("CLASSHUB_HEARTBEAT_SECS", "soon"),
+        ("CLASSHUB_HEARTBEAT_TIMEOUT_SECS", "10"),
+        ("CLASSHUB_REVALIDATE_SECS", "inf"),
+        ("CLASSHUB_GAP_WAIT_SECS", "-1"),
+        ("CLASSHUB_HEAD_CHECK_SECS", "nan"),
+        ("CLASSHUB_SHARED_RECORD_SECS", "0"),
+        ("CLASSHUB_CONN_LEASE_SECS", "1e9"),
+        ("CLASSHUB_SESSION_CACHE_SECS", "-5"),
     ],
 )
 def test_bad_configuration_is_one_line_naming_the_variable(

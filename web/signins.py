@@ -42,10 +42,8 @@ from storage.models import User, utcnow
 from storage.repo.accounts import LiveSession, admits, live_sessions
 from storage.settings import Settings
 
-# The bound for changes that bypass the servers (the CLI) or a lost control
-# message: short next to a browser session, long enough to cover a class that
-# writes its drafts and then releases them (the "release now" burst).
-SESSION_CACHE_SECS = 10.0
+# The default of CLASSHUB_SESSION_CACHE_SECS (its reason is in storage/settings.py).
+SESSION_CACHE_SECS = Settings.session_cache_secs
 # One entry is a user row (~1 KB); far above the sessions a process serves at once.
 SESSION_CACHE_MAX = 20_000
 # Cache misses that arrive while a lookup is in flight go to the store together, in
@@ -137,8 +135,7 @@ class SignIns:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
         self.db = db
-        ttl = float(settings.extra.get("CLASSHUB_SESSION_CACHE_SECS", SESSION_CACHE_SECS))
-        self.cache = SessionCache(ttl)
+        self.cache = SessionCache(settings.session_cache_secs)
         self.hub: Any = None
         self._wanted: dict[str, asyncio.Future[LiveSession | None]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -230,7 +227,7 @@ class SignIns:
 async def tell_servers(settings: Settings, changed: list[AccountChanges]) -> None:
     """From a process without a hub (the ``classhub`` CLI, maintenance): with Redis, the
     running servers drop these accounts' cached sign-ins at once; without, they notice
-    within ``SESSION_CACHE_SECS``. A failure is reported, never raised: the change is
+    within ``CLASSHUB_SESSION_CACHE_SECS``. A failure is reported, never raised: the change is
     committed already."""
     if not settings.redis_url or not changed:
         return
@@ -246,6 +243,6 @@ async def tell_servers(settings: Settings, changed: list[AccountChanges]) -> Non
     except Exception as exc:  # noqa: BLE001 - see above
         print(
             f"note: could not tell the running servers through {settings.redis_url} ({exc}); "
-            f"they notice within {SESSION_CACHE_SECS:g} s",
+            f"they notice within {settings.session_cache_secs:g} s",
             file=sys.stderr,
         )

@@ -20,13 +20,16 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from storage.settings import HubTuning
+
 if TYPE_CHECKING:
     from realtime.limits.redis_limits import RedisLimits
 
 log = logging.getLogger("classhub.limits")
 
-# A crashed process's connections stop counting after at most this long.
-CONN_LEASE_SECS = 30.0
+# A crashed process's connections stop counting after at most this long
+# (CLASSHUB_CONN_LEASE_SECS, storage/settings.py).
+CONN_LEASE_SECS = HubTuning.conn_lease_secs
 
 
 class ConnectionLeases:

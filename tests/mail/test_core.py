@@ -6,6 +6,7 @@ import datetime as dt
 import email.policy
 import random
 from email import message_from_bytes
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from realtime.mailer.pacing import SlidingWindow, full_jitter, window_for_rate
 from storage.errors import ConfigError
 from storage.mail_config import MailSettings, parse_mail_url
 from storage.repo.outbox import Claimed
+from storage.settings import Settings
 
 
 def test_sliding_window_never_allows_more_than_the_limit_in_any_window() -> None:
@@ -85,16 +87,29 @@ def test_bad_mail_urls_fail_with_one_line(url: str, words: str) -> None:
     assert err.value.variable == "MAIL_URL" and words in str(err.value) and "\n" not in str(err.value)
 
 
-def test_limits_come_from_the_environment() -> None:
-    s = MailSettings.from_env(
-        {"MAIL_RATE_PER_SEC": "2.5", "MAIL_RATE_PER_HOUR": "500", "MAIL_CONCURRENCY": "3"},
-        "maildir:///tmp/x",
+def _mail_settings(tmp_path: Path, **env: str) -> MailSettings:
+    base = {"CLASSHUB_VAR_DIR": str(tmp_path), "MAIL_URL": "maildir:///tmp/x"}
+    mail = Settings.from_env({**base, **env}).mail
+    assert mail is not None
+    return mail
+
+
+def test_limits_come_from_the_environment(tmp_path: Path) -> None:
+    s = _mail_settings(
+        tmp_path, MAIL_RATE_PER_SEC="2.5", MAIL_RATE_PER_HOUR="500", MAIL_CONCURRENCY="3"
     )
     assert (s.rate_per_sec, s.rate_per_hour, s.concurrency) == (2.5, 500, 3)
     with pytest.raises(ConfigError, match="MAIL_CONCURRENCY: must be at least 1"):
-        MailSettings.from_env({"MAIL_CONCURRENCY": "0"}, "maildir:///tmp/x")
+        _mail_settings(tmp_path, MAIL_CONCURRENCY="0")
     with pytest.raises(ConfigError, match="MAIL_FROM"):
-        MailSettings.from_env({"MAIL_FROM": "nobody"}, "maildir:///tmp/x")
+        _mail_settings(tmp_path, MAIL_FROM="nobody")
+    for bad in ("nan", "inf", "-1"):
+        with pytest.raises(ConfigError, match="MAIL_RATE_PER_SEC"):
+            _mail_settings(tmp_path, MAIL_RATE_PER_SEC=bad)
+    # int(float("inf")) raised OverflowError, int(float("nan")) ValueError: tracebacks.
+    for bad in ("inf", "nan", "1.5"):
+        with pytest.raises(ConfigError, match="MAIL_RATE_PER_HOUR: expected an integer"):
+            _mail_settings(tmp_path, MAIL_RATE_PER_HOUR=bad)
 
 
 def _claimed(category: str, html: str | None = None) -> Claimed:

@@ -41,7 +41,7 @@ def generate_new_key(settings: Settings) -> Settings:
     """Embedded default only: a fresh <var>/data_key, the old one kept for decryption."""
     from storage.crypto import PREVIOUS_KEYS_FILE
 
-    if os.environ.get("DATA_KEY"):
+    if settings.data_key_from_env:
         raise SystemExit(
             "classhub keys rotate --generate: DATA_KEY is set in the environment; put the new "
             "key in DATA_KEY and the old one in DATA_KEY_PREVIOUS, then run `keys rotate`"

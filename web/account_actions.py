@@ -6,14 +6,13 @@ after commit the hub closes the user's WebSocket connections on every process.
 
 from __future__ import annotations
 
-from typing import Any
-
 from storage.repo import accounts
 from storage.repo.logs import audit
+from web.services import Services
 
 
 async def block_user(
-    services: Any, user_id: int, *, actor_id: int | None, reason: str = "", ip: str = ""
+    services: Services, user_id: int, *, actor_id: int | None, reason: str = "", ip: str = ""
 ) -> int:
     """Block an account; returns how many sessions were revoked."""
     async with services.db.session() as db:
@@ -34,7 +33,7 @@ async def block_user(
 
 
 async def unblock_user(
-    services: Any, user_id: int, *, actor_id: int | None, reason: str = "", ip: str = ""
+    services: Services, user_id: int, *, actor_id: int | None, reason: str = "", ip: str = ""
 ) -> None:
     async with services.db.session() as db:
         user = await accounts.get_user(db, user_id)

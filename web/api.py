@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -21,24 +21,38 @@ from starlette.routing import Route
 
 from storage.models import User
 from web.errors import ApiError
+from web.services import Services, services_of
 
 Auth = Literal["public", "user", "admin"]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_JSON_BYTES = 1024 * 1024
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 @dataclass
 class Ctx:
-    """What a handler gets: the request, the signed-in user, the parsed input."""
+    """What a handler gets: the request, the signed-in user, the parsed input.
+
+    ``body`` and ``query`` are the operation's declared models, parsed; a handler
+    reads them typed with ``ctx.body_as(Model)`` / ``ctx.query_as(Model)``.
+    """
 
     request: Request
     user: User | None
-    body: Any
-    query: Any
+    body: BaseModel | None
+    query: BaseModel | None
 
     @property
-    def services(self) -> Any:
-        return self.request.app.state.services
+    def services(self) -> Services:
+        return services_of(self.request)
+
+    def body_as(self, model: type[M]) -> M:
+        return _declared(self.body, model, "body")
+
+    def query_as(self, model: type[M]) -> M:
+        return _declared(self.query, model, "query")
 
     @property
     def ip(self) -> str:
@@ -65,6 +79,12 @@ class Ctx:
         value = str(self.request.path_params[name])
         check_text(value, name)
         return value
+
+
+def _declared(value: BaseModel | None, model: type[M], what: str) -> M:
+    if not isinstance(value, model):  # the operation declared another model: our own misuse
+        raise TypeError(f"the operation's {what} is {type(value).__name__}, not {model.__name__}")
+    return value
 
 
 Handler = Callable[[Ctx], Awaitable[Any]]
@@ -279,7 +299,7 @@ def _endpoint(ops: dict[str, Operation]) -> Callable[[Request], Awaitable[Respon
 async def _take_write(request: Request, user: User) -> None:
     """A signed-in user's write, refused (429) past their WRITE_RATE / WRITE_BURST: before
     the body is read, on every process together with Redis (realtime/limits/user_limit.py)."""
-    hub = request.app.state.services.hub
+    hub = services_of(request).hub
     if hub is None:  # no lifespan (no hub, no limits): a test's bare app
         return
     wait: float = await hub.write_limit.take(user.id)

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from storage.models import User
 from storage.repo.accounts import token_hash
 from web.errors import ApiError
+from web.services import services_of
 
 COOKIE_NAME = "classhub_session"
 CSRF_HEADER = "x-csrf-token"
@@ -48,7 +49,7 @@ def session_token(conn: HTTPConnection) -> str | None:
     raw = conn.cookies.get(COOKIE_NAME)
     if not raw:
         return None
-    return unsign_token(conn.app.state.services.settings.secret_key, raw)
+    return unsign_token(services_of(conn).settings.secret_key, raw)
 
 
 async def current_user(conn: HTTPConnection, *, allow_terminating: bool = False) -> User | None:
@@ -66,7 +67,7 @@ async def current_user(conn: HTTPConnection, *, allow_terminating: bool = False)
     if token is not None:
         # The rules of storage.repo.accounts.user_for_session, cached for a few
         # seconds per process and dropped at once on revocation (web/signins.py).
-        user = await conn.app.state.services.signins.user_for_hash(
+        user = await services_of(conn).signins.user_for_hash(
             token_hash(token), allow_terminating=allow_terminating
         )
     conn.scope[key] = user
@@ -80,7 +81,7 @@ def check_csrf(conn: HTTPConnection, user: User | None) -> None:
         # No ambient authority to abuse: a stale cookie of an ended session
         # must not stand in the way of signing in again.
         return
-    expected = csrf_token_for(conn.app.state.services.settings.secret_key, token)
+    expected = csrf_token_for(services_of(conn).settings.secret_key, token)
     given = conn.headers.get(CSRF_HEADER, "")
     if not hmac.compare_digest(expected, given):
         raise ApiError(
@@ -89,7 +90,7 @@ def check_csrf(conn: HTTPConnection, user: User | None) -> None:
 
 
 def set_session_cookie(response: Response, conn: HTTPConnection, token: str) -> None:
-    settings = conn.app.state.services.settings
+    settings = services_of(conn).settings
     response.set_cookie(
         COOKIE_NAME,
         sign_token(settings.secret_key, token),

@@ -7,13 +7,12 @@ from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Any
 
+from realtime.hub import Hub
 from web.services import Services
 
 
 @asynccontextmanager
 async def start_hub(services: Services) -> AsyncIterator[None]:
-    from realtime.hub import Hub
-
     hub = Hub(services.settings, services.db)
     await hub.start()
     services.hub = hub
@@ -53,7 +52,7 @@ def run_server(app: Any, **uvicorn_options: Any) -> None:
                 return
             super().handle_exit(sig, frame)
 
-        async def _drain(self, hub: Any) -> None:
+        async def _drain(self, hub: Hub) -> None:
             try:
                 await hub.drain()
             finally:

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from storage.repo.erasure import ErasureReport, compact_index
+from web.services import Services
 
 log = logging.getLogger("classhub.privacy")
 
 
-async def close_connections(services: Any, user_id: int, reason: str) -> None:
+async def close_connections(services: Services, user_id: int, reason: str) -> None:
     """Close the user's live connections on every process (the hub fans this out)."""
     if services.hub is not None:
         await services.hub.disconnect_user(user_id, reason)
 
 
-async def after_erasure(services: Any, report: ErasureReport) -> None:
+async def after_erasure(services: Services, report: ErasureReport) -> None:
     """Tell live clients what went, and squeeze the deleted words out of the search index
     and (SQLite) the write-ahead log."""
     if services.hub is not None and report.notices:

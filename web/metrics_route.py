@@ -13,9 +13,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from web.services import services_of
+
 
 async def metrics(request: Request) -> Response:
-    token = request.app.state.services.settings.metrics_token
+    token = services_of(request).settings.metrics_token
     if token:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):

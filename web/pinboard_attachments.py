@@ -7,14 +7,13 @@ module imports the other.
 
 from __future__ import annotations
 
-from typing import Any
-
 from storage.attachments import AttachmentStore
+from web.services import Services
 
 
-def attachment_store(services: Any) -> AttachmentStore:
+def attachment_store(services: Services) -> AttachmentStore:
     store = services.extras.get("pinboard.attachments")
     if store is None:
         store = AttachmentStore.from_settings(services.settings)
         services.extras["pinboard.attachments"] = store
-    return store  # type: ignore[no-any-return]
+    return store

@@ -34,8 +34,8 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from realtime.hub import Hub, announce_accounts_changed
 from storage.account_changes import AccountChanges
 from storage.db import Database
 from storage.models import User, utcnow
@@ -136,13 +136,13 @@ class SignIns:
         self.settings = settings
         self.db = db
         self.cache = SessionCache(settings.session_cache_secs)
-        self.hub: Any = None
+        self.hub: Hub | None = None
         self._wanted: dict[str, asyncio.Future[LiveSession | None]] = {}
         self._task: asyncio.Task[None] | None = None
         self.lookups = 0  # queries made
         db.account_listeners.append(self._committed)
 
-    def attach_hub(self, hub: Any) -> None:
+    def attach_hub(self, hub: Hub) -> None:
         """Share this process's account changes with the others, and hear theirs."""
         self.hub = hub
         hub.on_accounts_changed(self.cache.forget)
@@ -236,8 +236,6 @@ async def tell_servers(settings: Settings, changed: list[AccountChanges]) -> Non
         merged.user_ids |= changes.user_ids
         merged.session_hashes |= changes.session_hashes
         merged.everything |= changes.everything
-    from realtime.hub import announce_accounts_changed
-
     try:
         await announce_accounts_changed(settings, merged)
     except Exception as exc:  # noqa: BLE001 - see above

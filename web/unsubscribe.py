@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from realtime.mailer.message import user_for_unsubscribe_token
 from storage.models import User
 from storage.repo.logs import log_activity
+from web.services import services_of
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -44,7 +45,7 @@ def _page(title: str, content: str, status: int = 200) -> HTMLResponse:
 
 
 async def unsubscribe(request: Request) -> Response:
-    services = request.app.state.services
+    services = services_of(request)
     token = request.path_params["token"]
     user_id = user_for_unsubscribe_token(services.settings.secret_key, token)
     if user_id is None:

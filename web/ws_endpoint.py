@@ -6,7 +6,8 @@ an HTTP answer (403, or 503 while draining) and creates nothing in the hub.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 from starlette.requests import HTTPConnection
@@ -17,6 +18,7 @@ from realtime.tokens import read_token
 from storage.models import User
 from storage.repo.accounts import token_hash
 from web.auth import session_token
+from web.services import Services, services_of
 
 
 async def _refuse(scope: Scope, send: Send, status: int, text: str) -> None:
@@ -30,7 +32,7 @@ async def _refuse(scope: Scope, send: Send, status: int, text: str) -> None:
         await send({"type": "websocket.close", "code": 1008})
 
 
-async def _user_for_hash(services: Any, session_hash: str) -> User | None:
+async def _user_for_hash(services: Services, session_hash: str) -> User | None:
     """The rules of ``storage.repo.accounts.user_for_session``, by the session's hash
     (cached briefly per process, dropped at once on revocation: web/signins.py)."""
     user: User | None = await services.signins.user_for_hash(session_hash)
@@ -45,7 +47,7 @@ class WebSocketEndpoint:
         if message["type"] != "websocket.connect":
             return
         conn = HTTPConnection(scope)
-        services = conn.app.state.services
+        services = services_of(conn)
         hub = services.hub
         settings = services.settings
         if hub is None or hub.draining:
@@ -84,7 +86,9 @@ class WebSocketEndpoint:
             return
         # This frame lives as long as the connection: keep only what serve needs.
         del conn, services, settings, message, token, origin
+        # ASGI servers pass plain dicts; Hub.serve is typed for them (starlette's types
+        # say MutableMapping).
         await hub.serve(
-            scope, receive, send, user=user, session_hash=session_hash, codec=codec,
-            account_epoch=account_epoch,
+            cast(dict[str, Any], scope), cast(Callable[[], Awaitable[dict[str, Any]]], receive),
+            send, user=user, session_hash=session_hash, codec=codec, account_epoch=account_epoch,
         )

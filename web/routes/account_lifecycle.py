@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse
 
 from storage.authz import event_role
@@ -85,7 +86,7 @@ def _status(user: User, report: dict[str, Any] | None = None) -> dict[str, Any]:
     },
 )
 async def terminate_mine(ctx: Ctx) -> JSONResponse:
-    body: TerminateMine = ctx.body
+    body = ctx.body_as(TerminateMine)
     services = ctx.services
     await confirm_password(ctx, ctx.me, body.password)
     async with services.db.session() as db:
@@ -137,14 +138,14 @@ async def reactivate_mine(ctx: Ctx) -> dict[str, Any]:
         return _status(user)
 
 
-async def _admin_target(ctx: Ctx, db: Any) -> User:
+async def _admin_target(ctx: Ctx, db: AsyncSession) -> User:
     user = await lifecycle.load(db, ctx.path_int("id"))
     if user.id == ctx.me.id:
         raise ApiError(409, "self", "use /api/me/... for your own account")
     return user
 
 
-async def _admin_audit(ctx: Ctx, db: Any, action: str, user: User, reason: str, **detail: Any) -> None:
+async def _admin_audit(ctx: Ctx, db: AsyncSession, action: str, user: User, reason: str, **detail: Any) -> None:
     await audit(
         db,
         actor_id=ctx.me.id,
@@ -166,7 +167,7 @@ async def _admin_audit(ctx: Ctx, db: Any, action: str, user: User, reason: str, 
     tags=("admin users",),
 )
 async def terminate_user(ctx: Ctx) -> dict[str, Any]:
-    body: AdminTerminate = ctx.body
+    body = ctx.body_as(AdminTerminate)
     services = ctx.services
     report = None
     async with services.db.session() as db:
@@ -204,7 +205,7 @@ async def reactivate_user(ctx: Ctx) -> dict[str, Any]:
     async with ctx.services.db.session() as db:
         user = await _admin_target(ctx, db)
         await lifecycle.reactivate(db, user)
-        await _admin_audit(ctx, db, "user.reactivate", user, ctx.body.reason)
+        await _admin_audit(ctx, db, "user.reactivate", user, ctx.body_as(AdminReason).reason)
         return _status(user)
 
 
@@ -223,7 +224,7 @@ class RemovedOut(BaseModel):
     tags=("admin users",),
 )
 async def remove_left_contributions(ctx: Ctx) -> dict[str, Any]:
-    body: RemoveContributions = ctx.body
+    body = ctx.body_as(RemoveContributions)
     async with ctx.services.db.session() as db:
         channels: list[str] | None = None
         if body.event_id is not None:

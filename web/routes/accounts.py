@@ -14,6 +14,7 @@ from storage.repo import throttle
 from storage.repo.accounts import create_session, revoke_session, user_by_email
 from storage.repo.invitations import accept_invitation, join_offer
 from storage.repo.logs import log_activity
+from storage.settings import Settings
 from web.api import API, Ctx
 from web.auth import clear_session_cookie, csrf_token_for, session_token, set_session_cookie
 from web.devices import known_device, set_device_cookie
@@ -69,7 +70,7 @@ def me_payload(user: User, csrf: str) -> dict[str, Any]:
 BAD_LOGIN = "wrong email or password"
 
 
-def limits_of(settings: Any) -> throttle.LoginLimits:
+def limits_of(settings: Settings) -> throttle.LoginLimits:
     return throttle.LoginLimits(
         settings.login_window_secs,
         settings.login_max_failures_account,
@@ -152,7 +153,7 @@ async def start_session(ctx: Ctx, user: User) -> JSONResponse:
     },
 )
 async def login(ctx: Ctx) -> JSONResponse:
-    body: LoginBody = ctx.body
+    body = ctx.body_as(LoginBody)
     services = ctx.services
     limits = limits_of(services.settings)
     # A browser the owner signed in from before has its own count (web/devices.py):
@@ -257,7 +258,7 @@ async def me(ctx: Ctx) -> dict[str, Any]:
 )
 async def accept(ctx: Ctx) -> JSONResponse:
     """Also accepts every offer to join an event among the person's open links."""
-    body: AcceptBody = ctx.body
+    body = ctx.body_as(AcceptBody)
     async with ctx.services.db.session() as db:
         user, joined = await accept_invitation(db, body.token, body.password)
         await log_activity(db, user_id=user.id, action="invitation_accepted", ip=ctx.ip)
@@ -282,7 +283,7 @@ async def accept(ctx: Ctx) -> JSONResponse:
 async def join(ctx: Ctx) -> dict[str, Any]:
     """The link was mailed to the account's own address: following it is the person's
     consent to join (and to the event's staff seeing their profile). Signs nobody in."""
-    body: JoinBody = ctx.body
+    body = ctx.body_as(JoinBody)
     async with ctx.services.db.session() as db:
         user, event_id, changed = await join_offer(db, body.token)
         await log_activity(

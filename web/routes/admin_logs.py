@@ -75,7 +75,7 @@ def _described(q: BaseModel) -> dict[str, Any]:
 )
 async def audit_log(ctx: Ctx) -> dict[str, Any]:
     require_log_reader(ctx)
-    q: AuditPageQuery = ctx.query
+    q = ctx.query_as(AuditPageQuery)
     async with ctx.services.db.session() as db:
         items, nxt = await repo.audit_page(db, q.to_filter(), before_id=q.before_id, limit=q.limit)
     await audited_read(ctx, action="audit.read", target="audit_log", detail=_described(q))
@@ -92,7 +92,7 @@ async def audit_log(ctx: Ctx) -> dict[str, Any]:
 )
 async def audit_export(ctx: Ctx) -> Any:
     require_log_reader(ctx)
-    q: AuditExportQuery = ctx.query
+    q = ctx.query_as(AuditExportQuery)
     await audited_read(ctx, action="audit.export", target="audit_log", detail=_described(q))
     f = q.to_filter()
     return export(
@@ -111,7 +111,7 @@ async def audit_export(ctx: Ctx) -> Any:
     tags=("admin logs",),
 )
 async def activity_log(ctx: Ctx) -> dict[str, Any]:
-    q: ActivityQuery = ctx.query
+    q = ctx.query_as(ActivityQuery)
     async with ctx.services.db.session() as db:
         items, nxt = await repo.activity_page(
             db, q.to_filter(), before_id=q.before_id, limit=q.limit

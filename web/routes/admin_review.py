@@ -117,7 +117,7 @@ def _reason(f: repo.MessageFilter, reason: str | None, what: str) -> str:
     tags=("admin review",),
 )
 async def search_messages(ctx: Ctx) -> dict[str, Any]:
-    q: SearchQuery = ctx.query
+    q = ctx.query_as(SearchQuery)
     f = q.to_filter()
     reason = _reason(f, q.reason, "this search")
     async with ctx.services.db.session() as db:
@@ -139,7 +139,7 @@ async def search_messages(ctx: Ctx) -> dict[str, Any]:
     tags=("admin review",),
 )
 async def view_message(ctx: Ctx) -> dict[str, Any]:
-    q: ViewQuery = ctx.query
+    q = ctx.query_as(ViewQuery)
     async with ctx.services.db.session() as db:
         hit = await repo.get_event(db, ctx.path_int("id"))
     if hit is None:
@@ -169,7 +169,7 @@ async def view_message(ctx: Ctx) -> dict[str, Any]:
     tags=("admin review",),
 )
 async def export_messages(ctx: Ctx) -> Any:
-    q: ExportQuery = ctx.query
+    q = ctx.query_as(ExportQuery)
     f = q.to_filter()
     reason = _reason(f, q.reason, "this export")
     await audited_read(

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.authz import has_event_role
 from storage.errors import Forbidden, NotFound
@@ -56,7 +57,7 @@ def _out(c: EventChange) -> dict[str, Any]:
     errors={403: "not an organiser of the event", 404: "no such event", 409: "event cancelled"},
 )
 async def change_event(ctx: Ctx) -> dict[str, Any]:
-    body: ChangeBody = ctx.body
+    body = ctx.body_as(ChangeBody)
     event_id = ctx.path_int("event_id")
     services = ctx.services
     async with services.db.session() as db:
@@ -106,11 +107,11 @@ async def list_changes(ctx: Ctx) -> dict[str, Any]:
         return {"changes": [_out(c) for c in rows]}
 
 
-async def _change(db: Any, event_id: int, change_id: int) -> EventChange:
+async def _change(db: AsyncSession, event_id: int, change_id: int) -> EventChange:
     change = await db.get(EventChange, change_id)
     if change is None or change.event_id != event_id:
         raise NotFound("event change")
-    return change  # type: ignore[no-any-return]
+    return change
 
 
 @API.op(

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
@@ -110,7 +111,7 @@ async def require(allowed: bool, message: str) -> None:
     tags=("events",),
 )
 async def create_event(ctx: Ctx) -> dict[str, Any]:
-    body: EventBody = ctx.body
+    body = ctx.body_as(EventBody)
     async with ctx.services.db.session() as db:
         event = await repo.create_event(db, **body.model_dump())
         await audit(
@@ -182,7 +183,7 @@ async def list_members(ctx: Ctx) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-async def _enrolling(ctx: Ctx, db: Any, event_id: int) -> User:
+async def _enrolling(ctx: Ctx, db: AsyncSession, event_id: int) -> User:
     await repo.get_event(db, event_id)
     await require(
         await authz.may_enrol(db, ctx.me, event_id), "only organisers and admins may enrol people"
@@ -202,7 +203,7 @@ async def _enrolling(ctx: Ctx, db: Any, event_id: int) -> User:
     tags=("events",),
 )
 async def enrol_one(ctx: Ctx) -> dict[str, Any]:
-    body: EnrolBody = ctx.body
+    body = ctx.body_as(EnrolBody)
     event_id = ctx.path_int("event_id")
     async with ctx.services.db.session() as db:
         actor = await _enrolling(ctx, db, event_id)

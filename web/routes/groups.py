@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import authz
 from storage.models import LearningGroup
@@ -42,7 +43,7 @@ class GroupList(BaseModel):
     groups: list[GroupOut]
 
 
-async def group_out(db: Any, group: LearningGroup) -> dict[str, Any]:
+async def group_out(db: AsyncSession, group: LearningGroup) -> dict[str, Any]:
     people = await repo.group_members(db, group.id)
     return GroupOut(
         id=group.id,
@@ -52,7 +53,7 @@ async def group_out(db: Any, group: LearningGroup) -> dict[str, Any]:
     ).model_dump()
 
 
-async def _managing(ctx: Ctx, db: Any, event_id: int) -> None:
+async def _managing(ctx: Ctx, db: AsyncSession, event_id: int) -> None:
     if not await authz.may_manage_groups(db, ctx.me, event_id):
         raise ApiError(403, "forbidden", "only trainers, organisers and admins manage groups")
 
@@ -67,7 +68,7 @@ async def _managing(ctx: Ctx, db: Any, event_id: int) -> None:
     tags=("groups",),
 )
 async def create_group(ctx: Ctx) -> dict[str, Any]:
-    body: GroupBody = ctx.body
+    body = ctx.body_as(GroupBody)
     event_id = ctx.path_int("event_id")
     async with ctx.services.db.session() as db:
         await get_event(db, event_id)
@@ -109,7 +110,7 @@ async def list_groups(ctx: Ctx) -> dict[str, Any]:
     tags=("groups",),
 )
 async def add_member(ctx: Ctx) -> dict[str, Any]:
-    body: MemberBody = ctx.body
+    body = ctx.body_as(MemberBody)
     async with ctx.services.db.session() as db:
         group = await repo.get_group(db, ctx.path_int("group_id"))
         await _managing(ctx, db, group.event_id)

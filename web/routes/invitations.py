@@ -84,7 +84,7 @@ async def invite(ctx: Ctx) -> dict[str, Any]:
     password). A trainer's request for a person they already teach enrols them (and mails
     a set-password link to the person if they have none); for anyone else, new address or
     not, the answer is the same (``offered``) and the person is mailed an offer to join."""
-    body: InviteBody = ctx.body
+    body = ctx.body_as(InviteBody)
     settings = ctx.services.settings
     async with ctx.services.db.session() as db:
         if body.event_id is not None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.authz import has_event_role, may_see_mail_addresses
 from storage.errors import DomainError, Forbidden, NotFound
@@ -79,7 +80,7 @@ class PreviewBody(BaseModel):
     tags=TAGS,
 )
 async def preview(ctx: Ctx) -> dict[str, Any]:
-    body: PreviewBody = ctx.body
+    body = ctx.body_as(PreviewBody)
     async with ctx.services.db.session() as db:
         audience = await resolve(db, ctx.me, body.audience.spec())
     recipients = audience.recipients
@@ -128,7 +129,7 @@ def _campaign_out(c: MailCampaign, counts: dict[str, int]) -> dict[str, Any]:
     tags=TAGS,
 )
 async def create(ctx: Ctx) -> dict[str, Any]:
-    body: ComposeBody = ctx.body
+    body = ctx.body_as(ComposeBody)
     now = utcnow()
     send_at = max(body.send_at, now) if body.send_at is not None else now
     async with ctx.services.db.session() as db:
@@ -155,12 +156,12 @@ async def create(ctx: Ctx) -> dict[str, Any]:
     return _campaign_out(campaign, counts)
 
 
-async def _visible_campaign(db: Any, user: User, campaign_id: int) -> MailCampaign:
+async def _visible_campaign(db: AsyncSession, user: User, campaign_id: int) -> MailCampaign:
     c = await db.get(MailCampaign, campaign_id)
     if c is None:
         raise NotFound("campaign")
     if c.sender_id == user.id or await may_see_mail_addresses(db, user, c.event_ids):
-        return c  # type: ignore[no-any-return]
+        return c
     raise NotFound("campaign")
 
 
@@ -209,7 +210,7 @@ class DeliveriesQuery(BaseModel):
     tags=TAGS,
 )
 async def deliveries(ctx: Ctx) -> dict[str, Any]:
-    q: DeliveriesQuery = ctx.query
+    q = ctx.query_as(DeliveriesQuery)
     async with ctx.services.db.session() as db:
         c = await _visible_campaign(db, ctx.me, ctx.path_int("campaign_id"))
         show_addresses = await may_see_mail_addresses(db, ctx.me, c.event_ids)
@@ -280,7 +281,7 @@ async def get_prefs(ctx: Ctx) -> dict[str, Any]:
     tags=TAGS,
 )
 async def put_prefs(ctx: Ctx) -> dict[str, Any]:
-    body: PrefsBody = ctx.body
+    body = ctx.body_as(PrefsBody)
     async with ctx.services.db.session() as db:
         user = await db.get(User, ctx.me.id)
         assert user is not None

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
@@ -99,7 +100,7 @@ async def my_data(ctx: Ctx) -> dict[str, Any]:
     tags=("privacy",),
 )
 async def patch_profile(ctx: Ctx) -> dict[str, Any]:
-    body: ProfilePatch = ctx.body
+    body = ctx.body_as(ProfilePatch)
     changes = body.model_dump(exclude_none=True)
     if "display_name" in changes:
         changes["display_name"] = changes["display_name"].strip()
@@ -198,7 +199,7 @@ async def delete_photo(ctx: Ctx) -> dict[str, Any]:
     return {"has_photo": False}
 
 
-async def _viewable(ctx: Ctx, db: Any) -> tuple[User, ProfileView, bool]:
+async def _viewable(ctx: Ctx, db: AsyncSession) -> tuple[User, ProfileView, bool]:
     """The person, how much of them the caller sees, and whether only admin rights
     show it (a read to audit: profile.read)."""
     target = await db.get(User, ctx.path_int("id"))

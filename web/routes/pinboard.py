@@ -31,12 +31,13 @@ from storage.repo.pinboard_release import ReleaseRequest, release_many
 from storage.repo.pinboard_views import board_view, iso, public_note, reply_view, section_view
 from web.api import API, Ctx
 from web.pinboard_attachments import attachment_store
+from web.services import Services
 
 TAGS = ("pinboard",)
 log = logging.getLogger("classhub.pinboard")
 
 
-async def fan_out(services: Any, events: list[StoredEvent]) -> None:
+async def fan_out(services: Services, events: list[StoredEvent]) -> None:
     """Hand committed events to the hub. The change is durable already: if fan-out
     fails, subscribers still get the events from the store (gap fill, replay), so the
     request must not fail with it."""
@@ -49,7 +50,7 @@ async def fan_out(services: Any, events: list[StoredEvent]) -> None:
 
 
 @asynccontextmanager
-async def _sqlite_writer(services: Any) -> AsyncIterator[None]:
+async def _sqlite_writer(services: Services) -> AsyncIterator[None]:
     """On SQLite, one board write transaction at a time in this process.
 
     SQLite has one writer anyway; left to its busy handler, a hundred concurrent
@@ -71,7 +72,7 @@ RELEASE_WRITER = "pinboard.release_writer"
 
 
 @asynccontextmanager
-async def release_writer(services: Any) -> AsyncIterator[None]:
+async def release_writer(services: Services) -> AsyncIterator[None]:
     """The batch writer of note releases, for the app lifespan (inside the hub's)."""
 
     async def apply(db: AsyncSession, requests: list[ReleaseRequest]) -> Applied:
@@ -154,7 +155,7 @@ class BoardPatch(BaseModel):
 async def patch_board(ctx: Ctx) -> dict[str, Any]:
     async with board_tx(ctx) as tx:
         acc = await repo.board_by_id(tx.db, ctx.me, ctx.path_int("board_id"))
-        board = await repo.set_premoderation(tx, acc, ctx.body.premoderation)
+        board = await repo.set_premoderation(tx, acc, ctx.body_as(BoardPatch).premoderation)
         return board_view(board)
 
 
@@ -189,13 +190,13 @@ class SectionOrder(BaseModel):
 async def create_section(ctx: Ctx) -> dict[str, Any]:
     async with board_tx(ctx) as tx:
         acc = await repo.board_by_id(tx.db, ctx.me, ctx.path_int("board_id"))
-        return section_view(await repo.create_section(tx, acc, ctx.body.title))
+        return section_view(await repo.create_section(tx, acc, ctx.body_as(SectionIn).title))
 
 
 @API.op("PATCH", "/api/pinboard/sections/{section_id:int}", body=SectionPatch, tags=TAGS,
         summary="Rename or lock a section (trainers); admin_locked: admins only")
 async def patch_section(ctx: Ctx) -> dict[str, Any]:
-    body: SectionPatch = ctx.body
+    body = ctx.body_as(SectionPatch)
     async with board_tx(ctx) as tx:
         section, acc = await repo.section_for(tx.db, ctx.me, ctx.path_int("section_id"))
         await repo.update_section(
@@ -209,7 +210,7 @@ async def patch_section(ctx: Ctx) -> dict[str, Any]:
 async def order_sections(ctx: Ctx) -> dict[str, Any]:
     async with board_tx(ctx) as tx:
         acc = await repo.board_by_id(tx.db, ctx.me, ctx.path_int("board_id"))
-        sections = await repo.reorder_sections(tx, acc, ctx.body.order)
+        sections = await repo.reorder_sections(tx, acc, ctx.body_as(SectionOrder).order)
         return {"sections": [section_view(s) for s in sections]}
 
 
@@ -295,7 +296,7 @@ REPLAYED = {200: "a retry: what was stored before under this client_id, as it is
         errors=REPLAYED,
         summary="Write a note: a private draft, or released at once with release=true")
 async def create_note(ctx: Ctx) -> JSONResponse:
-    body: NoteIn = ctx.body
+    body = ctx.body_as(NoteIn)
     async with board_tx(ctx) as tx:
         acc = await repo.board_by_id(tx.db, ctx.me, ctx.path_int("board_id"))
         note, new = await repo.create_note(
@@ -316,7 +317,7 @@ async def get_note(ctx: Ctx) -> dict[str, Any]:
 @API.op("PATCH", "/api/pinboard/notes/{note_id:int}", body=NotePatch, tags=TAGS,
         summary="Edit one's own note; a released note keeps its earlier versions")
 async def edit_note(ctx: Ctx) -> dict[str, Any]:
-    body: NotePatch = ctx.body
+    body = ctx.body_as(NotePatch)
     async with board_tx(ctx) as tx:
         note, acc = await repo.note_for(tx.db, ctx.me, ctx.path_int("note_id"), lock=True)
         await repo.edit_note(tx, acc, note, text=body.text, colour=body.colour)
@@ -349,7 +350,7 @@ class DeleteQuery(BaseModel):
 async def delete_note(ctx: Ctx) -> dict[str, Any]:
     # Through the query model like every other parameter: a NUL (which PostgreSQL cannot
     # store, a 500 in the audit insert) or an over-long reason is a 422, not cut or lost.
-    reason = ctx.query.reason
+    reason = ctx.query_as(DeleteQuery).reason
     async with board_tx(ctx) as tx:
         note, acc = await repo.note_for(tx.db, ctx.me, ctx.path_int("note_id"), lock=True)
         tomb = await repo.delete_note(tx, acc, note, reason=reason)
@@ -361,7 +362,7 @@ async def delete_note(ctx: Ctx) -> dict[str, Any]:
 async def pin_note(ctx: Ctx) -> dict[str, Any]:
     async with board_tx(ctx) as tx:
         note, acc = await repo.note_for(tx.db, ctx.me, ctx.path_int("note_id"), lock=True)
-        await repo.pin_note(tx, acc, note, ctx.body.pinned)
+        await repo.pin_note(tx, acc, note, ctx.body_as(PinIn).pinned)
         return await _note_out(tx, acc, note)
 
 
@@ -370,7 +371,7 @@ async def pin_note(ctx: Ctx) -> dict[str, Any]:
 async def lock_note(ctx: Ctx) -> dict[str, Any]:
     async with board_tx(ctx) as tx:
         note, acc = await repo.note_for(tx.db, ctx.me, ctx.path_int("note_id"), lock=True)
-        await repo.admin_lock_note(tx, acc, note, ctx.body.locked)
+        await repo.admin_lock_note(tx, acc, note, ctx.body_as(LockIn).locked)
         return await _note_out(tx, acc, note)
 
 
@@ -379,7 +380,7 @@ async def lock_note(ctx: Ctx) -> dict[str, Any]:
 async def move_note(ctx: Ctx) -> dict[str, Any]:
     async with board_tx(ctx) as tx:
         note, acc = await repo.note_for(tx.db, ctx.me, ctx.path_int("note_id"), lock=True)
-        await repo.move_note(tx, acc, note, ctx.body.section_id, ctx.body.index)
+        await repo.move_note(tx, acc, note, ctx.body_as(MoveIn).section_id, ctx.body_as(MoveIn).index)
         return await _note_out(tx, acc, note)
 
 
@@ -408,7 +409,7 @@ async def note_history(ctx: Ctx) -> dict[str, Any]:
 async def take_offline(ctx: Ctx) -> dict[str, Any]:
     async with board_tx(ctx) as tx:
         note, acc = await repo.note_for(tx.db, ctx.me, ctx.path_int("note_id"), lock=True)
-        await repo.take_offline(tx, acc, note, ctx.body.reason)
+        await repo.take_offline(tx, acc, note, ctx.body_as(ReasonIn).reason)
         return await _note_out(tx, acc, note)
 
 
@@ -437,7 +438,7 @@ async def approve(ctx: Ctx) -> dict[str, Any]:
         errors=REPLAYED,
         summary="Reply under a published note (optionally to another reply)")
 async def add_reply(ctx: Ctx) -> JSONResponse:
-    body: ReplyIn = ctx.body
+    body = ctx.body_as(ReplyIn)
     async with board_tx(ctx) as tx:
         note, acc = await repo.note_for(tx.db, ctx.me, ctx.path_int("note_id"), lock=True)
         reply, new = await repo.add_reply(

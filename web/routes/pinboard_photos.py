@@ -18,6 +18,7 @@ import zipfile
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
@@ -118,7 +119,7 @@ async def remove_photo(ctx: Ctx) -> dict[str, Any]:
         return (await notes_as_seen(tx.db, acc, [note]))[0]
 
 
-async def _may_view_attachment(db: Any, ctx: Ctx, att: Attachment) -> bool:
+async def _may_view_attachment(db: AsyncSession, ctx: Ctx, att: Attachment) -> bool:
     board = await db.get(Board, att.board_id)
     assert board is not None
     viewer = await authz.board_viewer(db, ctx.me, board.event_id, board.group_id)

@@ -88,7 +88,7 @@ def _row(user: User) -> dict[str, Any]:
     tags=("admin users",),
 )
 async def list_users(ctx: Ctx) -> dict[str, Any]:
-    q: UserQuery = ctx.query
+    q = ctx.query_as(UserQuery)
     async with ctx.services.db.session() as db:
         users, nxt = await accounts.list_users(
             db, text=q.q, status=q.status, after_id=q.after_id, limit=q.limit
@@ -115,7 +115,7 @@ async def list_users(ctx: Ctx) -> dict[str, Any]:
 async def reset(ctx: Ctx) -> dict[str, Any]:
     """The link is the invitation link (``/invite/<token>``): the admin passes it on and
     never learns the new password."""
-    body: ReasonBody = ctx.body
+    body = ctx.body_as(ReasonBody)
     services = ctx.services
     user_id = ctx.path_int("user_id")
     if user_id == ctx.me.id:
@@ -161,7 +161,7 @@ async def block(ctx: Ctx) -> dict[str, Any]:
     user_id = ctx.path_int("user_id")
     if user_id == ctx.me.id:
         raise ApiError(409, "cannot_block_self", "you cannot block your own account")
-    body: ReasonBody = ctx.body
+    body = ctx.body_as(ReasonBody)
     await block_user(ctx.services, user_id, actor_id=ctx.me.id, reason=body.reason, ip=ctx.ip)
     return {"status": "ok"}
 
@@ -176,7 +176,7 @@ async def block(ctx: Ctx) -> dict[str, Any]:
     tags=("users",),
 )
 async def unblock(ctx: Ctx) -> dict[str, Any]:
-    body: ReasonBody = ctx.body
+    body = ctx.body_as(ReasonBody)
     await unblock_user(
         ctx.services, ctx.path_int("user_id"), actor_id=ctx.me.id, reason=body.reason, ip=ctx.ip
     )

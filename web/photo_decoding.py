@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from storage.settings import Settings
 from web.errors import ApiError
+from web.services import Services
 
 T = TypeVar("T")
 RETRY_AFTER_SECS = 2
@@ -76,17 +77,17 @@ class DecodePool:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def close_decode_pool(services: Any) -> None:
+def close_decode_pool(services: Services) -> None:
     pool = services.extras.pop(EXTRAS_KEY, None)
     if pool is not None:
         pool.close()
 
 
-def decode_pool(services: Any) -> DecodePool:
+def decode_pool(services: Services) -> DecodePool:
     """The process's pool (created on first use, one per app)."""
     pool = services.extras.get(EXTRAS_KEY)
     if pool is None:
         settings: Settings = services.settings
         pool = DecodePool(settings.photo_decode_workers, settings.photo_decodes_per_user)
         services.extras[EXTRAS_KEY] = pool
-    return pool  # type: ignore[no-any-return]
+    return pool

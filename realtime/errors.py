@@ -4,4 +4,4 @@ from __future__ import annotations
 
 
 class PublishFailed(Exception):
-    """The group-commit writer could not store an event (the store is unavailable)."""
+    """The batch writer could not store an event (the store is unavailable)."""

@@ -1,7 +1,7 @@
 """The hub: connections, subscriptions, fan-out across processes, the server-side API.
 
 The life of a post (DESIGN.md): a publish frame is checked (channel rules,
-token bucket) and queued on the group-commit writer; after commit the
+token bucket) and queued on the batch writer (group commit); after commit the
 publisher gets its ack, the event goes to this process's feed of the channel
 and once to the broker; every other process's listener hands it to its feed.
 A feed delivers in sequence order, fills gaps from the store, and appends the
@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import msgpack
@@ -25,7 +25,6 @@ from realtime.brokers import Broker, broker_from_url
 from realtime.connection import Connection, Sub
 from realtime.errors import PublishFailed
 from realtime.feeds import Feed
-from realtime.group_commit import GroupCommitWriter, WriteItem
 from realtime.limits import shared_limits
 from realtime.limits.leases import ConnectionLeases
 from realtime.limits.user_limit import UserLimit
@@ -38,7 +37,10 @@ from realtime.protocol.ratelimit import TokenBucket
 from realtime.tokens import TokenClaim
 from storage import authz, channels, event_types
 from storage.account_changes import AccountChanges
+from storage.batch_writer import event_writer
 from storage.db import Database
+from storage.errors import StoreUnavailable
+from storage.event_log import WriteItem
 from storage.models import AuthSession, Channel, User, UserStatus, utcnow
 from storage.repo import channel_log
 from storage.repo.channel_log import NewEvent, StoredEvent
@@ -149,7 +151,7 @@ class Hub:
         self.board = PresenceBoard()
         self.watchers: dict[int, set[Connection]] = {}
         self.names: dict[int, str] = {}
-        self.writer = GroupCommitWriter(db, self._after_commit)
+        self.writer = event_writer(db, self._after_commit, name="chat")
         self._seen: list[SeenCallback] = []
         self._accounts_changed: list[Callable[[AccountChanges], None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -244,16 +246,16 @@ class Hub:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[StoredEvent] = loop.create_future()
 
-        def done(result: StoredEvent | PublishFailed) -> None:
+        def done(result: StoredEvent | StoreUnavailable) -> None:
             if fut.done():
                 return
-            if isinstance(result, PublishFailed):
-                fut.set_exception(result)
+            if isinstance(result, StoreUnavailable):
+                fut.set_exception(PublishFailed(result.problem))
             else:
                 fut.set_result(result)
 
         name = await self._names_for([event.author_id]) if event.author_id else {}
-        self.writer.submit(WriteItem(event, name.get(event.author_id or 0), done))
+        self.writer.submit(WriteItem(event, name.get(event.author_id or 0)), done)
         return await fut
 
     async def broadcast(self, events: list[StoredEvent]) -> None:
@@ -394,8 +396,8 @@ class Hub:
             if len(rows) < 1000 or seqr.delivered == start:
                 break
 
-    def _after_commit(self, items: list[WriteItem], results: list[StoredEvent | PublishFailed]) -> None:
-        """Answer the publishers now; fan out at the writer's next await.
+    def _after_commit(self, items: list[WriteItem], results: Sequence[StoredEvent | StoreUnavailable]) -> None:
+        """The publishers are answered (just before, by the writer); fan out at its next await.
 
         The writer continues with the next transaction at once: while the store
         works on it, the loop writes this batch's frames (acks first: they were
@@ -404,7 +406,6 @@ class Hub:
         """
         wires: list[WireEvent] = []
         for item, result in zip(items, results, strict=True):
-            item.done(result)
             if isinstance(result, StoredEvent) and not result.duplicate:
                 wires.append(WireEvent(result, item.author_name))
                 if result.channel.startswith("dm:") and result.type == event_types.MESSAGE:
@@ -790,8 +791,8 @@ class Hub:
         rid = req.id
         stats = self.stats
 
-        def done(result: StoredEvent | PublishFailed) -> None:
-            if isinstance(result, PublishFailed):
+        def done(result: StoredEvent | StoreUnavailable) -> None:
+            if isinstance(result, StoreUnavailable):
                 stats.publish("failed")
                 conn.push(ProtocolError("unavailable", "the message could not be stored; retry with the same id", request_id=rid, channel=req.channel).frame())
                 return
@@ -800,8 +801,8 @@ class Hub:
 
         self.writer.submit(WriteItem(
             NewEvent(channel=ref.name, type=event_types.MESSAGE, body=req.body, author_id=conn.user_id, client_id=rid, ref_id=req.ref),
-            conn.name, done,
-        ))
+            conn.name,
+        ), done)
 
     # Subscribe.
 

@@ -46,5 +46,18 @@ class Conflict(DomainError):
         super().__init__(code, message)
 
 
+class StoreUnavailable(DomainError):
+    """The store could not take a change (a lost connection, a failed transaction, a
+    shutdown): nothing of it was stored; the same request may be tried again."""
+
+    status = 503
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(
+            "store_unavailable", f"the change could not be stored ({problem}); try again"
+        )
+        self.problem = problem
+
+
 class NotMigrated(Exception):
     """The database schema is not at the version this code expects."""

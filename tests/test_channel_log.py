@@ -208,7 +208,7 @@ async def test_pg_appender_racing_duplicates_store_once(services: Any) -> None:
         assert [(e.seq, e.duplicate) for e in out] == [(2, False), (1, True)]
         assert out[1].id == first.id
         # The careful path alone, racing after its dedup read: refused as a whole (the
-        # group-commit writer then retries item by item and finds the stored event).
+        # batch writer then retries item by item and finds the stored event).
         _, racing = await race(channel_log_pg._append_careful, "z")
         with pytest.raises(asyncpg.UniqueViolationError):
             await racing

@@ -10,18 +10,18 @@ repeated releases. Timing is the benchmark's business (loadtest board-burst).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from realtime.batch_writer import Applied, BatchWriter, StoreUnavailable
-from storage.errors import DomainError
+from storage.batch_writer import BatchWriter
+from storage.errors import DomainError, StoreUnavailable
 from storage.models import Note
 from storage.repo.channel_log import StoredEvent
-from storage.repo.pinboard_release import ReleaseRequest, release_many
+from storage.repo.pinboard_release import Released, ReleaseOutcome, ReleaseRequest, release_many
 from tests.pinboard_world import World, world  # noqa: F401 - fixture
 
 
@@ -38,7 +38,7 @@ async def _states(w: World, ids: list[int]) -> dict[int, tuple[str, int]]:
 
 
 def _code(outcome: Any) -> int | str:
-    return outcome.status if isinstance(outcome, DomainError) else outcome["state"]
+    return outcome.status if isinstance(outcome, DomainError) else outcome.note["state"]
 
 
 async def test_one_transaction_many_outcomes(world: World) -> None:
@@ -97,9 +97,15 @@ async def test_one_transaction_many_outcomes(world: World) -> None:
     assert batch.outcomes[3].code == "not_a_draft"  # type: ignore[union-attr]
     assert batch.outcomes[4].code == "section_locked"  # type: ignore[union-attr]
     first = batch.outcomes[0]
+    assert isinstance(first, Released)
     assert (
-        first["replies"] == [] and first["my_vote"] is False and first["author"]["id"] == u["p1"].id
+        first.note["replies"] == []
+        and first.note["my_vote"] is False
+        and first.note["author"]["id"] == u["p1"].id
     )
+    # Each release carries its own events (what its batch fans out), in the batch's order.
+    assert [e.type for e in first.events] == ["note.published"]
+    assert [e for o in batch.outcomes if isinstance(o, Released) for e in o.events] == batch.events
 
     # Released notes take the next places of their column in request order.
     states = await _states(w, [n1, n2, n3, n4, n5, n6])
@@ -140,23 +146,23 @@ async def test_a_failed_transaction_is_retried_release_by_release(world: World) 
     good = [await _draft(w, who, board_id, f"fine {who}") for who in ("p1", "p2", "tr")]
     poison = await _draft(w, "p1", board_id, "this one's transaction fails")
 
-    async def apply(db: AsyncSession, reqs: list[ReleaseRequest]) -> Applied:
-        batch = await release_many(db, reqs)
-        if any(r.note_id == poison for r in reqs):
-            # After the writes: the rollback must undo the notes and the sequences alike.
-            raise OperationalError("UPDATE notes", {}, Exception("injected failure"))
-        return Applied(list(batch.outcomes), batch.events)
+    async def transact(reqs: list[ReleaseRequest]) -> list[ReleaseOutcome]:
+        async with w.services.db.session() as db:
+            batch = await release_many(db, reqs)
+            if any(r.note_id == poison for r in reqs):
+                # After the writes: the rollback must undo the notes and the sequences alike.
+                raise OperationalError("UPDATE notes", {}, Exception("injected failure"))
+        return batch.outcomes
 
     fanned: list[list[StoredEvent]] = []
 
-    async def fan_out(events: list[StoredEvent]) -> None:
-        fanned.append(events)
+    def fan_out(reqs: list[ReleaseRequest], outcomes: Sequence[Any]) -> None:
+        events = [e for o in outcomes if isinstance(o, Released) for e in o.events]
+        if events:
+            fanned.append(events)
 
-    writer: BatchWriter[ReleaseRequest] = BatchWriter(
-        w.services.db,
-        apply,
-        fan_out,
-        name="test",
+    writer: BatchWriter[ReleaseRequest, ReleaseOutcome] = BatchWriter(
+        transact, fan_out, name="test"
     )
     writer.start()
     try:
@@ -167,14 +173,14 @@ async def test_a_failed_transaction_is_retried_release_by_release(world: World) 
             ReleaseRequest(u["p2"], good[1]),
             ReleaseRequest(u["tr"], good[2]),
         ]
-        results = await asyncio.gather(*(writer.submit(r) for r in reqs), return_exceptions=True)
+        results = await asyncio.gather(*(writer.call(r) for r in reqs), return_exceptions=True)
         assert writer.batches == 1 and writer.retried_singly == 1  # queued together, retried singly
         assert isinstance(results[1], StoreUnavailable) and results[1].status == 503
-        assert [r["state"] for i, r in enumerate(results) if i != 1] == ["published"] * 3  # type: ignore[index]
+        assert [r.note["state"] for i, r in enumerate(results) if i != 1] == ["published"] * 3  # type: ignore[union-attr]
 
         # A later burst that all goes well is one transaction and one fan-out.
         more = [await _draft(w, "p2", board_id, f"later {i}") for i in range(3)]
-        await asyncio.gather(*(writer.submit(ReleaseRequest(u["p2"], n)) for n in more))
+        await asyncio.gather(*(writer.call(ReleaseRequest(u["p2"], n)) for n in more))
         assert writer.batches == 2 and len(fanned[-1]) == 3
     finally:
         await writer.close()
@@ -224,27 +230,24 @@ async def test_closing_lets_the_batch_in_flight_commit_and_refuses_new_ones(worl
     drafts = [await _draft(w, who, board_id, f"last call {who}") for who in ("p1", "p2")]
     started = asyncio.Event()
 
-    async def slow_apply(db: AsyncSession, reqs: list[ReleaseRequest]) -> Applied:
-        started.set()
-        await asyncio.sleep(0.3)  # the server is asked to stop while this commits
-        batch = await release_many(db, reqs)
-        return Applied(list(batch.outcomes), batch.events)
+    async def slow_transact(reqs: list[ReleaseRequest]) -> list[ReleaseOutcome]:
+        async with w.services.db.session() as db:
+            started.set()
+            await asyncio.sleep(0.3)  # the server is asked to stop while this commits
+            batch = await release_many(db, reqs)
+        return batch.outcomes
 
-    writer: BatchWriter[ReleaseRequest] = BatchWriter(
-        w.services.db, slow_apply, _no_fan_out, name="closing"
+    writer: BatchWriter[ReleaseRequest, ReleaseOutcome] = BatchWriter(
+        slow_transact, name="closing"
     )
     writer.start()
     u = w.users
     pending = [
-        asyncio.create_task(writer.submit(ReleaseRequest(u[who], n)))
+        asyncio.create_task(writer.call(ReleaseRequest(u[who], n)))
         for who, n in zip(("p1", "p2"), drafts, strict=True)
     ]
     await started.wait()
     await writer.close()
-    assert [r["state"] for r in await asyncio.gather(*pending)] == ["published", "published"]
+    assert [r.note["state"] for r in await asyncio.gather(*pending)] == ["published", "published"]  # type: ignore[union-attr]
     with pytest.raises(StoreUnavailable):
-        await writer.submit(ReleaseRequest(u["p1"], drafts[0]))
-
-
-async def _no_fan_out(events: list[StoredEvent]) -> None:
-    return None
+        await writer.call(ReleaseRequest(u["p1"], drafts[0]))

@@ -1,7 +1,8 @@
 """Appending to and reading from channel logs.
 
-``append`` is the one way events enter the store, used by the hub's
-group-commit writer (many publishes, one transaction) and by features that
+``append`` is the one way events enter the store, used by the event log's
+batch writer (``storage/batch_writer.py``: many publishes, one transaction,
+through the appender ``storage/event_log.py`` picks) and by features that
 change state and log the change in the same transaction (a note released, an
 event cancelled). After the caller's transaction commits, it hands the
 returned events to the hub to fan out.

@@ -3,7 +3,7 @@
 When a trainer says "release your notes now", a thousand authors release at
 the same moment. One transaction per release costs about ten statements and a
 commit each, and on SQLite they queue behind the one writer; so releases are
-collected by a batch writer (``realtime.batch_writer``) and stored here
+collected by the batch writer (``storage.batch_writer``) and stored here
 together: the notes, their boards, sections, photos, the viewers' roles and
 the next free positions are read with one query each, every release is
 checked and applied by ``pinboard.release_note`` (the same rules as a single
@@ -45,14 +45,20 @@ class ReleaseRequest:
     ip: str = ""
 
 
-# Per request: the note as its author now sees it, or the refusal.
-ReleaseOutcome = dict[str, Any] | DomainError
+@dataclass(frozen=True, slots=True)
+class Released:
+    note: dict[str, Any]  # the note as its author now sees it
+    events: list[StoredEvent]  # this release's events, to fan out after commit
+
+
+# Per request: the release, or the refusal.
+ReleaseOutcome = Released | DomainError
 
 
 @dataclass(slots=True)
 class ReleaseBatch:
     outcomes: list[ReleaseOutcome]
-    events: list[StoredEvent]  # to fan out after commit
+    events: list[StoredEvent]  # every release's, in order: to fan out after commit
 
 
 async def release_many(db: AsyncSession, requests: list[ReleaseRequest]) -> ReleaseBatch:
@@ -98,7 +104,8 @@ async def release_many(db: AsyncSession, requests: list[ReleaseRequest]) -> Rele
     )
     tops = await _top_positions(db, list(boards))
 
-    outcomes: list[ReleaseOutcome] = []
+    views: list[dict[str, Any] | DomainError] = []
+    spans: list[tuple[int, int]] = []  # per release: its events' place in ``items``
     items: list[NewEvent] = []
     for req in requests:
         tx = BoardTx(db, req.actor, req.ip)
@@ -117,12 +124,21 @@ async def release_many(db: AsyncSession, requests: list[ReleaseRequest]) -> Rele
                 tx, BoardAccess(board, viewer), note, position=tops.get(place, 0) + 1
             )
         except DomainError as refused:
-            outcomes.append(refused)
+            views.append(refused)
             continue
         tops[place] = note.position
+        spans.append((len(items), len(items) + len(tx.items)))
         items.extend(tx.items)
-        outcomes.append({**tx.fresh_views[note.id], "replies": [], "my_vote": False})
+        views.append({**tx.fresh_views[note.id], "replies": [], "my_vote": False})
     events = await channel_log.append(db, items) if items else []
+    spans.reverse()
+    outcomes: list[ReleaseOutcome] = []
+    for view in views:
+        if isinstance(view, DomainError):
+            outcomes.append(view)
+        else:
+            start, end = spans.pop()
+            outcomes.append(Released(view, events[start:end]))
     return ReleaseBatch(outcomes, events)
 
 

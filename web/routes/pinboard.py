@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -20,14 +20,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse
 
-from realtime.batch_writer import Applied, BatchWriter
 from storage import authz
+from storage.batch_writer import BatchWriter
+from storage.errors import StoreUnavailable
 from storage.repo import pinboard as repo
 from storage.repo.channel_log import StoredEvent
 from storage.repo.logs import audit
 from storage.repo.pinboard import BoardTx
 from storage.repo.pinboard_read import notes_as_seen, snapshot
-from storage.repo.pinboard_release import ReleaseRequest, release_many
+from storage.repo.pinboard_release import Released, ReleaseOutcome, ReleaseRequest, release_many
 from storage.repo.pinboard_views import board_view, iso, public_note, reply_view, section_view
 from web.api import API, Ctx
 from web.pinboard_attachments import attachment_store
@@ -73,17 +74,35 @@ RELEASE_WRITER = "pinboard.release_writer"
 
 @asynccontextmanager
 async def release_writer(services: Services) -> AsyncIterator[None]:
-    """The batch writer of note releases, for the app lifespan (inside the hub's)."""
+    """The batch writer of note releases, for the app lifespan (inside the hub's).
 
-    async def apply(db: AsyncSession, requests: list[ReleaseRequest]) -> Applied:
-        batch = await release_many(db, requests)
-        return Applied(list(batch.outcomes), batch.events)
+    A batch's events go to the hub in a task of their own, so the next batch's
+    transaction overlaps this one's fan-out; each such task waits for the one
+    before it, so batches reach the hub in commit order.
+    """
+    last: list[asyncio.Task[None]] = []
 
-    async def after_commit(events: list[StoredEvent]) -> None:
+    async def transact(requests: list[ReleaseRequest]) -> list[ReleaseOutcome]:
+        async with _sqlite_writer(services), services.db.session() as db:
+            batch = await release_many(db, requests)
+        return batch.outcomes
+
+    async def fan_out_after(before: asyncio.Task[None] | None, events: list[StoredEvent]) -> None:
+        if before is not None:
+            await asyncio.wait([before])
         await fan_out(services, events)
 
-    writer = BatchWriter(services.db, apply, after_commit, name="pinboard-release",
-                         exclusive=lambda: _sqlite_writer(services))
+    def committed(
+        requests: list[ReleaseRequest], outcomes: Sequence[ReleaseOutcome | StoreUnavailable]
+    ) -> None:
+        events = [e for o in outcomes if isinstance(o, Released) for e in o.events]
+        if events:
+            before = last.pop() if last else None
+            last.append(asyncio.get_running_loop().create_task(fan_out_after(before, events)))
+
+    writer: BatchWriter[ReleaseRequest, ReleaseOutcome] = BatchWriter(
+        transact, committed, name="pinboard-release"
+    )
     writer.start()
     services.extras[RELEASE_WRITER] = writer
     try:
@@ -91,6 +110,8 @@ async def release_writer(services: Services) -> AsyncIterator[None]:
     finally:
         services.extras.pop(RELEASE_WRITER, None)
         await writer.close()
+        if last:
+            await asyncio.wait(last, timeout=5.0)  # the last batches' fan-out
 
 
 @asynccontextmanager
@@ -329,11 +350,10 @@ async def edit_note(ctx: Ctx) -> dict[str, Any]:
         summary="Release a draft to the board (to the queue on a pre-moderated board)")
 async def release_note(ctx: Ctx) -> dict[str, Any]:
     # Batched with the other releases in flight: answered after their common commit.
-    writer: BatchWriter[ReleaseRequest] = ctx.services.extras[RELEASE_WRITER]
-    outcome: dict[str, Any] = await writer.submit(
-        ReleaseRequest(ctx.me, ctx.path_int("note_id"), ctx.ip)
-    )
-    return outcome
+    writer: BatchWriter[ReleaseRequest, ReleaseOutcome] = ctx.services.extras[RELEASE_WRITER]
+    released = await writer.call(ReleaseRequest(ctx.me, ctx.path_int("note_id"), ctx.ip))
+    assert isinstance(released, Released)  # a refusal (a DomainError) is raised by call()
+    return released.note
 
 
 class DeleteQuery(BaseModel):

@@ -1,8 +1,9 @@
 """The batch writer (group commit): many requests, one transaction.
 
-Used for chat publishes (the hub: ``Request`` an event to append) and for
-note releases (``web/routes/pinboard.py``: a release), and fit for any write
-that a ``transact`` function can run for a list of requests in one
+Used for chat publishes (the hub, through ``event_writer``: a request is an
+event to append, stored by the appender ``storage.event_log`` picks) and for
+note releases (``web/routes/pinboard.py``: a request is a release), and fit for
+any write that a ``transact`` function can run for a list of requests in one
 transaction. Requests queue while a transaction is in flight and go together
 into the next one, at most ``max_batch`` at a time: at low load a request
 waits for nobody, and under a burst a thousand requests cost a handful of

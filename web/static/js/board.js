@@ -13,7 +13,7 @@
 import { render } from '../vendor/lit-html/lit-html.js';
 import { h } from './dom.js';
 import * as api from './api.js';
-import { session } from './app.js';
+import { session } from './session.js';
 import { pendingHttp, onOutboxChange } from './outbox.js';
 import { BoardState } from './board/state.js';
 import { createActions } from './board/actions.js';

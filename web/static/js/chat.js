@@ -1,6 +1,6 @@
 // A live conversation on one channel: event chat, a learning group, a DM.
 import { h, field, replace, fmtClock, toast } from './dom.js';
-import { session } from './app.js';
+import { session } from './session.js';
 import { outboxAll } from './store.js';
 
 // What a chat event looks like on screen. The server's changes of a message are later

@@ -60,7 +60,7 @@ export function flushHttpOutbox() {
       } catch (err) {
         if (err.status === 0 || err.status >= 500 || err.status === 429) { retryLater(err); break; } // not now
         // The session ended: kept for when its person signs in again (another person's
-        // sign-in on this device discards them, app.js).
+        // sign-in on this device discards them, session.js).
         if (err.status === 401) break;
         await outboxRemove(item.client_id); // refused for good: do not retry forever
       }

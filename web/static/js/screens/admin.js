@@ -1,7 +1,7 @@
 // Admin: message-log search (DMs need a stated reason), export, audit log, activity log, users.
 import { h, replace, field, ask, toast, fmtTime, showInfo } from '../dom.js';
 import * as api from '../api.js';
-import { session } from '../app.js';
+import { session } from '../session.js';
 
 const TABS = [['messages', 'Message log'], ['audit', 'Audit log'], ['activity', 'Activity log'], ['users', 'Users']];
 

@@ -1,6 +1,6 @@
 // A direct conversation with one person.
 import { h } from '../dom.js';
-import { session } from '../app.js';
+import { session } from '../session.js';
 import { createChat } from '../chat.js';
 import { dmOpened } from '../news.js';
 

@@ -1,6 +1,7 @@
 import { h, field } from '../dom.js';
 import * as api from '../api.js';
-import { navigate, startSession } from '../app.js';
+import { navigate } from '../nav.js';
+import { startSession } from '../session.js';
 
 // Set a password from an invitation link (/invite/<token>).
 export async function render(main, params) {

@@ -1,7 +1,7 @@
 // Me: my stored data, profile correction and visibility, photo, export, terminate / reactivate.
 import { h, replace, field, toast, fmtTime, ask } from '../dom.js';
 import * as api from '../api.js';
-import { session, signOut, startSession } from '../app.js';
+import { session, signOut, startSession } from '../session.js';
 
 function profileForm(profile, onSaved) {
   const name = h('input', { name: 'display_name', required: true, maxlength: 120, value: profile.display_name });

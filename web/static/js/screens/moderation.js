@@ -1,7 +1,7 @@
 // Trainer: the moderation queue and notes taken offline, with reasons; board settings and export.
 import { h, replace, ask, toast, fmtTime, showInfo } from '../dom.js';
 import * as api from '../api.js';
-import { session } from '../app.js';
+import { session } from '../session.js';
 import { loadEvent, eventHeader, roomTabs } from './room.js';
 
 export async function render(main, params) {

@@ -2,7 +2,7 @@
 // recipient preview, campaign progress and per-recipient status, "who has it".
 import { h, replace, field, toast, fmtTime, ask } from '../dom.js';
 import * as api from '../api.js';
-import { session } from '../app.js';
+import { session } from '../session.js';
 import { loadEvent, eventHeader, roomTabs, atLeast } from './room.js';
 
 const SUBS = [['mail', 'Compose mail'], ['campaigns', 'Sent mail'], ['edit', 'Edit or cancel'], ['changes', 'Changes: who has it']];

@@ -1,7 +1,7 @@
 // The event room: header, tabs (chat, board, people, groups, news) and the attendance list.
 import { h, replace, fmtTime, showInfo, toast } from '../dom.js';
 import * as api from '../api.js';
-import { session } from '../app.js';
+import { session } from '../session.js';
 import { createChat } from '../chat.js';
 import { describeNews, isNewsChange } from '../news.js';
 

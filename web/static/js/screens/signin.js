@@ -1,6 +1,7 @@
 import { h, field } from '../dom.js';
 import * as api from '../api.js';
-import { navigate, startSession, session } from '../app.js';
+import { navigate } from '../nav.js';
+import { startSession, session } from '../session.js';
 
 export function render(main, params, query) {
   const email = h('input', { type: 'email', name: 'email', autocomplete: 'username', required: true });

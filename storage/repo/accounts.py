@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -348,3 +349,32 @@ async def list_users(
     if len(rows) > limit:
         return rows[:limit], rows[limit - 1].id
     return rows, None
+
+
+# For the hub (realtime/): what its connections need to know of accounts and sessions.
+
+
+async def names_of(db: AsyncSession, user_ids: Iterable[int]) -> dict[int, str]:
+    """Display names by user id (ids without a row are left out)."""
+    rows = await db.execute(select(User.id, User.display_name).where(User.id.in_(list(user_ids))))
+    return {uid: name for uid, name in rows}
+
+
+async def users_by_id(db: AsyncSession, user_ids: Iterable[int]) -> dict[int, User]:
+    return {u.id: u for u in (await db.execute(select(User).where(User.id.in_(list(user_ids))))).scalars()}
+
+
+async def valid_sessions(db: AsyncSession, session_hashes: Iterable[str], now: dt.datetime) -> set[str]:
+    """Of ``session_hashes``, those not revoked nor expired whose account is active."""
+    return set((await db.execute(
+        select(AuthSession.token_hash).join(User, User.id == AuthSession.user_id).where(
+            AuthSession.token_hash.in_(list(session_hashes)), AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > now, User.status == UserStatus.ACTIVE.value,
+        ))).scalars())
+
+
+async def touch_sessions(db: AsyncSession, session_hashes: Iterable[str], now: dt.datetime) -> None:
+    """Being connected is activity: keeps the sessions from idling out."""
+    await db.execute(
+        update(AuthSession).where(AuthSession.token_hash.in_(list(session_hashes))).values(last_seen_at=now)
+    )

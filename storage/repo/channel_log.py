@@ -189,6 +189,12 @@ async def last_seq(db: AsyncSession, channel: str) -> int:
     return int(value or 0)
 
 
+async def heads_of(db: AsyncSession, channels: Sequence[str]) -> dict[str, int]:
+    """The last sequence number of each of ``channels`` that has one."""
+    rows = await db.execute(select(Channel.name, Channel.last_seq).where(Channel.name.in_(channels)))
+    return {name: int(last) for name, last in rows}
+
+
 async def read_since(
     db: AsyncSession, channel: str, since: int, limit: int
 ) -> list[StoredEvent]:

@@ -1,6 +1,6 @@
 """One WebSocket connection: its outbox, its writer task, its subscriptions.
 
-The reader side is the ASGI task itself (``Hub.serve``); this class is the
+The reader side is the ASGI task itself (``Hub.serve``, ``Session.read_loop``); this class is the
 state both sides share plus the writer. Fan-out only appends to the outbox and
 wakes the writer; the writer joins everything waiting into as few frames as
 possible and hands them to the server. A connection whose outbox overflows is

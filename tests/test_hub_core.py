@@ -157,7 +157,7 @@ def test_an_event_that_cannot_be_encoded_goes_out_as_the_same_placeholder_on_bot
     fan-out, and its neighbours in a batch frame are whole. Logged once per process."""
     import logging
 
-    from realtime.hub import _pack_events, _unpack_events
+    from realtime.cluster import pack_events, unpack_events
     from realtime.protocol.codec import UNREADABLE, UNREADABLE_BODY, shared_frame
 
     bad = StoredEvent(
@@ -183,7 +183,7 @@ def test_an_event_that_cannot_be_encoded_goes_out_as_the_same_placeholder_on_bot
             assert events[0]["body"] == {"text": "m1 ü"} and events[2]["body"] == {"text": "m3 ü"}
             # The broker message of the commit packs (it failed, losing the commit's other
             # events for every other process), carrying the placeholder.
-            across = _unpack_events(_pack_events(wires))
+            across = unpack_events(pack_events(wires))
             assert [w.payload["type"] for w in across] == ["message", UNREADABLE, "message"]
             assert across[1].payload["body"] == UNREADABLE_BODY
     logged = [r for r in caplog.records if "unreadable" in r.getMessage()]

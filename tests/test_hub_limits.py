@@ -218,7 +218,7 @@ async def test_with_half_its_burst_left_a_post_waits_for_no_round_trip_and_the_v
             first = await c.publish(ch, "goes on")
             assert first["type"] == "ack"  # not held for the shared verdict ...
             deadline = time.monotonic() + 5
-            while a not in st.hub._shared_refusals:  # ... which arrives just after
+            while a not in st.hub.rate_limits._shared_refusals:  # ... which arrives just after
                 assert time.monotonic() < deadline, "no verdict"
                 await asyncio.sleep(0.01)
             assert st.hub.limits.round_trips == trips + 1

@@ -162,7 +162,7 @@ async def test_foreign_origin_and_missing_credentials_refused_before_accept(db_u
             from websockets.asyncio.client import connect
 
             await connect(f"ws://127.0.0.1:{st.port}/ws", additional_headers={"Origin": ORIGIN, "Cookie": f"classhub_session={ca}"})
-        assert not st.hub.conns and st.hub.stats.subscriptions == 0 and not st.hub.feeds
+        assert not st.hub.clients.conns and st.hub.stats.subscriptions == 0 and not st.hub.fanout.feeds
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -231,7 +231,7 @@ async def test_slow_consumer_is_shed_while_others_keep_flowing(db_url: str, tmp_
         mask = b"\x00\x00\x00\x00"  # client frames must be masked; a zero mask keeps the bytes
         writer.write(bytes([0x81, 0x80 | len(sub)]) + mask + sub)
         await writer.drain()
-        await eventually(lambda: any(c.user_id == s and c.subs for c in st.hub.conns))
+        await eventually(lambda: any(c.user_id == s and c.subs for c in st.hub.clients.conns))
         fast = await HubClient.connect(st.port, cb)
         await fast.subscribe(ch)
         pub = await HubClient.connect(st.port, ca)
@@ -247,7 +247,7 @@ async def test_slow_consumer_is_shed_while_others_keep_flowing(db_url: str, tmp_
         assert seqs(got) == list(range(1, n + 41))
         await eventually(lambda: st.hub.stats.slow_consumer_closes >= 1)
         assert st.hub.stats.closes.get(4008) == 1  # only the slow one: the others kept flowing
-        await eventually(lambda: all(c.user_id != s for c in st.hub.conns))
+        await eventually(lambda: all(c.user_id != s for c in st.hub.clients.conns))
         writer.close()
         await pub.close()
         await fast.close()
@@ -267,7 +267,7 @@ async def test_oversize_and_bad_utf8_close_with_documented_codes(db_url: str, tm
         with pytest.raises(ConnectionClosed) as err:
             await c.recv()
         assert err.value.rcvd is not None and err.value.rcvd.code == 1007
-        assert not st.hub.conns
+        assert not st.hub.clients.conns
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -485,8 +485,8 @@ async def test_heartbeat_closes_silent_peers_and_revoked_sessions_close(db_url: 
 
         reading = asyncio.create_task(keep_reading())
         # `silent` never reads, so never answers a ping: closed after the timeout.
-        await eventually(lambda: not any(c.user_id == a for c in st.hub.conns))
-        assert any(c.user_id == b for c in st.hub.conns) and not reading.done()
+        await eventually(lambda: not any(c.user_id == a for c in st.hub.clients.conns))
+        assert any(c.user_id == b for c in st.hub.clients.conns) and not reading.done()
         with pytest.raises(ConnectionClosed) as err:
             while True:
                 await silent.ws.recv()
@@ -537,7 +537,7 @@ async def test_a_connection_keeps_nothing_of_its_handshake(db_url: str, tmp_path
         ch = f"event:{await st.world.event((a, Role.PARTICIPANT))}:chat"
         c = await HubClient.connect(st.port, ca)
         await c.subscribe(ch)
-        (conn,) = list(st.hub.conns)
+        (conn,) = list(st.hub.clients.conns)
         proto = conn.raw.proto
         assert proto.request is None and proto.response is None
         locals_ = proto.conn.parser.gi_frame.f_locals

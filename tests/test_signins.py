@@ -219,7 +219,7 @@ async def test_a_broker_reconnect_clears_the_cache(
     await login(client, user.email)
     await _cached_me(client, services)
     assert len(services.signins.cache) > 0
-    await services.hub._after_broker_reconnect()
+    await services.hub.cluster.after_reconnect()
     assert len(services.signins.cache) == 0
 
 

@@ -35,7 +35,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from realtime.hub import Hub, announce_accounts_changed
+from realtime.control import announce_accounts_changed
+from realtime.hub import Hub
 from storage.account_changes import AccountChanges
 from storage.db import Database
 from storage.models import User, utcnow

@@ -32,6 +32,7 @@ FEED_LINGER_SECS = 30.0
 FILL_PAGE = 1000
 HEAD_CHECK_CHUNK = 500
 
+
 class Fanout:
     def __init__(
         self, settings: Settings, db: Database, broker: Broker, stats: HubStats,

@@ -148,6 +148,9 @@ async def test_sign_out_closes_that_sessions_sockets_at_once(
             await c.close()
 
 
+# Only with Redis: the CLI reaches running servers through it (the embedded default's
+# periodic revalidation is covered by test_hub_ws).
+@pytest.mark.parametrize("deployment", ["two-processes"], indirect=True)
 async def test_a_revocation_from_the_cli_closes_every_session_of_the_account_at_once(
     servers: tuple[list[ServerProcess], World], tmp_path: Path
 ) -> None:
@@ -156,8 +159,6 @@ async def test_a_revocation_from_the_cli_closes_every_session_of_the_account_at_
     on every process. (Without Redis the CLI cannot reach the server: the periodic
     revalidation closes them.)"""
     procs, world = servers
-    if len(procs) < 2:
-        pytest.skip("the CLI reaches running servers through Redis only")
     from storage.models import User
 
     ada, ada_cookie = await world.user("Ada")

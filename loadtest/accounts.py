@@ -37,7 +37,9 @@ def run_setup(cmd: str, rooms: int, accounts: int, out: Path) -> dict[str, Any]:
             "--accounts", str(accounts), "-o", str(out)]
     proc = subprocess.run(argv, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise SetupError(f"`{shlex.join(argv)}` failed: {proc.stderr.strip() or proc.stdout.strip()}")
+        raise SetupError(
+            f"`{shlex.join(argv)}` failed: {proc.stderr.strip() or proc.stdout.strip()}"
+        )
     data: dict[str, Any] = json.loads(out.read_text())
     return data
 

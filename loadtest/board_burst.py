@@ -412,8 +412,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     d = f["deliveries"]
     lat = f["request_latency_ms"]
     print(
-        f"board-burst: {result['params']['releases']} releases sent over {f['releases_sent_over_s']} s; "
-        f"last answer at {f['last_answer_after_s']} s, last delivery at {f['last_delivery_after_s']} s "
+        f"board-burst: {result['params']['releases']} releases sent over "
+        f"{f['releases_sent_over_s']} s; "
+        f"last answer at {f['last_answer_after_s']} s, "
+        f"last delivery at {f['last_delivery_after_s']} s "
         f"(to {result['params']['subscribers']} subscribers) after the first release; "
         f"request p50 {lat.get('p50')} ms, p99 {lat.get('p99')} ms; statuses {f['statuses']}; "
         f"lost {d['lost']}, duplicates {d['duplicates']}, out of order {d['out_of_order']}; "

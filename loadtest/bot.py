@@ -152,7 +152,9 @@ class Bot:
         channels = []
         for ch in self.spec.channels:
             cur = self.cursors.get(ch)
-            channels.append({"channel": ch} if cur is None else {"channel": ch, "since": cur.resume_point()})
+            channels.append(
+                {"channel": ch} if cur is None else {"channel": ch, "since": cur.resume_point()}
+            )
         self._wait_for, self._waiter = "subscribed", _future(loop)
         self._send({"type": "subscribe", "id": f"s{self._sub_n}", "channels": channels})
         answer = await asyncio.wait_for(self._waiter, HANDSHAKE_TIMEOUT_SECS)
@@ -283,7 +285,9 @@ class Bot:
         if events:
             channel = events[0]["channel"]
             first = events[0]["seq"]
-            if all(ev["channel"] == channel and ev["seq"] == first + i for i, ev in enumerate(events)):
+            if all(
+                ev["channel"] == channel and ev["seq"] == first + i for i, ev in enumerate(events)
+            ):
                 summary.channel = channel
                 summary.first = first
                 summary.last = first + len(events) - 1

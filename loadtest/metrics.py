@@ -231,20 +231,25 @@ def aggregate(
         "latency_ms": percentiles_ms(lat),
     }
     if server:
-        before, connected_s, start, end = (server[k] for k in ("before", "connected", "start", "end"))
+        before, connected_s, start, end = (
+            server[k] for k in ("before", "connected", "start", "end")
+        )
         cpu_run = end.cpu - start.cpu
         wall_run = end.t - start.t
         f["server"] = {
             "cpu_s_run": round(cpu_run, 3),
             "run_wall_s": round(wall_run, 3),
             "cpu_percent_run": round(100 * cpu_run / wall_run, 1) if wall_run > 0 else None,
-            "cpu_s_per_10k_deliveries": round(cpu_run / deliveries * 1e4, 4) if deliveries else None,
+            "cpu_s_per_10k_deliveries": round(cpu_run / deliveries * 1e4, 4)
+            if deliveries
+            else None,
             "rss_before_mb": round(before.rss / 2**20, 1),
             "rss_connected_mb": round(connected_s.rss / 2**20, 1),
             "rss_end_mb": round(end.rss / 2**20, 1),
             "rss_peak_mb": round(max(s.rss for s in server.values()) / 2**20, 1),
             "rss_per_connection_kb": round((connected_s.rss - before.rss) / 1024 / connected, 2)
-            if connected else None,
+            if connected
+            else None,
             "cpu_s_connecting": round(connected_s.cpu - before.cpu, 3),
         }
         done = work_done_at(server_samples, start, end)

@@ -118,7 +118,9 @@ async def draft_note(client: httpx.AsyncClient) -> int:
     if not events:
         raise SystemExit("the account is in no event: enrol it first (for --target pinboard)")
     board = (await client.get(f"/api/pinboard/events/{events[0]['id']}/board")).json()
-    r = await client.post(f"/api/pinboard/boards/{board['board']['id']}/notes", json={"text": "bombs"})
+    r = await client.post(
+        f"/api/pinboard/boards/{board['board']['id']}/notes", json={"text": "bombs"}
+    )
     r.raise_for_status()
     return int(r.json()["id"])
 
@@ -163,14 +165,18 @@ async def _main(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m loadtest.photo_bombs", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest.photo_bombs", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--email", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--server-pid", type=int, required=True)
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--kind", choices=sorted(CONTENT_TYPES), default="webp")
-    parser.add_argument("--size", default="6300x6300", help="WIDTHxHEIGHT (default just under 40 MP)")
+    parser.add_argument(
+        "--size", default="6300x6300", help="WIDTHxHEIGHT (default just under 40 MP)"
+    )
     parser.add_argument("--target", choices=("pinboard", "profile"), default="pinboard")
     asyncio.run(_main(parser.parse_args(argv)))
 

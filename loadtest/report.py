@@ -13,7 +13,9 @@ from rich.table import Table
 MAX_SCATTER_POINTS = 60_000
 
 
-def result_paths(results_dir: Path, stamp: str, scenario: str, tag: str | None) -> tuple[Path, Path]:
+def result_paths(
+    results_dir: Path, stamp: str, scenario: str, tag: str | None
+) -> tuple[Path, Path]:
     name = f"{stamp}_{scenario}" + (f"_{tag}" if tag else "")
     return results_dir / f"{name}.json", results_dir / f"{name}.png"
 

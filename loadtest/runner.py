@@ -109,7 +109,9 @@ class Coordinator:
                 f"creating {plan.rooms} event(s) × {plan.accounts_per_room} bot accounts "
                 f"({args.setup_cmd} loadtest-setup)"
             ):
-                data = run_setup(args.setup_cmd, plan.rooms, plan.accounts_per_room, self.creds_file)
+                data = run_setup(
+                    args.setup_cmd, plan.rooms, plan.accounts_per_room, self.creds_file
+                )
             self.created_setup = True
         check_credentials(data, plan.rooms, plan.accounts_per_room)
         return data
@@ -128,7 +130,9 @@ class Coordinator:
         failed = {e: r for e, r in out.items() if not isinstance(r, SignedIn)}
         if failed:
             sample = ", ".join(f"{e}: {r}" for e, r in list(failed.items())[:3])
-            raise RunError(f"{len(failed)} of {len(emails)} bot accounts could not sign in ({sample})")
+            raise RunError(
+                f"{len(failed)} of {len(emails)} bot accounts could not sign in ({sample})"
+            )
         return {e: s.cookie for e, s in out.items() if isinstance(s, SignedIn)}
 
     def _bot_specs(self, creds: dict[str, Any], cookies: dict[str, str]) -> list[BotSpec]:
@@ -235,7 +239,9 @@ class Coordinator:
                 pipe.send(("start", t0))
             planned = plan.duration if plan.publish == "rate" else (
                 plan.window if plan.publish == "burst" else plan.hold)
-            run_task = progress.add_task(f"running {plan.scenario} (s)", total=max(planned, 0.01), info="")
+            run_task = progress.add_task(
+                f"running {plan.scenario} (s)", total=max(planned, 0.01), info=""
+            )
             while time.time() < t0:
                 time.sleep(0.001)
             with FineSampler(self.probe) if self.probe else contextlib.nullcontext():

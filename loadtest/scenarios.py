@@ -168,6 +168,8 @@ def add_scenario_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
     p.add_argument("--rate", type=float, default=1.0, help="posts/s per poster (default 1)")
     p.add_argument("--jitter", type=float, default=0.5, help="relative jitter (default 0.5)")
     p.add_argument("--duration", type=float, default=15.0, help="seconds of posting (default 15)")
-    p.add_argument("--drop-at", type=float, default=5.0, help="seconds in when all drop (default 5)")
+    p.add_argument(
+        "--drop-at", type=float, default=5.0, help="seconds in when all drop (default 5)"
+    )
     p.add_argument("--backoff-base", type=float, default=0.1, help="first backoff, s (default 0.1)")
     p.add_argument("--backoff-max", type=float, default=5.0, help="longest backoff, s (default 5)")

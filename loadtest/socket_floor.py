@@ -76,20 +76,36 @@ def _run(coro: object) -> object:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m loadtest.socket_floor", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sockets", type=int, default=300, help="connected sockets (default 300, a classroom)")
+    ap = argparse.ArgumentParser(
+        prog="python -m loadtest.socket_floor", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument(
+        "--sockets", type=int, default=300, help="connected sockets (default 300, a classroom)"
+    )
     ap.add_argument("--rounds", type=int, default=300, help="writes per socket (default 300)")
-    ap.add_argument("--bytes", type=int, default=300, help="payload per write (default 300, a 200-byte post's frame)")
-    ap.add_argument("--interval", type=float, default=0.002,
-                    help="seconds between rounds (default 0.002; 0.033 is the classroom's 30 posts/s)")
+    ap.add_argument(
+        "--bytes",
+        type=int,
+        default=300,
+        help="payload per write (default 300, a 200-byte post's frame)",
+    )
+    ap.add_argument(
+        "--interval",
+        type=float,
+        default=0.002,
+        help="seconds between rounds (default 0.002; 0.033 is the classroom's 30 posts/s)",
+    )
     args = ap.parse_args(argv)
     if len(os.sched_getaffinity(0)) < 2 and (os.cpu_count() or 1) < 2:  # pragma: no cover
         print("note: one core only; reader and writer share it")
     os.sched_setaffinity(0, {WRITER_CORE})
     per_write = _run(_main(args.sockets, args.rounds, args.bytes, args.interval))
     assert isinstance(per_write, float)
-    print(f"{per_write * 1e6:.2f} µs of writer CPU per {args.bytes}-byte write "
-          f"({args.sockets} sockets x {args.rounds} rounds every {args.interval * 1000:g} ms, reader on core {READER_CORE})")
+    print(
+        f"{per_write * 1e6:.2f} µs of writer CPU per {args.bytes}-byte write "
+        f"({args.sockets} sockets x {args.rounds} rounds every {args.interval * 1000:g} ms, "
+        f"reader on core {READER_CORE})"
+    )
     return 0
 
 

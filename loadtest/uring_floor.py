@@ -75,7 +75,10 @@ def main(mode: str) -> None:
         uring.io_uring_queue_exit(ring)
         os.kill(pid, 9)
         os.waitpid(pid, 0)
-    print(f"{mode}: {per_send * 1e6:.2f} µs of writer CPU per {SIZE}-byte send ({SOCKETS} sockets every {INTERVAL * 1000:g} ms)")
+    print(
+        f"{mode}: {per_send * 1e6:.2f} µs of writer CPU per {SIZE}-byte send "
+        f"({SOCKETS} sockets every {INTERVAL * 1000:g} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -265,7 +265,9 @@ class ReadQueue:
         self._work(len(self._items))
 
 
-_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReadQueue] = weakref.WeakKeyDictionary()
+_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReadQueue] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def read_queue() -> ReadQueue:

@@ -42,7 +42,9 @@ async def main(rows: int, url: str | None) -> None:
         from web.auth import sign_token
 
         async with services.db.session() as db:
-            admin = await create_user(db, email=unique_email("bench"), display_name="Bench", is_admin=True)
+            admin = await create_user(
+                db, email=unique_email("bench"), display_name="Bench", is_admin=True
+            )
             token = await create_session(db, admin, max_secs=3600)
         cookie = f"classhub_session={sign_token(settings.secret_key, token)}"
         channel = f"bench:{uuid.uuid4().hex[:8]}"

@@ -42,7 +42,12 @@ async def main(args: argparse.Namespace) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n * 100):
         bucket.take(time.monotonic())
-    row("local TokenBucket.take (embedded default)", n * 100, time.perf_counter() - t0, time.process_time() - c0)
+    row(
+        "local TokenBucket.take (embedded default)",
+        n * 100,
+        time.perf_counter() - t0,
+        time.process_time() - c0,
+    )
 
     limits = RedisLimits(args.redis_url, prefix=prefix)
     try:
@@ -52,16 +57,26 @@ async def main(args: argparse.Namespace) -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         for i in range(n):
             await limits.take_publish(i % 300, RATE, BURST)
-        row("shared bucket, one caller at a time", n, time.perf_counter() - t0, time.process_time() - c0,
-            f"{(limits.round_trips - before) / n:.2f} round trips/check")
+        row(
+            "shared bucket, one caller at a time",
+            n,
+            time.perf_counter() - t0,
+            time.process_time() - c0,
+            f"{(limits.round_trips - before) / n:.2f} round trips/check",
+        )
         for callers in (30, 1000):
             before = limits.round_trips
             rounds = max(1, n // callers)
             t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(rounds):
                 await asyncio.gather(*(limits.take_publish(u, RATE, BURST) for u in range(callers)))
-            row(f"shared bucket, {callers} callers at once", rounds * callers, time.perf_counter() - t0,
-                time.process_time() - c0, f"{(limits.round_trips - before) / (rounds * callers):.3f} round trips/check")
+            row(
+                f"shared bucket, {callers} callers at once",
+                rounds * callers,
+                time.perf_counter() - t0,
+                time.process_time() - c0,
+                f"{(limits.round_trips - before) / (rounds * callers):.3f} round trips/check",
+            )
         assert limits.fallbacks == 0, "Redis did not answer: these are fallback figures"
     finally:
         await limits.close()
@@ -77,7 +92,12 @@ async def main(args: argparse.Namespace) -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(n):
             await client.evalsha(sha, 1, key, 1, BURST)
-        row("for comparison: redis-py evalsha via its pool", n, time.perf_counter() - t0, time.process_time() - c0)
+        row(
+            "for comparison: redis-py evalsha via its pool",
+            n,
+            time.perf_counter() - t0,
+            time.process_time() - c0,
+        )
         keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
         if keys:
             await client.delete(*keys)
@@ -89,7 +109,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--checks", type=int, default=3000)
-    parser.add_argument("--uvloop", action="store_true", help="run on uvloop, as `classhub serve` does by default")
+    parser.add_argument(
+        "--uvloop", action="store_true", help="run on uvloop, as `classhub serve` does by default"
+    )
     ns = parser.parse_args()
     if ns.uvloop:
         import uvloop

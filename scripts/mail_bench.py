@@ -84,7 +84,11 @@ async def seed(db: Database, n: int) -> tuple[int, int]:
             insert(User),
             [{"email": f"p{i}-{tag}@example.org", "display_name": f"P {i}"} for i in range(n)],
         )
-        ids = (await s.execute(select(User.id).where(User.email.like(f"%-{tag}@example.org")))).scalars().all()
+        ids = (
+            (await s.execute(select(User.id).where(User.email.like(f"%-{tag}@example.org"))))
+            .scalars()
+            .all()
+        )
         rows = [{"user_id": uid, "event_id": event.id, "role": "participant"} for uid in ids]
         rows.append({"user_id": org.id, "event_id": event.id, "role": "organiser"})
         await s.execute(insert(Enrolment), rows)
@@ -107,7 +111,9 @@ async def main() -> int:
     async with db.session() as s:
         org = await s.get(User, org_id)
         assert org is not None
-        aud = await resolve(s, org, AudienceSpec(AudienceKind.EVENT, event_id, roles=(Role.PARTICIPANT,)))
+        aud = await resolve(
+            s, org, AudienceSpec(AudienceKind.EVENT, event_id, roles=(Role.PARTICIPANT,))
+        )
         t0 = time.monotonic()
         campaign = await outbox.create_campaign(
             s, sender_id=org_id, kind="bulk", category=MailCategory.INFORMATION,
@@ -141,7 +147,9 @@ async def main() -> int:
     progress_events = 0
     last_seq = 0
     with Progress(
-        TextColumn("campaign {task.fields[cid]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TextColumn("campaign {task.fields[cid]}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
     ) as bar:
         task = bar.add_task("send", total=args.recipients, cid=campaign.id)
@@ -172,9 +180,13 @@ async def main() -> int:
     controller.stop()
     async with db.session() as s:
         statuses = dict(
-            (await s.execute(
-                select(MailDelivery.status, MailDelivery.id).where(MailDelivery.campaign_id == campaign.id)
-            )).all()
+            (
+                await s.execute(
+                    select(MailDelivery.status, MailDelivery.id).where(
+                        MailDelivery.campaign_id == campaign.id
+                    )
+                )
+            ).all()
         )
         counts = (await outbox.counts(s, [campaign.id]))[campaign.id]
     del statuses
@@ -187,15 +199,23 @@ async def main() -> int:
             j += 1
         window_max = max(window_max, i - j + 1)
     print(f"recipients          {args.recipients}")
-    print(f"configured          MAIL_RATE_PER_SEC={args.rate:g} MAIL_CONCURRENCY={args.concurrency}")
+    print(
+        f"configured          MAIL_RATE_PER_SEC={args.rate:g} MAIL_CONCURRENCY={args.concurrency}"
+    )
     print(f"database            {url.split('://')[0]}")
     print(f"enqueue (1 tx)      {enqueue_secs:.2f} s")
     print(f"received by SMTP    {len(times)} messages, {len(handler.ids)} distinct Message-IDs")
-    print(f"first..last         {span:.1f} s  -> {((len(times) - 1) / span if span else 0):.1f} msg/s")
+    print(
+        f"first..last         {span:.1f} s  -> {((len(times) - 1) / span if span else 0):.1f} msg/s"
+    )
     print(f"busiest 1 s window  {window_max} messages (limit {args.rate:g})")
     print(f"worker wall time    {wall:.1f} s (process start to exit)")
-    print(f"mailer CPU          {worker_cpu:.1f} s user+sys = {1000 * worker_cpu / max(1, len(times)):.1f} ms per message")
-    print(f"load average        {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    print(
+        f"mailer CPU          {worker_cpu:.1f} s user+sys = "
+        f"{1000 * worker_cpu / max(1, len(times)):.1f} ms per message"
+    )
+    loadavg = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average        {loadavg} on {os.cpu_count()} CPUs")
     print(f"progress events     {progress_events} on user:{org_id}")
     print(f"final statuses      {counts}")
     return 0 if counts["sent"] == args.recipients and len(handler.ids) == args.recipients else 1

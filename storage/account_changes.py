@@ -64,7 +64,9 @@ def note_user(db: Any, user_id: int) -> None:
 
 
 def note_session(db: Any, session_hash: str) -> None:
-    _pending(db.sync_session if hasattr(db, "sync_session") else db).session_hashes.add(session_hash)
+    _pending(db.sync_session if hasattr(db, "sync_session") else db).session_hashes.add(
+        session_hash
+    )
 
 
 class TrackedSession(Session):

@@ -115,7 +115,10 @@ class Database:
             return True
         done = await asyncio.to_thread(checkpoint_sqlite, path)
         if not done:
-            log.warning("the write-ahead log could not be truncated now (a long read); the next pass does it")
+            log.warning(
+                "the write-ahead log could not be truncated now (a long read); "
+                "the next pass does it"
+            )
         return done
 
     @asynccontextmanager

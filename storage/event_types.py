@@ -49,9 +49,13 @@ UNREADABLE: Final = "unreadable"
 
 CATALOGUE: Final[dict[str, str]] = {
     MESSAGE: "a published message (chat, group, DM); with `ref`, an answer to that event",
-    MESSAGE_EDITED: "the server re-renders the message `ref` (an author erased: `former_participant`)",
+    MESSAGE_EDITED: (
+        "the server re-renders the message `ref` (an author erased: `former_participant`)"
+    ),
     MESSAGE_DELETED: "the server removed the message `ref` (`reason`)",
-    DM_RECEIVED: "a direct message to this person: `channel`, `from` (sender id), `ref` the message",
+    DM_RECEIVED: (
+        "a direct message to this person: `channel`, `from` (sender id), `ref` the message"
+    ),
     MAIL_PROGRESS: "counts of a mail campaign this person sends, as the mailer works through it",
     NOTE_QUEUED: "the person's note waits for a trainer's approval (pre-moderated board)",
     NOTE_REVISED: "the author revised a note this trainer took offline",

@@ -161,7 +161,10 @@ def _thumbnail(im: Image.Image) -> Image.Image:
     longest = max(im.size)
     if longest <= THUMB_SIDE:
         return im.copy()
-    size = (max(1, round(im.width * THUMB_SIDE / longest)), max(1, round(im.height * THUMB_SIDE / longest)))
+    size = (
+        max(1, round(im.width * THUMB_SIDE / longest)),
+        max(1, round(im.height * THUMB_SIDE / longest)),
+    )
     return im.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
 
 

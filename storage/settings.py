@@ -94,13 +94,19 @@ class HubTuning:
         return cls(
             heartbeat_secs=heartbeat,
             heartbeat_timeout_secs=timeout,
-            revalidate_secs=env.number("CLASSHUB_REVALIDATE_SECS", cls.revalidate_secs, 1.0, 3600.0),
+            revalidate_secs=env.number(
+                "CLASSHUB_REVALIDATE_SECS", cls.revalidate_secs, 1.0, 3600.0
+            ),
             gap_wait_secs=env.number("CLASSHUB_GAP_WAIT_SECS", cls.gap_wait_secs, 0.0, 60.0),
-            head_check_secs=env.number("CLASSHUB_HEAD_CHECK_SECS", cls.head_check_secs, 1.0, 3600.0),
+            head_check_secs=env.number(
+                "CLASSHUB_HEAD_CHECK_SECS", cls.head_check_secs, 1.0, 3600.0
+            ),
             shared_record_secs=env.number(
                 "CLASSHUB_SHARED_RECORD_SECS", cls.shared_record_secs, 0.01, 10.0
             ),
-            conn_lease_secs=env.number("CLASSHUB_CONN_LEASE_SECS", cls.conn_lease_secs, 1.0, 3600.0),
+            conn_lease_secs=env.number(
+                "CLASSHUB_CONN_LEASE_SECS", cls.conn_lease_secs, 1.0, 3600.0
+            ),
         )
 
 
@@ -207,7 +213,9 @@ class Settings:
         return self.public_url.startswith("https://")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, *, env: Env | None = None) -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, env: Env | None = None
+    ) -> Settings:
         """Read and check every variable; ``env`` (tests) records the names read."""
         env = env or Env(dict(os.environ if environ is None else environ))
         var_dir = Path(env.text("CLASSHUB_VAR_DIR", "./var")).resolve()

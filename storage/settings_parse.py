@@ -79,7 +79,9 @@ class Env:
 
     def items(self, name: str) -> tuple[str, ...]:
         """A comma-separated list, blanks dropped."""
-        return tuple(item.strip() for item in (self.raw(name, "list") or "").split(",") if item.strip())
+        return tuple(
+            item.strip() for item in (self.raw(name, "list") or "").split(",") if item.strip()
+        )
 
 
 N = TypeVar("N", int, float)

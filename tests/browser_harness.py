@@ -116,13 +116,26 @@ def start_server(tmp: Path, **env: str) -> Server:
     log_path = tmp / "server.log"
     log = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "web.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
         env=full_env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    server = Server(url=url, db_url=db_url, var_dir=var_dir, proc=proc, log_path=log_path, env=full_env)
+    server = Server(
+        url=url, db_url=db_url, var_dir=var_dir, proc=proc, log_path=log_path, env=full_env
+    )
     deadline = time.monotonic() + SERVER_START_SECS
     while True:
         if proc.poll() is not None:
@@ -149,7 +162,9 @@ def stop_server(server: Server) -> None:
             server.proc.wait(timeout=5)
 
 
-async def seed_people(db_url: str, event_title: str, roles: dict[str, str], *, admins: tuple[str, ...] = ()) -> tuple[int, dict[str, Person]]:
+async def seed_people(
+    db_url: str, event_title: str, roles: dict[str, str], *, admins: tuple[str, ...] = ()
+) -> tuple[int, dict[str, Person]]:
     """One event and a person per entry of ``roles`` (key -> participant/trainer/organiser/none)."""
     from storage.db import Database
     from storage.models import Role
@@ -172,7 +187,9 @@ async def seed_people(db_url: str, event_title: str, roles: dict[str, str], *, a
             for key, role in roles.items():
                 name = key.replace("_", " ").title()
                 email = f"{key}-{uuid.uuid4().hex[:8]}@example.org"
-                user = await create_user(s, email=email, display_name=name, password=PASSWORD, is_admin=key in admins)
+                user = await create_user(
+                    s, email=email, display_name=name, password=PASSWORD, is_admin=key in admins
+                )
                 if role != "none":
                     await enrol(s, user.id, event.id, Role(role))
                 people[key] = Person(user.id, email, name)
@@ -234,7 +251,9 @@ class Tab:
         self.page.context.close()
 
 
-def open_as(browser: Any, server: Server, person: Person, path: str = "/events", **context_args: Any) -> Tab:
+def open_as(
+    browser: Any, server: Server, person: Person, path: str = "/events", **context_args: Any
+) -> Tab:
     ctx = browser.new_context(**context_args)
     page = ctx.new_page()
     errors: list[str] = []

@@ -101,12 +101,19 @@ async def find_everywhere(services: Any, needle: str) -> list[str]:
                         break
         if conn.dialect.name == "sqlite":
             q = f'"{needle}"'
-            if (await conn.execute(text("SELECT rowid FROM message_fts WHERE message_fts MATCH :q"), {"q": q})).first():
+            if (
+                await conn.execute(
+                    text("SELECT rowid FROM message_fts WHERE message_fts MATCH :q"), {"q": q}
+                )
+            ).first():
                 found.append("message_fts MATCH")
         else:
             if (
                 await conn.execute(
-                    text("SELECT id FROM channel_events WHERE search_tsv @@ plainto_tsquery('simple', :q)"),
+                    text(
+                        "SELECT id FROM channel_events "
+                        "WHERE search_tsv @@ plainto_tsquery('simple', :q)"
+                    ),
                     {"q": needle},
                 )
             ).first():

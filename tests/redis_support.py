@@ -29,7 +29,17 @@ class RedisServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--bind",
+                "127.0.0.1",
+            ],
             stdout=subprocess.DEVNULL,
         )
 
@@ -56,7 +66,10 @@ class RedisServer:
 
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
-    require(shutil.which("redis-server") is not None, "redis-server (to start a Redis of the test's own)")
+    require(
+        shutil.which("redis-server") is not None,
+        "redis-server (to start a Redis of the test's own)",
+    )
     server = RedisServer()
     server.start()
     try:

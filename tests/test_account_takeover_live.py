@@ -57,7 +57,9 @@ def test_trainer_gets_no_key_to_a_reset_account(tmp_path: Path) -> None:
         )
         victim = people["victim"]
         with _signed_in(server.url, people["admin"]) as admin:
-            r = admin.post(f"/api/admin/users/{victim.id}/reset-password", json={"reason": "forgot it"})
+            r = admin.post(
+                f"/api/admin/users/{victim.id}/reset-password", json={"reason": "forgot it"}
+            )
             assert r.status_code == 200, r.text
             admin_token = LINK.search(r.json()["reset_url"]).group(1)  # type: ignore[union-attr]
 
@@ -91,7 +93,9 @@ def test_trainer_gets_no_key_to_a_reset_account(tmp_path: Path) -> None:
             assert mailed_token != admin_token
 
             # The owner uses the admin's link; the first link used uses up the other.
-            r = anon.post("/api/invitations/accept", json={"token": admin_token, "password": NEW_PASSWORD})
+            r = anon.post(
+                "/api/invitations/accept", json={"token": admin_token, "password": NEW_PASSWORD}
+            )
             assert r.status_code == 200 and r.json()["id"] == victim.id, r.text
             r = anon.get(f"/api/invitations/{mailed_token}")
             assert r.status_code == 410

@@ -47,7 +47,9 @@ async def test_state_change_without_csrf_header_is_refused(
 
 
 async def test_malformed_bodies_get_the_error_shape(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/login", content=b"{not json", headers={"content-type": "application/json"})
+    r = await client.post(
+        "/api/login", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
     r = await client.post("/api/login", json={"email": 5})
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid"

@@ -20,7 +20,9 @@ async def audit_count(services: Any, actor_id: int) -> int:
         return int(
             (
                 await db.execute(
-                    select(func.count()).select_from(AuditEntry).where(AuditEntry.actor_id == actor_id)
+                    select(func.count())
+                    .select_from(AuditEntry)
+                    .where(AuditEntry.actor_id == actor_id)
                 )
             ).scalar_one()
         )
@@ -29,17 +31,25 @@ async def audit_count(services: Any, actor_id: int) -> int:
 async def last_audit(services: Any, actor_id: int) -> AuditEntry:
     async with services.db.session() as db:
         return (
-            await db.execute(
-                select(AuditEntry).where(AuditEntry.actor_id == actor_id).order_by(AuditEntry.id.desc())
+            (
+                await db.execute(
+                    select(AuditEntry)
+                    .where(AuditEntry.actor_id == actor_id)
+                    .order_by(AuditEntry.id.desc())
+                )
             )
-        ).scalars().first()
+            .scalars()
+            .first()
+        )
 
 
 async def _world(services: Any) -> dict[str, Any]:
     p1 = await make_user(services, name="Pia")
     p2 = await make_user(services, name="Paul")
     admin = await make_user(services, admin=True, name="Ada")
-    ev, grp = await make_event(services, (p1, Role.PARTICIPANT), (p2, Role.PARTICIPANT), group_members=(p1,))
+    ev, grp = await make_event(
+        services, (p1, Role.PARTICIPANT), (p2, Role.PARTICIPANT), group_members=(p1,)
+    )
     other, _ = await make_event(services, (p1, Role.PARTICIPANT))
     tok = word()
     old = utcnow() - dt.timedelta(days=10)
@@ -51,7 +61,16 @@ async def _world(services: Any) -> dict[str, Any]:
         "other": await post(services, f"event:{other.id}:chat", p1, f"{tok} elsewhere"),
         "dm": await post(services, dm_channel(p1.id, p2.id), p1, f"{tok} secret dm"),
     }
-    return {"p1": p1, "p2": p2, "admin": admin, "ev": ev, "grp": grp, "other": other, "tok": tok, "m": m}
+    return {
+        "p1": p1,
+        "p2": p2,
+        "admin": admin,
+        "ev": ev,
+        "grp": grp,
+        "other": other,
+        "tok": tok,
+        "m": m,
+    }
 
 
 def ids(r: httpx.Response) -> set[int]:
@@ -144,7 +163,9 @@ async def test_edit_and_moderation_history(client: httpx.AsyncClient, services: 
     assert [h["type"] for h in first["history"]] == ["edit", "moderation"]
 
 
-async def test_dm_reads_without_reason_are_refused(client: httpx.AsyncClient, services: Any) -> None:
+async def test_dm_reads_without_reason_are_refused(
+    client: httpx.AsyncClient, services: Any
+) -> None:
     w = await _world(services)
     admin = w["admin"]
     await login(client, admin.email)
@@ -163,7 +184,11 @@ async def test_dm_reads_without_reason_are_refused(client: httpx.AsyncClient, se
     r = await client.get(f"/api/admin/messages/{dm.id}", params={"reason": "police request 7"})
     assert r.status_code == 200 and r.json()["text"].endswith("secret dm")
     row = await last_audit(services, admin.id)
-    assert (row.action, row.target, row.reason) == ("review.view", f"channel_event:{dm.id}", "police request 7")
+    assert (row.action, row.target, row.reason) == (
+        "review.view",
+        f"channel_event:{dm.id}",
+        "police request 7",
+    )
     assert row.detail == {"channel": dm.channel}
 
 
@@ -258,7 +283,9 @@ async def test_bad_input_gets_the_error_shape(client: httpx.AsyncClient, service
     assert (await client.get("/api/admin/messages/999999999")).status_code == 404
 
 
-@pytest.mark.parametrize("statement", ["UPDATE audit_log SET reason = 'x'", "DELETE FROM audit_log"])
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_log SET reason = 'x'", "DELETE FROM audit_log"]
+)
 async def test_audit_log_refuses_update_and_delete(services: Any, statement: str) -> None:
     admin = await make_user(services, admin=True)
     async with services.db.session() as db:
@@ -313,7 +340,9 @@ async def test_a_search_term_without_words_is_refused_before_any_audit_row(
         assert error["details"][0]["field"] == "q" and "word" in error["message"], error
     assert await audit_count(services, w["admin"].id) == before
     # A term with a word among the punctuation still exports, and is audited once.
-    r = await client.get("/api/admin/messages/export", params={"q": f"!{w['tok']}!", "format": "csv"})
+    r = await client.get(
+        "/api/admin/messages/export", params={"q": f"!{w['tok']}!", "format": "csv"}
+    )
     assert r.status_code == 200 and w["tok"] in r.text
     assert await audit_count(services, w["admin"].id) == before + 1
 

@@ -171,10 +171,14 @@ async def test_reset_password_revokes_sessions_and_the_link_works_once(
     r = await client.post("/api/login", json={"email": user.email, "password": PASSWORD})
     assert r.status_code == 401
 
-    r = await client.post("/api/invitations/accept", json={"token": old_token, "password": NEW_PASSWORD})
+    r = await client.post(
+        "/api/invitations/accept", json={"token": old_token, "password": NEW_PASSWORD}
+    )
     assert r.status_code == 410 and r.json()["error"]["code"] == "invitation_used"
     assert (await client.get(f"/api/invitations/{token}")).json()["email"] == user.email
-    r = await client.post("/api/invitations/accept", json={"token": token, "password": NEW_PASSWORD})
+    r = await client.post(
+        "/api/invitations/accept", json={"token": token, "password": NEW_PASSWORD}
+    )
     assert r.status_code == 200 and r.json()["id"] == user.id
     assert (await client.get("/api/me")).status_code == 200
     # Once only.
@@ -208,7 +212,9 @@ async def test_reset_password_refusals(app: Any, client: httpx.AsyncClient, serv
         assert r.status_code == 409 and r.json()["error"]["code"] == "self"
         r = await adm.post(f"/api/admin/users/{gone.id}/reset-password", json={})
         assert r.status_code == 409 and r.json()["error"]["code"] == "cannot_reset_password"
-        assert (await adm.post("/api/admin/users/999999999/reset-password", json={})).status_code == 404
+        assert (
+            await adm.post("/api/admin/users/999999999/reset-password", json={})
+        ).status_code == 404
         r = await adm.post(f"/api/admin/users/{user.id}/reset-password", json={"password": "x"})
         assert r.status_code == 422
         r = await adm.post(f"/api/admin/users/{user.id}/reset-password", json={"reason": 5})
@@ -228,8 +234,12 @@ async def test_a_blocked_accounts_link_works_once_it_is_unblocked(
     assert r.status_code == 200
     token = r.json()["reset_url"].rsplit("/", 1)[1]
     async with second_client(app) as anon:
-        r = await anon.post("/api/invitations/accept", json={"token": token, "password": NEW_PASSWORD})
+        r = await anon.post(
+            "/api/invitations/accept", json={"token": token, "password": NEW_PASSWORD}
+        )
         assert r.status_code == 403 and r.json()["error"]["code"] == "account_inactive"
         assert (await client.post(f"/api/users/{user.id}/unblock", json={})).status_code == 200
-        r = await anon.post("/api/invitations/accept", json={"token": token, "password": NEW_PASSWORD})
+        r = await anon.post(
+            "/api/invitations/accept", json={"token": token, "password": NEW_PASSWORD}
+        )
         assert r.status_code == 200

@@ -59,13 +59,27 @@ async def _world(services: Any) -> dict[str, Any]:
         ev = Event(title="E", starts_at=now, ends_at=now + dt.timedelta(hours=2))
         db.add(ev)
         await db.flush()
-        for u, role in ((p1, Role.PARTICIPANT), (p2, Role.PARTICIPANT), (trainer, Role.TRAINER), (organiser, Role.ORGANISER)):
+        for u, role in (
+            (p1, Role.PARTICIPANT),
+            (p2, Role.PARTICIPANT),
+            (trainer, Role.TRAINER),
+            (organiser, Role.ORGANISER),
+        ):
             db.add(Enrolment(user_id=u.id, event_id=ev.id, role=role.value))
         grp = LearningGroup(event_id=ev.id, name="G")
         db.add(grp)
         await db.flush()
         db.add(GroupMember(group_id=grp.id, user_id=p1.id))
-    return {"p1": p1, "p2": p2, "out": outsider, "tr": trainer, "org": organiser, "adm": admin, "ev": ev, "grp": grp}
+    return {
+        "p1": p1,
+        "p2": p2,
+        "out": outsider,
+        "tr": trainer,
+        "org": organiser,
+        "adm": admin,
+        "ev": ev,
+        "grp": grp,
+    }
 
 
 async def _can(services: Any, user: User, channel: str) -> tuple[bool, bool]:
@@ -77,7 +91,12 @@ async def _can(services: Any, user: User, channel: str) -> tuple[bool, bool]:
         read, publish = await may_read_channel(db, fresh, ref), await may_publish(db, fresh, ref)
         # The hub's one-lookup form must agree with both (None: "ask may_publish").
         combined = await channel_rights(db, fresh, ref)
-        assert combined[0] == read and combined[1] in (publish, None), (channel, combined, read, publish)
+        assert combined[0] == read and combined[1] in (publish, None), (
+            channel,
+            combined,
+            read,
+            publish,
+        )
         assert combined[1] is not None or ref.kind is ChannelKind.DM
         return read, publish
 

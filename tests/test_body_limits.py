@@ -57,7 +57,8 @@ class Body:
 def multipart(total: int, filename: str, ctype: str) -> tuple[Body, dict[str, str]]:
     boundary = "classhubtestboundary"
     head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
         f"Content-Type: {ctype}\r\n\r\n"
     ).encode()
     body = Body(total, head, f"\r\n--{boundary}--\r\n".encode())
@@ -120,11 +121,15 @@ async def test_profile_photo_decoding_is_bounded(
     # Only PNG, JPEG and WebP reach a decoder, whatever else Pillow could open.
     gif = io.BytesIO()
     Image.new("RGB", (20, 20), "red").save(gif, "GIF")
-    r = await client.put("/api/me/photo", content=gif.getvalue(), headers={"content-type": "image/gif"})
+    r = await client.put(
+        "/api/me/photo", content=gif.getvalue(), headers={"content-type": "image/gif"}
+    )
     assert (r.status_code, r.json()["error"]["code"]) == (415, "not_an_image")
     assert (await client.get(f"/api/users/{me.id}/photo")).status_code == 404
     # Within the limits it still works.
-    r = await client.put("/api/me/photo", content=_png((400, 300), "RGB"), headers={"content-type": "image/png"})
+    r = await client.put(
+        "/api/me/photo", content=_png((400, 300), "RGB"), headers={"content-type": "image/png"}
+    )
     assert r.status_code == 200, r.text
     assert (await client.get(f"/api/users/{me.id}/photo")).status_code == 200
 

@@ -84,9 +84,12 @@ async def _pg_conn(services: Any) -> Any:
     return await asyncpg.connect(asyncpg_dsn(services.db.url))
 
 
-async def _matches_the_orm_appender(services: Any, raw_append: Any, tag: str) -> tuple[Any, list[Any], Any]:
+async def _matches_the_orm_appender(
+    services: Any, raw_append: Any, tag: str
+) -> tuple[Any, list[Any], Any]:
     """The same batch through the ORM and through ``raw_append``: same sequences, ids,
-    duplicate flags, bodies, reads. Returns (user, the raw appender's results, the ORM's first event)."""
+    duplicate flags, bodies, reads. Returns (user, the raw appender's results, the ORM's
+    first event)."""
     user = await make_user(services)
     other = await make_user(services)
     a, b = f"test:{user.id}:{tag}a", f"test:{user.id}:{tag}b"
@@ -110,14 +113,19 @@ async def _matches_the_orm_appender(services: Any, raw_append: Any, tag: str) ->
     assert out[1].created_at.tzinfo is not None
     async with services.db.session() as db:
         stored = await read_since(db, a, 0, 10)
-        assert [(e.seq, e.id, e.type, e.body, e.author_id, e.client_id, e.ref_id) for e in stored] == [
+        assert [
+            (e.seq, e.id, e.type, e.body, e.author_id, e.client_id, e.ref_id) for e in stored
+        ] == [
             (e.seq, e.id, e.type, e.body, e.author_id, e.client_id, e.ref_id)
             for e in [orm[0], out[1], out[4], out[5]]
         ]
         assert abs((stored[1].created_at - out[1].created_at).total_seconds()) < 0.001
         assert await last_seq(db, a) == 4 and await last_seq(db, b) == 1
         # and the ORM appender continues the same sequence and sees the same duplicates
-        more = await append(db, [NewEvent(a, "message", {}, user.id, "p2"), NewEvent(a, "message", {}, user.id, "o9")])
+        more = await append(
+            db,
+            [NewEvent(a, "message", {}, user.id, "p2"), NewEvent(a, "message", {}, user.id, "o9")],
+        )
         assert [(e.seq, e.duplicate) for e in more] == [(2, True), (5, False)]
     return user, out, orm[0]
 
@@ -136,7 +144,9 @@ async def test_pg_appender_matches_the_orm_appender(services: Any) -> None:
         await conn.close()
 
 
-async def _two_raw_and_one_orm_writer(services: Any, ch: str, user_id: int, raw_appends: list[Any]) -> None:
+async def _two_raw_and_one_orm_writer(
+    services: Any, ch: str, user_id: int, raw_appends: list[Any]
+) -> None:
     """Two writers through a raw appender and one through the ORM, ten events each, at
     once on one channel: 30 distinct sequences, 1..30."""
 
@@ -170,7 +180,10 @@ async def test_pg_appender_and_orm_appender_racing_never_share_a_sequence(servic
     conns = [await _pg_conn(services) for _ in range(2)]
     try:
         await _two_raw_and_one_orm_writer(
-            services, f"test:{user.id}:pgrace", user.id, [partial(channel_log_pg.append, c) for c in conns],
+            services,
+            f"test:{user.id}:pgrace",
+            user.id,
+            [partial(channel_log_pg.append, c) for c in conns],
         )
     finally:
         for c in conns:
@@ -193,9 +206,15 @@ async def test_pg_appender_racing_duplicates_store_once(services: Any) -> None:
         tx = b.transaction()
         await tx.start()
         stored = await channel_log_pg.append(b, [NewEvent(ch, "message", {}, user.id, cid)])
-        racing = asyncio.create_task(appender(a, [
-            NewEvent(ch, "message", {}, user.id, cid + "-other"), NewEvent(ch, "message", {}, user.id, cid),
-        ]))
+        racing = asyncio.create_task(
+            appender(
+                a,
+                [
+                    NewEvent(ch, "message", {}, user.id, cid + "-other"),
+                    NewEvent(ch, "message", {}, user.id, cid),
+                ],
+            )
+        )
         await asyncio.sleep(0.3)
         await tx.commit()
         return stored[0], racing
@@ -230,7 +249,9 @@ async def test_pg_appender_single_statement_creates_the_channel(services: Any) -
     try:
         # A brand-new channel: its row is created by the same statement that inserts
         # the events referencing it (foreign key checked at the end of the statement).
-        out = await channel_log_pg.append(conn, [NewEvent(f"test:{user.id}:new", "message", {"text": "é"}, user.id, "n1")])
+        out = await channel_log_pg.append(
+            conn, [NewEvent(f"test:{user.id}:new", "message", {"text": "é"}, user.id, "n1")]
+        )
         assert out[0].seq == 1 and not out[0].duplicate
         async with services.db.session() as db:
             assert (await read_since(db, f"test:{user.id}:new", 0, 5))[0].body == {"text": "é"}
@@ -262,11 +283,17 @@ async def test_sqlite_appender_matches_the_orm_appender(services: Any) -> None:
             assert len(raw[0][0]) == len(raw[1][0]) == len("2026-11-22 04:40:00.123456")
             assert raw[1][1] == '{"text": "server"}'
             # The full-text index saw the new rows (its trigger fired).
-            hits = (await db.execute(text("SELECT rowid FROM message_fts WHERE message_fts MATCH 'server'"))).all()
+            hits = (
+                await db.execute(
+                    text("SELECT rowid FROM message_fts WHERE message_fts MATCH 'server'")
+                )
+            ).all()
             assert (out[4].id,) in hits
         # A failing batch stores nothing and leaves the connection usable.
         with pytest.raises(sqlite3.IntegrityError):
-            await appender.append([NewEvent(a, "message", {}, 999_999_999, "ghost")])  # no such user
+            await appender.append(
+                [NewEvent(a, "message", {}, 999_999_999, "ghost")]
+            )  # no such user
         async with services.db.session() as db:
             assert await last_seq(db, a) == 5
         again = await appender.append([NewEvent(a, "message", {}, user.id, "p9")])
@@ -276,7 +303,9 @@ async def test_sqlite_appender_matches_the_orm_appender(services: Any) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-async def test_sqlite_appender_and_orm_appender_racing_never_share_a_sequence(services: Any) -> None:
+async def test_sqlite_appender_and_orm_appender_racing_never_share_a_sequence(
+    services: Any,
+) -> None:
     from storage.repo.channel_log_sqlite import SqliteAppender
 
     user = await make_user(services)

@@ -22,7 +22,12 @@ from storage.models import Channel, Role
 from tests.conftest import login, make_user
 from tests.hub_support import HubClient, Stack
 
-FAST = {"PUBLISH_RATE": "10000", "PUBLISH_BURST": "10000", "SUBSCRIBE_RATE": "10000", "SUBSCRIBE_BURST": "10000"}
+FAST = {
+    "PUBLISH_RATE": "10000",
+    "PUBLISH_BURST": "10000",
+    "SUBSCRIBE_RATE": "10000",
+    "SUBSCRIBE_BURST": "10000",
+}
 
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
@@ -76,7 +81,9 @@ async def test_a_non_canonical_channel_name_is_refused_on_the_websocket(
             for i, spelled in enumerate(spellings(ev)):
                 name = f"event:{spelled}:chat"
                 answer = await c.subscribe(name, rid=f"s{i}")
-                assert answer["channels"] == [{"channel": name, "status": "denied", "code": "bad_channel"}]
+                assert answer["channels"] == [
+                    {"channel": name, "status": "denied", "code": "bad_channel"}
+                ]
                 sent = await c.publish(name, "hidden?", cid=f"{proto}-{i}")
                 assert (sent["type"], sent.get("code")) == ("error", "bad_channel"), (name, sent)
                 await c.send({"type": "seen", "channel": name, "event_id": 1})
@@ -101,7 +108,14 @@ async def test_the_http_api_refuses_a_non_canonical_channel_name(
 ) -> None:
     admin = await make_user(services, admin=True)
     await login(client, admin.email)
-    for name in ("event:١:chat", "event:²:chat", "event:01:chat", "dm:1:٢", " event:1:chat", "nonsense"):
+    for name in (
+        "event:١:chat",
+        "event:²:chat",
+        "event:01:chat",
+        "dm:1:٢",
+        " event:1:chat",
+        "nonsense",
+    ):
         r = await client.get("/api/admin/messages", params={"channel": name})
         assert r.status_code == 422, (name, r.text)
         assert "channel" in r.text

@@ -81,7 +81,9 @@ async def test_every_time_input_refuses_out_of_range_values_by_name(
     for op, where, name in _time_inputs():
         url = op.path.replace("{event_id:int}", str(event.id)).replace("{id:int}", str(event.id))
         for value in OUT_OF_RANGE:
-            kwargs: dict[str, Any] = {"json": {name: value}} if where == "body" else {"params": {name: value}}
+            kwargs: dict[str, Any] = (
+                {"json": {name: value}} if where == "body" else {"params": {name: value}}
+            )
             r = await client.request(op.method, url, **kwargs)
             what = (op.method, url, name, value, r.status_code, r.text[:300])
             assert r.status_code == 422, what
@@ -98,7 +100,9 @@ async def test_otherwise_valid_requests_with_such_times_get_422(
     admin = await make_user(services, admin=True)
     event = await make_event(services, organiser=admin)
     await login(client, admin.email)
-    r = await client.post(f"/api/events/{event.id}/changes", json={"starts_at": value, "note": "moved"})
+    r = await client.post(
+        f"/api/events/{event.id}/changes", json={"starts_at": value, "note": "moved"}
+    )
     assert r.status_code == 422, r.text
     r = await client.get("/api/admin/audit", params={"since": value})
     assert r.status_code == 422, r.text
@@ -114,12 +118,22 @@ async def test_times_in_range_still_work(client: httpx.AsyncClient, services: An
     admin = await make_user(services, admin=True)
     event = await make_event(services, organiser=admin)
     await login(client, admin.email)
-    r = await client.get("/api/admin/audit", params={"since": "2026-01-01T00:00:00", "until": "2199-12-31T12:00:00-05:00"})
+    r = await client.get(
+        "/api/admin/audit",
+        params={"since": "2026-01-01T00:00:00", "until": "2199-12-31T12:00:00-05:00"},
+    )
     assert r.status_code == 200, r.text
-    r = await client.post(f"/api/events/{event.id}/changes", json={
-        "starts_at": event.starts_at.isoformat(), "ends_at": "2199-01-01T10:00:00+14:00", "note": "moved",
-    })
+    r = await client.post(
+        f"/api/events/{event.id}/changes",
+        json={
+            "starts_at": event.starts_at.isoformat(),
+            "ends_at": "2199-01-01T10:00:00+14:00",
+            "note": "moved",
+        },
+    )
     assert r.status_code in (200, 201), r.text
     # Naive times are still refused where a time zone is required.
-    r = await client.post(f"/api/events/{event.id}/changes", json={"starts_at": "2026-01-01T09:00:00"})
+    r = await client.post(
+        f"/api/events/{event.id}/changes", json={"starts_at": "2026-01-01T09:00:00"}
+    )
     assert r.status_code == 422

@@ -23,20 +23,36 @@ async def _events(services: Any, ids: list[int]) -> dict[int, ChannelEvent]:
 async def _world(services: Any) -> dict[str, Any]:
     x = await make_user(services, name="Xaver Leaving")
     y = await make_user(services, name="Yvonne Staying")
-    ev, grp = await make_event(services, (x, Role.PARTICIPANT), (y, Role.PARTICIPANT), group_members=(x, y))
+    ev, grp = await make_event(
+        services, (x, Role.PARTICIPANT), (y, Role.PARTICIPANT), group_members=(x, y)
+    )
     chat = f"event:{ev.id}:chat"
-    secret = {k: word() for k in ("alone", "chain", "edited", "edit", "dm", "reply", "deep", "bio", "group")}
+    secret = {
+        k: word()
+        for k in ("alone", "chain", "edited", "edit", "dm", "reply", "deep", "bio", "group")
+    }
     m: dict[str, Any] = {}
     m["alone"] = await post(services, chat, x, f"{secret['alone']} nobody answered")
-    m["alone_reaction"] = await post(services, chat, y, type="reaction", ref_id=m["alone"].id, body={"emoji": "+1"})
+    m["alone_reaction"] = await post(
+        services, chat, y, type="reaction", ref_id=m["alone"].id, body={"emoji": "+1"}
+    )
     # An "answer" from another channel names it (ids are guessable): that is no thread,
     # and must not keep x's message alive against x's deletion.
     elsewhere, _ = await make_event(services, (y, Role.PARTICIPANT))
-    m["xref"] = await post(services, f"event:{elsewhere.id}:chat", y, "pointing elsewhere", ref_id=m["alone"].id)
+    m["xref"] = await post(
+        services, f"event:{elsewhere.id}:chat", y, "pointing elsewhere", ref_id=m["alone"].id
+    )
     m["chain"] = await post(services, chat, x, f"{secret['chain']} a question")
     m["chain_reply"] = await post(services, chat, y, "an answer", ref_id=m["chain"].id)
     m["edited"] = await post(services, chat, x, f"{secret['edited']} first version")
-    m["edit"] = await post(services, chat, x, f"{secret['edit']} second version", type="message.edited", ref_id=m["edited"].id)
+    m["edit"] = await post(
+        services,
+        chat,
+        x,
+        f"{secret['edit']} second version",
+        type="message.edited",
+        ref_id=m["edited"].id,
+    )
     m["edited_reply"] = await post(services, chat, y, "answer to edited", ref_id=m["edited"].id)
     # A chain through the leaver's own reply: root(x) <- mid(x) <- answer(y): both x events stay.
     m["deep_root"] = await post(services, chat, x, f"{secret['deep']} root")
@@ -45,15 +61,29 @@ async def _world(services: Any) -> dict[str, Any]:
     # x answers y: y's message stays, x's answer (no replies) goes.
     m["y_msg"] = await post(services, chat, y, "y says hi")
     m["x_reply"] = await post(services, chat, x, f"{secret['reply']} hi back", ref_id=m["y_msg"].id)
-    m["x_reaction"] = await post(services, chat, x, type="reaction", ref_id=m["y_msg"].id, body={"emoji": "heart"})
+    m["x_reaction"] = await post(
+        services, chat, x, type="reaction", ref_id=m["y_msg"].id, body={"emoji": "heart"}
+    )
     m["dm"] = await post(services, dm_channel(x.id, y.id), x, f"{secret['dm']} private")
     m["dm_y"] = await post(services, dm_channel(x.id, y.id), y, "y private answer")
     # The hub announces each DM on the recipient's personal channel: x's to y goes with x,
     # y's to x goes with x's personal channel.
-    m["dm_notice"] = await post(services, f"user:{y.id}", None, type="dm.received", ref_id=m["dm"].id,
-                                body={"channel": dm_channel(x.id, y.id), "from": x.id})
-    m["dm_y_notice"] = await post(services, f"user:{x.id}", None, type="dm.received", ref_id=m["dm_y"].id,
-                                  body={"channel": dm_channel(x.id, y.id), "from": y.id})
+    m["dm_notice"] = await post(
+        services,
+        f"user:{y.id}",
+        None,
+        type="dm.received",
+        ref_id=m["dm"].id,
+        body={"channel": dm_channel(x.id, y.id), "from": x.id},
+    )
+    m["dm_y_notice"] = await post(
+        services,
+        f"user:{x.id}",
+        None,
+        type="dm.received",
+        ref_id=m["dm_y"].id,
+        body={"channel": dm_channel(x.id, y.id), "from": y.id},
+    )
     m["group"] = await post(services, f"group:{grp.id}", x, f"{secret['group']} in group")
     m["notice"] = await post(services, f"user:{x.id}", None, f"{secret['alone']} moderation notice")
     return {"x": x, "y": y, "ev": ev, "grp": grp, "chat": chat, "secret": secret, "m": m}
@@ -67,7 +97,11 @@ async def test_deletion_leaves_tombstones_in_chains_and_no_trace_elsewhere(
     await login(client, x.email)
     r = await client.patch(
         "/api/me/profile",
-        json={"profile_bio": f"{secret['bio']} about me", "phone": "+49 170 555", "organisation": "ACME"},
+        json={
+            "profile_bio": f"{secret['bio']} about me",
+            "phone": "+49 170 555",
+            "organisation": "ACME",
+        },
     )
     assert r.status_code == 200
     async with services.db.session() as db:
@@ -85,8 +119,18 @@ async def test_deletion_leaves_tombstones_in_chains_and_no_trace_elsewhere(
     ids = [e.id for e in m.values()]
     now = await _events(services, ids)
     gone = {k for k, e in m.items() if e.id not in now}
-    assert gone == {"alone", "alone_reaction", "edit", "x_reply", "x_reaction", "dm", "group", "notice",
-                    "dm_notice", "dm_y_notice"}
+    assert gone == {
+        "alone",
+        "alone_reaction",
+        "edit",
+        "x_reply",
+        "x_reaction",
+        "dm",
+        "group",
+        "notice",
+        "dm_notice",
+        "dm_y_notice",
+    }
     for k in ("chain", "edited", "deep_root", "deep_mid"):
         tomb = now[m[k].id]
         assert tomb.author_id is None and tomb.client_id is None, k
@@ -120,12 +164,16 @@ async def test_deletion_without_erasure_keeps_latest_text_then_admin_removes_it(
     admin = await make_user(services, admin=True)
     await login(client, admin.email)
     r = await client.post(
-        f"/api/admin/users/{x.id}/terminate", json={"reason": "asked in writing", "immediately": True}
+        f"/api/admin/users/{x.id}/terminate",
+        json={"reason": "asked in writing", "immediately": True},
     )
     assert r.status_code == 200
     now = await _events(services, [m["chain"].id, m["edited"].id, m["alone"].id])
     assert m["alone"].id not in now
-    assert now[m["chain"].id].body == {"former_participant": True, "text": f"{secret['chain']} a question"}
+    assert now[m["chain"].id].body == {
+        "former_participant": True,
+        "text": f"{secret['chain']} a question",
+    }
     assert now[m["edited"].id].body["text"] == f"{secret['edit']} second version"  # latest version
     assert now[m["chain"].id].author_id is None
     assert await find_everywhere(services, secret["alone"]) == []
@@ -136,7 +184,8 @@ async def test_deletion_without_erasure_keeps_latest_text_then_admin_removes_it(
     )
     assert r.status_code == 409
     r = await client.post(
-        "/api/admin/contributions/remove", json={"event_id": w["ev"].id, "reason": "course archived"}
+        "/api/admin/contributions/remove",
+        json={"event_id": w["ev"].id, "reason": "course archived"},
     )
     assert r.status_code == 200 and r.json()["tombstones"] == 4
     now = await _events(services, [m["chain"].id, m["edited"].id])

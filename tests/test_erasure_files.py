@@ -31,9 +31,13 @@ def _headers(cookie: str) -> dict[str, str]:
     return {"Cookie": f"classhub_session={cookie}", "X-CSRF-Token": csrf_token_for(SECRET, token)}
 
 
-async def _publish(client: HubClient, channel: str, text: str, ref: int | None = None) -> dict[str, Any]:
+async def _publish(
+    client: HubClient, channel: str, text: str, ref: int | None = None
+) -> dict[str, Any]:
     cid = uuid.uuid4().hex
-    await client.send({"type": "publish", "id": cid, "channel": channel, "body": {"text": text}, "ref": ref})
+    await client.send(
+        {"type": "publish", "id": cid, "channel": channel, "body": {"text": text}, "ref": ref}
+    )
     while True:
         frame = await client.recv()
         if frame.get("id") == cid:
@@ -68,22 +72,37 @@ async def test_immediate_deletion_leaves_no_bytes_in_sqlite_files(tmp_path: Path
             for i in range(8):
                 await _publish(cx, chat, f"{marker} message {i} " + "padding " * 40)
             asked = await _publish(cx, chat, f"{marker} a question someone answers")
-            await _publish(cy, chat, "an answer", ref=asked["event_id"])  # keeps a blanked tombstone
+            await _publish(
+                cy, chat, "an answer", ref=asked["event_id"]
+            )  # keeps a blanked tombstone
             await _publish(cx, dm_channel(x, y), f"{marker} a direct message")
         finally:
             await cx.close()
             await cy.close()
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{st.port}", headers=_headers(x_c)) as c:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{st.port}", headers=_headers(x_c)
+        ) as c:
             r = await c.get(f"/api/pinboard/events/{ev}/board")
             assert r.status_code == 200, r.text
             board = r.json()["board"]["id"]
-            r = await c.post(f"/api/pinboard/boards/{board}/notes", json={"text": f"{marker} a note", "release": True})
+            r = await c.post(
+                f"/api/pinboard/boards/{board}/notes",
+                json={"text": f"{marker} a note", "release": True},
+            )
             assert r.status_code == 201, r.text
         assert _files_holding(path, marker.encode()), "the marker should have been written"
 
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{st.port}", headers=_headers(admin_c)) as c:
-            r = await c.post(f"/api/admin/users/{x}/terminate",
-                             json={"reason": "asked to be forgotten", "immediately": True, "erase_content": True})
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{st.port}", headers=_headers(admin_c)
+        ) as c:
+            r = await c.post(
+                f"/api/admin/users/{x}/terminate",
+                json={
+                    "reason": "asked to be forgotten",
+                    "immediately": True,
+                    "erase_content": True,
+                },
+            )
         assert r.status_code == 200, r.text
 
         # At once, while the server runs (it checkpoints at close anyway).
@@ -106,8 +125,12 @@ def test_every_sqlite_connection_zeroes_what_it_deletes(tmp_path: Path) -> None:
         _sqlite_pragmas(conn, None)
         assert conn.execute("PRAGMA secure_delete").fetchone() == (1,)
         conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)")
-        conn.executemany("INSERT INTO t (body) VALUES (?)", [(f"keep {i} " * 30,) for i in range(50)])
-        conn.executemany("INSERT INTO t (body) VALUES (?)", [(f"{marker} {i} " * 30,) for i in range(50)])
+        conn.executemany(
+            "INSERT INTO t (body) VALUES (?)", [(f"keep {i} " * 30,) for i in range(50)]
+        )
+        conn.executemany(
+            "INSERT INTO t (body) VALUES (?)", [(f"{marker} {i} " * 30,) for i in range(50)]
+        )
         assert checkpoint_sqlite(str(path))
         assert marker.encode() in path.read_bytes()
         conn.execute("DELETE FROM t WHERE body LIKE ?", (f"{marker}%",))

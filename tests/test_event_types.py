@@ -78,7 +78,13 @@ def test_the_web_client_handles_only_catalogued_types() -> None:
     handled = set().union(*seen.values())
     assert handled - set(event_types.CATALOGUE) == set(), seen
     # The parser finds what the client does handle (a guard against a parser that sees nothing).
-    assert {"message", "message.deleted", "dm.received", "note.published", "event_changed"} <= handled
+    assert {
+        "message",
+        "message.deleted",
+        "dm.received",
+        "note.published",
+        "event_changed",
+    } <= handled
 
 
 def test_the_parser_sees_each_form() -> None:

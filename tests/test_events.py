@@ -72,7 +72,9 @@ async def test_enrol_one_by_one(client: httpx.AsyncClient, services: Any) -> Non
     assert (await client.post(url, json={"email": existing.email})).status_code == 403
     await login(client, organiser.email)
     # Someone outside the organiser's events: offered by mail, not enrolled, nothing told.
-    r = await client.post(url, json={"email": existing.email, "display_name": "E", "role": "trainer"})
+    r = await client.post(
+        url, json={"email": existing.email, "display_name": "E", "role": "trainer"}
+    )
     assert r.status_code == 201 and r.json()["offered"] is True and r.json()["user_id"] is None
     assert r.json()["invite_url"] is None and r.json()["created"] is None
     # A name is asked of every address, known or not (the question tells nothing).
@@ -95,7 +97,9 @@ async def test_enrol_one_by_one(client: httpx.AsyncClient, services: Any) -> Non
     }
     assert roles[existing.id] == "trainer"
     # Now someone the organiser has in an event: enrolled at once, and told so.
-    r = await client.post(url, json={"email": existing.email, "display_name": "E", "role": "participant"})
+    r = await client.post(
+        url, json={"email": existing.email, "display_name": "E", "role": "participant"}
+    )
     assert r.status_code == 201 and r.json()["user_id"] == existing.id and r.json()["enrolled"]
     r = await client.delete(f"{url}/{existing.id}")
     assert r.status_code == 200
@@ -134,13 +138,18 @@ async def test_enrol_by_csv_reports_bad_rows_keeps_good(
     assert len(enrolled) == 3
     # An organiser learns nothing about the accounts behind the addresses: every good row
     # is an offer mailed to the person, whether the address was new or known elsewhere.
-    assert all(e["offered"] and e["user_id"] is None and e["invite_url"] is None for e in enrolled.values())
+    assert all(
+        e["offered"] and e["user_id"] is None and e["invite_url"] is None for e in enrolled.values()
+    )
     members = (await client.get(f"/api/events/{event.id}/members")).json()["members"]
     assert existing.email not in {m["email"] for m in members}
     # An admin's upload enrols at once and hands over the links of new accounts.
     await login(client, admin.email)
     other = await make_event(services)
-    text = f"email,display_name,role\n{unique_email('csv')},Ann,participant\n{existing.email},,TRAINER\n"
+    text = (
+        f"email,display_name,role\n{unique_email('csv')},Ann,participant\n"
+        f"{existing.email},,TRAINER\n"
+    )
     r = await client.post(
         f"/api/events/{other.id}/enrolments/csv",
         files={"file": ("people.csv", text.encode(), "text/csv")},

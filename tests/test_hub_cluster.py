@@ -42,7 +42,9 @@ def pg_url(request: pytest.FixtureRequest) -> str:
 
 
 @asynccontextmanager
-async def cluster(pg_url: str, tmp_path: Path, redis_url: str, n: int = 2, **env: str) -> AsyncIterator[tuple[list[ServerProcess], dict[str, str]]]:
+async def cluster(
+    pg_url: str, tmp_path: Path, redis_url: str, n: int = 2, **env: str
+) -> AsyncIterator[tuple[list[ServerProcess], dict[str, str]]]:
     base = server_env(pg_url, tmp_path / "var", REDIS_URL=redis_url, **FAST, **env)
     servers = [ServerProcess(base) for _ in range(n)]
     try:
@@ -56,7 +58,9 @@ async def cluster(pg_url: str, tmp_path: Path, redis_url: str, n: int = 2, **env
             s.stop()
 
 
-async def test_two_processes_deliver_both_ways_then_drain_on_sigterm(pg_url: str, tmp_path: Path) -> None:
+async def test_two_processes_deliver_both_ways_then_drain_on_sigterm(
+    pg_url: str, tmp_path: Path
+) -> None:
     require_redis()
     world = World(pg_url)
     try:
@@ -79,7 +83,11 @@ async def test_two_processes_deliver_both_ways_then_drain_on_sigterm(pg_url: str
             # or as a join right after.
             ada = {"id": a, "name": "Ada"}
             await frame_where(
-                y, lambda f: f["type"] == "presence" and (ada in f.get("present", []) or ada in f.get("joined", []))
+                y,
+                lambda f: (
+                    f["type"] == "presence"
+                    and (ada in f.get("present", []) or ada in f.get("joined", []))
+                ),
             )
 
             async def talk(c: HubClient, tag: str) -> None:
@@ -93,11 +101,16 @@ async def test_two_processes_deliver_both_ways_then_drain_on_sigterm(pg_url: str
                 texts = [e["body"]["text"] for e in got]
                 assert [t for t in texts if t[0] == "x"] == [f"x{i}" for i in range(40)]
             # Presence crosses processes: Bob (on the other process) shows up for Ada.
-            await frame_where(x, lambda f: f["type"] == "presence" and f.get("joined") == [{"id": b, "name": "Bob"}])
+            await frame_where(
+                x,
+                lambda f: f["type"] == "presence" and f.get("joined") == [{"id": b, "name": "Bob"}],
+            )
             # The control topic: a hub elsewhere (here: in the test process) disconnects Bob.
             from realtime.hub import Hub
 
-            settings = make_settings(pg_url, tmp_path / "third", REDIS_URL=REDIS_URL, REDIS_PREFIX=env["REDIS_PREFIX"])
+            settings = make_settings(
+                pg_url, tmp_path / "third", REDIS_URL=REDIS_URL, REDIS_PREFIX=env["REDIS_PREFIX"]
+            )
             db = Database(pg_url)
             third = Hub(settings, db)
             await third.start()
@@ -143,7 +156,10 @@ async def test_redis_restart_mid_stream_loses_and_duplicates_nothing(
         a, ca = await world.user("Ada")
         b, cb = await world.user("Bob")
         ch = f"event:{await world.event((a, Role.PARTICIPANT), (b, Role.PARTICIPANT))}:chat"
-        async with cluster(pg_url, tmp_path, own_redis.url, CLASSHUB_HEAD_CHECK_SECS="1") as (servers, _):
+        async with cluster(pg_url, tmp_path, own_redis.url, CLASSHUB_HEAD_CHECK_SECS="1") as (
+            servers,
+            _,
+        ):
             pub = await HubClient.connect(servers[0].port, ca)
             local = await HubClient.connect(servers[0].port, cb)
             remote = await HubClient.connect(servers[1].port, cb, proto="msgpack")
@@ -247,7 +263,10 @@ async def test_postgres_outage_mid_stream_answers_unavailable_then_loses_nothing
         a, ca = await world.user("Ada")
         b, cb = await world.user("Bob")
         ch = f"event:{await world.event((a, Role.PARTICIPANT), (b, Role.PARTICIPANT))}:chat"
-        async with cluster(proxy.url, tmp_path, REDIS_URL, CLASSHUB_HEAD_CHECK_SECS="1") as (servers, _):
+        async with cluster(proxy.url, tmp_path, REDIS_URL, CLASSHUB_HEAD_CHECK_SECS="1") as (
+            servers,
+            _,
+        ):
             pub = await HubClient.connect(servers[0].port, ca)
             local = await HubClient.connect(servers[0].port, cb)
             remote = await HubClient.connect(servers[1].port, cb, proto="msgpack")

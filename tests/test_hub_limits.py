@@ -32,7 +32,9 @@ def pg_url(request: pytest.FixtureRequest) -> str:
 
 
 @asynccontextmanager
-async def two_servers(pg_url: str, tmp_path: Path, **env: str) -> AsyncIterator[list[ServerProcess]]:
+async def two_servers(
+    pg_url: str, tmp_path: Path, **env: str
+) -> AsyncIterator[list[ServerProcess]]:
     require_redis()
     base = server_env(pg_url, tmp_path / "var", REDIS_URL=REDIS_URL, **env)
     servers = [ServerProcess(base) for _ in range(2)]
@@ -68,7 +70,9 @@ async def connect_when_admitted(port: int, cookie: str, within: float) -> HubCli
 
 
 @pytest.mark.postgres
-async def test_connection_cap_counts_the_users_connections_on_every_process(pg_url: str, tmp_path: Path) -> None:
+async def test_connection_cap_counts_the_users_connections_on_every_process(
+    pg_url: str, tmp_path: Path
+) -> None:
     world = World(pg_url)
     try:
         _a, ca = await world.user("Ada")
@@ -93,7 +97,9 @@ async def test_connection_cap_counts_the_users_connections_on_every_process(pg_u
 
 
 @pytest.mark.postgres
-async def test_publish_bucket_is_shared_by_the_users_connections_on_every_process(pg_url: str, tmp_path: Path) -> None:
+async def test_publish_bucket_is_shared_by_the_users_connections_on_every_process(
+    pg_url: str, tmp_path: Path
+) -> None:
     world = World(pg_url)
     try:
         a, ca = await world.user("Ada")
@@ -123,7 +129,9 @@ async def test_publish_bucket_is_shared_by_the_users_connections_on_every_proces
 
 
 @pytest.mark.postgres
-async def test_a_killed_process_connections_stop_counting_after_their_lease(pg_url: str, tmp_path: Path) -> None:
+async def test_a_killed_process_connections_stop_counting_after_their_lease(
+    pg_url: str, tmp_path: Path
+) -> None:
     world = World(pg_url)
     try:
         _a, ca = await world.user("Ada")
@@ -202,7 +210,9 @@ async def test_with_half_its_burst_left_a_post_waits_for_no_round_trip_and_the_v
     from realtime.limits.redis_limits import RedisLimits
 
     require_redis()
-    async with Stack(db_url, tmp_path, REDIS_URL=REDIS_URL, PUBLISH_RATE="0.2", PUBLISH_BURST="6") as st:
+    async with Stack(
+        db_url, tmp_path, REDIS_URL=REDIS_URL, PUBLISH_RATE="0.2", PUBLISH_BURST="6"
+    ) as st:
         try:
             a, ca = await st.world.user("Ada")
             ch = f"event:{await st.world.event((a, Role.PARTICIPANT))}:chat"
@@ -233,7 +243,9 @@ async def test_with_half_its_burst_left_a_post_waits_for_no_round_trip_and_the_v
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-async def test_a_classrooms_posts_are_recorded_in_redis_together(db_url: str, tmp_path: Path) -> None:
+async def test_a_classrooms_posts_are_recorded_in_redis_together(
+    db_url: str, tmp_path: Path
+) -> None:
     """Ten people post once each (their buckets full): no post waits for Redis, and all
     ten are recorded in one round trip at the end of the recording period."""
     require_redis()

@@ -162,7 +162,9 @@ async def test_trainer_gets_no_link_for_staff_or_strangers(
     from storage.models import User
 
     async with services.db.session() as db:
-        assert await db.scalar(select(func.count()).select_from(User).where(User.email == fresh)) == 1
+        assert (
+            await db.scalar(select(func.count()).select_from(User).where(User.email == fresh)) == 1
+        )
     # The offer went out once: a second request within minutes mails nothing new.
     assert len(await mailed_links(services, fresh)) == 1
 
@@ -225,12 +227,15 @@ async def test_staff_learn_nothing_about_accounts_outside_their_events(
         await login(client, who.email)
         answers = []
         for email in targets:
-            r = await client.post(path, json={"email": email, "display_name": "Typed Name", **extra})
+            r = await client.post(
+                path, json={"email": email, "display_name": "Typed Name", **extra}
+            )
             assert r.status_code == 201, r.text
             answers.append(shape(r.json(), email))
         assert all(a == answers[0] for a in answers), answers
         assert answers[0] == {
-            "user_id": None, "created": None, "enrolled": False, "invite_url": None, "offered": True,
+            "user_id": None, "created": None, "enrolled": False, "invite_url": None,
+            "offered": True,
         }  # fmt: skip
         # Nobody was enrolled, so no profile is shown either (an admin's included).
         members = (await client.get(f"/api/events/{event.id}/members")).json()["members"]
@@ -248,11 +253,15 @@ async def test_staff_learn_nothing_about_accounts_outside_their_events(
         info = (await anon.get(f"/api/invitations/{tokens[0]}")).json()
         assert info["has_password"] is True and info["event_title"] == "Course"
         # The offer never sets the password of an account that has one.
-        r = await anon.post("/api/invitations/accept", json={"token": tokens[0], "password": NEW_PASSWORD})
+        r = await anon.post(
+            "/api/invitations/accept", json={"token": tokens[0], "password": NEW_PASSWORD}
+        )
         assert r.status_code == 409 and r.json()["error"]["code"] == "has_password"
         r = await anon.post("/api/invitations/join", json={"token": tokens[0]})
         assert r.status_code == 200 and r.json()["event_id"] == event.id, r.text
-        assert (await anon.post("/api/invitations/join", json={"token": tokens[0]})).status_code == 410
+        assert (
+            await anon.post("/api/invitations/join", json={"token": tokens[0]})
+        ).status_code == 410
     await login(client, trainer.email)
     r = await client.get(f"/api/users/{elsewhere_person.id}/profile")
     assert r.status_code == 200 and r.json()["email"] == elsewhere_person.email

@@ -43,7 +43,9 @@ async def test_block_revokes_sessions_and_unblock_restores(
             ).all()
             assert live == []
         # Blocking yourself is refused.
-        assert (await adm.post(f"/api/users/{admin.id}/block", json={"reason": "myself"})).status_code == 409
+        assert (
+            await adm.post(f"/api/users/{admin.id}/block", json={"reason": "myself"})
+        ).status_code == 409
         r = await adm.post(f"/api/users/{user.id}/unblock", json={"reason": "cleared"})
         assert r.status_code == 200
     await login(client, user.email)
@@ -98,7 +100,9 @@ async def test_admin_termination_and_immediate_deletion(
     other = await make_user(services)
     admin = await make_user(services, admin=True)
     await login(client, admin.email)
-    r = await client.post(f"/api/admin/users/{user.id}/terminate", json={"reason": "left the company"})
+    r = await client.post(
+        f"/api/admin/users/{user.id}/terminate", json={"reason": "left the company"}
+    )
     assert r.status_code == 200 and r.json()["status"] == "terminating"
     r = await client.post(f"/api/admin/users/{user.id}/reactivate", json={"reason": "mistake"})
     assert r.json()["status"] == "active"

@@ -39,7 +39,9 @@ async def pair() -> AsyncIterator[tuple[RedisLimits, RedisLimits]]:
         await drop_keys(REDIS_URL, prefix)
 
 
-def test_outage_logs_once_each_way_and_probes_once_per_period(caplog: pytest.LogCaptureFixture) -> None:
+def test_outage_logs_once_each_way_and_probes_once_per_period(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.WARNING, "classhub.limits")
     o = Outage("shared limits", 2.0)
     assert o.usable(0.0)
@@ -54,7 +56,9 @@ def test_outage_logs_once_each_way_and_probes_once_per_period(caplog: pytest.Log
     assert o.usable(2.4) and not o.down
 
 
-async def test_publish_bucket_is_one_bucket_for_both_processes(pair: tuple[RedisLimits, RedisLimits]) -> None:
+async def test_publish_bucket_is_one_bucket_for_both_processes(
+    pair: tuple[RedisLimits, RedisLimits],
+) -> None:
     a, b = pair
     rate, burst = 2.0, 4
     # Alternating between the two processes: 4 publishes in all, not 4 each.
@@ -72,7 +76,9 @@ async def test_publish_bucket_is_one_bucket_for_both_processes(pair: tuple[Redis
     assert again is not None and again > 0  # one token came back, not two
 
 
-async def test_publish_bucket_answers_like_the_local_token_bucket(pair: tuple[RedisLimits, RedisLimits]) -> None:
+async def test_publish_bucket_answers_like_the_local_token_bucket(
+    pair: tuple[RedisLimits, RedisLimits],
+) -> None:
     a, _ = pair
     rate, burst = 1.0, 3
     local = TokenBucket(rate, burst, time.monotonic())
@@ -84,7 +90,9 @@ async def test_publish_bucket_answers_like_the_local_token_bucket(pair: tuple[Re
         assert shared == pytest.approx(mine, abs=0.1)
 
 
-async def test_pipelined_calls_each_get_their_own_answer(pair: tuple[RedisLimits, RedisLimits]) -> None:
+async def test_pipelined_calls_each_get_their_own_answer(
+    pair: tuple[RedisLimits, RedisLimits],
+) -> None:
     a, _ = pair
     # 50 checks at once go out in a few round trips; each caller gets its own answer.
     answers = await asyncio.gather(*(a.take_publish(10, 1.0, 20) for _ in range(50)))
@@ -119,7 +127,9 @@ async def test_connection_cap_holds_across_processes_and_a_closed_connection_fre
     assert await b.acquire_connection(1, "probe", 1, 5.0) is True
 
 
-async def test_a_dead_process_leases_expire_while_renewed_ones_stay(pair: tuple[RedisLimits, RedisLimits]) -> None:
+async def test_a_dead_process_leases_expire_while_renewed_ones_stay(
+    pair: tuple[RedisLimits, RedisLimits],
+) -> None:
     a, b = pair
     live = ConnectionLeases(a, "live", limit=2, lease_secs=2.0)
     live.start()
@@ -169,9 +179,13 @@ async def test_mail_window_is_shared_by_two_workers(pair: tuple[RedisLimits, Red
     assert await a.mail_start(3, 0.5, "later") == 0.0
 
 
-async def test_redis_missing_means_local_decisions_fast_and_one_log_line(caplog: pytest.LogCaptureFixture) -> None:
+async def test_redis_missing_means_local_decisions_fast_and_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.WARNING, "classhub.limits")
-    limits = RedisLimits(f"redis://127.0.0.1:{free_port()}/0", prefix="classhub-test-missing", retry_secs=60)
+    limits = RedisLimits(
+        f"redis://127.0.0.1:{free_port()}/0", prefix="classhub-test-missing", retry_secs=60
+    )
     leases = ConnectionLeases(limits, "A", limit=2)
     try:
         started = time.monotonic()
@@ -194,10 +208,18 @@ async def test_a_silent_redis_costs_one_timeout_then_nothing() -> None:
 
     server = await asyncio.start_server(swallow, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    limits = RedisLimits(f"redis://127.0.0.1:{port}/0", prefix="classhub-test-silent", timeout_secs=0.2, retry_secs=60)
+    limits = RedisLimits(
+        f"redis://127.0.0.1:{port}/0",
+        prefix="classhub-test-silent",
+        timeout_secs=0.2,
+        retry_secs=60,
+    )
     try:
         started = time.monotonic()
-        assert await asyncio.gather(*(limits.take_publish(1, 1.0, 5) for _ in range(10))) == [None] * 10
+        assert (
+            await asyncio.gather(*(limits.take_publish(1, 1.0, 5) for _ in range(10)))
+            == [None] * 10
+        )
         first = time.monotonic() - started
         assert first < 0.5  # one timeout for all of them, not one each
         started = time.monotonic()
@@ -209,7 +231,9 @@ async def test_a_silent_redis_costs_one_timeout_then_nothing() -> None:
         await server.wait_closed()
 
 
-async def test_limits_are_shared_again_once_redis_is_back(own_redis: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+async def test_limits_are_shared_again_once_redis_is_back(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, "classhub.limits")
     await own_redis.wait_up()
     limits = RedisLimits(own_redis.url, prefix="classhub-test-back", retry_secs=0.2)
@@ -225,7 +249,11 @@ async def test_limits_are_shared_again_once_redis_is_back(own_redis: RedisServer
         wait = await limits.take_publish(1, 1.0, 1)
         assert wait is not None and wait > 0
         messages = [r.getMessage() for r in caplog.records]
-        assert len(messages) == 2 and "could not be asked" in messages[0] and "reachable again" in messages[1]
+        assert (
+            len(messages) == 2
+            and "could not be asked" in messages[0]
+            and "reachable again" in messages[1]
+        )
     finally:
         await limits.close()
 
@@ -236,7 +264,9 @@ async def test_closing_mid_round_trip_leaves_nobody_waiting() -> None:
 
     server = await asyncio.start_server(swallow, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    limits = RedisLimits(f"redis://127.0.0.1:{port}/0", prefix="classhub-test-close", timeout_secs=30)
+    limits = RedisLimits(
+        f"redis://127.0.0.1:{port}/0", prefix="classhub-test-close", timeout_secs=30
+    )
     try:
         checks = asyncio.gather(*(limits.take_publish(1, 1.0, 5) for _ in range(3)))
         await asyncio.sleep(0.1)  # sent, no answer coming

@@ -228,7 +228,9 @@ def test_percentiles_and_peak_utilisation() -> None:
     assert pct["p50"] == pytest.approx(500.5) and pct["p99"] == pytest.approx(990.01)
     assert percentiles_ms(np.zeros(0))["p99"] is None
     # 0.25 s samples: idle, then a second at full speed
-    samples = [(i * 0.25, 0.0) for i in range(5)] + [(1.0 + i * 0.25, i * 0.25) for i in range(1, 5)]
+    samples = [(i * 0.25, 0.0) for i in range(5)] + [
+        (1.0 + i * 0.25, i * 0.25) for i in range(1, 5)
+    ]
     assert _peak_utilisation(samples) == pytest.approx(1.0)
 
 
@@ -246,8 +248,16 @@ def test_bot_accounts_shared_frames_once_per_process_and_still_per_bot() -> None
     stats.measure = True
 
     def bot() -> Bot:
-        b = Bot(BotSpec(0, "http://x", "c", ("event:1:chat",), "event:1:chat", False), codec=codec,
-                origin=None, stats=stats, run_tag="t", body_bytes=60, backoff_base=0.1, backoff_max=1.0)
+        b = Bot(
+            BotSpec(0, "http://x", "c", ("event:1:chat",), "event:1:chat", False),
+            codec=codec,
+            origin=None,
+            stats=stats,
+            run_tag="t",
+            body_bytes=60,
+            backoff_base=0.1,
+            backoff_max=1.0,
+        )
         b.cursors["event:1:chat"] = ChannelCursor(0)
         return b
 

@@ -211,13 +211,19 @@ async def test_parallel_guesses_cannot_pass_the_limit_together(db_url: str, tmp_
         from storage.models import LoginFailure
 
         async with app.state.services.db.session() as db:
-            recorded = (await db.execute(
-                select(func.count()).select_from(LoginFailure).where(LoginFailure.email == throttle.failure_key(user.email))
-            )).scalar_one()
+            recorded = (
+                await db.execute(
+                    select(func.count())
+                    .select_from(LoginFailure)
+                    .where(LoginFailure.email == throttle.failure_key(user.email))
+                )
+            ).scalar_one()
         assert recorded == codes.count(401)
         # One by one from here: the limit holds as before.
         for _ in range(3 - recorded):
-            r = await client.post("/api/login", json={"email": user.email, "password": "one more wrong one"})
+            r = await client.post(
+                "/api/login", json={"email": user.email, "password": "one more wrong one"}
+            )
             assert r.status_code == 401
         r = await client.post("/api/login", json={"email": user.email, "password": PASSWORD})
         assert r.status_code == 429
@@ -266,7 +272,9 @@ async def test_known_device_lets_the_owner_through_a_lockout(db_url: str, tmp_pa
         assert r.status_code == 200 and owner.cookies.get(DEVICE_COOKIE)
         await owner.post("/api/logout", headers={"X-CSRF-Token": r.json()["csrf_token"]})
         for i in range(3):
-            r = await attacker.post("/api/login", json={"email": user.email, "password": f"guess {i} here"})
+            r = await attacker.post(
+                "/api/login", json={"email": user.email, "password": f"guess {i} here"}
+            )
             assert r.status_code == 401
         # The account is throttled for every unknown device, the right password included ...
         assert (await attacker.post("/api/login", json=right)).status_code == 429
@@ -280,10 +288,14 @@ async def test_known_device_lets_the_owner_through_a_lockout(db_url: str, tmp_pa
         # A known device has a limit of its own: guessing there stops at the same count.
         await owner.post("/api/logout", headers={"X-CSRF-Token": r.json()["csrf_token"]})
         for i in range(3):
-            r = await owner.post("/api/login", json={"email": user.email, "password": f"typo {i} here"})
+            r = await owner.post(
+                "/api/login", json={"email": user.email, "password": f"typo {i} here"}
+            )
             assert r.status_code == 401
         assert (await owner.post("/api/login", json=right)).status_code == 429
         # The device cookie is for this one account: another one from the same browser
         # counts as an unknown device.
         other = await make_user(app.state.services)
-        assert (await owner.post("/api/login", json={"email": other.email, "password": PASSWORD})).status_code == 200
+        assert (
+            await owner.post("/api/login", json={"email": other.email, "password": PASSWORD})
+        ).status_code == 200

@@ -90,14 +90,18 @@ async def test_unknown_routes_and_methods(
     _assert_error_shape(r, path)
 
 
-async def test_a_misspelt_field_is_refused_by_name_not_dropped(client: httpx.AsyncClient, services: Any) -> None:
+async def test_a_misspelt_field_is_refused_by_name_not_dropped(
+    client: httpx.AsyncClient, services: Any
+) -> None:
     """An organiser writing "room" for "location" must hear so, not "nothing changed"."""
     from tests.test_invitations import make_event
 
     organiser = await make_user(services)
     event = await make_event(services, organiser=organiser)
     await login(client, organiser.email)
-    r = await client.post(f"/api/events/{event.id}/changes", json={"room": "2.14", "note": "upstairs"})
+    r = await client.post(
+        f"/api/events/{event.id}/changes", json={"room": "2.14", "note": "upstairs"}
+    )
     assert r.status_code == 422, r.text
     error = r.json()["error"]
     assert error["details"][0]["field"] == "room"

@@ -20,8 +20,12 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 
 async def test_a_scrape_needs_the_token(client: httpx.AsyncClient) -> None:
-    for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}, {"Authorization": TOKEN},
-                    {"Authorization": f"Basic {TOKEN}"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong-token-0123456789"},
+        {"Authorization": TOKEN},
+        {"Authorization": f"Basic {TOKEN}"},
+    ):
         r = await client.get("/metrics", headers=headers)
         assert r.status_code == 401, headers
         assert r.headers["www-authenticate"].startswith("Bearer")

@@ -30,24 +30,43 @@ async def _board(client: httpx.AsyncClient, event_id: int) -> int:
 
 
 async def _note(client: httpx.AsyncClient, board: int, text: str) -> int:
-    r = await client.post(f"/api/pinboard/boards/{board}/notes", json={"text": text, "release": True})
+    r = await client.post(
+        f"/api/pinboard/boards/{board}/notes", json={"text": text, "release": True}
+    )
     assert r.status_code == 201, r.text
     return int(r.json()["id"])
 
 
-async def test_export_contains_everything_listed(app: Any, client: httpx.AsyncClient, services: Any) -> None:
+async def test_export_contains_everything_listed(
+    app: Any, client: httpx.AsyncClient, services: Any
+) -> None:
     me = await make_user(services, name="Mia")
     peer = await make_user(services, name="Pete")
-    ev, grp = await make_event(services, (me, Role.PARTICIPANT), (peer, Role.PARTICIPANT), group_members=(me,))
+    ev, grp = await make_event(
+        services, (me, Role.PARTICIPANT), (peer, Role.PARTICIPANT), group_members=(me,)
+    )
     secret = word()
     msg = await post(services, f"event:{ev.id}:chat", me, f"{secret} chat")
     dm = await post(services, dm_channel(me.id, peer.id), me, f"{secret} dm")
     peer_msg = await post(services, f"event:{ev.id}:chat", peer, "peer")
-    reaction = await post(services, f"event:{ev.id}:chat", me, type="reaction", ref_id=peer_msg.id, body={"emoji": "+1"})
+    reaction = await post(
+        services,
+        f"event:{ev.id}:chat",
+        me,
+        type="reaction",
+        ref_id=peer_msg.id,
+        body={"emoji": "+1"},
+    )
     notice = await post(services, f"user:{me.id}", None, "a notice for me")
     await login(client, me.email)
-    assert (await client.patch("/api/me/profile", json={"organisation": "Org X", "profile_public": True})).status_code == 200
-    assert (await client.put("/api/me/photo", content=jpeg(), headers={"content-type": "image/jpeg"})).status_code == 200
+    assert (
+        await client.patch(
+            "/api/me/profile", json={"organisation": "Org X", "profile_public": True}
+        )
+    ).status_code == 200
+    assert (
+        await client.put("/api/me/photo", content=jpeg(), headers={"content-type": "image/jpeg"})
+    ).status_code == 200
     board = await _board(client, ev.id)
     note_id = await _note(client, board, f"{secret} note")
     files = {"file": ("p.png", _png(), "image/png")}
@@ -57,7 +76,9 @@ async def test_export_contains_everything_listed(app: Any, client: httpx.AsyncCl
         await login(pc, peer.email)
         peer_note = await _note(pc, board, "peer note")
     assert (await client.post(f"/api/pinboard/notes/{peer_note}/vote")).status_code == 201
-    r = await client.post(f"/api/pinboard/notes/{peer_note}/replies", json={"text": f"{secret} reply"})
+    r = await client.post(
+        f"/api/pinboard/notes/{peer_note}/replies", json={"text": f"{secret} reply"}
+    )
     assert r.status_code == 201
 
     data = (await client.get("/api/me/data")).json()
@@ -65,7 +86,15 @@ async def test_export_contains_everything_listed(app: Any, client: httpx.AsyncCl
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
     zf = zipfile.ZipFile(io.BytesIO(r.content))
     names = set(zf.namelist())
-    for section in ("profile", "enrolments", "messages", "notes", "reactions", "mails_received", "activity"):
+    for section in (
+        "profile",
+        "enrolments",
+        "messages",
+        "notes",
+        "reactions",
+        "mails_received",
+        "activity",
+    ):
         assert f"{section}.json" in names, section
     exported = json.loads(zf.read("data.json"))
     for d in (data, exported):
@@ -109,22 +138,35 @@ async def _audit_rows(services: Any, actor_id: int) -> list[tuple[str, str]]:
         return [(a, t) for a, t in rows]
 
 
-async def test_profile_visibility_and_photo_removal(app: Any, client: httpx.AsyncClient, services: Any) -> None:
+async def test_profile_visibility_and_photo_removal(
+    app: Any, client: httpx.AsyncClient, services: Any
+) -> None:
     me = await make_user(services, name="Vera")
     peer = await make_user(services, name="Pat")
     trainer = await make_user(services, name="Tom")
     stranger = await make_user(services, name="Sam")
     admin = await make_user(services, admin=True, name="Ann")
-    await make_event(services, (me, Role.PARTICIPANT), (peer, Role.PARTICIPANT), (trainer, Role.TRAINER))
+    await make_event(
+        services, (me, Role.PARTICIPANT), (peer, Role.PARTICIPANT), (trainer, Role.TRAINER)
+    )
     await login(client, me.email)
     r = await client.patch(
-        "/api/me/profile", json={"profile_bio": "I like graphs", "phone": "+1 555", "display_name": "  Vera V  "}
+        "/api/me/profile",
+        json={"profile_bio": "I like graphs", "phone": "+1 555", "display_name": "  Vera V  "},
     )
     assert r.status_code == 200 and r.json()["display_name"] == "Vera V"
     assert (await client.patch("/api/me/profile", json={"display_name": "   "})).status_code == 422
     assert (await client.patch("/api/me/profile", json={"email": "x@y.z"})).status_code == 422
-    assert (await client.put("/api/me/photo", content=b"not an image", headers={"content-type": "image/png"})).status_code == 415
-    assert (await client.put("/api/me/photo", content=jpeg(size=(2000, 1000)), headers={"content-type": "image/jpeg"})).status_code == 200
+    assert (
+        await client.put(
+            "/api/me/photo", content=b"not an image", headers={"content-type": "image/png"}
+        )
+    ).status_code == 415
+    assert (
+        await client.put(
+            "/api/me/photo", content=jpeg(size=(2000, 1000)), headers={"content-type": "image/jpeg"}
+        )
+    ).status_code == 200
 
     async def seen_by(viewer: Any) -> tuple[int, dict[str, Any], int]:
         async with second_client(app) as c:
@@ -134,7 +176,11 @@ async def test_profile_visibility_and_photo_removal(app: Any, client: httpx.Asyn
             return r.status_code, r.json(), photo.status_code
 
     status, body, photo = await seen_by(peer)  # brief profile off: the name only
-    assert (status, body, photo) == (200, {"id": me.id, "view": "name", "display_name": "Vera V"}, 404)
+    assert (status, body, photo) == (
+        200,
+        {"id": me.id, "view": "name", "display_name": "Vera V"},
+        404,
+    )
     status, body, photo = await seen_by(stranger)
     assert (status, photo) == (404, 404)
     for staff in (trainer, admin):
@@ -148,7 +194,13 @@ async def test_profile_visibility_and_photo_removal(app: Any, client: httpx.Asyn
     assert await _audit_rows(services, trainer.id) == []
     assert (await client.patch("/api/me/profile", json={"profile_public": True})).status_code == 200
     status, body, photo = await seen_by(peer)
-    assert body == {"id": me.id, "view": "brief", "display_name": "Vera V", "has_photo": True, "profile_bio": "I like graphs"}
+    assert body == {
+        "id": me.id,
+        "view": "brief",
+        "display_name": "Vera V",
+        "has_photo": True,
+        "profile_bio": "I like graphs",
+    }
     assert photo == 200
     async with second_client(app) as c:
         await login(c, peer.email)
@@ -177,16 +229,24 @@ async def test_pinboard_erasure_keeps_chains_and_removes_photos(
     r = await client.patch(f"/api/pinboard/notes/{kept}", json={"text": f"{s['edit']} edited note"})
     assert r.status_code == 200, r.text
     gone = await _note(client, board, f"{s['gone']} lonely note")
-    r = await client.post(f"/api/pinboard/notes/{gone}/photo", files={"file": ("p.png", _png(), "image/png")})
+    r = await client.post(
+        f"/api/pinboard/notes/{gone}/photo", files={"file": ("p.png", _png(), "image/png")}
+    )
     photo_id = r.json()["photo"]["id"]
     # Photo and thumbnail: <id>-<variant>-<nonce hex> (storage/attachments.py).
     photo_files = list((Path(settings.var_dir) / "attachments").glob(f"{photo_id}-*"))
     assert len(photo_files) == 2
     async with second_client(app) as yc:
         await login(yc, y.email)
-        assert (await yc.post(f"/api/pinboard/notes/{kept}/replies", json={"text": "y answers"})).status_code == 201
+        assert (
+            await yc.post(f"/api/pinboard/notes/{kept}/replies", json={"text": "y answers"})
+        ).status_code == 201
         y_note = await _note(yc, board, "y note")
-    assert (await client.post(f"/api/pinboard/notes/{y_note}/replies", json={"text": f"{s['reply']} x replies"})).status_code == 201
+    assert (
+        await client.post(
+            f"/api/pinboard/notes/{y_note}/replies", json={"text": f"{s['reply']} x replies"}
+        )
+    ).status_code == 201
     assert (await client.post(f"/api/pinboard/notes/{y_note}/vote")).status_code == 201
 
     async with second_client(app) as ac:  # admins find notes in the review search
@@ -195,10 +255,18 @@ async def test_pinboard_erasure_keeps_chains_and_removes_photos(
         assert [i["type"] for i in r.json()["items"]] == ["note.edited"]
         assert r.json()["items"][0]["author_id"] == x.id
 
-    r = await client.post("/api/me/terminate", json={"password": PASSWORD, "immediately": True, "erase_content": True})
+    r = await client.post(
+        "/api/me/terminate", json={"password": PASSWORD, "immediately": True, "erase_content": True}
+    )
     assert r.status_code == 200, r.text
     rep = r.json()["report"]
-    assert (rep["notes_kept"], rep["notes_deleted"], rep["replies_deleted"], rep["votes"], rep["photos_removed"]) == (1, 1, 1, 1, 1)
+    assert (
+        rep["notes_kept"],
+        rep["notes_deleted"],
+        rep["replies_deleted"],
+        rep["votes"],
+        rep["photos_removed"],
+    ) == (1, 1, 1, 1, 1)
     assert not any(f.exists() for f in photo_files)
     async with second_client(app) as yc:
         await login(yc, y.email)
@@ -215,17 +283,29 @@ async def test_pinboard_erasure_keeps_chains_and_removes_photos(
     assert await find_everywhere(services, x_name) == []
 
 
-async def test_mails_received_are_exported_and_erased(client: httpx.AsyncClient, services: Any) -> None:
+async def test_mails_received_are_exported_and_erased(
+    client: httpx.AsyncClient, services: Any
+) -> None:
     from storage.models import utcnow
     from storage.models.mail import MailCampaign, MailDelivery
 
     me = await make_user(services)
     subject = word()
     async with services.db.session() as db:
-        campaign = MailCampaign(category="information", subject=f"{subject} news", body_text="hello all", total=1)
+        campaign = MailCampaign(
+            category="information", subject=f"{subject} news", body_text="hello all", total=1
+        )
         db.add(campaign)
         await db.flush()
-        db.add(MailDelivery(campaign_id=campaign.id, user_id=me.id, email=me.email, status="sent", sent_at=utcnow()))
+        db.add(
+            MailDelivery(
+                campaign_id=campaign.id,
+                user_id=me.id,
+                email=me.email,
+                status="sent",
+                sent_at=utcnow(),
+            )
+        )
     await login(client, me.email)
     data = (await client.get("/api/me/data")).json()
     assert [(m["subject"], m["status"], m["address"]) for m in data["mails_received"]] == [

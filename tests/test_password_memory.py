@@ -22,7 +22,9 @@ def test_sign_ins_on_threads_give_their_memory_back() -> None:
     h = passwords.hash_password("correct horse battery")
     before = _rss_mb()
     with cf.ThreadPoolExecutor(6) as pool:  # like the event loop's default executor
-        assert all(pool.map(lambda _: passwords.verify_password(h, "correct horse battery"), range(36)))
+        assert all(
+            pool.map(lambda _: passwords.verify_password(h, "correct horse battery"), range(36))
+        )
         after = _rss_mb()
     # Without the fix this grows by ~19 MiB per thread (~114 MB); allow far less than one hash.
     assert after - before < 12, (before, after)

@@ -38,7 +38,12 @@ def test_refused(password: str) -> None:
 
 @pytest.mark.parametrize(
     "password",
-    ["correct horse battery staple", "violin marmalade oxygen", "tR7#kq2!Lp9z", "x" * 5 + " quiet lantern ferry"],
+    [
+        "correct horse battery staple",
+        "violin marmalade oxygen",
+        "tR7#kq2!Lp9z",
+        "x" * 5 + " quiet lantern ferry",
+    ],
 )
 def test_accepted(password: str) -> None:
     assert password_problem(password, email=EMAIL, name=NAME) is None
@@ -51,7 +56,9 @@ def test_reasons_are_specific() -> None:
     assert password_problem(long) is None and password_problem("ab" * 600) is not None
 
 
-async def test_invitation_link_refuses_with_the_reason(client: httpx.AsyncClient, services: Any) -> None:
+async def test_invitation_link_refuses_with_the_reason(
+    client: httpx.AsyncClient, services: Any
+) -> None:
     admin = await make_user(services, admin=True)
     await login(client, admin.email)
     email = unique_email("rules")
@@ -59,21 +66,38 @@ async def test_invitation_link_refuses_with_the_reason(client: httpx.AsyncClient
     token = r.json()["invite_url"].rsplit("/", 1)[1]
     anon = httpx.AsyncClient(transport=client._transport, base_url="http://testserver")
     async with anon:
-        for weak, words in (("password12", "common"), (email, "email"), ("Rule Tester rocks", "name")):
+        for weak, words in (
+            ("password12", "common"),
+            (email, "email"),
+            ("Rule Tester rocks", "name"),
+        ):
             r = await anon.post("/api/invitations/accept", json={"token": token, "password": weak})
             assert r.status_code == 400 and r.json()["error"]["code"] == "weak_password", r.text
             assert words in r.json()["error"]["message"]
-        r = await anon.post("/api/invitations/accept", json={"token": token, "password": "violin marmalade oxygen"})
+        r = await anon.post(
+            "/api/invitations/accept", json={"token": token, "password": "violin marmalade oxygen"}
+        )
         assert r.status_code == 200, r.text
 
 
 def test_cli_refuses_weak_passwords(tmp_path: Path) -> None:
     var = tmp_path / "var"
     email = unique_email("cli")
-    weak = classhub("user", "add", email, "--name", "Cli Person", "--password-stdin", var_dir=var, stdin="password12\n")
+    weak = classhub(
+        "user",
+        "add",
+        email,
+        "--name",
+        "Cli Person",
+        "--password-stdin",
+        var_dir=var,
+        stdin="password12\n",
+    )
     assert weak.returncode != 0 and "too easy to guess" in weak.stderr, weak.stderr
     ok = classhub("user", "add", email, "--name", "Cli Person", "--password-stdin", var_dir=var,
                   stdin="violin marmalade oxygen\n")  # fmt: skip
     assert ok.returncode == 0, ok.stderr
-    mine = classhub("user", "reset-password", email, "--password-stdin", var_dir=var, stdin=f"{email}\n")
+    mine = classhub(
+        "user", "reset-password", email, "--password-stdin", var_dir=var, stdin=f"{email}\n"
+    )
     assert mine.returncode != 0 and "email" in mine.stderr, mine.stderr

@@ -1,4 +1,5 @@
-"""Decompression bombs against a running ``classhub serve``: refused, and the server's memory stays put.
+"""Decompression bombs against a running ``classhub serve``: refused, and the server's
+memory stays put.
 
 Issue 13, item 4: a 1.6 KB WebP of 6300x6300 pixels passed the old 40-megapixel
 limit and decoded to ~770 MB; ten at once from one signed-in person took the
@@ -24,7 +25,9 @@ OLD_LIMIT_BOMB = (6300, 6300)  # 39.7 MP: just under the old PHOTO_MAX_PIXELS
 
 
 @pytest.fixture(scope="module")
-def bomb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, Person]]]:
+def bomb_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Server, dict[str, Person]]]:
     server = start_server(
         tmp_path_factory.mktemp("bombs"),
         PUBLISH_RATE="100", PUBLISH_BURST="100", WRITE_RATE="100", WRITE_BURST="200",
@@ -38,7 +41,9 @@ def bomb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
         stop_server(server)
 
 
-async def _attack(server: Server, person: Person, images: list[bytes], kind: str, target: str) -> Attack:
+async def _attack(
+    server: Server, person: Person, images: list[bytes], kind: str, target: str
+) -> Attack:
     limits = httpx.Limits(max_connections=len(images) + 4)
     async with httpx.AsyncClient(base_url=server.url, timeout=120, limits=limits) as client:
         await sign_in(client, person.email, person.password)
@@ -87,7 +92,9 @@ async def test_one_person_gets_two_decodes_at_a_time_and_others_still_get_theirs
     await asyncio.sleep(0.3)
     async with httpx.AsyncClient(base_url=server.url, timeout=120) as nora:
         await sign_in(nora, people["nora"].email, people["nora"].password)
-        other = await nora.put("/api/me/photo", content=image, headers={"content-type": "image/webp"})
+        other = await nora.put(
+            "/api/me/photo", content=image, headers={"content-type": "image/webp"}
+        )
     result = await mina
     ok = [s for s in result.statuses if s[0] == 200]
     busy = [s for s in result.statuses if s == (429, "busy")]
@@ -138,10 +145,16 @@ def test_pillows_own_bomb_ceiling_is_a_422_not_a_415_or_500() -> None:
 
     # A PNG header claiming 20000 x 10000 pixels: past Pillow's DecompressionBombError.
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 10000, 8, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 10000, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
     with pytest.raises(PhotoRejected) as refused:
         clean_photo(png, max_bytes=10**7, max_pixels=10**9)
     assert (refused.value.status, refused.value.code) == (422, "too_many_pixels")

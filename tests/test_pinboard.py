@@ -25,7 +25,9 @@ def _texts(events: list[Any]) -> str:
     return json.dumps([e.body for e in events])
 
 
-async def _note(w: World, who: str, text: str, *, release: bool = True, **extra: Any) -> dict[str, Any]:
+async def _note(
+    w: World, who: str, text: str, *, release: bool = True, **extra: Any
+) -> dict[str, Any]:
     board = await w.board(who)
     r = await w[who].post(
         f"/api/pinboard/boards/{board['board']['id']}/notes",
@@ -188,7 +190,9 @@ async def test_edit_history_for_trainers(world: World) -> None:
 async def test_tombstones_keep_reply_chains(world: World) -> None:
     w = world
     note = await _note(w, "p1", "discuss this")
-    r1 = (await w["p2"].post(f"/api/pinboard/notes/{note['id']}/replies", json={"text": "first"})).json()
+    r1 = (
+        await w["p2"].post(f"/api/pinboard/notes/{note['id']}/replies", json={"text": "first"})
+    ).json()
     r2 = await w["tr"].post(f"/api/pinboard/notes/{note['id']}/replies",
                             json={"text": "answer to first", "parent_id": r1["id"]})
     assert r2.status_code == 201 and r2.json()["parent_id"] == r1["id"]
@@ -204,9 +208,14 @@ async def test_tombstones_keep_reply_chains(world: World) -> None:
     # A reply deleted keeps its place; a note without replies goes entirely.
     assert (await w["p2"].delete(f"/api/pinboard/replies/{r1['id']}")).status_code == 200
     tomb = next(n for n in (await w.board("p2"))["notes"] if n["id"] == note["id"])
-    assert [(x["deleted"], x["text"]) for x in tomb["replies"]] == [(True, ""), (False, "answer to first")]
+    assert [(x["deleted"], x["text"]) for x in tomb["replies"]] == [
+        (True, ""),
+        (False, "answer to first"),
+    ]
     lonely = await _note(w, "p2", "nobody answers")
-    assert (await w["p2"].delete(f"/api/pinboard/notes/{lonely['id']}")).json()["tombstone"] is False
+    assert (await w["p2"].delete(f"/api/pinboard/notes/{lonely['id']}")).json()[
+        "tombstone"
+    ] is False
     assert all(n["id"] != lonely["id"] for n in (await w.board("p2"))["notes"])
     assert (await w["p1"].post(f"/api/pinboard/notes/{note['id']}/replies",
                                json={"text": "late"})).status_code == 409
@@ -248,29 +257,51 @@ async def test_locked_sections_refuse_writes(world: World) -> None:
     board_id = (await w.board())["board"]["id"]
     r = await w["p1"].post(f"/api/pinboard/boards/{board_id}/sections", json={"title": "Mine"})
     assert r.status_code == 403
-    s1 = (await w["tr"].post(f"/api/pinboard/boards/{board_id}/sections", json={"title": "Ideas"})).json()
-    s2 = (await w["tr"].post(f"/api/pinboard/boards/{board_id}/sections", json={"title": "Questions"})).json()
+    s1 = (
+        await w["tr"].post(f"/api/pinboard/boards/{board_id}/sections", json={"title": "Ideas"})
+    ).json()
+    s2 = (
+        await w["tr"].post(f"/api/pinboard/boards/{board_id}/sections", json={"title": "Questions"})
+    ).json()
     note = await _note(w, "p1", "in ideas", section_id=s1["id"])
-    r = await w["tr"].patch(f"/api/pinboard/sections/{s1['id']}", json={"locked": True, "title": "Ideas (closed)"})
+    r = await w["tr"].patch(
+        f"/api/pinboard/sections/{s1['id']}", json={"locked": True, "title": "Ideas (closed)"}
+    )
     assert r.status_code == 200 and r.json()["locked"] is True
 
     board = f"/api/pinboard/boards/{board_id}/notes"
     r = await w["p2"].post(board, json={"text": "late idea", "section_id": s1["id"]})
     assert r.status_code == 423 and r.json()["error"]["code"] == "section_locked"
-    assert (await w["p1"].patch(f"/api/pinboard/notes/{note['id']}", json={"text": "x"})).status_code == 423
+    assert (
+        await w["p1"].patch(f"/api/pinboard/notes/{note['id']}", json={"text": "x"})
+    ).status_code == 423
     assert (await w["p2"].post(f"/api/pinboard/notes/{note['id']}/vote")).status_code == 423
-    assert (await w["p2"].post(f"/api/pinboard/notes/{note['id']}/replies", json={"text": "x"})).status_code == 423
+    assert (
+        await w["p2"].post(f"/api/pinboard/notes/{note['id']}/replies", json={"text": "x"})
+    ).status_code == 423
     r = await w["p1"].post(f"/api/pinboard/notes/{note['id']}/move", json={"section_id": s2["id"]})
     assert r.status_code == 423
-    assert (await w["tr"].post(board, json={"text": "summary", "section_id": s1["id"], "release": True})).status_code == 201
+    assert (
+        await w["tr"].post(board, json={"text": "summary", "section_id": s1["id"], "release": True})
+    ).status_code == 201
 
     # Reorder, then an admin locks the trainer's section: read-only for the trainer too.
-    r = await w["tr"].put(f"/api/pinboard/boards/{board_id}/sections/order", json={"order": [s2["id"], s1["id"]]})
+    r = await w["tr"].put(
+        f"/api/pinboard/boards/{board_id}/sections/order", json={"order": [s2["id"], s1["id"]]}
+    )
     assert [s["id"] for s in r.json()["sections"]] == [s2["id"], s1["id"]]
-    assert (await w["tr"].patch(f"/api/pinboard/sections/{s1['id']}", json={"admin_locked": True})).status_code == 403
-    assert (await w["adm"].patch(f"/api/pinboard/sections/{s1['id']}", json={"admin_locked": True})).status_code == 200
-    assert (await w["tr"].patch(f"/api/pinboard/sections/{s1['id']}", json={"title": "Nope"})).status_code == 423
-    assert (await w["tr"].post(board, json={"text": "no", "section_id": s1["id"]})).status_code == 423
+    assert (
+        await w["tr"].patch(f"/api/pinboard/sections/{s1['id']}", json={"admin_locked": True})
+    ).status_code == 403
+    assert (
+        await w["adm"].patch(f"/api/pinboard/sections/{s1['id']}", json={"admin_locked": True})
+    ).status_code == 200
+    assert (
+        await w["tr"].patch(f"/api/pinboard/sections/{s1['id']}", json={"title": "Nope"})
+    ).status_code == 423
+    assert (
+        await w["tr"].post(board, json={"text": "no", "section_id": s1["id"]})
+    ).status_code == 423
     assert (await w["tr"].delete(f"/api/pinboard/sections/{s1['id']}")).status_code == 423
     assert len(await _audit(w, "pinboard.section.admin_lock", f"section:{s1['id']}")) == 1
     # The admin deletes the trainer's section: its notes move to unsorted.
@@ -285,19 +316,35 @@ async def test_pin_move_and_admin_lock_of_pinned_note(world: World) -> None:
     board_id = (await w.board())["board"]["id"]
     a = await _note(w, "p1", "a")
     b = await _note(w, "p2", "b")
-    assert (await w["p1"].post(f"/api/pinboard/notes/{b['id']}/pin", json={"pinned": True})).status_code == 403
+    assert (
+        await w["p1"].post(f"/api/pinboard/notes/{b['id']}/pin", json={"pinned": True})
+    ).status_code == 403
     r = await w["tr"].post(f"/api/pinboard/notes/{b['id']}/pin", json={"pinned": True})
     assert r.json()["pinned"] is True
-    s = (await w["tr"].post(f"/api/pinboard/boards/{board_id}/sections", json={"title": "S"})).json()
-    r = await w["p1"].post(f"/api/pinboard/notes/{a['id']}/move", json={"section_id": s["id"], "index": 0})
+    s = (
+        await w["tr"].post(f"/api/pinboard/boards/{board_id}/sections", json={"title": "S"})
+    ).json()
+    r = await w["p1"].post(
+        f"/api/pinboard/notes/{a['id']}/move", json={"section_id": s["id"], "index": 0}
+    )
     assert r.status_code == 200 and r.json()["section_id"] == s["id"]
-    assert (await w["p2"].post(f"/api/pinboard/notes/{a['id']}/move", json={"section_id": None})).status_code == 403
+    assert (
+        await w["p2"].post(f"/api/pinboard/notes/{a['id']}/move", json={"section_id": None})
+    ).status_code == 403
     moved = (await w.log(f"event:{w.event_id}:board"))[-1]
     assert moved.type == "note.moved" and moved.body["positions"] == [[a["id"], 1]]
-    assert (await w["tr"].post(f"/api/pinboard/notes/{b['id']}/admin-lock", json={"locked": True})).status_code == 403
-    assert (await w["adm"].post(f"/api/pinboard/notes/{b['id']}/admin-lock", json={"locked": True})).status_code == 200
-    assert (await w["tr"].post(f"/api/pinboard/notes/{b['id']}/pin", json={"pinned": False})).status_code == 423
-    assert (await w["p2"].patch(f"/api/pinboard/notes/{b['id']}", json={"text": "x"})).status_code == 403
+    assert (
+        await w["tr"].post(f"/api/pinboard/notes/{b['id']}/admin-lock", json={"locked": True})
+    ).status_code == 403
+    assert (
+        await w["adm"].post(f"/api/pinboard/notes/{b['id']}/admin-lock", json={"locked": True})
+    ).status_code == 200
+    assert (
+        await w["tr"].post(f"/api/pinboard/notes/{b['id']}/pin", json={"pinned": False})
+    ).status_code == 423
+    assert (
+        await w["p2"].patch(f"/api/pinboard/notes/{b['id']}", json={"text": "x"})
+    ).status_code == 403
     assert (await w["tr"].delete(f"/api/pinboard/notes/{b['id']}")).status_code == 403
     assert (await w["adm"].delete(f"/api/pinboard/notes/{b['id']}")).status_code == 200
 
@@ -309,7 +356,9 @@ async def test_group_board_is_for_the_group(world: World) -> None:
     assert (await w["p2"].get(f"/api/pinboard/groups/{w.group_id}/board")).status_code == 404
     assert (await w["tr"].get(f"/api/pinboard/groups/{w.group_id}/board")).status_code == 200
     board_id = r.json()["board"]["id"]
-    r = await w["p1"].post(f"/api/pinboard/boards/{board_id}/notes", json={"text": "group note", "release": True})
+    r = await w["p1"].post(
+        f"/api/pinboard/boards/{board_id}/notes", json={"text": "group note", "release": True}
+    )
     assert r.status_code == 201
     assert (await w["p2"].get(f"/api/pinboard/boards/{board_id}")).status_code == 404
     events = await w.log(f"group:{w.group_id}:board")
@@ -332,7 +381,10 @@ async def test_export_for_trainers(world: World) -> None:
     await w["p2"].post(f"/api/pinboard/notes/{note['id']}/replies", json={"text": "re"})
     await _note(w, "p2", "a private draft", release=False)
     for who in ("p1", "out"):
-        assert (await w[who].get(f"/api/pinboard/boards/{board_id}/export.json")).status_code in (403, 404)
+        assert (await w[who].get(f"/api/pinboard/boards/{board_id}/export.json")).status_code in (
+            403,
+            404,
+        )
     r = await w["org"].get(f"/api/pinboard/boards/{board_id}/export.json")
     assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
     data = r.json()
@@ -342,11 +394,18 @@ async def test_export_for_trainers(world: World) -> None:
     import io
 
     rows = list(csv.DictReader(io.StringIO(r.text)))
-    assert [(x["kind"], x["text"]) for x in rows] == [("note", 'quote " and, comma'), ("reply", "re")]
+    assert [(x["kind"], x["text"]) for x in rows] == [
+        ("note", 'quote " and, comma'),
+        ("reply", "re"),
+    ]
     assert "a private draft" not in r.text
     # A cell a spreadsheet would run as a formula is defused.
     await _note(w, "p2", "=HYPERLINK(\"http://evil\")")
-    rows = list(csv.DictReader(io.StringIO((await w["tr"].get(f"/api/pinboard/boards/{board_id}/export.csv")).text)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO((await w["tr"].get(f"/api/pinboard/boards/{board_id}/export.csv")).text)
+        )
+    )
     assert rows[-1]["text"] == "'=HYPERLINK(\"http://evil\")"
 
 
@@ -389,6 +448,8 @@ async def test_bad_input_gets_4xx(world: World) -> None:
     assert (await w["p1"].post(url, json={"text": "x", "colour": "chartreuse"})).status_code == 422
     assert (await w["p1"].post(url, json={"text": "   "})).status_code == 422
     assert (await w["p1"].post(url, json={"text": "x", "section_id": 999999})).status_code == 404
-    assert (await w["p1"].post("/api/pinboard/boards/999999/notes", json={"text": "x"})).status_code == 404
+    assert (
+        await w["p1"].post("/api/pinboard/boards/999999/notes", json={"text": "x"})
+    ).status_code == 404
     r = await w["tr"].put(f"/api/pinboard/boards/{board_id}/sections/order", json={"order": [1, 1]})
     assert r.status_code == 422

@@ -109,7 +109,10 @@ def _cli(monkeypatch: pytest.MonkeyPatch, settings: Settings, *args: str, **env:
 
 
 async def test_rotate_with_previous_key_from_environment(
-    own_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    own_db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     var = tmp_path / "var"
     old = make_settings(own_db_url, var, DATA_KEY=OLD_KEY)
@@ -147,7 +150,10 @@ async def test_rotate_with_previous_key_from_environment(
 
 
 async def test_rotate_without_the_old_key_fails_loudly(
-    own_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    own_db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     old = make_settings(own_db_url, tmp_path / "var", DATA_KEY=OLD_KEY)
     user, url, plain = await _photo_note(old)
@@ -159,7 +165,10 @@ async def test_rotate_without_the_old_key_fails_loudly(
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 async def test_generate_on_the_embedded_default(
-    own_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    own_db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     var = tmp_path / "var"
     embedded = make_settings(own_db_url, var, DATA_KEY="")  # key generated under var/

@@ -21,7 +21,9 @@ SECRET = b"SECRET-GPS-48.8584N-2.2945E"
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     # Small limits so the refusals are cheap to provoke.
-    return make_settings(db_url, tmp_path / "var", PHOTO_MAX_PIXELS="250000", PHOTO_MAX_BYTES="300000")
+    return make_settings(
+        db_url, tmp_path / "var", PHOTO_MAX_PIXELS="250000", PHOTO_MAX_BYTES="300000"
+    )
 
 
 def jpeg_with_exif(size: tuple[int, int] = (200, 120)) -> bytes:
@@ -194,7 +196,9 @@ async def test_replaced_photo_stays_in_history_and_deletion_removes_files(world:
     assert zipped.status_code == 200
     names = zipfile.ZipFile(io.BytesIO(zipped.content)).namelist()
     assert names == [f"note-{note['id']}-photo-{second['id']}.jpg"]
-    assert (await w["p1"].get(f"/api/pinboard/boards/{note['board_id']}/photos.zip")).status_code == 403
+    assert (
+        await w["p1"].get(f"/api/pinboard/boards/{note['board_id']}/photos.zip")
+    ).status_code == 403
 
     assert len(_files(w)) == 4
     assert (await w["p1"].delete(f"/api/pinboard/notes/{note['id']}")).status_code == 200

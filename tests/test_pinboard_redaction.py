@@ -49,7 +49,9 @@ async def test_offline_and_reply_deletion_redact_and_survive_odd_rows(world: Wor
     reply = r.json()
     r = await w["p2"].delete(f"/api/pinboard/replies/{reply['id']}")
     assert r.status_code == 200, r.text
-    r = await w["tr"].post(f"/api/pinboard/notes/{note['id']}/offline", json={"reason": "off topic"})
+    r = await w["tr"].post(
+        f"/api/pinboard/notes/{note['id']}/offline", json={"reason": "off topic"}
+    )
     assert r.status_code == 200, r.text
     log = await w.log(channel)
     published = [e.body for e in log if e.type == NOTE_PUBLISHED]

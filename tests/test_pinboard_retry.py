@@ -31,7 +31,9 @@ async def _board_id(w: World, who: str = "p1") -> int:
 async def _count(w: World, model: type[Any], client_id: str) -> int:
     async with w.services.db.session() as db:
         return int(
-            (await db.execute(select(func.count()).where(model.client_id == client_id))).scalar_one()
+            (
+                await db.execute(select(func.count()).where(model.client_id == client_id))
+            ).scalar_one()
         )
 
 

@@ -36,12 +36,17 @@ async def _closed(client: HubClient) -> int | None:
     return client.ws.close_code
 
 
-async def _admin_post(port: int, admin_cookie: str, path: str, body: dict[str, Any]) -> httpx.Response:
+async def _admin_post(
+    port: int, admin_cookie: str, path: str, body: dict[str, Any]
+) -> httpx.Response:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
         return await c.post(
             path,
             json=body,
-            headers={"Cookie": f"classhub_session={admin_cookie}", "X-CSRF-Token": _csrf(admin_cookie)},
+            headers={
+                "Cookie": f"classhub_session={admin_cookie}",
+                "X-CSRF-Token": _csrf(admin_cookie),
+            },
         )
 
 
@@ -53,7 +58,9 @@ async def test_block_and_deletion_close_connections_on_two_processes(
     db_url = _postgres_url
     prefix = f"classhub-test-{uuid.uuid4().hex[:8]}"
     servers = [
-        ServerProcess(server_env(db_url, tmp_path / f"var{i}", REDIS_URL=REDIS_URL, REDIS_PREFIX=prefix))
+        ServerProcess(
+            server_env(db_url, tmp_path / f"var{i}", REDIS_URL=REDIS_URL, REDIS_PREFIX=prefix)
+        )
         for i in (1, 2)
     ]
     world = World(db_url)
@@ -67,7 +74,9 @@ async def test_block_and_deletion_close_connections_on_two_processes(
         leaver_name = f"Leaver {uuid.uuid4().hex[:6]}"
         leaver, leaver_cookie = await world.user(leaver_name)
         stay, stay_cookie = await world.user("Stay")
-        ev = await world.event((blocked, Role.PARTICIPANT), (leaver, Role.PARTICIPANT), (stay, Role.PARTICIPANT))
+        ev = await world.event(
+            (blocked, Role.PARTICIPANT), (leaver, Role.PARTICIPANT), (stay, Role.PARTICIPANT)
+        )
         chat = f"event:{ev}:chat"
 
         b1 = await HubClient.connect(servers[0].port, blocked_cookie)
@@ -83,10 +92,14 @@ async def test_block_and_deletion_close_connections_on_two_processes(
         await watcher.wait_events(chat, 1)
 
         # Block through process 1: both connections close, on process 1 and on process 2.
-        r = await _admin_post(servers[0].port, admin_cookie, f"/api/users/{blocked}/block", {"reason": "abuse"})
+        r = await _admin_post(
+            servers[0].port, admin_cookie, f"/api/users/{blocked}/block", {"reason": "abuse"}
+        )
         assert r.status_code == 200, r.text
         assert await asyncio.gather(_closed(b1), _closed(b2)) == [4401, 4401]
-        with pytest.raises(InvalidStatus) as refused:  # the blocked cookie no longer opens a connection
+        with pytest.raises(
+            InvalidStatus
+        ) as refused:  # the blocked cookie no longer opens a connection
             await HubClient.connect(servers[1].port, blocked_cookie)
         assert refused.value.response.status_code == 403
 

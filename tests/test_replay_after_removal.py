@@ -41,7 +41,9 @@ def _csrf(cookie: str) -> str:
 async def _post(port: int, cookie: str, path: str, body: dict[str, Any]) -> httpx.Response:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
         return await c.post(
-            path, json=body, headers={"Cookie": f"classhub_session={cookie}", "X-CSRF-Token": _csrf(cookie)}
+            path,
+            json=body,
+            headers={"Cookie": f"classhub_session={cookie}", "X-CSRF-Token": _csrf(cookie)},
         )
 
 
@@ -51,12 +53,16 @@ async def _say(client: HubClient, channel: str, text: str) -> dict[str, Any]:
     return ack
 
 
-async def _resume(port: int, cookie: str, channel: str, since: int, head: int) -> list[dict[str, Any]]:
+async def _resume(
+    port: int, cookie: str, channel: str, since: int, head: int
+) -> list[dict[str, Any]]:
     """A fresh connection resumes ``channel`` after ``since``; returns what it replayed."""
     client = await HubClient.connect(port, cookie)
     try:
         answer = await client.subscribe((channel, since))
-        assert answer["channels"] == [{"channel": channel, "status": "recovered", "seq": head}], answer
+        assert answer["channels"] == [{"channel": channel, "status": "recovered", "seq": head}], (
+            answer
+        )
         assert not [f for f in client.frames if f["type"] == "error"], client.frames
         events = await client.wait_events(channel, head - since)
         assert seqs(events) == list(range(since + 1, head + 1))
@@ -109,30 +115,49 @@ async def test_resume_after_every_kind_of_removal(db_url: str, tmp_path: Path) -
                 await c.close()
 
         # Immediate deletion and an admin's removal of contributions, through the API.
-        r = await _post(st.port, admin_c, f"/api/admin/users/{gone}/terminate",
-                        {"reason": "asked to be forgotten", "immediately": True, "erase_content": True})
+        r = await _post(
+            st.port,
+            admin_c,
+            f"/api/admin/users/{gone}/terminate",
+            {"reason": "asked to be forgotten", "immediately": True, "erase_content": True},
+        )
         assert r.status_code == 200, r.text
         async with w.db.session() as db:
-            await db.execute(delete(Enrolment).where(Enrolment.user_id == left, Enrolment.event_id == ev_left))
+            await db.execute(
+                delete(Enrolment).where(Enrolment.user_id == left, Enrolment.event_id == ev_left)
+            )
         r = await _post(st.port, admin_c, "/api/admin/contributions/remove",
                         {"reason": "left the event", "user_id": left, "event_id": ev_left})
         assert r.status_code == 200 and r.json()["deleted_events"] == 1, r.text
         # A grace month that ended, an old DM and an event long over: the maintenance pass.
-        r = await _post(st.port, admin_c, f"/api/admin/users/{later}/terminate", {"reason": "leaving"})
+        r = await _post(
+            st.port, admin_c, f"/api/admin/users/{later}/terminate", {"reason": "leaving"}
+        )
         assert r.status_code == 200, r.text
         now = utcnow()
         async with w.db.session() as db:
-            await db.execute(update(User).where(User.id == later).values(delete_after=now - dt.timedelta(days=1)))
+            await db.execute(
+                update(User).where(User.id == later).values(delete_after=now - dt.timedelta(days=1))
+            )
             await db.execute(
                 update(ChannelEvent).where(ChannelEvent.id == dm_old["event_id"])
                 .values(created_at=now - dt.timedelta(days=40))
             )
             await db.execute(
-                update(Event).where(Event.id == ev_old)
-                .values(starts_at=now - dt.timedelta(days=401), ends_at=now - dt.timedelta(days=400))
+                update(Event)
+                .where(Event.id == ev_old)
+                .values(
+                    starts_at=now - dt.timedelta(days=401), ends_at=now - dt.timedelta(days=400)
+                )
             )
-        summary = await run_maintenance(w.db, dataclasses.replace(st.settings, dm_retention_days=30))
-        assert later in summary["users_deleted"] and ev_old in summary["events"] and summary["dm_events"] >= 1
+        summary = await run_maintenance(
+            w.db, dataclasses.replace(st.settings, dm_retention_days=30)
+        )
+        assert (
+            later in summary["users_deleted"]
+            and ev_old in summary["events"]
+            and summary["dm_events"] >= 1
+        )
 
         # (channel, removed seqs, head): heads include the deletions' notices.
         expect = [
@@ -173,8 +198,13 @@ async def test_live_feed_fills_a_gap_across_a_hole(db_url: str, tmp_path: Path) 
             # Two events stored behind the hub's back (another process whose broker
             # message was lost), then the first of them erased.
             async with w.db.session() as db:
-                stored = await append(db, [NewEvent(chat, "message", {"text": t}, a, uuid.uuid4().hex)
-                                           for t in ("two", "three")])
+                stored = await append(
+                    db,
+                    [
+                        NewEvent(chat, "message", {"text": t}, a, uuid.uuid4().hex)
+                        for t in ("two", "three")
+                    ],
+                )
             assert [e.seq for e in stored] == [2, 3]
             async with w.db.session() as db:
                 await db.execute(delete(ChannelEvent).where(ChannelEvent.id == stored[0].id))

@@ -24,14 +24,18 @@ from tests.test_my_data import _board, _note, _png
 
 async def _ids(services: Any, ids: list[int]) -> set[int]:
     async with services.db.session() as db:
-        return set((await db.execute(select(ChannelEvent.id).where(ChannelEvent.id.in_(ids)))).scalars())
+        return set(
+            (await db.execute(select(ChannelEvent.id).where(ChannelEvent.id.in_(ids)))).scalars()
+        )
 
 
 async def _end_event(services: Any, event_id: int, days_ago: int) -> None:
     async with services.db.session() as db:
         end = utcnow() - dt.timedelta(days=days_ago)
         await db.execute(
-            update(Event).where(Event.id == event_id).values(starts_at=end - dt.timedelta(hours=2), ends_at=end)
+            update(Event)
+            .where(Event.id == event_id)
+            .values(starts_at=end - dt.timedelta(hours=2), ends_at=end)
         )
 
 
@@ -49,7 +53,9 @@ async def test_retention_deletes_exactly_what_it_should(
     await login(client, p.email)
     board_a = await _board(client, a.id)
     note_a = await _note(client, board_a, "note in A")
-    r = await client.post(f"/api/pinboard/notes/{note_a}/photo", files={"file": ("p.png", _png(), "image/png")})
+    r = await client.post(
+        f"/api/pinboard/notes/{note_a}/photo", files={"file": ("p.png", _png(), "image/png")}
+    )
     photo_a = r.json()["photo"]["id"]
     # Photo and thumbnail: <id>-<variant>-<nonce hex> (storage/attachments.py).
     photo_files = list((Path(settings.var_dir) / "attachments").glob(f"{photo_a}-*"))
@@ -64,7 +70,9 @@ async def test_retention_deletes_exactly_what_it_should(
         "b_chat": await post(services, f"event:{b.id}:chat", p, "b chat"),
         "c_chat": await post(services, f"event:{c.id}:chat", p, "c chat"),
         "c_board": await post(services, f"event:{c.id}:board", p, "c board"),
-        "dm_old": await post(services, dm_channel(p.id, q.id), p, "old dm", at=utcnow() - dt.timedelta(days=40)),
+        "dm_old": await post(
+            services, dm_channel(p.id, q.id), p, "old dm", at=utcnow() - dt.timedelta(days=40)
+        ),
         "dm_new": await post(services, dm_channel(p.id, q.id), p, "new dm"),
     }
     # Their announcements to the recipient (realtime.hub), as old as each message.
@@ -94,17 +102,29 @@ async def test_retention_deletes_exactly_what_it_should(
     gone = {k for k, e in m.items() if e.id not in left}
     assert gone == {"a_chat", "a_news", "a_group", "c_chat", "c_board"}
     async with services.db.session() as db:
-        notes = set((await db.execute(select(Note.id).where(Note.id.in_([note_a, note_c])))).scalars())
+        notes = set(
+            (await db.execute(select(Note.id).where(Note.id.in_([note_a, note_c])))).scalars()
+        )
         note_a_row = await db.get(Note, note_a)
         acts = set(
-            (await db.execute(select(ActivityEntry.action).where(ActivityEntry.id.in_([old.id, recent.id])))).scalars()
+            (
+                await db.execute(
+                    select(ActivityEntry.action).where(ActivityEntry.id.in_([old.id, recent.id]))
+                )
+            ).scalars()
         )
         statuses = {u.id: (await db.get(User, u.id)).status for u in (due, later)}  # type: ignore[union-attr]
         rows = (
-            await db.execute(
-                select(AuditEntry).where(AuditEntry.at >= before_audit, AuditEntry.actor_id.is_(None))
+            (
+                await db.execute(
+                    select(AuditEntry).where(
+                        AuditEntry.at >= before_audit, AuditEntry.actor_id.is_(None)
+                    )
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert notes == {note_a}  # A's notes are kept for 60 days, C's are gone
     assert note_a_row is not None and note_a_row.photo_id is None  # A's photos only 10 days
     assert not any(f.exists() for f in photo_files)

@@ -126,5 +126,8 @@ async def test_export_memory_is_flat(app: Any, client: httpx.AsyncClient, servic
     assert bytes_large > 9 * bytes_small
     # Ten times the rows (about 2 MB more output; as ORM rows held in memory it would be
     # over 10 MB more), yet the peak stays within noise of the small export.
-    print(f"export peak: {n_small} rows {peak_small / 1e6:.2f} MB, {n_large} rows {peak_large / 1e6:.2f} MB")
+    print(
+        f"export peak: {n_small} rows {peak_small / 1e6:.2f} MB, "
+        f"{n_large} rows {peak_large / 1e6:.2f} MB"
+    )
     assert peak_large < peak_small * 1.25 + 128 * 1024, (peak_small, peak_large)

@@ -45,7 +45,9 @@ async def test_a_profile_photo_is_served_as_an_image_only(
     await login(client, me.email)
     out = io.BytesIO()
     Image.new("RGB", (40, 30), "red").save(out, "PNG")
-    r = await client.put("/api/me/photo", content=out.getvalue(), headers={"content-type": "image/png"})
+    r = await client.put(
+        "/api/me/photo", content=out.getvalue(), headers={"content-type": "image/png"}
+    )
     assert r.status_code == 200, r.text
     r = await client.get(f"/api/users/{me.id}/photo")
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"

@@ -47,7 +47,9 @@ async def _second_session(world: World, user_id: int) -> str:
         return sign_token(SECRET, await create_session(db, user, max_secs=3600))
 
 
-async def _post(port: int, cookie: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+async def _post(
+    port: int, cookie: str, path: str, body: dict[str, Any] | None = None
+) -> httpx.Response:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
         return await c.post(
             path, json=body or {},
@@ -89,7 +91,9 @@ async def servers(
     else:
         prefix = f"classhub-test-{uuid.uuid4().hex[:8]}"
         procs = [
-            ServerProcess(server_env(db_url, tmp_path / f"var{i}", REDIS_URL=REDIS_URL, REDIS_PREFIX=prefix))
+            ServerProcess(
+                server_env(db_url, tmp_path / f"var{i}", REDIS_URL=REDIS_URL, REDIS_PREFIX=prefix)
+            )
             for i in (1, 2)
         ]
     try:
@@ -132,7 +136,9 @@ async def test_sign_out_closes_that_sessions_sockets_at_once(
         started = time.monotonic()
         r = await _post(first.port, ada_cookie, "/api/logout")
         assert r.status_code == 200, r.text
-        codes = await asyncio.gather(_closed_within(here, PROMPT_SECS), _closed_within(there, PROMPT_SECS))
+        codes = await asyncio.gather(
+            _closed_within(here, PROMPT_SECS), _closed_within(there, PROMPT_SECS)
+        )
         took = time.monotonic() - started
         assert codes == [4401, 4401], f"signed-out sockets still open after {took:.1f} s: {codes}"
         assert here.ws.close_reason and "session" in here.ws.close_reason

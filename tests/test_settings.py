@@ -79,18 +79,29 @@ def test_the_hub_timings_are_typed_fields(tmp_path: Path) -> None:
         "CLASSHUB_SESSION_CACHE_SECS": "0",
     })
     h = s.hub
-    assert (h.heartbeat_secs, h.heartbeat_timeout_secs, h.revalidate_secs, h.gap_wait_secs,
-            h.head_check_secs, h.shared_record_secs, h.conn_lease_secs) == (2, 3.5, 7, 0, 1, 0.5, 1.5)
+    assert (
+        h.heartbeat_secs,
+        h.heartbeat_timeout_secs,
+        h.revalidate_secs,
+        h.gap_wait_secs,
+        h.head_check_secs,
+        h.shared_record_secs,
+        h.conn_lease_secs,
+    ) == (2, 3.5, 7, 0, 1, 0.5, 1.5)
     assert s.session_cache_secs == 0
     with pytest.raises(ConfigError) as info:
-        Settings.from_env({"CLASSHUB_VAR_DIR": str(tmp_path), "CLASSHUB_HEARTBEAT_TIMEOUT_SECS": "20"})
+        Settings.from_env(
+            {"CLASSHUB_VAR_DIR": str(tmp_path), "CLASSHUB_HEARTBEAT_TIMEOUT_SECS": "20"}
+        )
     assert info.value.variable == "CLASSHUB_HEARTBEAT_TIMEOUT_SECS"
     assert "CLASSHUB_HEARTBEAT_SECS (25)" in str(info.value)
 
 
 @pytest.mark.parametrize("bad", ["nan", "NaN", "inf", "-inf", "1e400", "-1", "seven", "1e9"])
 def test_every_number_refuses_what_is_not_a_finite_value_in_range(tmp_path: Path, bad: str) -> None:
-    numbers = [n for n, kind in _read_by_settings(tmp_path).items() if kind in {"integer", "number"}]
+    numbers = [
+        n for n, kind in _read_by_settings(tmp_path).items() if kind in {"integer", "number"}
+    ]
     assert "PUBLISH_RATE" in numbers and "CLASSHUB_GAP_WAIT_SECS" in numbers
     accepted = []
     for name in numbers:

@@ -283,7 +283,10 @@ async def test_concurrent_misses_share_one_query(services: Any) -> None:
 async def test_a_request_that_goes_away_does_not_fail_the_shared_lookup(services: Any) -> None:
     a, b = await make_user(services), await make_user(services)
     async with services.db.session() as db:
-        ta, tb = await create_session(db, a, max_secs=3600), await create_session(db, b, max_secs=3600)
+        ta, tb = (
+            await create_session(db, a, max_secs=3600),
+            await create_session(db, b, max_secs=3600),
+        )
     gone = asyncio.create_task(services.signins.user_for_hash(token_hash(ta)))
     stays = asyncio.create_task(services.signins.user_for_hash(token_hash(tb)))
     await asyncio.sleep(0)

@@ -54,7 +54,9 @@ async def _closed(reader: asyncio.StreamReader, within: float) -> bytes | None:
     got = b""
     deadline = time.monotonic() + within
     try:
-        while chunk := await asyncio.wait_for(reader.read(4096), max(0.01, deadline - time.monotonic())):
+        while chunk := await asyncio.wait_for(
+            reader.read(4096), max(0.01, deadline - time.monotonic())
+        ):
             got += chunk
     except TimeoutError:
         return None
@@ -85,7 +87,9 @@ async def test_half_sent_requests_do_not_shut_others_out_and_are_closed(
         assert all(a is not None for a in answers), sum(a is None for a in answers)
         timed_out = [a for a in answers if a and a.startswith(b"HTTP/1.1 408")]
         evicted = [a for a in answers if a and a.startswith(b"HTTP/1.1 503")]
-        assert len(timed_out) <= MAX_PENDING and len(timed_out) + len(evicted) >= ATTACK - MAX_PENDING
+        assert (
+            len(timed_out) <= MAX_PENDING and len(timed_out) + len(evicted) >= ATTACK - MAX_PENDING
+        )
     finally:
         for _, writer in conns:
             writer.close()
@@ -105,7 +109,9 @@ async def test_a_body_that_stops_is_timed_out(slow_server: tuple[Server, Person]
         writer.close()
 
 
-async def test_a_body_sent_slowly_but_steadily_gets_through(slow_server: tuple[Server, Person]) -> None:
+async def test_a_body_sent_slowly_but_steadily_gets_through(
+    slow_server: tuple[Server, Person],
+) -> None:
     # The body time-out is for a body that stops, not for a slow line.
     server, person = slow_server
     body = json.dumps({"email": person.email, "password": person.password}).encode()
@@ -139,7 +145,9 @@ async def test_endless_headers_are_refused(slow_server: tuple[Server, Person]) -
 async def test_a_websocket_outlives_the_header_time_out(slow_server: tuple[Server, Person]) -> None:
     server, person = slow_server
     async with httpx.AsyncClient(base_url=server.url) as client:
-        r = await client.post("/api/login", json={"email": person.email, "password": person.password})
+        r = await client.post(
+            "/api/login", json={"email": person.email, "password": person.password}
+        )
         assert r.status_code == 200
         cookie = r.cookies["classhub_session"]
     ws = await HubClient.connect(_port(server), cookie, origin=server.url)

@@ -88,7 +88,14 @@ def _world_at_0006(path: Path) -> dict[str, int]:
     ids["section"] = s = _fill(c, "board_sections", board_id=b, created_by=u)
     ids["photo"] = a = _fill(c, "attachments", board_id=b, owner_id=u)
     ids["note"] = n = _fill(
-        c, "notes", board_id=b, section_id=s, author_id=u, photo_id=a, pinned_by=None, offline_by=None
+        c,
+        "notes",
+        board_id=b,
+        section_id=s,
+        author_id=u,
+        photo_id=a,
+        pinned_by=None,
+        offline_by=None,
     )
     _fill(c, "note_revisions", note_id=n, version=1, editor_id=u, photo_id=a)
     _fill(c, "note_votes", note_id=n, user_id=o)
@@ -109,7 +116,9 @@ def test_upgrade_keeps_every_row_and_the_schema_works(tmp_path: Path) -> None:
     c = sqlite3.connect(path)
     before = _counts(c)
     c.close()
-    assert all(before[t] >= 1 for t in ("note_votes", "note_replies", "note_revisions", "auth_sessions"))
+    assert all(
+        before[t] >= 1 for t in ("note_votes", "note_replies", "note_revisions", "auth_sessions")
+    )
 
     command.upgrade(alembic_config(f"sqlite+aiosqlite:///{path}"), "heads")
 
@@ -125,9 +134,9 @@ def test_upgrade_keeps_every_row_and_the_schema_works(tmp_path: Path) -> None:
         c, "channel_events", channel=f"event:{ids['event']}:chat", seq=2, type="message",
         author_id=ids["user"], body=json.dumps({"text": "giraffeneck after"}),
     )
-    assert c.execute("SELECT rowid FROM message_fts WHERE message_fts MATCH 'giraffeneck'").fetchall() == [
-        (new_msg,)
-    ]
+    assert c.execute(
+        "SELECT rowid FROM message_fts WHERE message_fts MATCH 'giraffeneck'"
+    ).fetchall() == [(new_msg,)]
     # The audit log is still append-only.
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         c.execute("UPDATE audit_log SET reason = 'rewritten'")
@@ -154,7 +163,9 @@ def test_every_id_keyed_table_is_autoincrement_in_models_and_migrations(tmp_path
     ]
     assert len(keyed) >= 17
     for table in keyed:
-        assert "AUTOINCREMENT" in str(CreateTable(table).compile(dialect=sqlite_dialect.dialect())), table.name
+        assert "AUTOINCREMENT" in str(
+            CreateTable(table).compile(dialect=sqlite_dialect.dialect())
+        ), table.name
         assert "AUTOINCREMENT" in stored[table.name], table.name
 
 
@@ -169,12 +180,15 @@ async def test_a_deleted_photo_id_is_not_given_to_the_next_upload(world: World) 
         assert r.status_code == 201, r.text
         note = r.json()
         r = await w[who].post(
-            f"/api/pinboard/notes/{note['id']}/photo", files={"file": ("a.png", _png(), "image/png")}
+            f"/api/pinboard/notes/{note['id']}/photo",
+            files={"file": ("a.png", _png(), "image/png")},
         )
         assert r.status_code in (200, 201), r.text
         shown.append((note["id"], r.json()["photo"]))
         if who == "p1":
-            assert (await w["p1"].post(f"/api/pinboard/notes/{note['id']}/release")).status_code == 200
+            assert (
+                await w["p1"].post(f"/api/pinboard/notes/{note['id']}/release")
+            ).status_code == 200
             assert (await w["tr"].delete(f"/api/pinboard/notes/{note['id']}")).status_code == 200
             assert (await w["tr"].get(r.json()["photo"]["url"])).status_code == 404
     (first_note, first), (second_note, second) = shown

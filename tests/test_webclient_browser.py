@@ -17,7 +17,13 @@ def room(server: Server) -> tuple[int, dict[str, Any]]:
         seed_people(
             server.db_url,
             "Browser Workshop",
-            {"ada": "participant", "grace": "participant", "tina_trainer": "trainer", "olga_organiser": "organiser", "root_admin": "none"},
+            {
+                "ada": "participant",
+                "grace": "participant",
+                "tina_trainer": "trainer",
+                "olga_organiser": "organiser",
+                "root_admin": "none",
+            },
             admins=("root_admin",),
         )
     )
@@ -25,7 +31,9 @@ def room(server: Server) -> tuple[int, dict[str, Any]]:
     return event_id, people
 
 
-def test_sign_in_and_my_events(server: Server, browser: Any, room: tuple[int, dict[str, Any]]) -> None:
+def test_sign_in_and_my_events(
+    server: Server, browser: Any, room: tuple[int, dict[str, Any]]
+) -> None:
     from playwright.sync_api import expect
 
     event_id, people = room
@@ -58,7 +66,10 @@ def test_backoff_is_exponential_with_full_jitter(server: Server, browser: Any) -
                 const m = await import('/static/js/realtime.js');
                 const out = [];
                 for (let attempt = 0; attempt < 12; attempt += 1) {
-                    out.push([m.backoffDelay(attempt, () => 0), m.backoffDelay(attempt, () => 0.999999)]);
+                    out.push([
+                        m.backoffDelay(attempt, () => 0),
+                        m.backoffDelay(attempt, () => 0.999999),
+                    ]);
                 }
                 return {out, base: m.BACKOFF_BASE_MS, cap: m.BACKOFF_CAP_MS};
             }"""
@@ -78,7 +89,12 @@ def small_replay_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from tests.browser_harness import require_chromium, start_server, stop_server
 
     require_chromium()
-    srv = start_server(tmp_path_factory.mktemp("replay"), REPLAY_LIMIT="10", PUBLISH_BURST="100", PUBLISH_RATE="100")
+    srv = start_server(
+        tmp_path_factory.mktemp("replay"),
+        REPLAY_LIMIT="10",
+        PUBLISH_BURST="100",
+        PUBLISH_RATE="100",
+    )
     try:
         yield srv
     finally:
@@ -93,7 +109,9 @@ def test_too_far_behind_reloads_recent_history(small_replay_server: Server, brow
     from tests.browser_harness import open_as
 
     srv = small_replay_server
-    event_id, people = srv.run(seed_people(srv.db_url, "Replay", {"ada": "participant", "grace": "participant"}))
+    event_id, people = srv.run(
+        seed_people(srv.db_url, "Replay", {"ada": "participant", "grace": "participant"})
+    )
     room = f"/events/{event_id}"
     ada = open_as(browser, srv, people["ada"], room)
     grace = open_as(browser, srv, people["grace"], room)
@@ -105,7 +123,8 @@ def test_too_far_behind_reloads_recent_history(small_replay_server: Server, brow
         grace.page.evaluate(
             f"""async () => {{
                 for (let i = 1; i <= 25; i += 1) {{
-                    const {{ done }} = await window.classhub.rt.publish('event:{event_id}:chat', {{ text: `burst ${{i}}` }});
+                    const {{ done }} = await window.classhub.rt.publish(
+                        'event:{event_id}:chat', {{ text: `burst ${{i}}` }});
                     await done;
                 }}
             }}"""
@@ -126,12 +145,16 @@ def test_too_far_behind_reloads_recent_history(small_replay_server: Server, brow
         grace.close()
 
 
-UNLABELLED_FIELDS = """() => [...document.querySelectorAll('main input, main select, main textarea')]
-    .filter((el) => el.type !== 'hidden' && !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+UNLABELLED_FIELDS = """() => [
+        ...document.querySelectorAll('main input, main select, main textarea')]
+    .filter((el) => el.type !== 'hidden' && !(el.labels && el.labels.length)
+        && !el.getAttribute('aria-label'))
     .map((el) => el.outerHTML)"""
 
 
-def test_tour_of_every_screen_labelled_and_keyboard_usable(server: Server, browser: Any, room: tuple[int, dict[str, Any]]) -> None:
+def test_tour_of_every_screen_labelled_and_keyboard_usable(
+    server: Server, browser: Any, room: tuple[int, dict[str, Any]]
+) -> None:
     """Each screen renders without script errors, every form field has a label."""
     from playwright.sync_api import expect
 
@@ -151,13 +174,32 @@ def test_tour_of_every_screen_labelled_and_keyboard_usable(server: Server, brows
     ctx.close()
 
     tours = [
-        ("ada", [(f"/events/{event_id}/people", "Enrolled"), (f"/events/{event_id}/groups", "Learning groups"),
-                 (f"/events/{event_id}/news", "News from the organisers"),
-                 (f"/dm/{people['grace'].id}?name=Grace", "Direct messages with Grace"), ("/me", "My data")]),
-        ("olga_organiser", [(f"/events/{event_id}/organiser/edit", "Change the event"),
-                            (f"/trainer/{event_id}", "Taken offline (0)")]),
-        ("root_admin", [("/admin/messages", "Message log"), ("/admin/audit", "Audit log"),
-                        ("/admin/activity", "Activity log"), ("/admin/users", "Users")]),
+        (
+            "ada",
+            [
+                (f"/events/{event_id}/people", "Enrolled"),
+                (f"/events/{event_id}/groups", "Learning groups"),
+                (f"/events/{event_id}/news", "News from the organisers"),
+                (f"/dm/{people['grace'].id}?name=Grace", "Direct messages with Grace"),
+                ("/me", "My data"),
+            ],
+        ),
+        (
+            "olga_organiser",
+            [
+                (f"/events/{event_id}/organiser/edit", "Change the event"),
+                (f"/trainer/{event_id}", "Taken offline (0)"),
+            ],
+        ),
+        (
+            "root_admin",
+            [
+                ("/admin/messages", "Message log"),
+                ("/admin/audit", "Audit log"),
+                ("/admin/activity", "Activity log"),
+                ("/admin/users", "Users"),
+            ],
+        ),
     ]
     for who, stops in tours:
         tab = open_as(browser, server, people[who], stops[0][0])
@@ -166,13 +208,18 @@ def test_tour_of_every_screen_labelled_and_keyboard_usable(server: Server, brows
                 tab.page.goto(f"{server.url}{path}")
                 expect(tab.page.get_by_role("heading", name=heading).first).to_be_visible()
                 assert tab.page.evaluate(UNLABELLED_FIELDS) == [], path
-                shot(tab.page, path.strip("/").split("?")[0].replace("/", "-").replace(str(event_id), "N"))
+                shot(
+                    tab.page,
+                    path.strip("/").split("?")[0].replace("/", "-").replace(str(event_id), "N"),
+                )
             assert tab.errors == []
         finally:
             tab.close()
 
 
-def test_note_with_a_photo(server: Server, browser: Any, room: tuple[int, dict[str, Any]], tmp_path: Any) -> None:
+def test_note_with_a_photo(
+    server: Server, browser: Any, room: tuple[int, dict[str, Any]], tmp_path: Any
+) -> None:
     from PIL import Image
     from playwright.sync_api import expect
 
@@ -200,16 +247,21 @@ def test_note_with_a_photo(server: Server, browser: Any, room: tuple[int, dict[s
         img = mine.locator("img")
         expect(img).to_have_count(1, timeout=10_000)
         # The thumbnail is served decrypted to a member and decodes as an image.
-        tab.page.wait_for_function("(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle(), timeout=10_000)
+        tab.page.wait_for_function(
+            "(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle(), timeout=10_000
+        )
         # Posted with its photo, not posted and then edited to carry it.
         expect(mine.locator(".meta")).not_to_contain_text("edited")
         theirs = grace.page.locator("li.note", has_text="Photo of the whiteboard")
         expect(theirs.locator("img")).to_have_count(1, timeout=10_000)
         expect(theirs.locator(".meta")).not_to_contain_text("edited")
-        seen = grace.page.evaluate("window.seenNotes.filter(([t]) => t.includes('Photo of the whiteboard'))")
+        seen = grace.page.evaluate(
+            "window.seenNotes.filter(([t]) => t.includes('Photo of the whiteboard'))"
+        )
         assert seen and all(has_img for _, has_img in seen), seen
         history = tab.page.evaluate(
-            f"""async () => {{ const b = await (await fetch('/api/pinboard/events/{event_id}/board')).json();
+            f"""async () => {{
+                const b = await (await fetch('/api/pinboard/events/{event_id}/board')).json();
                 const n = b.notes.find((x) => x.text === 'Photo of the whiteboard');
                 return [n.state, n.version, n.edited]; }}"""
         )
@@ -238,12 +290,16 @@ def test_terminate_then_reactivate_within_the_grace_month(server: Server, browse
         page.get_by_label("Email").fill(leo.email)
         page.get_by_label("Password").fill(leo.password)
         page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("heading", name="Your account is terminating")).to_be_visible(timeout=10_000)
+        expect(page.get_by_role("heading", name="Your account is terminating")).to_be_visible(
+            timeout=10_000
+        )
         # No live connection is opened for it, and none is claimed ("offline" read as a fault).
         expect(page.locator("#conn")).to_be_hidden()
         shot(page, "me-terminating")
         page.get_by_role("button", name="Reactivate my account").click()
-        expect(page.get_by_role("heading", name="Profile", exact=True)).to_be_visible(timeout=10_000)
+        expect(page.get_by_role("heading", name="Profile", exact=True)).to_be_visible(
+            timeout=10_000
+        )
         page.get_by_role("link", name="My events").click()
         expect(page.get_by_role("link", name="Leaving")).to_be_visible(timeout=10_000)
         assert tab.errors == []
@@ -251,14 +307,18 @@ def test_terminate_then_reactivate_within_the_grace_month(server: Server, browse
         tab.close()
 
 
-def test_organiser_changing_only_the_place_changes_only_the_place(server: Server, browser: Any) -> None:
+def test_organiser_changing_only_the_place_changes_only_the_place(
+    server: Server, browser: Any
+) -> None:
     """The time fields show whole minutes; an event that starts at 10:25:58 must not be
     told (live and by mail) that it now starts at 10:25 when only its place changed."""
     from playwright.sync_api import expect
 
     from tests.browser_harness import open_as
 
-    event_id, people = server.run(seed_people(server.db_url, "Room Swap", {"olga": "organiser", "pia": "participant"}))
+    event_id, people = server.run(
+        seed_people(server.db_url, "Room Swap", {"olga": "organiser", "pia": "participant"})
+    )
     before = server.run(_event_times(server, event_id))
     assert before[0].second or before[0].microsecond  # seeded at "now": not on a whole minute
     pia = open_as(browser, server, people["pia"], "/events")
@@ -270,7 +330,9 @@ def test_organiser_changing_only_the_place_changes_only_the_place(server: Server
         page.get_by_label("Note for everyone (banner and mail)").fill("Next door")
         page.get_by_role("button", name="Save and tell everyone").click()
         expect(page.get_by_role("heading", name="Who has it")).to_be_visible(timeout=10_000)
-        changes = page.evaluate(f"fetch('/api/events/{event_id}/changes').then(r => r.json())")["changes"]
+        changes = page.evaluate(f"fetch('/api/events/{event_id}/changes').then(r => r.json())")[
+            "changes"
+        ]
         assert [sorted(c["changes"]) for c in changes] == [["location"]]
         banner = pia.page.locator("#banner")
         expect(banner).to_contain_text("place: Room B", timeout=10_000)
@@ -295,7 +357,9 @@ async def _event_times(server: Server, event_id: int) -> tuple[Any, Any]:
         await db.close()
 
 
-def test_a_profile_made_visible_is_seen_by_co_participants(server: Server, browser: Any, room: tuple[int, dict[str, Any]]) -> None:
+def test_a_profile_made_visible_is_seen_by_co_participants(
+    server: Server, browser: Any, room: tuple[int, dict[str, Any]]
+) -> None:
     """"Show my brief profile to co-participants" on Me shows under People; a profile
     left private shows the name only."""
     from playwright.sync_api import expect
@@ -307,17 +371,25 @@ def test_a_profile_made_visible_is_seen_by_co_participants(server: Server, brows
     ada = open_as(browser, server, people["ada"], f"/events/{event_id}/people")
     try:
         page = grace.page
-        page.get_by_label("About me (brief profile)").fill("Facilitator from Lyon, ask me about energisers")
-        page.get_by_label("Show my brief profile (name, photo, about me) to co-participants").check()
+        page.get_by_label("About me (brief profile)").fill(
+            "Facilitator from Lyon, ask me about energisers"
+        )
+        page.get_by_label(
+            "Show my brief profile (name, photo, about me) to co-participants"
+        ).check()
         page.get_by_role("button", name="Save profile").click()
         expect(page.locator("#toast")).to_contain_text("Profile saved", timeout=10_000)
         ada.page.get_by_role("button", name="Profile of Grace").click()
         dialog = ada.page.get_by_role("dialog", name="Grace")
-        expect(dialog).to_contain_text("Facilitator from Lyon, ask me about energisers", timeout=10_000)
+        expect(dialog).to_contain_text(
+            "Facilitator from Lyon, ask me about energisers", timeout=10_000
+        )
         shot(ada.page, "room-people-profile")
         dialog.get_by_role("button", name="Close").click()
         ada.page.get_by_role("button", name="Profile of Tina Trainer").click()
-        expect(ada.page.get_by_role("dialog", name="Tina Trainer")).to_contain_text("has not made a profile visible", timeout=10_000)
+        expect(ada.page.get_by_role("dialog", name="Tina Trainer")).to_contain_text(
+            "has not made a profile visible", timeout=10_000
+        )
         assert grace.errors == [] and ada.errors == []
     finally:
         grace.close()
@@ -325,7 +397,8 @@ def test_a_profile_made_visible_is_seen_by_co_participants(server: Server, brows
 
 
 # Headers, buttons and identifiers (channel, type) of a table that wrap onto more than one line.
-WRAPPED_LABELS = """() => [...document.querySelectorAll('main th, main td button, main td.token')].map((el) => {
+WRAPPED_LABELS = """() => [
+        ...document.querySelectorAll('main th, main td button, main td.token')].map((el) => {
     const range = document.createRange();
     range.selectNodeContents(el);
     const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
@@ -333,7 +406,9 @@ WRAPPED_LABELS = """() => [...document.querySelectorAll('main th, main td button
 }).filter(([, lines]) => lines > 1)"""
 
 
-def test_message_log_with_long_text_keeps_its_headers_and_buttons_readable(server: Server, browser: Any, room: tuple[int, dict[str, Any]]) -> None:
+def test_message_log_with_long_text_keeps_its_headers_and_buttons_readable(
+    server: Server, browser: Any, room: tuple[int, dict[str, Any]]
+) -> None:
     """A message with a long unbroken string (a link, a JSON body) takes the width it
     can get; the other columns keep their headers and "Open" buttons on one line."""
     from playwright.sync_api import expect
@@ -347,7 +422,9 @@ def test_message_log_with_long_text_keeps_its_headers_and_buttons_readable(serve
         expect(ada.page.locator("#conn")).to_have_text("live", timeout=10_000)
         ada.page.get_by_label("Message to everyone").fill("see https://example.org/" + "a" * 300)
         ada.page.get_by_role("button", name="Send").click()
-        expect(ada.page.locator("li.msg:not(.pending)", has_text="https://example.org/")).to_have_count(1, timeout=10_000)
+        expect(
+            ada.page.locator("li.msg:not(.pending)", has_text="https://example.org/")
+        ).to_have_count(1, timeout=10_000)
         page = root.page
         page.get_by_label("Channel (e.g. event:3:chat, dm:4:9)").fill(f"event:{event_id}:chat")
         page.get_by_role("button", name="Search").click()
@@ -360,7 +437,9 @@ def test_message_log_with_long_text_keeps_its_headers_and_buttons_readable(serve
         root.close()
 
 
-def test_me_checkboxes_sit_beside_their_labels(server: Server, browser: Any, room: tuple[int, dict[str, Any]]) -> None:
+def test_me_checkboxes_sit_beside_their_labels(
+    server: Server, browser: Any, room: tuple[int, dict[str, Any]]
+) -> None:
     """In the narrow profile card a long label wraps beside its checkbox, not below it."""
     from tests.browser_harness import open_as
 
@@ -399,11 +478,16 @@ def test_delete_at_once_during_the_grace_month(server: Server, browser: Any) -> 
         page.get_by_label("Email").fill(lena.email)
         page.get_by_label("Password").fill(lena.password)
         page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("heading", name="Your account is terminating")).to_be_visible(timeout=10_000)
+        expect(page.get_by_role("heading", name="Your account is terminating")).to_be_visible(
+            timeout=10_000
+        )
         keep = page.get_by_role("button", name="Reactivate my account").bounding_box()
         delete = page.get_by_role("button", name="Delete my account now").bounding_box()
         assert keep is not None and delete is not None
-        assert delete["x"] >= keep["x"] + keep["width"] + 4 or delete["y"] >= keep["y"] + keep["height"]  # apart
+        assert (
+            delete["x"] >= keep["x"] + keep["width"] + 4
+            or delete["y"] >= keep["y"] + keep["height"]
+        )  # apart
         page.get_by_role("button", name="Delete my account now").click()
         page.get_by_label("Your password (to confirm it is you)").fill(lena.password)
         page.get_by_role("dialog").get_by_role("button", name="Delete now, no way back").click()
@@ -411,13 +495,17 @@ def test_delete_at_once_during_the_grace_month(server: Server, browser: Any) -> 
         page.get_by_label("Email").fill(lena.email)
         page.get_by_label("Password").fill(lena.password)
         page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("alert").filter(has_text="wrong email or password")).to_be_visible(timeout=10_000)
+        expect(page.get_by_role("alert").filter(has_text="wrong email or password")).to_be_visible(
+            timeout=10_000
+        )
         assert tab.errors == []
     finally:
         tab.close()
 
 
-def test_mail_audience_shows_only_the_fields_it_uses(server: Server, browser: Any, room: tuple[int, dict[str, Any]]) -> None:
+def test_mail_audience_shows_only_the_fields_it_uses(
+    server: Server, browser: Any, room: tuple[int, dict[str, Any]]
+) -> None:
     """"Everyone in this event" ignores the group and past/current/future: they are not offered."""
     from playwright.sync_api import expect
 

@@ -31,7 +31,9 @@ def note(page: Any, text: str) -> Any:
     return page.locator("li.note", has_text=text)
 
 
-def test_two_participants_and_a_trainer_chat_and_note_live(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+def test_two_participants_and_a_trainer_chat_and_note_live(
+    server: Server, browser: Any, event: tuple[int, dict[str, Any]]
+) -> None:
     from playwright.sync_api import expect
 
     event_id, people = event
@@ -50,7 +52,9 @@ def test_two_participants_and_a_trainer_chat_and_note_live(server: Server, brows
         ada.page.get_by_label("Message to everyone").fill("Hello from Ada <b>not bold</b>")
         ada.page.get_by_role("button", name="Send").click()
         for tab in (grace, tina):
-            expect(tab.page.locator("li.msg", has_text="Hello from Ada")).to_have_count(1, timeout=LIVE_MS)
+            expect(tab.page.locator("li.msg", has_text="Hello from Ada")).to_have_count(
+                1, timeout=LIVE_MS
+            )
         # User content is text, never markup.
         expect(grace.page.locator("li.msg b")).to_have_count(0)
         expect(grace.page.locator("li.msg", has_text="<b>not bold</b>")).to_have_count(1)
@@ -59,8 +63,12 @@ def test_two_participants_and_a_trainer_chat_and_note_live(server: Server, brows
         tina.page.get_by_label("Message to everyone").fill("Welcome both, let us start")
         tina.page.get_by_role("button", name="Send").click()
         for tab in (ada, grace, tina):
-            expect(tab.page.locator("li.msg", has_text="Welcome both")).to_have_count(1, timeout=LIVE_MS)
-            expect(tab.page.locator("li.msg", has_text="Grace here")).to_have_count(1, timeout=LIVE_MS)
+            expect(tab.page.locator("li.msg", has_text="Welcome both")).to_have_count(
+                1, timeout=LIVE_MS
+            )
+            expect(tab.page.locator("li.msg", has_text="Grace here")).to_have_count(
+                1, timeout=LIVE_MS
+            )
             expect(tab.page.locator("li.msg.pending")).to_have_count(0, timeout=LIVE_MS)
         shot(ada.page, "room-chat")
         shot(grace.page, "room-chat-phone")
@@ -84,17 +92,25 @@ def test_two_participants_and_a_trainer_chat_and_note_live(server: Server, brows
         grace.page.get_by_role("button", name=re.compile(r"^Release")).click()
         expect(note(tina.page, "draft about slides")).to_have_count(1, timeout=LIVE_MS)
         # A reply under Ada's note.
-        note(tina.page, "more coffee breaks").get_by_role("button", name=re.compile("^Reply")).click()
+        note(tina.page, "more coffee breaks").get_by_role(
+            "button", name=re.compile("^Reply")
+        ).click()
         tina.page.get_by_label("Your reply").fill("Agreed, every hour")
         tina.page.get_by_role("button", name="Reply", exact=True).click()
-        expect(note(ada.page, "more coffee breaks").locator(".replies")).to_contain_text("Agreed, every hour", timeout=LIVE_MS)
+        expect(note(ada.page, "more coffee breaks").locator(".replies")).to_contain_text(
+            "Agreed, every hour", timeout=LIVE_MS
+        )
         # A trainer adds a section; Ada drags her note into it.
         tina.page.get_by_label("New section").fill("Ideas")
         tina.page.get_by_role("button", name="Add section").click()
-        section = ada.page.locator("section.section", has=ada.page.get_by_role("heading", name=re.compile("^Ideas")))
+        section = ada.page.locator(
+            "section.section", has=ada.page.get_by_role("heading", name=re.compile("^Ideas"))
+        )
         expect(section).to_have_count(1, timeout=LIVE_MS)
         note(ada.page, "more coffee breaks").drag_to(section)
-        grace_section = grace.page.locator("section.section", has=grace.page.get_by_role("heading", name=re.compile("^Ideas")))
+        grace_section = grace.page.locator(
+            "section.section", has=grace.page.get_by_role("heading", name=re.compile("^Ideas"))
+        )
         expect(note(grace_section, "more coffee breaks")).to_have_count(1, timeout=LIVE_MS)
         shot(tina.page, "room-board")
         for tab in (ada, grace, tina):
@@ -104,7 +120,9 @@ def test_two_participants_and_a_trainer_chat_and_note_live(server: Server, brows
             tab.close()
 
 
-def test_note_taken_offline_and_reinstated(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+def test_note_taken_offline_and_reinstated(
+    server: Server, browser: Any, event: tuple[int, dict[str, Any]]
+) -> None:
     from playwright.sync_api import expect
 
     event_id, people = event
@@ -125,27 +143,45 @@ def test_note_taken_offline_and_reinstated(server: Server, browser: Any, event: 
         tina.page.get_by_role("button", name="Take offline", exact=True).click()
         expect(note(grace.page, "off-topic remark")).to_have_count(0, timeout=LIVE_MS)
         # The author still sees it, marked offline with the reason, and is told at once.
-        expect(note(ada.page, "off-topic remark")).to_contain_text("taken offline: Please keep to the topic", timeout=LIVE_MS)
-        expect(ada.page.locator("#toast")).to_contain_text("Please keep to the topic", timeout=LIVE_MS)
-        offline_row = tina.page.locator("section", has=tina.page.get_by_role("heading", name=re.compile("^Taken offline"))).locator("tr", has_text="off-topic remark")
+        expect(note(ada.page, "off-topic remark")).to_contain_text(
+            "taken offline: Please keep to the topic", timeout=LIVE_MS
+        )
+        expect(ada.page.locator("#toast")).to_contain_text(
+            "Please keep to the topic", timeout=LIVE_MS
+        )
+        offline_row = tina.page.locator(
+            "section", has=tina.page.get_by_role("heading", name=re.compile("^Taken offline"))
+        ).locator("tr", has_text="off-topic remark")
         expect(offline_row).to_have_count(1, timeout=LIVE_MS)
         shot(tina.page, "trainer-moderation")
         # Contact the author: the conversation opens with the reason, and the trainer can write.
         offline_row.get_by_role("link", name=re.compile("^Contact the author")).click()
-        expect(tina.page.get_by_role("heading", name="Direct messages with Ada")).to_be_visible(timeout=LIVE_MS)
-        expect(tina.page.locator("li.msg", has_text="Please keep to the topic")).to_have_count(1, timeout=LIVE_MS)
+        expect(tina.page.get_by_role("heading", name="Direct messages with Ada")).to_be_visible(
+            timeout=LIVE_MS
+        )
+        expect(tina.page.locator("li.msg", has_text="Please keep to the topic")).to_have_count(
+            1, timeout=LIVE_MS
+        )
         tina.page.get_by_label("Message to Ada").fill("Happy to talk it through")
         tina.page.get_by_role("button", name="Send").click()
         expect(tina.page.locator("li.msg.pending")).to_have_count(0, timeout=LIVE_MS)
         tina.page.go_back()
-        offline_row = tina.page.locator("section", has=tina.page.get_by_role("heading", name=re.compile("^Taken offline"))).locator("tr", has_text="off-topic remark")
+        offline_row = tina.page.locator(
+            "section", has=tina.page.get_by_role("heading", name=re.compile("^Taken offline"))
+        ).locator("tr", has_text="off-topic remark")
         offline_row.get_by_role("button", name=re.compile("^Reinstate")).click()
         expect(note(grace.page, "off-topic remark")).to_have_count(1, timeout=LIVE_MS)
-        expect(note(ada.page, "off-topic remark")).not_to_contain_text("taken offline", timeout=LIVE_MS)
+        expect(note(ada.page, "off-topic remark")).not_to_contain_text(
+            "taken offline", timeout=LIVE_MS
+        )
         # The conversation with the trainer opened with the reason.
         ada.page.goto(f"{server.url}/dm/{people['tina'].id}")
-        expect(ada.page.locator("li.msg", has_text="Please keep to the topic")).to_have_count(1, timeout=LIVE_MS)
-        expect(ada.page.locator("li.msg", has_text="Happy to talk it through")).to_have_count(1, timeout=LIVE_MS)
+        expect(ada.page.locator("li.msg", has_text="Please keep to the topic")).to_have_count(
+            1, timeout=LIVE_MS
+        )
+        expect(ada.page.locator("li.msg", has_text="Happy to talk it through")).to_have_count(
+            1, timeout=LIVE_MS
+        )
         for tab in (ada, grace, tina):
             assert tab.errors == []
     finally:
@@ -153,7 +189,9 @@ def test_note_taken_offline_and_reinstated(server: Server, browser: Any, event: 
             tab.close()
 
 
-def test_offline_note_and_message_are_sent_once_on_reconnect(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+def test_offline_note_and_message_are_sent_once_on_reconnect(
+    server: Server, browser: Any, event: tuple[int, dict[str, Any]]
+) -> None:
     from playwright.sync_api import expect
 
     event_id, people = event
@@ -184,12 +222,16 @@ def test_offline_note_and_message_are_sent_once_on_reconnect(server: Server, bro
         expect(page.locator("li.msg", has_text="Typed while offline")).to_have_count(1)
         expect(note(grace.page, "train tunnel")).to_have_count(1, timeout=LIVE_MS)
         grace.page.get_by_role("link", name="Chat").click()
-        expect(grace.page.locator("li.msg", has_text="Typed while offline")).to_have_count(1, timeout=LIVE_MS)
+        expect(grace.page.locator("li.msg", has_text="Typed while offline")).to_have_count(
+            1, timeout=LIVE_MS
+        )
         # Exactly once, also as stored on the server.
         page.get_by_role("link", name="Pinboard").click()
         expect(note(page, "train tunnel")).to_have_count(1, timeout=LIVE_MS)
         expect(page.locator(".unsent li")).to_have_count(0)
-        snapshot = page.evaluate(f"fetch('/api/pinboard/events/{event_id}/board').then(r => r.json())")
+        snapshot = page.evaluate(
+            f"fetch('/api/pinboard/events/{event_id}/board').then(r => r.json())"
+        )
         assert [n["text"] for n in snapshot["notes"]].count("Written in the train tunnel") == 1
         assert ada.errors == []
     finally:
@@ -197,7 +239,9 @@ def test_offline_note_and_message_are_sent_once_on_reconnect(server: Server, bro
         grace.close()
 
 
-def test_a_note_whose_answer_was_lost_is_replayed_with_its_client_id_and_stored_once(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+def test_a_note_whose_answer_was_lost_is_replayed_with_its_client_id_and_stored_once(
+    server: Server, browser: Any, event: tuple[int, dict[str, Any]]
+) -> None:
     """The server stores the note but the answer never reaches the page: the outbox
     keeps it and replays it with the same client id; the server answers 200 with the
     same note instead of storing a second one."""
@@ -227,7 +271,9 @@ def test_a_note_whose_answer_was_lost_is_replayed_with_its_client_id_and_stored_
         page.route("**/api/pinboard/boards/*/notes", lose_the_first_answer)
         page.get_by_label("New note").fill("Answer lost on the way back")
         page.get_by_role("button", name="Post note").click()
-        expect(page.locator(".unsent")).to_contain_text("Answer lost on the way back", timeout=LIVE_MS)
+        expect(page.locator(".unsent")).to_contain_text(
+            "Answer lost on the way back", timeout=LIVE_MS
+        )
         expect(note(grace.page, "Answer lost on the way back")).to_have_count(1, timeout=LIVE_MS)
         # Back "online": the outbox replays the note with the same client id.
         page.context.set_offline(True)
@@ -240,7 +286,9 @@ def test_a_note_whose_answer_was_lost_is_replayed_with_its_client_id_and_stored_
         expect(note(page, "Answer lost on the way back")).to_have_count(1, timeout=LIVE_MS)
         page.wait_for_timeout(500)  # a second note.published would arrive live by now
         expect(note(grace.page, "Answer lost on the way back")).to_have_count(1)
-        snapshot = page.evaluate(f"fetch('/api/pinboard/events/{event_id}/board').then(r => r.json())")
+        snapshot = page.evaluate(
+            f"fetch('/api/pinboard/events/{event_id}/board').then(r => r.json())"
+        )
         assert [n["text"] for n in snapshot["notes"]].count("Answer lost on the way back") == 1
         assert ada.errors == []
     finally:
@@ -255,12 +303,16 @@ async def _chat_texts(db_url: str, channel: str) -> list[str]:
     db = Database(db_url)
     try:
         async with db.session() as session:
-            return [str(e.body.get("text", "")) for e in await read_since(session, channel, 0, 10_000)]
+            return [
+                str(e.body.get("text", "")) for e in await read_since(session, channel, 0, 10_000)
+            ]
     finally:
         await db.close()
 
 
-def test_the_next_person_on_a_shared_device_gets_nothing_of_the_previous_ones(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+def test_the_next_person_on_a_shared_device_gets_nothing_of_the_previous_ones(
+    server: Server, browser: Any, event: tuple[int, dict[str, Any]]
+) -> None:
     """Ada writes offline on a classroom computer and her session ends without her signing
     out (idle, expired, blocked: here its cookie is gone). Grace signs in on the same
     browser: Ada's unsent note and message are not sent in Grace's name, and nothing of
@@ -297,14 +349,18 @@ def test_the_next_person_on_a_shared_device_gets_nothing_of_the_previous_ones(se
         expect(page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
         page.evaluate("import('/static/js/outbox.js').then((m) => m.flushHttpOutbox())")
         expect(page.locator(".unsent li")).to_have_count(0)
-        snapshot = page.evaluate(f"fetch('/api/pinboard/events/{event_id}/board').then(r => r.json())")
+        snapshot = page.evaluate(
+            f"fetch('/api/pinboard/events/{event_id}/board').then(r => r.json())"
+        )
         assert not [n for n in snapshot["notes"] if marker in (n["text"] or "")], snapshot["notes"]
         # Grace's own message, acked over the same socket after anything queued before it.
         page.get_by_role("link", name="Chat").click()
         expect(page.locator("li.msg.pending", has_text=marker)).to_have_count(0)
         page.get_by_label("Message to everyone").fill("Grace is here")
         page.get_by_role("button", name="Send").click()
-        expect(page.locator("li.msg:not(.pending)", has_text="Grace is here")).to_have_count(1, timeout=LIVE_MS)
+        expect(page.locator("li.msg:not(.pending)", has_text="Grace is here")).to_have_count(
+            1, timeout=LIVE_MS
+        )
         texts = server.run(_chat_texts(server.db_url, f"event:{event_id}:chat"))
         assert "Grace is here" in texts and not [t for t in texts if marker in t], texts
         assert ada.errors == []
@@ -312,7 +368,9 @@ def test_the_next_person_on_a_shared_device_gets_nothing_of_the_previous_ones(se
         ada.close()
 
 
-def test_admin_reads_a_dm_with_a_reason_and_the_audit_log_shows_it(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+def test_admin_reads_a_dm_with_a_reason_and_the_audit_log_shows_it(
+    server: Server, browser: Any, event: tuple[int, dict[str, Any]]
+) -> None:
     from playwright.sync_api import expect
 
     _event_id, people = event
@@ -321,7 +379,9 @@ def test_admin_reads_a_dm_with_a_reason_and_the_audit_log_shows_it(server: Serve
         expect(ada.page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
         ada.page.get_by_label("Message to Grace").fill("A private word about the exam")
         ada.page.get_by_role("button", name="Send").click()
-        expect(ada.page.locator("li.msg:not(.pending)", has_text="private word")).to_have_count(1, timeout=LIVE_MS)
+        expect(ada.page.locator("li.msg:not(.pending)", has_text="private word")).to_have_count(
+            1, timeout=LIVE_MS
+        )
     finally:
         ada.close()
     root = open_as(browser, server, people["root"], "/admin/messages")
@@ -331,9 +391,13 @@ def test_admin_reads_a_dm_with_a_reason_and_the_audit_log_shows_it(server: Serve
         page.get_by_label("Channel (e.g. event:3:chat, dm:4:9)").fill(f"dm:{lo}:{hi}")
         page.get_by_role("button", name="Search").click()
         # Reading a DM asks for a reason first.
-        page.get_by_label(re.compile("Why do you need to read")).fill("Complaint #42 about exam leaks")
+        page.get_by_label(re.compile("Why do you need to read")).fill(
+            "Complaint #42 about exam leaks"
+        )
         page.get_by_role("button", name="Continue").click()
-        expect(page.locator("tr", has_text="private word about the exam")).to_have_count(1, timeout=LIVE_MS)
+        expect(page.locator("tr", has_text="private word about the exam")).to_have_count(
+            1, timeout=LIVE_MS
+        )
         shot(page, "admin-messages")
         # The export link carries the filter and the reason; it streams the same rows.
         href = page.get_by_role("link", name="Export CSV").get_attribute("href")
@@ -354,8 +418,12 @@ def test_admin_finds_a_user_blocks_and_resets_the_password(server: Server, brows
     from playwright.sync_api import expect
 
     _, people = server.run(
-        seed_people(server.db_url, "Users Screen", {"quentin_quirk": "participant", "una_admin": "none"},
-                    admins=("una_admin",))
+        seed_people(
+            server.db_url,
+            "Users Screen",
+            {"quentin_quirk": "participant", "una_admin": "none"},
+            admins=("una_admin",),
+        )
     )
     quentin = open_as(browser, server, people["quentin_quirk"], "/events")
     una = open_as(browser, server, people["una_admin"], "/admin/users")
@@ -389,12 +457,16 @@ def test_admin_finds_a_user_blocks_and_resets_the_password(server: Server, brows
         shot(page, "admin-users-blocked")
         page.get_by_label("Status").select_option("")
         page.get_by_role("button", name="Find").click()
-        expect(page.locator("tbody tr", has_text="Quentin Quirk")).to_contain_text("blocked", timeout=LIVE_MS)
+        expect(page.locator("tbody tr", has_text="Quentin Quirk")).to_contain_text(
+            "blocked", timeout=LIVE_MS
+        )
 
         panel.get_by_role("button", name="Unblock").click()
         page.get_by_role("dialog").get_by_role("button", name="Unblock").click()
         expect(panel.locator(".user-status")).to_have_text("active", timeout=LIVE_MS)
-        expect(page.locator("tbody tr", has_text="Quentin Quirk")).to_contain_text("active", timeout=LIVE_MS)
+        expect(page.locator("tbody tr", has_text="Quentin Quirk")).to_contain_text(
+            "active", timeout=LIVE_MS
+        )
         # Unblocked, he signs in again in the tab that lost its session: it is live again.
         quentin.page.get_by_label("Email").fill(people["quentin_quirk"].email)
         quentin.page.get_by_label("Password").fill(people["quentin_quirk"].password)
@@ -413,8 +485,13 @@ def test_admin_finds_a_user_blocks_and_resets_the_password(server: Server, brows
         shot(page, "admin-users-reset")
 
         page.get_by_role("link", name="Audit log").click()
-        for action, reason in (("user.block", "Spamming the chat"), ("user.reset_password", "Forgot it, asked by phone")):
-            expect(page.locator("tr", has_text=action).first).to_contain_text(reason, timeout=LIVE_MS)
+        for action, reason in (
+            ("user.block", "Spamming the chat"),
+            ("user.reset_password", "Forgot it, asked by phone"),
+        ):
+            expect(page.locator("tr", has_text=action).first).to_contain_text(
+                reason, timeout=LIVE_MS
+            )
         expect(page.locator("tr", has_text="users.read").first).to_contain_text("quirk")
         assert una.errors == []
     finally:
@@ -431,7 +508,9 @@ def test_admin_finds_a_user_blocks_and_resets_the_password(server: Server, brows
         fresh.get_by_label("New password").fill("quentins new passphrase")
         fresh.get_by_label("Repeat the password").fill("quentins new passphrase")
         fresh.get_by_role("button", name="Set password and sign in").click()
-        expect(fresh.get_by_role("alert")).to_contain_text("your email address or your name", timeout=LIVE_MS)
+        expect(fresh.get_by_role("alert")).to_contain_text(
+            "your email address or your name", timeout=LIVE_MS
+        )
         fresh.get_by_label("New password").fill("a fresh start with violins")
         fresh.get_by_label("Repeat the password").fill("a fresh start with violins")
         fresh.get_by_role("button", name="Set password and sign in").click()
@@ -443,14 +522,20 @@ def test_admin_finds_a_user_blocks_and_resets_the_password(server: Server, brows
         ctx.close()
 
 
-def test_organiser_mails_and_cancels_participants_see_the_banner_and_get_the_mail(server: Server, browser: Any) -> None:
+def test_organiser_mails_and_cancels_participants_see_the_banner_and_get_the_mail(
+    server: Server, browser: Any
+) -> None:
     import mailbox
     from email.header import decode_header, make_header
 
     from playwright.sync_api import expect
 
     event_id, people = server.run(
-        seed_people(server.db_url, "Cancelled Seminar", {"olga": "organiser", "pia": "participant", "paul": "participant"})
+        seed_people(
+            server.db_url,
+            "Cancelled Seminar",
+            {"olga": "organiser", "pia": "participant", "paul": "participant"},
+        )
     )
     pia = open_as(browser, server, people["pia"], "/events")
     olga = open_as(browser, server, people["olga"], f"/events/{event_id}/organiser/mail")
@@ -466,7 +551,9 @@ def test_organiser_mails_and_cancels_participants_see_the_banner_and_get_the_mai
         shot(page, "organiser-compose")
         page.get_by_role("button", name="Send", exact=True).click()
         page.get_by_role("dialog").get_by_role("button", name="Send").click()
-        expect(page.get_by_role("heading", name="Material for next week")).to_be_visible(timeout=LIVE_MS)
+        expect(page.get_by_role("heading", name="Material for next week")).to_be_visible(
+            timeout=LIVE_MS
+        )
         expect(page.locator("tbody tr")).to_have_count(3)
         server.cli("mailer", "--until-idle")
         page.reload()
@@ -486,14 +573,18 @@ def test_organiser_mails_and_cancels_participants_see_the_banner_and_get_the_mai
         # Who has it: Pia saw it live (her client acknowledged the banner).
         expect(page.get_by_role("heading", name="Who has it")).to_be_visible(timeout=LIVE_MS)
         page.reload()
-        expect(page.locator(".who-has-it tr", has_text="Pia")).to_contain_text("seen", timeout=LIVE_MS)
+        expect(page.locator(".who-has-it tr", has_text="Pia")).to_contain_text(
+            "seen", timeout=LIVE_MS
+        )
         shot(page, "organiser-who-has-it")
         server.cli("mailer", "--until-idle")
         box = mailbox.Maildir(str(server.maildir), create=False)
         subjects = {
             (str(make_header(decode_header(m["Subject"]))), m["To"]) for m in box
         }
-        assert any("Cancelled Seminar: cancelled" in s and people["pia"].email in to for s, to in subjects)
+        assert any(
+            "Cancelled Seminar: cancelled" in s and people["pia"].email in to for s, to in subjects
+        )
         assert pia.errors == [] and olga.errors == []
     finally:
         pia.close()
@@ -541,7 +632,9 @@ def event_suffix() -> str:
     return uuid.uuid4().hex[:8]
 
 
-def test_learning_group_chat_and_board(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+def test_learning_group_chat_and_board(
+    server: Server, browser: Any, event: tuple[int, dict[str, Any]]
+) -> None:
     from playwright.sync_api import expect
 
     event_id, people = event
@@ -553,7 +646,8 @@ def test_learning_group_chat_and_board(server: Server, browser: Any, event: tupl
         group_id = int(tina.page.url.split("group=")[1].split("&")[0])
         tina.page.evaluate(
             f"""() => fetch('/api/groups/{group_id}/members', {{method: 'POST',
-                headers: {{'Content-Type': 'application/json', 'X-CSRF-Token': window.classhub.me.csrf_token}},
+                headers: {{'Content-Type': 'application/json',
+                           'X-CSRF-Token': window.classhub.me.csrf_token}},
                 body: JSON.stringify({{user_id: {people['ada'].id}}})}}).then(r => r.status)"""
         )
         ada = open_as(browser, server, people["ada"], f"/events/{event_id}/groups")
@@ -562,7 +656,9 @@ def test_learning_group_chat_and_board(server: Server, browser: Any, event: tupl
             ada.page.get_by_label("Message to Team A").fill("Group work starts now")
             ada.page.get_by_role("button", name="Send").click()
             tina.page.reload()
-            expect(tina.page.locator("li.msg", has_text="Group work starts now")).to_have_count(1, timeout=LIVE_MS)
+            expect(tina.page.locator("li.msg", has_text="Group work starts now")).to_have_count(
+                1, timeout=LIVE_MS
+            )
             shot(ada.page, "room-groups")
             ada.page.get_by_role("link", name="Group pinboard").click()
             ada.page.get_by_label("New note").fill("Team A notes here")
@@ -576,7 +672,9 @@ def test_learning_group_chat_and_board(server: Server, browser: Any, event: tupl
         tina.close()
 
 
-def test_premoderation_queue(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+def test_premoderation_queue(
+    server: Server, browser: Any, event: tuple[int, dict[str, Any]]
+) -> None:
     from playwright.sync_api import expect
 
     event_id, people = event
@@ -589,13 +687,20 @@ def test_premoderation_queue(server: Server, browser: Any, event: tuple[int, dic
         ada.page.reload()
         ada.page.get_by_label("New note").fill("Please approve me")
         ada.page.get_by_role("button", name="Post note").click()
-        expect(note(ada.page, "Please approve me")).to_contain_text("waiting for approval", timeout=LIVE_MS)
-        queued = tina.page.locator("section", has=tina.page.get_by_role("heading", name=re.compile("^Waiting for approval"))).locator("tr", has_text="Please approve me")
+        expect(note(ada.page, "Please approve me")).to_contain_text(
+            "waiting for approval", timeout=LIVE_MS
+        )
+        queued = tina.page.locator(
+            "section",
+            has=tina.page.get_by_role("heading", name=re.compile("^Waiting for approval")),
+        ).locator("tr", has_text="Please approve me")
         expect(queued).to_have_count(1, timeout=LIVE_MS)
         expect(note(grace.page, "Please approve me")).to_have_count(0)
         queued.get_by_role("button", name=re.compile("^Approve")).click()
         expect(note(grace.page, "Please approve me")).to_have_count(1, timeout=LIVE_MS)
-        expect(note(ada.page, "Please approve me")).not_to_contain_text("waiting for approval", timeout=LIVE_MS)
+        expect(note(ada.page, "Please approve me")).not_to_contain_text(
+            "waiting for approval", timeout=LIVE_MS
+        )
         tina.page.get_by_label("Pre-moderation: released notes wait for approval").uncheck()
         expect(tina.page.locator("#toast")).to_contain_text("Pre-moderation off", timeout=LIVE_MS)
         for tab in (ada, grace, tina):
@@ -605,13 +710,20 @@ def test_premoderation_queue(server: Server, browser: Any, event: tuple[int, dic
             tab.close()
 
 
-def test_signing_in_again_after_the_session_ended_is_live_for_news_and_back_where_it_was(server: Server, browser: Any) -> None:
+def test_signing_in_again_after_the_session_ended_is_live_for_news_and_back_where_it_was(
+    server: Server, browser: Any
+) -> None:
     """Blocked and unblocked while her page is open: she signs in again in the same tab,
     comes back to the room she was in, and the organiser's next change reaches her live."""
     from playwright.sync_api import expect
 
     event_id, people = server.run(
-        seed_people(server.db_url, "Second Sign-in", {"pia": "participant", "olga": "organiser", "uma": "none"}, admins=("uma",))
+        seed_people(
+            server.db_url,
+            "Second Sign-in",
+            {"pia": "participant", "olga": "organiser", "uma": "none"},
+            admins=("uma",),
+        )
     )
     room = f"/events/{event_id}"
     pia = open_as(browser, server, people["pia"], room)
@@ -621,7 +733,8 @@ def test_signing_in_again_after_the_session_ended_is_live_for_news_and_back_wher
     def admin(path: str) -> int:
         return uma.page.evaluate(  # type: ignore[no-any-return]
             """(path) => fetch(path, {method: 'POST', headers: {'Content-Type': 'application/json',
-                'X-CSRF-Token': window.classhub.me.csrf_token}, body: JSON.stringify({reason: 'test'})}).then(r => r.status)""",
+                'X-CSRF-Token': window.classhub.me.csrf_token},
+                body: JSON.stringify({reason: 'test'})}).then(r => r.status)""",
             path,
         )
 
@@ -633,12 +746,17 @@ def test_signing_in_again_after_the_session_ended_is_live_for_news_and_back_wher
         pia.page.get_by_label("Email").fill(people["pia"].email)
         pia.page.get_by_label("Password").fill(people["pia"].password)
         pia.page.get_by_role("button", name="Sign in").click()
-        expect(pia.page.get_by_role("heading", name="Second Sign-in")).to_be_visible(timeout=LIVE_MS)
+        expect(pia.page.get_by_role("heading", name="Second Sign-in")).to_be_visible(
+            timeout=LIVE_MS
+        )
         expect(pia.page).to_have_url(f"{server.url}{room}")
         expect(pia.page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
         status = olga.page.evaluate(
-            f"""() => fetch('/api/events/{event_id}/changes', {{method: 'POST', headers: {{'Content-Type': 'application/json',
-                'X-CSRF-Token': window.classhub.me.csrf_token}}, body: JSON.stringify({{location: 'Room Z', note: 'Moved'}})}}).then(r => r.status)"""
+            f"""() => fetch('/api/events/{event_id}/changes', {{method: 'POST',
+                headers: {{'Content-Type': 'application/json',
+                           'X-CSRF-Token': window.classhub.me.csrf_token}},
+                body: JSON.stringify({{location: 'Room Z', note: 'Moved'}})}})
+                .then(r => r.status)"""
         )
         assert status == 201
         expect(pia.page.locator("#banner")).to_contain_text("place: Room Z", timeout=LIVE_MS)
@@ -649,10 +767,13 @@ def test_signing_in_again_after_the_session_ended_is_live_for_news_and_back_wher
 
 
 def test_counts_and_tags_read_right(server: Server, browser: Any) -> None:
-    """One note is "1 note"; a cancelled event is tagged cancelled once; tag lists have no bullets."""
+    """One note is "1 note"; a cancelled event is tagged cancelled once; tag lists have no
+    bullets."""
     from playwright.sync_api import expect
 
-    event_id, people = server.run(seed_people(server.db_url, "Small Print", {"pia": "participant", "olga": "organiser"}))
+    event_id, people = server.run(
+        seed_people(server.db_url, "Small Print", {"pia": "participant", "olga": "organiser"})
+    )
     pia = open_as(browser, server, people["pia"], f"/events/{event_id}/board")
     olga = open_as(browser, server, people["olga"], f"/events/{event_id}/organiser/edit")
     try:
@@ -663,7 +784,10 @@ def test_counts_and_tags_read_right(server: Server, browser: Any) -> None:
         olga.page.get_by_role("button", name="Cancel the event").click()
         olga.page.get_by_role("button", name="Yes, cancel it").click()
         expect(olga.page.get_by_role("heading", name="Who has it")).to_be_visible(timeout=LIVE_MS)
-        bullets = olga.page.evaluate("[...document.querySelectorAll('main ul.tags')].map((ul) => getComputedStyle(ul).listStyleType)")
+        bullets = olga.page.evaluate(
+            "[...document.querySelectorAll('main ul.tags')]"
+            ".map((ul) => getComputedStyle(ul).listStyleType)"
+        )
         assert bullets and set(bullets) == {"none"}, bullets
         pia.page.get_by_role("link", name="My events").click()
         card = pia.page.locator("li.card", has_text="Small Print")
@@ -679,11 +803,15 @@ def test_author_page_asks_for_no_deleted_note(server: Server, browser: Any) -> N
     """A trainer deletes a note: its author is told, and the page does not ask for it (a 404)."""
     from playwright.sync_api import expect
 
-    event_id, people = server.run(seed_people(server.db_url, "Deleted Note", {"pia": "participant", "tina": "trainer"}))
+    event_id, people = server.run(
+        seed_people(server.db_url, "Deleted Note", {"pia": "participant", "tina": "trainer"})
+    )
     pia = open_as(browser, server, people["pia"], f"/events/{event_id}/board")
     tina = open_as(browser, server, people["tina"], f"/trainer/{event_id}")
     failed: list[str] = []
-    pia.page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    pia.page.on(
+        "response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
     try:
         pia.page.get_by_label("New note").fill("Off topic, to be deleted")
         pia.page.get_by_role("button", name="Post note").click()
@@ -716,7 +844,9 @@ def test_an_event_that_is_not_there_says_where_to_go(server: Server, browser: An
         pia.close()
 
 
-def test_a_direct_message_is_announced_to_its_recipient_wherever_they_are(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+def test_a_direct_message_is_announced_to_its_recipient_wherever_they_are(
+    server: Server, browser: Any, event: tuple[int, dict[str, Any]]
+) -> None:
     """Grace is on her events page when Ada writes to her: the top bar says so and
     leads to the conversation; opening it clears the alert."""
     from playwright.sync_api import expect
@@ -731,18 +861,24 @@ def test_a_direct_message_is_announced_to_its_recipient_wherever_they_are(server
         for text in ("Are you coming to the lab?", "It starts at ten"):
             ada.page.get_by_label("Message to Grace").fill(text)
             ada.page.get_by_role("button", name="Send").click()
-            expect(ada.page.locator("li.msg:not(.pending)", has_text=text)).to_have_count(1, timeout=LIVE_MS)
+            expect(ada.page.locator("li.msg:not(.pending)", has_text=text)).to_have_count(
+                1, timeout=LIVE_MS
+            )
         alert = grace.page.locator("#dm-alert")
         expect(alert).to_have_text("2 new direct messages", timeout=LIVE_MS)
         shot(grace.page, "dm-alert")
         alert.click()
         expect(grace.page).to_have_url(re.compile(rf"/dm/{people['ada'].id}$"))
-        expect(grace.page.locator("li.msg", has_text="It starts at ten")).to_have_count(1, timeout=LIVE_MS)
+        expect(grace.page.locator("li.msg", has_text="It starts at ten")).to_have_count(
+            1, timeout=LIVE_MS
+        )
         expect(grace.page.locator("#dm-alert")).to_have_count(0)
         # Within the open conversation a new message needs no alert.
         ada.page.get_by_label("Message to Grace").fill("See you there")
         ada.page.get_by_role("button", name="Send").click()
-        expect(grace.page.locator("li.msg", has_text="See you there")).to_have_count(1, timeout=LIVE_MS)
+        expect(grace.page.locator("li.msg", has_text="See you there")).to_have_count(
+            1, timeout=LIVE_MS
+        )
         expect(grace.page.locator("#dm-alert")).to_have_count(0)
         assert grace.errors == [] and ada.errors == []
     finally:
@@ -750,7 +886,9 @@ def test_a_direct_message_is_announced_to_its_recipient_wherever_they_are(server
         grace.close()
 
 
-def test_a_note_the_server_could_not_take_is_sent_again_while_online(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+def test_a_note_the_server_could_not_take_is_sent_again_while_online(
+    server: Server, browser: Any, event: tuple[int, dict[str, Any]]
+) -> None:
     """The server answers 503 to a note (the store busy for a moment) while the connection
     stays up: no reconnect will replay it, so the client sends it again on a timer, once."""
     from playwright.sync_api import expect
@@ -779,7 +917,9 @@ def test_a_note_the_server_could_not_take_is_sent_again_while_online(server: Ser
         assert len(refused) == 1
         # Without a reconnect it reaches the board, on both pages, once.
         for tab in (ada, grace):
-            expect(note(tab.page, "Sent again after a busy moment")).to_have_count(1, timeout=LIVE_MS)
+            expect(note(tab.page, "Sent again after a busy moment")).to_have_count(
+                1, timeout=LIVE_MS
+            )
         expect(page.locator(".unsent li")).to_have_count(0, timeout=LIVE_MS)
         assert ada.errors == [] and grace.errors == []
     finally:
@@ -787,7 +927,9 @@ def test_a_note_the_server_could_not_take_is_sent_again_while_online(server: Ser
         grace.close()
 
 
-def test_live_updates_keep_the_focused_button_and_the_half_written_note(server: Server, browser: Any, event: tuple[int, dict[str, Any]]) -> None:
+def test_live_updates_keep_the_focused_button_and_the_half_written_note(
+    server: Server, browser: Any, event: tuple[int, dict[str, Any]]
+) -> None:
     """Grace is mid-way through a note (text typed, a section chosen) with the keyboard on the
     Vote button of Ada's note when Ada's vote on that very note and a new note of hers arrive
     live: the board changes in place (keyed by note id), so the same button element keeps the
@@ -825,7 +967,9 @@ def test_live_updates_keep_the_focused_button_and_the_half_written_note(server: 
         )
 
         # Live updates: Ada votes on her note, posts another, and Tina renames the chosen section.
-        note(ada.page, f"Keep the focus {tag}").get_by_role("button", name=re.compile(r"^Vote \(0\)")).click()
+        note(ada.page, f"Keep the focus {tag}").get_by_role(
+            "button", name=re.compile(r"^Vote \(0\)")
+        ).click()
         ada.page.get_by_label("New note").fill(f"Arrives meanwhile {tag}")
         ada.page.get_by_role("button", name="Post note").click()
         tina.page.get_by_role("button", name=f"Rename section Later {tag}").click()
@@ -837,7 +981,8 @@ def test_live_updates_keep_the_focused_button_and_the_half_written_note(server: 
 
         kept = page.evaluate(
             """(text) => { const el = document.activeElement;
-                const li = [...document.querySelectorAll('li.note')].find((x) => x.textContent.includes(text));
+                const li = [...document.querySelectorAll('li.note')]
+                    .find((x) => x.textContent.includes(text));
                 return [el.keptMark ?? null, el.getAttribute('aria-label'), li.keptMark ?? null,
                         document.querySelector('textarea[name=note]').keptMark ?? null]; }""",
             f"Keep the focus {tag}",
@@ -849,7 +994,9 @@ def test_live_updates_keep_the_focused_button_and_the_half_written_note(server: 
         # The keyboard carries on from the same button.
         page.keyboard.press("Enter")
         expect(note(ada.page, f"Keep the focus {tag}")).to_contain_text("2 votes", timeout=LIVE_MS)
-        expect(theirs.get_by_role("button", name=re.compile(r"^Unvote \(2\)"))).to_be_focused(timeout=LIVE_MS)
+        expect(theirs.get_by_role("button", name=re.compile(r"^Unvote \(2\)"))).to_be_focused(
+            timeout=LIVE_MS
+        )
         assert page.evaluate("() => document.activeElement.keptMark") == "vote"
         for tab in (ada, grace, tina):
             assert tab.errors == []

@@ -30,7 +30,9 @@ _STRING_OR_COMMENT = re.compile(
 )
 # A static import/re-export starts a statement: at a line's start or after a ';'.
 _STATIC = re.compile(
-    r"""(?:^|;)[ \t]*(?:import[ \t]*(?:[\w$*{}\s,]+?\sfrom\s*)?|export\s*[\w$*{}\s,]+?\sfrom\s*)(['"])([^'"\n]+)\1""",
+    r"""(?:^|;)[ \t]*"""
+    r"""(?:import[ \t]*(?:[\w$*{}\s,]+?\sfrom\s*)?|export\s*[\w$*{}\s,]+?\sfrom\s*)"""
+    r"""(['"])([^'"\n]+)\1""",
     re.MULTILINE,
 )
 _DYNAMIC = re.compile(r"""(?<![\w$.])import\s*\(""")
@@ -38,11 +40,14 @@ _DYNAMIC_LITERAL = re.compile(r"""\s*(['"])([^'"\n]+)\1\s*\)""")
 
 
 def strip_comments(source: str) -> str:
-    return _STRING_OR_COMMENT.sub(lambda m: m.group(1) or (" " if m.group(2).startswith("/*") else ""), source)
+    return _STRING_OR_COMMENT.sub(
+        lambda m: m.group(1) or (" " if m.group(2).startswith("/*") else ""), source
+    )
 
 
 def specifiers(source: str) -> list[str]:
-    """Every module specifier `source` imports, statically or dynamically, in order of appearance."""
+    """Every module specifier `source` imports, statically or dynamically, in order of
+    appearance."""
     code = strip_comments(source)
     found: list[tuple[int, str]] = [(m.start(2), m.group(2)) for m in _STATIC.finditer(code)]
     for m in _DYNAMIC.finditer(code):
@@ -62,7 +67,10 @@ def resolve(importer: str, spec: str) -> str:
     elif spec.startswith(("./", "../")):
         target = posixpath.normpath(posixpath.join(posixpath.dirname(importer), spec))
     else:
-        raise AssertionError(f"{importer}: '{spec}' is neither relative nor under /static/ (no import map, no bundler)")
+        raise AssertionError(
+            f"{importer}: '{spec}' is neither relative nor under /static/ "
+            "(no import map, no bundler)"
+        )
     if target.startswith("../"):
         raise AssertionError(f"{importer}: '{spec}' leaves web/static")
     return target
@@ -73,11 +81,15 @@ def ours() -> list[str]:
 
 
 def import_graph() -> dict[str, list[str]]:
-    """Each module of ours -> the modules it imports (vendor modules are leaves: they never import ours)."""
+    """Each module of ours -> the modules it imports (vendor modules are leaves: they never
+    import ours)."""
     graph: dict[str, list[str]] = {}
     for module in ours():
         try:
-            targets = [resolve(module, s) for s in specifiers((STATIC / module).read_text(encoding="utf-8"))]
+            targets = [
+                resolve(module, s)
+                for s in specifiers((STATIC / module).read_text(encoding="utf-8"))
+            ]
         except AssertionError as err:
             raise AssertionError(f"{module}: {err}") from None
         for t in targets:
@@ -139,7 +151,8 @@ def strongly_connected(graph: dict[str, list[str]]) -> list[list[str]]:
 
 
 def cycles(graph: dict[str, list[str]]) -> list[list[str]]:
-    """A shortest cycle through each module that is on one, each cycle once (from its smallest module)."""
+    """A shortest cycle through each module that is on one, each cycle once (from its
+    smallest module)."""
     found: dict[tuple[str, ...], list[str]] = {}
     for component in strongly_connected(graph):
         members = set(component)
@@ -174,7 +187,15 @@ const later = () => import('./g.js');
 const { x } = await import ( "./h.js" );
 """
     assert specifiers(source) == [
-        "./a.js", "../b.js", "./c.js", "./d.js", "./side-effect.js", "./e.js", "./f.js", "./g.js", "./h.js",
+        "./a.js",
+        "../b.js",
+        "./c.js",
+        "./d.js",
+        "./side-effect.js",
+        "./e.js",
+        "./f.js",
+        "./g.js",
+        "./h.js",
     ]
     with pytest.raises(AssertionError, match="not a string literal"):
         specifiers("const name = './x.js';\nimport(name);\n")
@@ -193,8 +214,11 @@ def test_the_cycle_finder_names_each_cycle() -> None:
 def test_the_graph_is_read_from_every_module() -> None:
     graph = import_graph()
     assert set(graph) == set(ours())
-    # The router's dynamic imports are edges too (a parser that found nothing would pass the tests below).
-    assert {"js/screens/signin.js", "js/screens/room.js", "js/screens/admin.js"} <= set(graph[ENTRY])
+    # The router's dynamic imports are edges too (a parser that found nothing would pass the
+    # tests below).
+    assert {"js/screens/signin.js", "js/screens/room.js", "js/screens/admin.js"} <= set(
+        graph[ENTRY]
+    )
     assert "js/board.js" in graph["js/screens/room.js"]
 
 

@@ -1,4 +1,5 @@
-"""The browser client is served with a strict CSP, client routes get the shell, the API keeps its 404s."""
+"""The browser client is served with a strict CSP, client routes get the shell, the API
+keeps its 404s."""
 
 from __future__ import annotations
 
@@ -41,7 +42,20 @@ async def test_shell_has_csp_without_inline_scripts(client: httpx.AsyncClient) -
 
 
 @sqlite_only
-@pytest.mark.parametrize("path", ["/events", "/events/12", "/events/12/board", "/invite/abc-DEF_123", "/admin/audit", "/me", "/signin", "/trainer/3", "/dm/4"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/events",
+        "/events/12",
+        "/events/12/board",
+        "/invite/abc-DEF_123",
+        "/admin/audit",
+        "/me",
+        "/signin",
+        "/trainer/3",
+        "/dm/4",
+    ],
+)
 async def test_client_routes_fall_back_to_the_shell(client: httpx.AsyncClient, path: str) -> None:
     r = await client.get(path)
     assert r.status_code == 200
@@ -59,8 +73,11 @@ async def test_api_and_unknown_paths_are_not_swallowed(client: httpx.AsyncClient
 
 
 @sqlite_only
-async def test_shell_names_its_icon_so_browsers_do_not_ask_for_favicon_ico(client: httpx.AsyncClient) -> None:
-    # Without a <link rel="icon"> every browser asks for /favicon.ico: a 404 (and a console error) per visit.
+async def test_shell_names_its_icon_so_browsers_do_not_ask_for_favicon_ico(
+    client: httpx.AsyncClient,
+) -> None:
+    # Without a <link rel="icon"> every browser asks for /favicon.ico: a 404 (and a console
+    # error) per visit.
     html = (await client.get("/")).text
     icons = re.findall(r'<link rel="icon" href="([^"]+)"', html)
     assert len(icons) == 1
@@ -84,7 +101,8 @@ async def test_static_modules_and_service_worker(client: httpx.AsyncClient) -> N
 
 
 def test_client_never_parses_html_from_data() -> None:
-    """No innerHTML/outerHTML/insertAdjacentHTML/document.write anywhere in the client's own modules.
+    """No innerHTML/outerHTML/insertAdjacentHTML/document.write anywhere in the client's own
+    modules.
 
     The vendored lit-html (static/vendor/, checked below) sets innerHTML once per template,
     on a <template> element, from the literal strings of a tagged template in our source,
@@ -96,7 +114,14 @@ def test_client_never_parses_html_from_data() -> None:
         if path.is_relative_to(VENDOR_DIR):
             continue
         text = path.read_text()
-        for bad in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        for bad in (
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+        ):
             if bad in text:
                 offenders.append(f"{path.name}: {bad}")
     assert offenders == []
@@ -105,7 +130,10 @@ def test_client_never_parses_html_from_data() -> None:
 def require_client_library() -> None:
     from web.spa import CLIENT_LIBRARY, VENDOR_DIR
 
-    require(all((VENDOR_DIR / name).is_file() for name in CLIENT_LIBRARY), "the web client's library (scripts/vendor.sh)")
+    require(
+        all((VENDOR_DIR / name).is_file() for name in CLIENT_LIBRARY),
+        "the web client's library (scripts/vendor.sh)",
+    )
 
 
 def test_client_modules_use_lit_html_safely_and_only_what_vendor_sh_copies() -> None:
@@ -119,7 +147,9 @@ def test_client_modules_use_lit_html_safely_and_only_what_vendor_sh_copies() -> 
         if path.is_relative_to(VENDOR_DIR):
             continue
         text = path.read_text()
-        assert not re.search(r"unsafe(HTML|SVG|MathML|Static)|unsafe-(html|svg|mathml)|lit-html/static", text), path
+        assert not re.search(
+            r"unsafe(HTML|SVG|MathML|Static)|unsafe-(html|svg|mathml)|lit-html/static", text
+        ), path
         for spec in re.findall(r"""from\s+'([^']*vendor/[^']*)'""", text):
             target = (path.parent / spec).resolve()
             imported.add(target.relative_to(VENDOR_DIR.resolve()).as_posix())
@@ -143,7 +173,9 @@ def test_client_modules_use_lit_html_safely_and_only_what_vendor_sh_copies() -> 
     if npm_copy.is_dir():  # a source checkout after scripts/vendor.sh
         assert json.loads((npm_copy / "package.json").read_text())["version"] == pinned["lit-html"]
         for name in copied:
-            assert (VENDOR_DIR / name).read_bytes() == (npm_copy / name.removeprefix("lit-html/")).read_bytes(), name
+            assert (VENDOR_DIR / name).read_bytes() == (
+                npm_copy / name.removeprefix("lit-html/")
+            ).read_bytes(), name
 
 
 @sqlite_only
@@ -154,7 +186,12 @@ async def test_client_library_is_served_and_precached(client: httpx.AsyncClient)
     assert "javascript" in r.headers["content-type"]
     assert script_src(r.headers["content-security-policy"]) == "script-src 'self'"
     sw = (await client.get("/sw.js")).text
-    for name in ("lit-html/lit-html.js", "lit-html/directive.js", "lit-html/directive-helpers.js", "lit-html/directives/repeat.js"):
+    for name in (
+        "lit-html/lit-html.js",
+        "lit-html/directive.js",
+        "lit-html/directive-helpers.js",
+        "lit-html/directives/repeat.js",
+    ):
         assert f'"/static/vendor/{name}"' in sw
 
 

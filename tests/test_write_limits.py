@@ -44,7 +44,10 @@ async def test_http_writes_are_limited_per_user(db_url: str, tmp_path: Path) -> 
                 httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
             await login(flood, (await make_user(services)).email)
             await login(other, (await make_user(services)).email)
-            answers = [await flood.put(PREFS, json={"wants_information_mail": i % 2 == 0}) for i in range(8)]
+            answers = [
+                await flood.put(PREFS, json={"wants_information_mail": i % 2 == 0})
+                for i in range(8)
+            ]
             assert [r.status_code for r in answers] == [200] * 5 + [429] * 3
             refused = answers[-1]
             assert refused.json()["error"]["code"] == "rate_limited"
@@ -52,11 +55,17 @@ async def test_http_writes_are_limited_per_user(db_url: str, tmp_path: Path) -> 
             assert 0 < refused.json()["error"]["details"]["retry_after"] <= 2
             # Reading is not limited, nor is anyone else, nor signing out.
             assert (await flood.get("/api/me")).status_code == 200
-            assert (await other.put(PREFS, json={"wants_information_mail": True})).status_code == 200
+            assert (
+                await other.put(PREFS, json={"wants_information_mail": True})
+            ).status_code == 200
             # After Retry-After the user may write again.
             await asyncio.sleep(int(refused.headers["Retry-After"]))
-            assert (await flood.put(PREFS, json={"wants_information_mail": True})).status_code == 200
-            assert (await flood.put(PREFS, json={"wants_information_mail": True})).status_code == 429
+            assert (
+                await flood.put(PREFS, json={"wants_information_mail": True})
+            ).status_code == 200
+            assert (
+                await flood.put(PREFS, json={"wants_information_mail": True})
+            ).status_code == 429
             assert (await flood.post("/api/logout")).status_code == 200
     finally:
         await ctx.__aexit__(None, None, None)
@@ -75,21 +84,33 @@ async def test_the_default_limits_let_a_quick_human_through(db_url: str, tmp_pat
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as trainer:
             await login(trainer, (await make_user(services)).email)
             for _ in range(30):
-                assert (await trainer.put(PREFS, json={"wants_information_mail": True})).status_code == 200
+                assert (
+                    await trainer.put(PREFS, json={"wants_information_mail": True})
+                ).status_code == 200
             for _ in range(6):
                 await asyncio.sleep(0.5)
-                assert (await trainer.put(PREFS, json={"wants_information_mail": False})).status_code == 200
+                assert (
+                    await trainer.put(PREFS, json={"wants_information_mail": False})
+                ).status_code == 200
         # A class of 20, each posting three times at once.
-        clients = [httpx.AsyncClient(transport=transport, base_url="http://testserver") for _ in range(20)]
+        clients = [
+            httpx.AsyncClient(transport=transport, base_url="http://testserver") for _ in range(20)
+        ]
         try:
             for c in clients:
                 await login(c, (await make_user(services)).email)
             answers = await asyncio.gather(
-                *(c.put(PREFS, json={"wants_information_mail": True}) for c in clients for _ in range(3))
+                *(
+                    c.put(PREFS, json={"wants_information_mail": True})
+                    for c in clients
+                    for _ in range(3)
+                )
             )
             assert {r.status_code for r in answers} == {200}
             flood = clients[0]
-            answers = [await flood.put(PREFS, json={"wants_information_mail": True}) for _ in range(150)]
+            answers = [
+                await flood.put(PREFS, json={"wants_information_mail": True}) for _ in range(150)
+            ]
             assert sum(r.status_code == 429 for r in answers) >= 110
         finally:
             for c in clients:
@@ -120,8 +141,16 @@ async def test_http_write_limit_holds_across_processes(tmp_path: Path) -> None:
     await asyncio.to_thread(upgrade, db_url)
     prefix = f"classhub-test-{uuid.uuid4().hex[:8]}"
     procs = [
-        ServerProcess(server_env(db_url, tmp_path / f"var{i}", REDIS_URL=REDIS_URL, REDIS_PREFIX=prefix,
-                                 WRITE_RATE="0.2", WRITE_BURST="6"))
+        ServerProcess(
+            server_env(
+                db_url,
+                tmp_path / f"var{i}",
+                REDIS_URL=REDIS_URL,
+                REDIS_PREFIX=prefix,
+                WRITE_RATE="0.2",
+                WRITE_BURST="6",
+            )
+        )
         for i in (1, 2)
     ]
     world = World(db_url)
@@ -134,7 +163,11 @@ async def test_http_write_limit_holds_across_processes(tmp_path: Path) -> None:
         codes = []
         for i in range(10):
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{procs[i % 2].port}") as c:
-                codes.append((await c.put(PREFS, json={"wants_information_mail": True}, headers=headers)).status_code)
+                codes.append(
+                    (
+                        await c.put(PREFS, json={"wants_information_mail": True}, headers=headers)
+                    ).status_code
+                )
         # Each process alone would have let 6 through (12 in all).
         assert codes == [200] * 6 + [429] * 4, codes
     finally:

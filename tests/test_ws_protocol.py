@@ -34,7 +34,8 @@ class RawWs:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         key = base64.b64encode(os.urandom(16)).decode()
         writer.write(
-            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
             f"Sec-WebSocket-Protocol: classhub.json.v1\r\nOrigin: {ORIGIN}\r\n"
             f"Cookie: classhub_session={cookie}\r\n\r\n".encode()
@@ -50,7 +51,9 @@ class RawWs:
         mask = os.urandom(4)
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
         assert len(payload) < 126
-        self.writer.write(bytes([(0x80 if fin else 0) | opcode, 0x80 | len(payload)]) + mask + masked)
+        self.writer.write(
+            bytes([(0x80 if fin else 0) | opcode, 0x80 | len(payload)]) + mask + masked
+        )
 
     async def read_frame(self, timeout: float = 10.0) -> tuple[int, bytes]:
         head = await asyncio.wait_for(self.reader.readexactly(2), timeout)
@@ -92,7 +95,9 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[ServerProcess, World, Pa
         proc.stop()
 
 
-async def test_a_close_between_fragments_is_a_normal_close(server: tuple[ServerProcess, World, Path]) -> None:
+async def test_a_close_between_fragments_is_a_normal_close(
+    server: tuple[ServerProcess, World, Path],
+) -> None:
     """RFC 6455 5.4: control frames may come between the fragments of a message. A close
     there ends the connection normally (the echo of its code), not with 1002."""
     proc, world, _ = server
@@ -143,7 +148,9 @@ async def _aborted_post(port: int, path: str, headers: str = "", method: str = "
     writer.close()
 
 
-async def test_clients_faults_do_not_flood_the_log(server: tuple[ServerProcess, World, Path]) -> None:
+async def test_clients_faults_do_not_flood_the_log(
+    server: tuple[ServerProcess, World, Path],
+) -> None:
     """Aborted request bodies and text frames that are not UTF-8 are the clients' faults:
     no ERROR, no traceback (each used to log both); the invalid frame still gets 1007."""
     proc, world, log = server
@@ -153,7 +160,9 @@ async def test_clients_faults_do_not_flood_the_log(server: tuple[ServerProcess, 
 
     token = unsign_token(SECRET, cookie)
     assert token is not None
-    signed_in = f"Cookie: classhub_session={cookie}\r\nX-CSRF-Token: {csrf_token_for(SECRET, token)}\r\n"
+    signed_in = (
+        f"Cookie: classhub_session={cookie}\r\nX-CSRF-Token: {csrf_token_for(SECRET, token)}\r\n"
+    )
     for _ in range(10):
         await _aborted_post(proc.port, "/api/login")  # nobody signed in
         await _aborted_post(proc.port, "/api/me/mail-preferences", signed_in, "PUT")

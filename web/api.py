@@ -158,7 +158,11 @@ async def parse_json_body(request: Request, model: type[BaseModel]) -> BaseModel
         unknown = sorted(k for k in data if k not in known)
         if unknown:
             details = [
-                {"field": k, "problem": f"unknown field; expected one of: {', '.join(sorted(known)) or 'none'}"}
+                {
+                    "field": k,
+                    "problem": "unknown field; expected one of: "
+                    + (", ".join(sorted(known)) or "none"),
+                }
                 for k in unknown
             ]
             raise ApiError(422, "invalid", _summarise(details), details=details)

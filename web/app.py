@@ -70,7 +70,9 @@ async def in_process_mailer(services: Services, enabled: bool) -> AsyncIterator[
     )
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop), name="in-process-mailer")
-    log.info("mailer running inside this server, sending to %s", services.settings.mail.target.describe())
+    log.info(
+        "mailer running inside this server, sending to %s", services.settings.mail.target.describe()
+    )
     try:
         yield
     finally:
@@ -79,7 +81,9 @@ async def in_process_mailer(services: Services, enabled: bool) -> AsyncIterator[
             await asyncio.wait_for(task, 15)
         except Exception:  # noqa: BLE001 - leased mail is retried by the next worker
             task.cancel()
-            log.warning("the in-process mailer did not stop in time; its leased mail is retried later")
+            log.warning(
+                "the in-process mailer did not stop in time; its leased mail is retried later"
+            )
 
 
 def create_app(settings: Settings | None = None, *, mailer: bool = False) -> Starlette:
@@ -97,7 +101,11 @@ def create_app(settings: Settings | None = None, *, mailer: bool = False) -> Sta
             from web.routes.pinboard import release_writer
 
             # The release writer fans out through the hub: it stops first.
-            async with start_hub(services), release_writer(services), in_process_mailer(services, mailer):
+            async with (
+                start_hub(services),
+                release_writer(services),
+                in_process_mailer(services, mailer),
+            ):
                 yield
         finally:
             from web.photo_decoding import close_decode_pool

@@ -91,10 +91,21 @@ def build_parser() -> argparse.ArgumentParser:
         "migrated automatically; on PostgreSQL it refuses to start until `classhub migrate` ran.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-    serve.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-For/Proto from the proxies in FORWARDED_ALLOW_IPS (default 127.0.0.1)")
-    serve.add_argument("--no-uvloop", dest="uvloop", action="store_false", help="use the plain asyncio loop")
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    serve.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="trust X-Forwarded-For/Proto from the proxies in FORWARDED_ALLOW_IPS "
+        "(default 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--no-uvloop", dest="uvloop", action="store_false", help="use the plain asyncio loop"
+    )
     serve.add_argument(
         "--mailer", action="store_true",
         help="also run a mail worker in this process (one machine, e.g. the embedded default's "

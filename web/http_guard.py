@@ -84,7 +84,9 @@ def fit_to_file_limit(limits: HttpLimits, open_files: int) -> HttpLimits:
 
 
 def _response(status: bytes, extra: bytes = b"") -> bytes:
-    return b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n" + extra + b"\r\n"
+    return (
+        b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n" + extra + b"\r\n"
+    )
 
 
 TIMED_OUT = _response(b"408 Request Timeout")
@@ -128,7 +130,9 @@ class PendingConnections:
             waited = loop.time() - oldest.pending_since
             if waited < self.GRACE_SECS:
                 if self._recheck is None:
-                    self._recheck = loop.call_later(self.GRACE_SECS - waited, self._shed_later, ip, loop)
+                    self._recheck = loop.call_later(
+                        self.GRACE_SECS - waited, self._shed_later, ip, loop
+                    )
                 return
             oldest.evict()
 
@@ -216,7 +220,9 @@ class GuardedHttpTools(HttpToolsProtocol):
         self.pending_since = self.loop.time()
         self.pending.add(self)
         if self._waiting_headers:  # not evicted at once
-            self._timer = self.loop.call_later(self.limits.header_timeout_secs, self._refuse, TIMED_OUT)
+            self._timer = self.loop.call_later(
+                self.limits.header_timeout_secs, self._refuse, TIMED_OUT
+            )
 
     def _stop_waiting(self) -> None:
         self._cancel_timer()
@@ -251,7 +257,9 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._body_progress = now
         idle = now - self._body_progress
         if idle < self.limits.body_timeout_secs:
-            self._timer = self.loop.call_later(self.limits.body_timeout_secs - idle, self._body_check)
+            self._timer = self.loop.call_later(
+                self.limits.body_timeout_secs - idle, self._body_check
+            )
             return
         self._stop_waiting()
         # The application may be reading this body: it sees the client gone. No answer is

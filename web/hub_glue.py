@@ -45,7 +45,12 @@ def run_server(app: Any, **uvicorn_options: Any) -> None:
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             hub = getattr(app.state, "services", None) and app.state.services.hub
-            if sig == signal.SIGTERM and hub is not None and not self.drain_started and not self.should_exit:
+            if (
+                sig == signal.SIGTERM
+                and hub is not None
+                and not self.drain_started
+                and not self.should_exit
+            ):
                 self.drain_started = True
                 loop = asyncio.get_event_loop()
                 loop.call_soon_threadsafe(lambda: loop.create_task(self._drain(hub)))

@@ -27,7 +27,9 @@ ERROR_SCHEMA = {
 }
 
 
-def _schema(model: type[BaseModel], components: dict[str, Any], *, request: bool = False) -> dict[str, Any]:
+def _schema(
+    model: type[BaseModel], components: dict[str, Any], *, request: bool = False
+) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template=REF_TEMPLATE)
     for name, sub in schema.pop("$defs", {}).items():
         components[name] = sub
@@ -35,6 +37,11 @@ def _schema(model: type[BaseModel], components: dict[str, Any], *, request: bool
         schema["additionalProperties"] = False  # web.api.parse_json_body refuses unknown fields
     components[model.__name__] = schema
     return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _operation_slug(path: str) -> str:
+    """``/api/events/{event_id}/board`` -> ``api_events_event_id_board``."""
+    return path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
 
 
 def build_openapi(operations: list[Operation]) -> dict[str, Any]:
@@ -62,7 +69,10 @@ def build_openapi(operations: list[Operation]) -> dict[str, Any]:
                 params.append(
                     {"name": name, "in": "query", "required": name in required, "schema": prop}
                 )
-        error = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        error = {
+            "description": "error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
         ok: dict[str, Any] = {"description": "success"}
         produces = (op.produces,) if isinstance(op.produces, str) else op.produces
         if op.response is not None:
@@ -77,7 +87,7 @@ def build_openapi(operations: list[Operation]) -> dict[str, Any]:
             responses[str(status)] = {**(ok if status < 300 else error), "description": text}
         entry: dict[str, Any] = {
             "summary": op.summary,
-            "operationId": f"{op.method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+            "operationId": f"{op.method.lower()}_{_operation_slug(path)}",
             "parameters": params,
             "responses": responses,
         }
@@ -88,7 +98,9 @@ def build_openapi(operations: list[Operation]) -> dict[str, Any]:
         if op.body is not None:
             entry["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": _schema(op.body, components, request=True)}},
+                "content": {
+                    "application/json": {"schema": _schema(op.body, components, request=True)}
+                },
             }
         elif op.content_type is not None:
             media: dict[str, Any] = {"schema": op.form_schema} if op.form_schema else {}

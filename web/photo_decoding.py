@@ -44,8 +44,10 @@ class DecodePool:
         """Run ``fn`` in the pool for ``user_id``; 429 if they already have enough running."""
         if self._running.get(user_id, 0) >= self.per_user:
             raise ApiError(
-                429, "busy",
-                f"{self.per_user} of your photos are being processed; send this one when they are done",
+                429,
+                "busy",
+                f"{self.per_user} of your photos are being processed; "
+                "send this one when they are done",
                 headers={"Retry-After": str(RETRY_AFTER_SECS)},
             )
         self._running[user_id] = self._running.get(user_id, 0) + 1

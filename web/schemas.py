@@ -42,7 +42,12 @@ CHANNEL_PATTERN = (
 )
 ChannelName = Annotated[
     str,
-    Field(min_length=1, max_length=120, pattern=CHANNEL_PATTERN, description="a channel name (canonical)"),
+    Field(
+        min_length=1,
+        max_length=120,
+        pattern=CHANNEL_PATTERN,
+        description="a channel name (canonical)",
+    ),
     AfterValidator(_canonical_channel),
 ]
 

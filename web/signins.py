@@ -151,7 +151,9 @@ class SignIns:
     def detach_hub(self) -> None:
         self.hub = None
 
-    async def user_for_hash(self, session_hash: str, *, allow_terminating: bool = False) -> User | None:
+    async def user_for_hash(
+        self, session_hash: str, *, allow_terminating: bool = False
+    ) -> User | None:
         found = self.cache.get(session_hash, utcnow())
         if found is None:
             found = await self._look_up(session_hash)

@@ -75,7 +75,17 @@ SECURITY_HEADERS = {
 }
 
 # Paths the client's router knows; each (and everything below it) gets the shell.
-CLIENT_PREFIXES = ("signin", "invite", "events", "me", "admin", "trainer", "organiser", "dm", "offline")
+CLIENT_PREFIXES = (
+    "signin",
+    "invite",
+    "events",
+    "me",
+    "admin",
+    "trainer",
+    "organiser",
+    "dm",
+    "offline",
+)
 
 
 def _no_store(headers: dict[str, str]) -> dict[str, str]:
@@ -99,7 +109,9 @@ def _service_worker_source(mtimes: tuple[float, ...]) -> bytes:
     for p in files + [STATIC_DIR / "index.html", STATIC_DIR / "sw.js"]:
         digest.update(p.read_bytes())
     source = (STATIC_DIR / "sw.js").read_text()
-    source = source.replace("__VERSION__", digest.hexdigest()[:16]).replace("__FILES__", json.dumps(urls))
+    source = source.replace("__VERSION__", digest.hexdigest()[:16]).replace(
+        "__FILES__", json.dumps(urls)
+    )
     return source.encode()
 
 

@@ -40,7 +40,11 @@ def _page(title: str, content: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
         PAGE.format(title=html.escape(title), content=content),
         status_code=status,
-        headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Content-Security-Policy": PAGE_CSP},
+        headers={
+            "Cache-Control": "no-store",
+            "X-Robots-Tag": "noindex",
+            "Content-Security-Policy": PAGE_CSP,
+        },
     )
 
 

@@ -40,7 +40,8 @@ async def _user_for_hash(services: Services, session_hash: str) -> User | None:
 
 
 class WebSocketEndpoint:
-    """A plain ASGI app, so the hub reads and writes the raw ASGI messages (no wrapper per frame)."""
+    """A plain ASGI app, so the hub reads and writes the raw ASGI messages (no wrapper per
+    frame)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -78,11 +79,18 @@ class WebSocketEndpoint:
                 session_hash = token_hash(raw)
                 user = await _user_for_hash(services, session_hash)
         if user is None:
-            await _refuse(scope, send, 403, "sign in first (session cookie or a token from POST /api/ws-token)")
+            await _refuse(
+                scope,
+                send,
+                403,
+                "sign in first (session cookie or a token from POST /api/ws-token)",
+            )
             return
         codec = choose_subprotocol(list(scope.get("subprotocols") or []))
         if codec is None:
-            await _refuse(scope, send, 403, "offer the classhub.json.v1 or classhub.msgpack.v1 subprotocol")
+            await _refuse(
+                scope, send, 403, "offer the classhub.json.v1 or classhub.msgpack.v1 subprotocol"
+            )
             return
         # This frame lives as long as the connection: keep only what serve needs.
         del conn, services, settings, message, token, origin

@@ -1,4 +1,5 @@
-"""The WebSocket protocol ``classhub serve`` runs: uvicorn's ``websockets-sansio``, two faults fixed.
+"""The WebSocket protocol ``classhub serve`` runs: uvicorn's ``websockets-sansio``, two
+faults fixed.
 
 uvicorn's ``websockets-sansio`` implementation is the one the hub writes
 frames through directly (realtime/rawsend.py), so we keep it and correct, in
@@ -73,7 +74,9 @@ class ClasshubWebSocketProtocol(WebSocketsSansIOProtocol):
         except UnicodeDecodeError as exc:
             client = f"{self.client[0]}:{self.client[1]}" if self.client else "?"
             log.info(
-                "WebSocket from %s closed with 1007: a text message that is not UTF-8 (%s)", client, exc.reason
+                "WebSocket from %s closed with 1007: a text message that is not UTF-8 (%s)",
+                client,
+                exc.reason,
             )
             self.conn.send_close(CloseCode.INVALID_DATA, "invalid UTF-8")
             self.handle_parser_exception()

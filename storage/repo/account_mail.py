@@ -35,7 +35,9 @@ async def _recently_mailed(db: AsyncSession, user: User, event_id: int | None) -
         Invitation.created_at > since,
         Invitation.event_id.is_(None) if event_id is None else Invitation.event_id == event_id,
     ]
-    return (await db.execute(select(Invitation.token_hash).where(*where).limit(1))).first() is not None
+    return (
+        await db.execute(select(Invitation.token_hash).where(*where).limit(1))
+    ).first() is not None
 
 
 async def mail_link(

@@ -49,7 +49,9 @@ def normalise_email(email: str) -> str:
 
 
 async def user_by_email(db: AsyncSession, email: str) -> User | None:
-    return (await db.execute(select(User).where(User.email == email.strip().lower()))).scalar_one_or_none()
+    return (
+        await db.execute(select(User).where(User.email == email.strip().lower()))
+    ).scalar_one_or_none()
 
 
 async def create_user(
@@ -361,10 +363,15 @@ async def names_of(db: AsyncSession, user_ids: Iterable[int]) -> dict[int, str]:
 
 
 async def users_by_id(db: AsyncSession, user_ids: Iterable[int]) -> dict[int, User]:
-    return {u.id: u for u in (await db.execute(select(User).where(User.id.in_(list(user_ids))))).scalars()}
+    return {
+        u.id: u
+        for u in (await db.execute(select(User).where(User.id.in_(list(user_ids))))).scalars()
+    }
 
 
-async def valid_sessions(db: AsyncSession, session_hashes: Iterable[str], now: dt.datetime) -> set[str]:
+async def valid_sessions(
+    db: AsyncSession, session_hashes: Iterable[str], now: dt.datetime
+) -> set[str]:
     """Of ``session_hashes``, those not revoked nor expired whose account is active."""
     return set((await db.execute(
         select(AuthSession.token_hash).join(User, User.id == AuthSession.user_id).where(

@@ -76,7 +76,9 @@ async def _latest_text(db: AsyncSession, event: ChannelEvent, user_id: int | Non
             .where(
                 ChannelEvent.ref_id == event.id,
                 ChannelEvent.type.in_(EDIT_TYPES),
-                ChannelEvent.author_id == user_id if user_id is not None else ChannelEvent.author_id.is_(None),
+                ChannelEvent.author_id == user_id
+                if user_id is not None
+                else ChannelEvent.author_id.is_(None),
             )
             .order_by(ChannelEvent.id.desc())
             .limit(1)
@@ -113,7 +115,9 @@ async def remove_events(
                 ChannelEvent.ref_id.in_(chunk), ChannelEvent.id.not_in(keep or {0})
             )
         )
-        dependents += [i for i, ref, channel in rows if ref is not None and channel == own[ref].channel]
+        dependents += [
+            i for i, ref, channel in rows if ref is not None and channel == own[ref].channel
+        ]
     all_doomed = sorted(set(doomed) | set(dependents))
     for chunk in _chunks(all_doomed):
         await db.execute(delete(ChannelEvent).where(ChannelEvent.id.in_(chunk)))
@@ -217,7 +221,14 @@ async def remove_contributions(
                 .values(body={"former_participant": True, "text": ""})
             )
         notices = [
-            NewEvent(ev.channel, MESSAGE_EDITED, {"former_participant": True, "text": ""}, None, None, ev.id)
+            NewEvent(
+                ev.channel,
+                MESSAGE_EDITED,
+                {"former_participant": True, "text": ""},
+                None,
+                None,
+                ev.id,
+            )
             for ev in own.values()
         ]
         return 0, len(own), (await append(db, notices) if notices else [])

@@ -1,7 +1,7 @@
 """What mail keeps about a person, forgotten when their account is erased.
 
-Called by ``storage.repo.erasure.erase_user`` (step 3 of its fixed order). Deliveries stay as counted rows
-of their campaign (the sender's statistics), without an address and without
+Called by ``storage.repo.erasure.erase_user`` (step 3 of its fixed order). Deliveries
+stay as counted rows of their campaign (the sender's statistics), without an address and without
 the server's answer, which often quotes the address; mail still queued for the
 person is not sent. "Seen" acknowledgements go entirely.
 """

@@ -135,7 +135,9 @@ async def pinboard_data(db: AsyncSession, user_id: int) -> dict[str, Any]:
     ).scalars():
         revisions = (
             await db.execute(
-                select(NoteRevision).where(NoteRevision.note_id == note.id).order_by(NoteRevision.version)
+                select(NoteRevision)
+                .where(NoteRevision.note_id == note.id)
+                .order_by(NoteRevision.version)
             )
         ).scalars()
         notes.append(

@@ -34,7 +34,12 @@ from storage.repo.channel_log import NewEvent, StoredEvent, append
 from storage.repo.outbox import create_campaign
 
 EDITABLE = ("starts_at", "ends_at", "location", "description")
-LABELS = {"starts_at": "Starts", "ends_at": "Ends", "location": "Place", "description": "Description"}
+LABELS = {
+    "starts_at": "Starts",
+    "ends_at": "Ends",
+    "location": "Place",
+    "description": "Description",
+}
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,9 @@ def _text_for_mail(event: Event, kind: str, changes: dict[str, list[Any]], note:
             if name == "description":
                 lines.append(f"- {LABELS[name]}: now\n{after}")
             elif name in ("starts_at", "ends_at"):
-                lines.append(f"- {LABELS[name]}: {_readable_time(after)} (was {_readable_time(before)})")
+                lines.append(
+                    f"- {LABELS[name]}: {_readable_time(after)} (was {_readable_time(before)})"
+                )
             else:
                 lines.append(f"- {LABELS[name]}: {after} (was {before})")
     if note:
@@ -105,7 +112,9 @@ async def apply_change(
         kind = EventStatus.CHANGED.value
     event.status = kind
 
-    change = EventChange(event_id=event.id, actor_id=actor.id, kind=kind, changes=changes, note=req.note)
+    change = EventChange(
+        event_id=event.id, actor_id=actor.id, kind=kind, changes=changes, note=req.note
+    )
     db.add(change)
     await db.flush()
 
@@ -127,7 +136,9 @@ async def apply_change(
         kind=CampaignKind.EVENT_CHANGE.value,
         category=MailCategory.SERVICE,
         subject=subject,
-        body_text=_text_for_mail(event, kind, {k: v for k, v in changes.items() if k != "status"}, req.note),
+        body_text=_text_for_mail(
+            event, kind, {k: v for k, v in changes.items() if k != "status"}, req.note
+        ),
         body_html=None,
         audience={"kind": "event_change", "event_id": event.id, "change_id": change.id},
         event_ids=[event.id],

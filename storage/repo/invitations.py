@@ -162,7 +162,8 @@ async def accept_invitation(
                     Invitation.user_id == user.id,
                     Invitation.event_id.is_not(None),
                     Invitation.expires_at > now,
-                    (Invitation.used_at.is_(None)) | (Invitation.token_hash == invitation.token_hash),
+                    (Invitation.used_at.is_(None))
+                    | (Invitation.token_hash == invitation.token_hash),
                 )
             )
         ).scalars()

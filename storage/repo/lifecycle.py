@@ -36,12 +36,18 @@ def _check(user: User, transition: str) -> None:
     status = UserStatus(user.status)
     if status not in ALLOWED[transition]:
         raise Conflict(
-            f"cannot_{transition}", f"{transition}: not possible for an account that is {status.value}"
+            f"cannot_{transition}",
+            f"{transition}: not possible for an account that is {status.value}",
         )
 
 
 async def terminate(
-    db: AsyncSession, user: User, *, grace_days: int, erase_content: bool, now: dt.datetime | None = None
+    db: AsyncSession,
+    user: User,
+    *,
+    grace_days: int,
+    erase_content: bool,
+    now: dt.datetime | None = None,
 ) -> dt.datetime:
     """Lock the account and schedule its deletion; returns when it will be deleted."""
     _check(user, "terminate")

@@ -33,7 +33,9 @@ class AuditFilter:
 
     def conditions(self) -> paging.Conditions:
         return paging.equal(
-            (AUDIT.actor_id, self.actor_id), (AUDIT.action, self.action), (AUDIT.target, self.target)
+            (AUDIT.actor_id, self.actor_id),
+            (AUDIT.action, self.action),
+            (AUDIT.target, self.target),
         ) + paging.window(AUDIT.at, self.since, self.until)
 
 

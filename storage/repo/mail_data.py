@@ -42,4 +42,6 @@ async def changes_seen(db: AsyncSession, user_id: int) -> list[dict[str, Any]]:
     rows = (
         await db.execute(select(EventChangeSeen).where(EventChangeSeen.user_id == user_id))
     ).scalars()
-    return [{"change_id": r.change_id, "seen_at": r.seen_at.isoformat(), "via": r.via} for r in rows]
+    return [
+        {"change_id": r.change_id, "seen_at": r.seen_at.isoformat(), "via": r.via} for r in rows
+    ]

@@ -9,9 +9,9 @@ died before recording "sent" (at-least-once; the stable Message-ID lets the
 receiving side recognise it).
 
 On PostgreSQL the claim is ``WITH c AS (SELECT ... FOR UPDATE SKIP LOCKED
-LIMIT n) UPDATE ... WHERE id IN (SELECT id FROM c)``, so parallel workers take disjoint rows without waiting on each
-other. SQLite has one writer at a time: the same UPDATE runs under the
-database write lock, which makes the claim atomic there too.
+LIMIT n) UPDATE ... WHERE id IN (SELECT id FROM c)``, so parallel workers take
+disjoint rows without waiting on each other. SQLite has one writer at a time: the same
+UPDATE runs under the database write lock, which makes the claim atomic there too.
 """
 
 from __future__ import annotations
@@ -76,7 +76,9 @@ async def create_campaign(
                 "campaign_id": campaign.id,
                 "user_id": r.user_id,
                 "email": None,
-                "status": (DeliveryStatus.SUPPRESSED if suppressed else DeliveryStatus.QUEUED).value,
+                "status": (
+                    DeliveryStatus.SUPPRESSED if suppressed else DeliveryStatus.QUEUED
+                ).value,
                 "attempts": 0,
                 "last_error": UNSUBSCRIBED if suppressed else "",
                 "next_attempt_at": campaign.send_at,
@@ -241,7 +243,11 @@ async def mark_final(
     email: str | None = None,
     message_id: str | None = None,
 ) -> None:
-    values: dict[str, Any] = {"status": status.value, "last_error": error[:2000], "lease_until": None}
+    values: dict[str, Any] = {
+        "status": status.value,
+        "last_error": error[:2000],
+        "lease_until": None,
+    }
     if attempted:
         values["attempts"] = MailDelivery.attempts + 1
     if email is not None:

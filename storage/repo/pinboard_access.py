@@ -55,7 +55,9 @@ class BoardTx:
 
     def emit(self, channel: str, type_: str, body: dict[str, Any], *, server: bool = False) -> None:
         self.items.append(
-            NewEvent(channel=channel, type=type_, body=body, author_id=None if server else self.actor.id)
+            NewEvent(
+                channel=channel, type=type_, body=body, author_id=None if server else self.actor.id
+            )
         )
 
     async def commit_events(self) -> list[StoredEvent]:
@@ -192,7 +194,9 @@ async def note_for(
     return note, acc
 
 
-async def check_section_writable(db: AsyncSession, acc: BoardAccess, section_id: int | None) -> None:
+async def check_section_writable(
+    db: AsyncSession, acc: BoardAccess, section_id: int | None
+) -> None:
     if section_id is None:
         return
     section = await section_of(db, acc, section_id)

@@ -1,4 +1,5 @@
-"""Moderating a board: take a note offline (telling its author), reinstate, approve, the queue, history."""
+"""Moderating a board: take a note offline (telling its author), reinstate, approve,
+the queue, history."""
 
 from __future__ import annotations
 

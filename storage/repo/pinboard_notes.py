@@ -195,7 +195,9 @@ async def edit_note(
 
 
 async def _has_replies(db: AsyncSession, note_id: int) -> bool:
-    return (await db.execute(select(Reply.id).where(Reply.note_id == note_id).limit(1))).first() is not None
+    return (
+        await db.execute(select(Reply.id).where(Reply.note_id == note_id).limit(1))
+    ).first() is not None
 
 
 async def delete_note(tx: BoardTx, acc: BoardAccess, note: Note, *, reason: str = "") -> bool:
@@ -293,7 +295,9 @@ async def move_note(
                 select(Note)
                 .where(
                     Note.board_id == note.board_id,
-                    Note.section_id.is_(None) if section_id is None else Note.section_id == section_id,
+                    Note.section_id.is_(None)
+                    if section_id is None
+                    else Note.section_id == section_id,
                     Note.state != NoteState.DRAFT.value,
                     Note.id != note.id,
                 )

@@ -48,7 +48,9 @@ async def notes_as_seen(
         by_note.setdefault(r.note_id, []).append(reply_view(r, names))
     out = []
     for n in notes:
-        item = note_view(n, names, photos.get(n.photo_id) if n.photo_id else None, counts.get(n.id, 0))
+        item = note_view(
+            n, names, photos.get(n.photo_id) if n.photo_id else None, counts.get(n.id, 0)
+        )
         item["replies"] = by_note.get(n.id, [])
         item["my_vote"] = n.id in mine
         if with_private and n.state == NoteState.OFFLINE.value:

@@ -24,7 +24,9 @@ from storage.repo.pinboard_access import (
 from storage.repo.pinboard_views import section_view
 
 
-async def section_for(db: AsyncSession, user: User, section_id: int) -> tuple[BoardSection, BoardAccess]:
+async def section_for(
+    db: AsyncSession, user: User, section_id: int
+) -> tuple[BoardSection, BoardAccess]:
     section = await db.get(BoardSection, section_id)
     if section is None:
         raise NotFound("section")

@@ -83,7 +83,9 @@ async def register(
         enrolled = False
         if event_id is not None:
             current = await db.get(Enrolment, (user.id, event_id))
-            enrolled = await enrol(db, user.id, event_id, _role_to_set(role, current, keep_higher_role))
+            enrolled = await enrol(
+                db, user.id, event_id, _role_to_set(role, current, keep_higher_role)
+            )
         if user.password_hash is None:
             await mail_link(db, user, actor=actor, public_url=public_url, ttl_secs=ttl_secs)
         return Registration(user, False, enrolled, None, True, email, name)
@@ -245,7 +247,9 @@ async def enrol_from_csv(
                 outcome.errors.append((row.line, "display_name is required for a new account"))
                 continue
             if existing is not None and existing.status != UserStatus.ACTIVE.value:
-                outcome.errors.append((row.line, f"the account of {row.email} is {existing.status}"))
+                outcome.errors.append(
+                    (row.line, f"the account of {row.email} is {existing.status}")
+                )
                 continue
         reg = await register(
             db,

@@ -64,12 +64,16 @@ async def _delete_channel_events(db: AsyncSession, channels: list[str]) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def apply_event_retention(db: AsyncSession, now: dt.datetime, report: RetentionReport) -> None:
+async def apply_event_retention(
+    db: AsyncSession, now: dt.datetime, report: RetentionReport
+) -> None:
     events = (await db.execute(select(Event).where(Event.ends_at <= now))).scalars().all()
     for ev in events:
         touched = 0
         groups = list(
-            (await db.execute(select(LearningGroup.id).where(LearningGroup.event_id == ev.id))).scalars()
+            (
+                await db.execute(select(LearningGroup.id).where(LearningGroup.event_id == ev.id))
+            ).scalars()
         )
         if _due(ev, ev.chat_retention_days, now):
             chat = [f"event:{ev.id}:chat", f"event:{ev.id}:news"] + [f"group:{g}" for g in groups]
@@ -79,7 +83,9 @@ async def apply_event_retention(db: AsyncSession, now: dt.datetime, report: Rete
         boards = list((await db.execute(select(Board.id).where(Board.event_id == ev.id))).scalars())
         if _due(ev, ev.photos_retention_days, now) and boards:
             ids = list(
-                (await db.execute(select(Attachment.id).where(Attachment.board_id.in_(boards)))).scalars()
+                (
+                    await db.execute(select(Attachment.id).where(Attachment.board_id.in_(boards)))
+                ).scalars()
             )
             if ids:
                 # Notes keep their place; their photo reference goes (FK SET NULL as well).

@@ -194,7 +194,9 @@ async def get_event(db: AsyncSession, event_id: int) -> dict[str, Any] | None:
 
 async def stream(db: AsyncSession, f: MessageFilter) -> AsyncIterator[dict[str, Any]]:
     """Every hit as an export row (no history), oldest first, in chunks (``paging.stream``)."""
-    async for row in paging.stream(db, _select(), CE.id, await _conditions(db, f), shape=review_row):
+    async for row in paging.stream(
+        db, _select(), CE.id, await _conditions(db, f), shape=review_row
+    ):
         yield row
 
 

@@ -101,7 +101,8 @@ async def retry_after(
     ends = [
         until
         for column, key, limit in checks
-        if (until := await _blocked_until(db, column, key, limit, since, window, exclude_id)) is not None
+        if (until := await _blocked_until(db, column, key, limit, since, window, exclude_id))
+        is not None
     ]
     if not ends:
         return None

@@ -61,7 +61,9 @@ class Recorder:
     reject_rcpt: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
         if address in self.reject_rcpt:
             with self.lock:
                 self.attempts.append((time.monotonic(), address, "550 rcpt"))
@@ -77,7 +79,11 @@ class Recorder:
             self.attempts.append((time.monotonic(), rcpt, answer))
             if answer.startswith("250"):
                 self.received.append(
-                    Received(time.monotonic(), rcpt, message_from_bytes(envelope.content, policy=email.policy.default))
+                    Received(
+                        time.monotonic(),
+                        rcpt,
+                        message_from_bytes(envelope.content, policy=email.policy.default),
+                    )
                 )
         return answer
 
@@ -208,7 +214,10 @@ async def statuses(services: Any, campaign_id: int) -> list[tuple[int | None, st
     async with services.db.session() as db:
         rows = await db.execute(
             select(
-                MailDelivery.user_id, MailDelivery.status, MailDelivery.attempts, MailDelivery.last_error
+                MailDelivery.user_id,
+                MailDelivery.status,
+                MailDelivery.attempts,
+                MailDelivery.last_error,
             )
             .where(MailDelivery.campaign_id == campaign_id)
             .order_by(MailDelivery.user_id)

@@ -58,12 +58,25 @@ def test_full_jitter_stays_under_the_capped_exponential() -> None:
     ("url", "scheme", "host", "port", "user", "password", "tls", "starttls"),
     [
         ("smtp://relay.local", "smtp", "relay.local", 25, None, None, False, False),
-        ("smtp+starttls://u%40x:p%3Aw@mail.example.org", "smtp+starttls", "mail.example.org", 587, "u@x", "p:w", False, True),
-        ("smtps://me:secret@mail.example.org:2465", "smtps", "mail.example.org", 2465, "me", "secret", True, False),
+        (
+            "smtp+starttls://u%40x:p%3Aw@mail.example.org",
+            "smtp+starttls", "mail.example.org", 587, "u@x", "p:w", False, True,
+        ),
+        (
+            "smtps://me:secret@mail.example.org:2465",
+            "smtps", "mail.example.org", 2465, "me", "secret", True, False,
+        ),
     ],
 )
 def test_mail_url_forms(
-    url: str, scheme: str, host: str, port: int, user: str | None, password: str | None, tls: bool, starttls: bool
+    url: str,
+    scheme: str,
+    host: str,
+    port: int,
+    user: str | None,
+    password: str | None,
+    tls: bool,
+    starttls: bool,
 ) -> None:
     t = parse_mail_url(url)
     assert (t.scheme, t.host, t.port, t.username, t.password, t.use_tls, t.start_tls) == (
@@ -84,7 +97,9 @@ def test_mail_url_forms(
 def test_bad_mail_urls_fail_with_one_line(url: str, words: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_mail_url(url)
-    assert err.value.variable == "MAIL_URL" and words in str(err.value) and "\n" not in str(err.value)
+    assert (
+        err.value.variable == "MAIL_URL" and words in str(err.value) and "\n" not in str(err.value)
+    )
 
 
 def _mail_settings(tmp_path: Path, **env: str) -> MailSettings:
@@ -123,7 +138,12 @@ def _claimed(category: str, html: str | None = None) -> Claimed:
 
 def test_information_mail_has_one_click_headers_and_service_mail_does_not() -> None:
     secret = "s" * 40
-    info = build_message(_claimed("information", "<p>Hi</p>"), sender="C <n@classhub.test>", public_url="https://c.example", secret_key=secret)
+    info = build_message(
+        _claimed("information", "<p>Hi</p>"),
+        sender="C <n@classhub.test>",
+        public_url="https://c.example",
+        secret_key=secret,
+    )
     assert info["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url = info["List-Unsubscribe"].strip("<>")
     assert url.startswith("https://c.example/unsubscribe/")
@@ -131,10 +151,25 @@ def test_information_mail_has_one_click_headers_and_service_mail_does_not() -> N
     assert user_for_unsubscribe_token("t" * 40, url.rsplit("/", 1)[1]) is None
     wire = to_wire(info)
     assert wire.isascii() and b"\r\nList-Unsubscribe: <https://c.example/unsubscribe/" in wire
-    service = build_message(_claimed("service"), sender="C <n@classhub.test>", public_url="https://c.example", secret_key=secret)
+    service = build_message(
+        _claimed("service"),
+        sender="C <n@classhub.test>",
+        public_url="https://c.example",
+        secret_key=secret,
+    )
     parsed = message_from_bytes(to_wire(service), policy=email.policy.default)
-    assert "List-Unsubscribe" not in parsed and parsed["To"].addresses[0].addr_spec == "ana@example.org"
-    assert parsed["To"].addresses[0].display_name == "Ana Ärger" and parsed["Subject"] == "Zürich, Raum B"
+    assert (
+        "List-Unsubscribe" not in parsed
+        and parsed["To"].addresses[0].addr_spec == "ana@example.org"
+    )
+    assert (
+        parsed["To"].addresses[0].display_name == "Ana Ärger"
+        and parsed["Subject"] == "Zürich, Raum B"
+    )
     assert parsed.get_content().replace("\r\n", "\n") == "Grüße\n"
-    assert service["Message-ID"] == message_id(41, 7, "C <n@classhub.test>") == "<classhub.c7.d41@classhub.test>"
+    assert (
+        service["Message-ID"]
+        == message_id(41, 7, "C <n@classhub.test>")
+        == "<classhub.c7.d41@classhub.test>"
+    )
     assert unsubscribe_token(secret, 5) == unsubscribe_token(secret, 5)  # stable links

@@ -51,7 +51,9 @@ async def campaign_to(
     return campaign, people, organiser
 
 
-async def test_every_recipient_gets_one_message_addressed_to_them_alone(env: Env, smtp: SmtpServer) -> None:
+async def test_every_recipient_gets_one_message_addressed_to_them_alone(
+    env: Env, smtp: SmtpServer
+) -> None:
     campaign, people, _organiser = await campaign_to(env, 12, html="<p>Hello</p>")
     worker = await make_worker(env.settings, env.services)
     await worker.run_until_idle()
@@ -96,7 +98,9 @@ async def test_421_is_retried_then_sent(env: Env, smtp: SmtpServer) -> None:
 async def test_550_bounces_without_retry_and_keeps_the_answer(env: Env, smtp: SmtpServer) -> None:
     campaign, people, _ = await campaign_to(env, 4)
     bad = people[1].email
-    smtp.handler.answer = lambda rcpt, n: "550 5.7.1 rejected by policy" if rcpt == bad else "250 OK"
+    smtp.handler.answer = lambda rcpt, n: (
+        "550 5.7.1 rejected by policy" if rcpt == bad else "250 OK"
+    )
     smtp.handler.reject_rcpt = {people[2].email}
     worker = await make_worker(env.settings, env.services)
     await worker.run_until_idle(horizon_secs=1)
@@ -136,7 +140,11 @@ async def test_temporary_failures_give_up_at_max_age_and_retry_failed_requeues(
 async def test_rate_per_second_is_respected(env: Env, smtp: SmtpServer, tmp_path: Any) -> None:
     rate = 40
     settings = mail_settings(
-        env.settings.database_url, tmp_path / "w", smtp.url, MAIL_RATE_PER_SEC=str(rate), MAIL_CONCURRENCY="8"
+        env.settings.database_url,
+        tmp_path / "w",
+        smtp.url,
+        MAIL_RATE_PER_SEC=str(rate),
+        MAIL_CONCURRENCY="8",
     )
     _campaign, _people, _ = await campaign_to(env, 100)
     worker = await make_worker(settings, env.services)

@@ -64,7 +64,9 @@ async def test_event_change_is_stored_posted_and_mailed_and_who_has_it(
             )
         ).scalar_one()
     assert news.type == "event_changed" and news.seq == change["news_seq"]
-    assert news.body["change_id"] == change["id"] and news.body["changes"]["location"][1] == "Room B"
+    assert (
+        news.body["change_id"] == change["id"] and news.body["changes"]["location"][1] == "Room B"
+    )
 
     reach = (await env.client.get(f"/api/events/{event_id}/changes/{change['id']}/reach")).json()
     assert reach["summary"] == {"seen": 0, "mailed": 0, "neither": 5}
@@ -109,7 +111,9 @@ async def test_event_change_is_stored_posted_and_mailed_and_who_has_it(
     assert r.status_code == 201 and r.json()["kind"] == "cancelled"
     r = await env.client.post(f"/api/events/{event_id}/changes", json={"location": "C"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "event_cancelled"
-    r = await env.client.post(f"/api/events/{event_id}/changes", json={"starts_at": "2026-01-01T10:00:00"})
+    r = await env.client.post(
+        f"/api/events/{event_id}/changes", json={"starts_at": "2026-01-01T10:00:00"}
+    )
     assert r.status_code == 422  # no time zone
 
 
@@ -118,7 +122,9 @@ async def test_event_change_reaches_the_maildir_on_the_embedded_default(
 ) -> None:
     organiser, trainer, people, event_id = await _cast(env, 2)
     await sign_in(env, organiser)
-    r = await env.client.post(f"/api/events/{event_id}/changes", json={"cancel": True, "note": "ill"})
+    r = await env.client.post(
+        f"/api/events/{event_id}/changes", json={"cancel": True, "note": "ill"}
+    )
     assert r.status_code == 201
     settings = mail_settings(env.settings.database_url, tmp_path / "embedded")
     assert settings.mail is not None and settings.mail.target.scheme == "maildir"
@@ -142,7 +148,9 @@ async def test_bulk_mail_preview_send_addresses_and_markdown(env: Env, smtp: Smt
     assert r.status_code == 403
 
     await sign_in(env, trainer)
-    r = await env.client.post("/api/mail/preview", json={"audience": audience, "category": "information"})
+    r = await env.client.post(
+        "/api/mail/preview", json={"audience": audience, "category": "information"}
+    )
     assert r.status_code == 200
     preview = r.json()
     assert (preview["count"], preview["will_send"], preview["suppressed"]) == (4, 3, 1)
@@ -196,7 +204,9 @@ async def test_audiences_by_time_role_and_group_and_scheduled_sending(
     (trainer,) = await make_people(env.services, 1, "t")
     past_people = await make_people(env.services, 2, "past")
     future_people = await make_people(env.services, 3, "future")
-    await make_event(env.services, {"trainer": [trainer], "participant": past_people}, starts_in_days=-30)
+    await make_event(
+        env.services, {"trainer": [trainer], "participant": past_people}, starts_in_days=-30
+    )
     future = await make_event(
         env.services, {"trainer": [trainer], "participant": future_people}, starts_in_days=3
     )
@@ -229,7 +239,12 @@ async def test_audiences_by_time_role_and_group_and_scheduled_sending(
     assert "audience.role" in r.json()["error"]["message"], r.text
     r = await env.client.post(
         "/api/mail/campaigns",
-        json={"subject": "x", "body": "y", "category": "service", "audience": {"kind": "my_events", "when": "current"}},
+        json={
+            "subject": "x",
+            "body": "y",
+            "category": "service",
+            "audience": {"kind": "my_events", "when": "current"},
+        },
     )
     assert r.status_code == 400 and r.json()["error"]["code"] == "empty_audience"
 
@@ -310,10 +325,17 @@ async def test_account_erasure_forgets_mail_data(env: Env, smtp: SmtpServer) -> 
             "audience": {"kind": "event", "event_id": event_id, "roles": ["participant"]}}
     assert (await env.client.post("/api/mail/campaigns", json=body)).status_code == 201
     await (await make_worker(env.settings, env.services)).run_until_idle()
-    r = await env.client.post("/api/mail/campaigns", json={**body, "send_at": (utcnow() + dt.timedelta(days=1)).isoformat()})
+    r = await env.client.post(
+        "/api/mail/campaigns",
+        json={**body, "send_at": (utcnow() + dt.timedelta(days=1)).isoformat()},
+    )
     later = r.json()["id"]
-    change = (await env.client.post(f"/api/events/{event_id}/changes", json={"location": "X"})).json()
-    await seen_callback(env.services)(people[0].id, f"event:{event_id}:news", 0)  # unknown id: ignored
+    change = (
+        await env.client.post(f"/api/events/{event_id}/changes", json={"location": "X"})
+    ).json()
+    await seen_callback(env.services)(
+        people[0].id, f"event:{event_id}:news", 0
+    )  # unknown id: ignored
     async with env.services.db.session() as db:
         from storage.repo.event_changes import record_seen
 
@@ -322,7 +344,11 @@ async def test_account_erasure_forgets_mail_data(env: Env, smtp: SmtpServer) -> 
         report = await erase_user(db, people[0].id, erase_content=False)
     assert report.rows["mail_deliveries_blanked"] == 3 and report.rows["event_change_seen"] == 1
     async with env.services.db.session() as db:
-        rows = (await db.execute(select(MailDelivery).where(MailDelivery.user_id == people[0].id))).scalars().all()
+        rows = (
+            (await db.execute(select(MailDelivery).where(MailDelivery.user_id == people[0].id)))
+            .scalars()
+            .all()
+        )
         assert all(d.email is None for d in rows)
         assert {d.status for d in rows if d.campaign_id == later} == {"suppressed"}
         assert not (await db.execute(select(EventChangeSeen))).scalars().all()

@@ -28,7 +28,9 @@ async def test_event_change_reaches_clients_on_two_processes_and_the_mailbox(
     org, org_cookie = await world.user("Olga Organiser")
     p1, c1 = await world.user("Pia")
     p2, c2 = await world.user("Paul")
-    event_id = await world.event((org, Role.ORGANISER), (p1, Role.PARTICIPANT), (p2, Role.PARTICIPANT))
+    event_id = await world.event(
+        (org, Role.ORGANISER), (p1, Role.PARTICIPANT), (p2, Role.PARTICIPANT)
+    )
     news = f"event:{event_id}:news"
     env = server_env(fresh_db_url, tmp_path / "var", REDIS_URL=REDIS_URL, MAIL_URL=smtp.url)
     servers = [ServerProcess(env), ServerProcess(env)]

@@ -13,14 +13,21 @@ async def test_addresses_are_for_staff_of_every_event_concerned(services: Any) -
     trainer, organiser, both, participant, admin, blocked = await make_people(services, 6, "a")
     e1 = await make_event(
         services,
-        {"trainer": [trainer, both, blocked], "organiser": [organiser], "participant": [participant]},
+        {
+            "trainer": [trainer, both, blocked],
+            "organiser": [organiser],
+            "participant": [participant],
+        },
     )
     e2 = await make_event(services, {"organiser": [both]})
     async with services.db.session() as db:
         (await db.get(User, admin.id)).is_admin = True  # type: ignore[union-attr]
         (await db.get(User, blocked.id)).status = "blocked"  # type: ignore[union-attr]
     async with services.db.session() as db:
-        users = {u.id: await db.get(User, u.id) for u in (trainer, organiser, both, participant, admin, blocked)}
+        users = {
+            u.id: await db.get(User, u.id)
+            for u in (trainer, organiser, both, participant, admin, blocked)
+        }
 
         async def may(u: Any, events: list[int]) -> bool:
             return await may_see_mail_addresses(db, users[u.id], events)

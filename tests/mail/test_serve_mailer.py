@@ -28,7 +28,8 @@ async def test_serve_with_mailer_delivers_an_event_change_into_the_maildir(tmp_p
         async with httpx.AsyncClient(base_url=base, cookies={"classhub_session": cookie}) as http:
             csrf = (await http.get("/api/me")).json()["csrf_token"]
             r = await http.post(
-                f"/api/events/{event_id}/changes", json={"cancel": True, "note": "the trainer is ill"},
+                f"/api/events/{event_id}/changes",
+                json={"cancel": True, "note": "the trainer is ill"},
                 headers={"X-CSRF-Token": csrf, "Origin": ORIGIN},
             )
             assert r.status_code == 201, r.text

@@ -23,7 +23,9 @@ BLUR_SECS = 0.05
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
-async def test_two_workers_together_start_at_most_the_rate(env: Env, smtp: SmtpServer, tmp_path: Path) -> None:
+async def test_two_workers_together_start_at_most_the_rate(
+    env: Env, smtp: SmtpServer, tmp_path: Path
+) -> None:
     require_redis()
     rate, total = 20, 60
     prefix = f"classhub-test-{uuid.uuid4().hex[:8]}"
@@ -54,7 +56,9 @@ async def test_two_workers_together_start_at_most_the_rate(env: Env, smtp: SmtpS
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-async def test_a_worker_whose_redis_is_missing_paces_itself(env: Env, smtp: SmtpServer, tmp_path: Path) -> None:
+async def test_a_worker_whose_redis_is_missing_paces_itself(
+    env: Env, smtp: SmtpServer, tmp_path: Path
+) -> None:
     rate = 10
     settings = mail_settings(
         env.settings.database_url, tmp_path / "w", smtp.url, MAIL_RATE_PER_SEC=str(rate),

@@ -55,7 +55,8 @@ def mailer(
         "mailer",
         help="run a mail delivery worker (outbox -> SMTP or Maildir) and the periodic jobs",
         description="Claim due deliveries from the mail outbox and send them to MAIL_URL at "
-        "MAIL_RATE_PER_SEC (all workers together with REDIS_URL, else per worker) and MAIL_RATE_PER_HOUR "
+        "MAIL_RATE_PER_SEC (all workers together with REDIS_URL, else per worker) and "
+        "MAIL_RATE_PER_HOUR "
         "(all workers together), "
         "MAIL_CONCURRENCY connections at a time; also runs the registered periodic jobs. "
         "Several workers may run at once. SIGTERM/SIGINT stop it gracefully. See docs/mail.md.",

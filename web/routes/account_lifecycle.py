@@ -145,7 +145,9 @@ async def _admin_target(ctx: Ctx, db: AsyncSession) -> User:
     return user
 
 
-async def _admin_audit(ctx: Ctx, db: AsyncSession, action: str, user: User, reason: str, **detail: Any) -> None:
+async def _admin_audit(
+    ctx: Ctx, db: AsyncSession, action: str, user: User, reason: str, **detail: Any
+) -> None:
     await audit(
         db,
         actor_id=ctx.me.id,

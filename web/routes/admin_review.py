@@ -180,5 +180,9 @@ async def export_messages(ctx: Ctx) -> Any:
         detail={"filter": f.describe(), "format": q.format},
     )
     return export(
-        ctx, lambda db: repo.stream(db, f), fmt=q.format, columns=EXPORT_COLUMNS, filename="messages"
+        ctx,
+        lambda db: repo.stream(db, f),
+        fmt=q.format,
+        columns=EXPORT_COLUMNS,
+        filename="messages",
     )

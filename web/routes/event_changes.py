@@ -79,7 +79,11 @@ async def change_event(ctx: Ctx) -> dict[str, Any]:
             ),
         )
         await log_activity(
-            db, user_id=ctx.me.id, action=f"event_{change.kind}", target=f"event:{event_id}", ip=ctx.ip
+            db,
+            user_id=ctx.me.id,
+            action=f"event_{change.kind}",
+            target=f"event:{event_id}",
+            ip=ctx.ip,
         )
     if services.hub is not None:
         await services.hub.broadcast([news])

@@ -107,7 +107,11 @@ async def invite(ctx: Ctx) -> dict[str, Any]:
             actor_id=ctx.me.id,
             action="user.invite",
             target=f"user:{reg.user.id}",
-            detail={"event_id": body.event_id, "created": reg.created, "offered": not reg.disclosed},
+            detail={
+                "event_id": body.event_id,
+                "created": reg.created,
+                "offered": not reg.disclosed,
+            },
             ip=ctx.ip,
         )
     if reg.enrolled:

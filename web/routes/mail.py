@@ -150,7 +150,11 @@ async def create(ctx: Ctx) -> dict[str, Any]:
             send_at=send_at,
         )
         await log_activity(
-            db, user_id=ctx.me.id, action="mail_campaign", target=f"campaign:{campaign.id}", ip=ctx.ip
+            db,
+            user_id=ctx.me.id,
+            action="mail_campaign",
+            target=f"campaign:{campaign.id}",
+            ip=ctx.ip,
         )
         counts = (await outbox.counts(db, [campaign.id]))[campaign.id]
     return _campaign_out(campaign, counts)

@@ -62,7 +62,9 @@ class ProfilePatch(BaseModel):
     profile_bio: str | None = Field(None, max_length=2000)
     phone: str | None = Field(None, max_length=40)
     organisation: str | None = Field(None, max_length=200)
-    profile_public: bool | None = Field(None, description="show the brief profile to co-participants")
+    profile_public: bool | None = Field(
+        None, description="show the brief profile to co-participants"
+    )
     wants_information_mail: bool | None = None
 
 
@@ -112,7 +114,11 @@ async def patch_profile(ctx: Ctx) -> dict[str, Any]:
         for key, value in changes.items():
             setattr(user, key, value)
         await log_activity(
-            db, user_id=user.id, action="profile_changed", target=",".join(sorted(changes)), ip=ctx.ip
+            db,
+            user_id=user.id,
+            action="profile_changed",
+            target=",".join(sorted(changes)),
+            ip=ctx.ip,
         )
         photo = await personal_data.photo_of(db, user.id)
         return personal_data.profile_json(user, has_photo=photo is not None)
@@ -229,7 +235,11 @@ async def user_profile(ctx: Ctx) -> dict[str, Any]:
         # organise their events: audited like a page of the account list.
         await audited_read(ctx, action="profile.read", target=f"user:{target.id}")
     async with ctx.services.db.session() as db:
-        out: dict[str, Any] = {"id": target.id, "view": view.value, "display_name": target.display_name}
+        out: dict[str, Any] = {
+            "id": target.id,
+            "view": view.value,
+            "display_name": target.display_name,
+        }
         if view in (ProfileView.BRIEF, ProfileView.FULL):
             out["has_photo"] = await personal_data.photo_of(db, target.id) is not None
             out["profile_bio"] = target.profile_bio
@@ -313,9 +323,17 @@ async def my_export(ctx: Ctx) -> StreamingResponse:
             try:
                 plain = await run_in_threadpool(store.read, att, "photo")
             except (OSError, DecryptionFailed, UnknownKey):
-                log.warning("photo %s of user %s is unreadable; left out of the export", att.id, ctx.me.id)
+                log.warning(
+                    "photo %s of user %s is unreadable; left out of the export", att.id, ctx.me.id
+                )
                 continue
-            ext = "png" if att.content_type.endswith("png") else "webp" if "webp" in att.content_type else "jpg"
+            ext = (
+                "png"
+                if att.content_type.endswith("png")
+                else "webp"
+                if "webp" in att.content_type
+                else "jpg"
+            )
             files[f"photos/note-photo-{att.id}.{ext}"] = plain
     spool = await run_in_threadpool(_build_zip, data, photo.data if photo else None, files)
 

@@ -328,7 +328,9 @@ async def create_note(ctx: Ctx) -> JSONResponse:
     return JSONResponse(out, status_code=201 if new else 200)
 
 
-@API.op("GET", "/api/pinboard/notes/{note_id:int}", tags=TAGS, summary="One note as the caller sees it")
+@API.op(
+    "GET", "/api/pinboard/notes/{note_id:int}", tags=TAGS, summary="One note as the caller sees it"
+)
 async def get_note(ctx: Ctx) -> dict[str, Any]:
     async with ctx.services.db.session() as db:
         note, acc = await repo.note_for(db, ctx.me, ctx.path_int("note_id"))
@@ -400,7 +402,9 @@ async def lock_note(ctx: Ctx) -> dict[str, Any]:
 async def move_note(ctx: Ctx) -> dict[str, Any]:
     async with board_tx(ctx) as tx:
         note, acc = await repo.note_for(tx.db, ctx.me, ctx.path_int("note_id"), lock=True)
-        await repo.move_note(tx, acc, note, ctx.body_as(MoveIn).section_id, ctx.body_as(MoveIn).index)
+        await repo.move_note(
+            tx, acc, note, ctx.body_as(MoveIn).section_id, ctx.body_as(MoveIn).index
+        )
         return await _note_out(tx, acc, note)
 
 

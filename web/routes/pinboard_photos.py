@@ -2,9 +2,10 @@
 
 Uploads are multipart/form-data with one part named ``file``. The bytes are
 checked and re-encoded by ``storage.photos`` (in the bounded pool of
-web/photo_decoding.py: decoding takes CPU and up to ~16 bytes a pixel), sealed with AES-256-GCM by ``storage.attachments``,
-and attached to the note as an edit of it. Downloads decrypt only for people
-who may see the note that carries the photo (or its earlier versions).
+web/photo_decoding.py: decoding takes CPU and up to ~16 bytes a pixel), sealed with
+AES-256-GCM by ``storage.attachments``, and attached to the note as an edit of it.
+Downloads decrypt only for people who may see the note that carries the photo (or its
+earlier versions).
 """
 
 from __future__ import annotations
@@ -98,7 +99,9 @@ async def upload_photo(ctx: Ctx) -> dict[str, Any]:
             written.append(att.id)
             await asyncio.to_thread(store.write, att.id, "photo", sealed)
             await asyncio.to_thread(store.write, att.id, "thumb", thumb)
-            await repo.edit_note(tx, acc, note, text=None, colour=None, photo_id=att.id, set_photo=True)
+            await repo.edit_note(
+                tx, acc, note, text=None, colour=None, photo_id=att.id, set_photo=True
+            )
             await tx.db.flush()
             result = (await notes_as_seen(tx.db, acc, [note]))[0]
     except BaseException:
@@ -247,14 +250,26 @@ async def export_csv(ctx: Ctx) -> Response:
             "created_at": n["released_at"] or n["created_at"],
         })
         for r in n["replies"]:
-            writer.writerow({
-                "kind": "reply", "id": r["id"], "note_id": n["id"], "parent_id": r["parent_id"] or "",
-                "section": _cell(titles.get(n["section_id"], "")),
-                "author": _cell((r["author"] or {}).get("name", "")),
-                "state": "deleted" if r["deleted"] else "published", "text": _cell(r["text"]),
-                "colour": "", "votes": "", "pinned": "", "photo": "", "created_at": r["created_at"],
-            })
-    return _download(out.getvalue().encode(), "text/csv; charset=utf-8", f"board-{acc.board.id}.csv")
+            writer.writerow(
+                {
+                    "kind": "reply",
+                    "id": r["id"],
+                    "note_id": n["id"],
+                    "parent_id": r["parent_id"] or "",
+                    "section": _cell(titles.get(n["section_id"], "")),
+                    "author": _cell((r["author"] or {}).get("name", "")),
+                    "state": "deleted" if r["deleted"] else "published",
+                    "text": _cell(r["text"]),
+                    "colour": "",
+                    "votes": "",
+                    "pinned": "",
+                    "photo": "",
+                    "created_at": r["created_at"],
+                }
+            )
+    return _download(
+        out.getvalue().encode(), "text/csv; charset=utf-8", f"board-{acc.board.id}.csv"
+    )
 
 
 @API.op("GET", "/api/pinboard/boards/{board_id:int}/photos.zip", tags=TAGS,
@@ -264,7 +279,11 @@ async def export_photos(ctx: Ctx) -> Response:
     store = attachment_store(ctx.services)
     async with ctx.services.db.session() as db:
         ids = [n["photo"]["id"] for n in notes if n["photo"]]
-        atts = list((await db.execute(select(Attachment).where(Attachment.id.in_(ids)))).scalars()) if ids else []
+        atts = (
+            list((await db.execute(select(Attachment).where(Attachment.id.in_(ids)))).scalars())
+            if ids
+            else []
+        )
     by_id = {a.id: a for a in atts}
 
     def build() -> bytes:

@@ -29,5 +29,6 @@ async def ws_token(ctx: Ctx) -> WsTokenOut:
         raise ApiError(401, "unauthenticated", "sign in first")
     settings = ctx.services.settings
     return WsTokenOut(
-        token=issue_token(settings.secret_key, ctx.me.id, token_hash(raw)), expires_in=TOKEN_TTL_SECS
+        token=issue_token(settings.secret_key, ctx.me.id, token_hash(raw)),
+        expires_in=TOKEN_TTL_SECS,
     )

@@ -25,21 +25,34 @@ def upgrade() -> None:
     sa.Column('last_seq', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_channels'))
     )
-    op.create_table('channel_events',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('channel', sa.String(length=120), nullable=False),
-    sa.Column('seq', sa.BigInteger(), nullable=False),
-    sa.Column('type', sa.String(length=40), nullable=False),
-    sa.Column('author_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('client_id', sa.String(length=64), nullable=True),
-    sa.Column('ref_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('body', sa.JSON(), nullable=False),
-    sa.Column('created_at', storage.models.base.UTCDateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_channel_events_author_id_users'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['channel'], ['channels.name'], name=op.f('fk_channel_events_channel_channels'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_channel_events')),
-    sa.UniqueConstraint('author_id', 'client_id', name=op.f('uq_channel_events_author_id_client_id')),
-    sa.UniqueConstraint('channel', 'seq', name=op.f('uq_channel_events_channel_seq'))
+    op.create_table(
+        'channel_events',
+        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+        sa.Column('channel', sa.String(length=120), nullable=False),
+        sa.Column('seq', sa.BigInteger(), nullable=False),
+        sa.Column('type', sa.String(length=40), nullable=False),
+        sa.Column('author_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+        sa.Column('client_id', sa.String(length=64), nullable=True),
+        sa.Column('ref_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+        sa.Column('body', sa.JSON(), nullable=False),
+        sa.Column('created_at', storage.models.base.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ['author_id'],
+            ['users.id'],
+            name=op.f('fk_channel_events_author_id_users'),
+            ondelete='SET NULL',
+        ),
+        sa.ForeignKeyConstraint(
+            ['channel'],
+            ['channels.name'],
+            name=op.f('fk_channel_events_channel_channels'),
+            ondelete='CASCADE',
+        ),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_channel_events')),
+        sa.UniqueConstraint(
+            'author_id', 'client_id', name=op.f('uq_channel_events_author_id_client_id')
+        ),
+        sa.UniqueConstraint('channel', 'seq', name=op.f('uq_channel_events_channel_seq')),
     )
     with op.batch_alter_table('channel_events', schema=None) as batch_op:
         batch_op.create_index('ix_channel_events_author_id', ['author_id'], unique=False)

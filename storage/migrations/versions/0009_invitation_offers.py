@@ -22,12 +22,22 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("invitations", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True))
+        batch_op.add_column(
+            sa.Column(
+                "event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+            )
+        )
         batch_op.add_column(sa.Column("role", sa.String(length=16), nullable=True))
-        batch_op.add_column(sa.Column("mailed", sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(
+            sa.Column("mailed", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
         batch_op.create_index(batch_op.f("ix_invitations_event_id"), ["event_id"], unique=False)
         batch_op.create_foreign_key(
-            batch_op.f("fk_invitations_event_id_events"), "events", ["event_id"], ["id"], ondelete="CASCADE"
+            batch_op.f("fk_invitations_event_id_events"),
+            "events",
+            ["event_id"],
+            ["id"],
+            ondelete="CASCADE",
         )
 
 

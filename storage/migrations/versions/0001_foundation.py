@@ -1,7 +1,7 @@
 """foundation: accounts, events, logs
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-21 22:25:56.626636
 """
 
@@ -19,7 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('audit_log',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('at', storage.models.base.UTCDateTime(), nullable=False),
@@ -209,7 +209,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('group_members', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_group_members_user_id'))
 

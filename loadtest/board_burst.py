@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import itertools
 import json
 import os
 import random
@@ -82,7 +83,8 @@ class HttpConn:
     ) -> tuple[int, bytes]:
         if self.writer is None or self.writer.is_closing():
             await self.open()
-        assert self.reader is not None and self.writer is not None
+        if self.reader is None or self.writer is None:
+            raise RuntimeError("open() left no connection")
         head = [
             f"{method} {path} HTTP/1.1",
             f"Host: {self.host}:{self.port}",
@@ -275,7 +277,7 @@ async def run(args: argparse.Namespace, creds: dict[str, Any]) -> dict[str, Any]
     for s in subs:
         lost += len(set(want) - set(s.seqs))
         dups += len(s.seqs) - len(set(s.seqs))
-        out_of_order += sum(1 for a, b in zip(s.seqs, s.seqs[1:]) if b <= a)
+        out_of_order += sum(1 for a, b in itertools.pairwise(s.seqs) if b <= a)
         if s.arrivals:
             last_delivery = max(last_delivery, max(s.arrivals))
     wrong_notes = sum(1 for s in subs if sorted(s.note_ids) != sorted(drafts))

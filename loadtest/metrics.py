@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -65,10 +66,8 @@ class ServerProbe:
             return self.procs
         out = list(self.procs)
         for p in self.procs:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 out += p.children(recursive=True)
-            except psutil.NoSuchProcess:
-                pass
         return out
 
     def sample(self) -> ServerSample:

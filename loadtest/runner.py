@@ -186,10 +186,8 @@ class Coordinator:
             return self._drive(pipes, specs, started, machine_before, procs)
         finally:
             for pipe in pipes:
-                try:
+                with contextlib.suppress(BrokenPipeError, OSError):
                     pipe.send(("stop",))
-                except (BrokenPipeError, OSError):
-                    pass
             for p in children:
                 p.join(timeout=10)
                 if p.is_alive():
@@ -210,7 +208,8 @@ class Coordinator:
                     if deadline is not None and time.time() > deadline:
                         raise RunError(f"generator processes did not report {kind!r} in time")
                     for ready in wait(pipes, timeout=0.1):
-                        assert isinstance(ready, Connection)
+                        if not isinstance(ready, Connection):  # we wait on pipes only
+                            raise TypeError(f"wait() returned {type(ready).__name__}")
                         i = pipes.index(ready)
                         try:
                             msg = ready.recv()

@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         print("note: one core only; reader and writer share it")
     os.sched_setaffinity(0, {WRITER_CORE})
     per_write = _run(_main(args.sockets, args.rounds, args.bytes, args.interval))
-    assert isinstance(per_write, float)
+    if not isinstance(per_write, float):
+        raise TypeError(f"_main returned {type(per_write).__name__}")
     print(
         f"{per_write * 1e6:.2f} µs of writer CPU per {args.bytes}-byte write "
         f"({args.sockets} sockets x {args.rounds} rounds every {args.interval * 1000:g} ms, "

@@ -183,7 +183,9 @@ def check_handshake_response(raw: bytes, key: str, subprotocol: str | None) -> N
         name, sep, value = line.partition(":")
         if sep:
             headers[name.strip().lower()] = value.strip()
-    accept = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+    # RFC 6455's handshake check, not a security hash
+    digest = hashlib.sha1(key.encode() + GUID, usedforsecurity=False).digest()
+    accept = base64.b64encode(digest).decode()
     if headers.get("sec-websocket-accept") != accept:
         raise WSProtocolError("bad Sec-WebSocket-Accept")
     if subprotocol and headers.get("sec-websocket-protocol") != subprotocol:

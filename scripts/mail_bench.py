@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import resource
 import socket
@@ -110,7 +111,8 @@ async def main() -> int:
     org_id, event_id = await seed(db, args.recipients)
     async with db.session() as s:
         org = await s.get(User, org_id)
-        assert org is not None
+        if org is None:
+            raise RuntimeError("the seeded organiser vanished")
         aud = await resolve(
             s, org, AudienceSpec(AudienceKind.EVENT, event_id, roles=(Role.PARTICIPANT,))
         )
@@ -170,10 +172,8 @@ async def main() -> int:
                 bar.update(task, completed=b["sent"] + b["failed"] + b["bounced"] + b["suppressed"])
             if done:
                 break
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), 0.5)
-            except TimeoutError:
-                pass
     wall = time.monotonic() - start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     worker_cpu = usage.ru_utime + usage.ru_stime

@@ -162,7 +162,8 @@ async def may_publish(db: AsyncSession, user: User, ref: ChannelRef) -> bool:
         if user.id not in (ref.id, ref.other):
             return False
         other = ref.other if user.id == ref.id else ref.id
-        assert other is not None
+        if other is None:
+            raise RuntimeError("a DM channel without its second person")
         peer = await db.get(User, other)
         return peer is not None and _active(peer) and await shares_an_event(db, user.id, other)
     return False

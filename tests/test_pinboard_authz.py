@@ -30,7 +30,7 @@ def v(role: Role | None, *, admin: bool = False, active: bool = True, group: boo
 
 P = v(Role.PARTICIPANT)
 T = v(Role.TRAINER)
-O = v(Role.ORGANISER)
+ORG = v(Role.ORGANISER)
 A = v(None, admin=True)
 OUT = v(None)
 BLOCKED_T = v(Role.TRAINER, active=False)
@@ -52,7 +52,7 @@ def test_group_board_channel_name() -> None:
     [
         (P, True, True, False),
         (T, True, True, True),
-        (O, True, True, True),
+        (ORG, True, True, True),
         (A, True, False, True),
         (OUT, False, False, False),
         (BLOCKED_T, False, False, False),

@@ -54,13 +54,15 @@ def error_response(
 
 
 async def domain_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DomainError)
+    if not isinstance(exc, DomainError):  # registered for DomainError only
+        raise TypeError(f"domain_error got {type(exc).__name__}")
     headers = getattr(exc, "headers", None)
     return error_response(exc.status, exc.code, exc.message, headers, getattr(exc, "details", None))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+    if not isinstance(exc, HTTPException):  # registered for HTTPException only
+        raise TypeError(f"http_error got {type(exc).__name__}")
     code = _HTTP_CODES.get(exc.status_code, "error")
     return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 

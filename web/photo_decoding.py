@@ -17,6 +17,7 @@ and must keep its place (the pool itself cannot exceed its threads either way).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -60,10 +61,9 @@ class DecodePool:
 
         def finished(_: Future[T]) -> None:
             # In the worker thread (or here, if cancelled before it started).
-            try:
+            # RuntimeError: the loop has closed (shutdown), nothing left to count.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._done, user_id)
-            except RuntimeError:  # the loop has closed (shutdown): nothing left to count
-                pass
 
         job.add_done_callback(finished)
         return await asyncio.wrap_future(job)

@@ -28,6 +28,7 @@ adapter over the database and the hub.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
 import sys
@@ -168,10 +169,8 @@ class SignIns:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         for fut in self._wanted.values():
             fut.cancel()
         self._wanted.clear()

@@ -88,7 +88,8 @@ async def photo_of(db: AsyncSession, user_id: int) -> ProfilePhoto | None:
 
 async def collect(db: AsyncSession, user_id: int) -> dict[str, Any]:
     user = await db.get(User, user_id)
-    assert user is not None
+    if user is None:
+        raise RuntimeError(f"user {user_id} vanished while collecting their data")
     photo = await photo_of(db, user_id)
     out: dict[str, Any] = {"profile": profile_json(user, has_photo=photo is not None)}
     out["enrolments"] = [

@@ -187,7 +187,8 @@ async def note_for(
     if note is None:
         raise NotFound("note")
     board = await db.get(Board, note.board_id)
-    assert board is not None
+    if board is None:
+        raise RuntimeError(f"note {note.id} without its board")
     acc = await board_access(db, user, board)
     if not authz.may_see_note(acc.viewer, note.state, note.author_id):
         raise NotFound("note")

@@ -31,7 +31,8 @@ async def section_for(
     if section is None:
         raise NotFound("section")
     board = await db.get(Board, section.board_id)
-    assert board is not None
+    if board is None:
+        raise RuntimeError(f"section {section.id} without its board")
     return section, await board_access(db, user, board)
 
 

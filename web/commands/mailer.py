@@ -20,7 +20,8 @@ async def run_mailer(settings: Settings, *, until_idle: bool) -> None:
 
     load_job_modules()
     register_builtin_jobs(settings)
-    assert settings.mail is not None
+    if settings.mail is None:
+        raise RuntimeError("Settings.mail is unset (Settings.from_env always sets it)")
     db = Database(settings.database_url, pool_size=settings.mail.concurrency + 4)
     try:
         async with progress_publisher(settings, db) as publish:

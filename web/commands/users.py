@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 Action = Callable[[AsyncSession, User], Awaitable[str]]
 
 
-PASSWORD_ALPHABET = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+# The letters generated passwords are drawn from (not a password; no look-alikes l/I/O/0/1).
+PASSWORD_ALPHABET = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105
 
 
 def new_password() -> str:

@@ -237,7 +237,8 @@ async def logout(ctx: Ctx) -> JSONResponse:
 )
 async def me(ctx: Ctx) -> dict[str, Any]:
     token = session_token(ctx.request)
-    assert token is not None  # auth="user" guarantees a valid session
+    if token is None:
+        raise RuntimeError("no session token")  # auth="user" guarantees a valid session
     return me_payload(ctx.me, csrf_token_for(ctx.services.settings.secret_key, token))
 
 

@@ -288,7 +288,8 @@ async def put_prefs(ctx: Ctx) -> dict[str, Any]:
     body = ctx.body_as(PrefsBody)
     async with ctx.services.db.session() as db:
         user = await db.get(User, ctx.me.id)
-        assert user is not None
+        if user is None:
+            raise RuntimeError("the signed-in user vanished")
         user.wants_information_mail = body.wants_information_mail
     return {"wants_information_mail": body.wants_information_mail, "service_mail": True}
 

@@ -110,7 +110,8 @@ async def patch_profile(ctx: Ctx) -> dict[str, Any]:
             raise ApiError(422, "invalid_name", "the display name must not be blank")
     async with ctx.services.db.session() as db:
         user = await db.get(User, ctx.me.id)
-        assert user is not None
+        if user is None:
+            raise RuntimeError("the signed-in user vanished")
         for key, value in changes.items():
             setattr(user, key, value)
         await log_activity(
@@ -186,7 +187,8 @@ async def put_photo(ctx: Ctx) -> dict[str, Any]:
         db.add(photo)
         await db.flush()
         user = await db.get(User, ctx.me.id)
-        assert user is not None
+        if user is None:
+            raise RuntimeError("the signed-in user vanished")
         user.profile_photo_id = photo.id
         await log_activity(db, user_id=ctx.me.id, action="photo_set", ip=ctx.ip)
     return {"has_photo": True, "bytes": len(jpeg)}
@@ -199,7 +201,8 @@ async def delete_photo(ctx: Ctx) -> dict[str, Any]:
         if existing is not None:
             await db.delete(existing)
         user = await db.get(User, ctx.me.id)
-        assert user is not None
+        if user is None:
+            raise RuntimeError("the signed-in user vanished")
         user.profile_photo_id = None
         await log_activity(db, user_id=ctx.me.id, action="photo_removed", ip=ctx.ip)
     return {"has_photo": False}

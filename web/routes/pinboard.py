@@ -354,7 +354,8 @@ async def release_note(ctx: Ctx) -> dict[str, Any]:
     # Batched with the other releases in flight: answered after their common commit.
     writer: BatchWriter[ReleaseRequest, ReleaseOutcome] = ctx.services.extras[RELEASE_WRITER]
     released = await writer.call(ReleaseRequest(ctx.me, ctx.path_int("note_id"), ctx.ip))
-    assert isinstance(released, Released)  # a refusal (a DomainError) is raised by call()
+    if not isinstance(released, Released):  # a refusal (a DomainError) is raised by call()
+        raise TypeError(f"release answered {type(released).__name__}")
     return released.note
 
 

@@ -124,7 +124,8 @@ async def remove_photo(ctx: Ctx) -> dict[str, Any]:
 
 async def _may_view_attachment(db: AsyncSession, ctx: Ctx, att: Attachment) -> bool:
     board = await db.get(Board, att.board_id)
-    assert board is not None
+    if board is None:
+        raise RuntimeError(f"attachment {att.id} without its board")
     viewer = await authz.board_viewer(db, ctx.me, board.event_id, board.group_id)
     if not authz.may_read_board(viewer):
         raise NotFound("photo")  # an outsider learns nothing

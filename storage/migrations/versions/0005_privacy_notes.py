@@ -33,7 +33,8 @@ def _sqlite(expr: str) -> list[str]:
         "DROP TRIGGER IF EXISTS channel_events_fts_au",
         "DROP TABLE IF EXISTS message_fts",
         "DROP VIEW IF EXISTS message_text",
-        f"CREATE VIEW message_text AS SELECT id, {expr.format(b='body')} AS text "
+        # expr is SQLITE_TEXT above, a constant of this migration: no input reaches the SQL.
+        f"CREATE VIEW message_text AS SELECT id, {expr.format(b='body')} AS text "  # noqa: S608
         "FROM channel_events",
         ("CREATE VIRTUAL TABLE message_fts USING fts5("
         "text, content='message_text', content_rowid='id', "

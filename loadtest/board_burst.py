@@ -175,19 +175,10 @@ class Subscriber:
             raise WSProtocolError(f"subscribe answered {status}")
 
 
-async def run(args: argparse.Namespace, creds: dict[str, Any]) -> dict[str, Any]:
-    base = args.url.rstrip("/")
-    origin = args.origin or f"{urlsplit(base).scheme}://{urlsplit(base).netloc}"
-    ws_url = "ws" + base[4:] + "/ws"
-    event = creds["events"][0]
-    bots = event["accounts"]
-    authors, watchers = (
-        bots[: args.releases],
-        bots[args.releases : args.releases + args.subscribers],
-    )
-    probe = ServerProbe(args.server_pid) if args.server_pid else None
-
-    # The board (created on first use) and one draft per author.
+async def _board_and_drafts(
+    base: str, origin: str, event: dict[str, Any], authors: list[dict[str, Any]]
+) -> tuple[str, int, list[int]]:
+    """The board (created on first use): its channel and last seq; one draft per author."""
     admin_conn = HttpConn(base)
     status, body = await admin_conn.request(
         "GET", f"/api/pinboard/events/{event['id']}/board", _headers(authors[0], origin)
@@ -215,7 +206,35 @@ async def run(args: argparse.Namespace, creds: dict[str, Any]) -> dict[str, Any]
     await asyncio.gather(*(write_drafts(w) for w in range(DRAFT_CONCURRENCY)))
     for c in [admin_conn, *pool]:
         c.close()
+    return channel, since, drafts
 
+
+def _delivery_counts(subs: list[Subscriber], want: list[int]) -> tuple[int, int, int, float]:
+    """Lost, duplicated and out-of-order deliveries over all subscribers; the last arrival."""
+    lost = dups = out_of_order = 0
+    last_delivery = 0.0
+    for s in subs:
+        lost += len(set(want) - set(s.seqs))
+        dups += len(s.seqs) - len(set(s.seqs))
+        out_of_order += sum(1 for a, b in itertools.pairwise(s.seqs) if b <= a)
+        if s.arrivals:
+            last_delivery = max(last_delivery, max(s.arrivals))
+    return lost, dups, out_of_order, last_delivery
+
+
+async def run(args: argparse.Namespace, creds: dict[str, Any]) -> dict[str, Any]:
+    base = args.url.rstrip("/")
+    origin = args.origin or f"{urlsplit(base).scheme}://{urlsplit(base).netloc}"
+    ws_url = "ws" + base[4:] + "/ws"
+    event = creds["events"][0]
+    bots = event["accounts"]
+    authors, watchers = (
+        bots[: args.releases],
+        bots[args.releases : args.releases + args.subscribers],
+    )
+    probe = ServerProbe(args.server_pid) if args.server_pid else None
+
+    channel, since, drafts = await _board_and_drafts(base, origin, event, authors)
     subs = [Subscriber() for _ in watchers]
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
@@ -272,14 +291,7 @@ async def run(args: argparse.Namespace, creds: dict[str, Any]) -> dict[str, Any]
 
     first = min(sent_at)
     want = list(range(since + 1, since + expected + 1))
-    lost = dups = out_of_order = 0
-    last_delivery = 0.0
-    for s in subs:
-        lost += len(set(want) - set(s.seqs))
-        dups += len(s.seqs) - len(set(s.seqs))
-        out_of_order += sum(1 for a, b in itertools.pairwise(s.seqs) if b <= a)
-        if s.arrivals:
-            last_delivery = max(last_delivery, max(s.arrivals))
+    lost, dups, out_of_order, last_delivery = _delivery_counts(subs, want)
     wrong_notes = sum(1 for s in subs if sorted(s.note_ids) != sorted(drafts))
     latencies = np.array([a - b for a, b in zip(answered_at, sent_at, strict=True)])
     ok = statuses.get("200", 0) == expected and lost == 0 and dups == 0 and out_of_order == 0

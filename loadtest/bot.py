@@ -220,14 +220,8 @@ class Bot:
             nbytes += len(payload)
             summary = cache.get(payload)
             if summary is None:
-                msg = decode(payload)
-                kind = msg.get("type")
-                if kind == "batch":
-                    summary = self._summarise(msg["events"])
-                elif kind == "event":
-                    summary = self._summarise((msg["event"],))
-                else:
-                    self._control(kind, msg, now)
+                summary = self._decode_events(decode(payload), now)
+                if summary is None:
                     continue
                 if len(cache) >= FRAME_CACHE_MAX:
                     cache.clear()
@@ -245,20 +239,7 @@ class Bot:
                     new += len(events)
                     lats.extend([now - t for t in summary.times if t])  # type: ignore[union-attr]
                     continue
-            for ev in events:
-                cur = cursors.get(ev["channel"])
-                if cur is None:
-                    continue
-                seq = ev["seq"]
-                if seq == cur.contig + 1 and seq > cur.max_seen:
-                    # In order with nothing held above a gap (all of `ahead` <= max_seen).
-                    cur.contig = cur.max_seen = seq
-                elif not cur.see(seq):
-                    continue
-                new += 1
-                t = self._sent_time(ev)
-                if t:
-                    lats.append(now - t)
+            new += self._see_each(events, now, lats)
         st.frames += frames
         st.bytes += nbytes
         st.events_seen += seen
@@ -268,6 +249,36 @@ class Bot:
             if lats and st.measure:
                 st.lat.extend(lats)
                 st.at.extend([now] * len(lats))
+
+    def _decode_events(self, msg: dict[str, Any], now: float) -> FrameSummary | None:
+        """The events of an ``event`` or ``batch`` frame; None for a control frame (handled)."""
+        kind = msg.get("type")
+        if kind == "batch":
+            return self._summarise(msg["events"])
+        if kind == "event":
+            return self._summarise((msg["event"],))
+        self._control(kind, msg, now)
+        return None
+
+    def _see_each(self, events: Any, now: float, lats: list[float]) -> int:
+        """Count the events new to their channel's cursor one by one; note their latencies."""
+        cursors = self.cursors
+        new = 0
+        for ev in events:
+            cur = cursors.get(ev["channel"])
+            if cur is None:
+                continue
+            seq = ev["seq"]
+            if seq == cur.contig + 1 and seq > cur.max_seen:
+                # In order with nothing held above a gap (all of `ahead` <= max_seen).
+                cur.contig = cur.max_seen = seq
+            elif not cur.see(seq):
+                continue
+            new += 1
+            t = self._sent_time(ev)
+            if t:
+                lats.append(now - t)
+        return new
 
     def _sent_time(self, ev: dict[str, Any]) -> float:
         """The send time written in an event's text, parsed once per event and process."""

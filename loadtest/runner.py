@@ -14,6 +14,7 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -200,30 +201,11 @@ class Coordinator:
         with self._progress() as progress:
             conn_task = progress.add_task("connecting", total=len(specs), info="")
 
+            def tick() -> None:
+                self._tick(progress, conn_task, run_task, progress_state)
+
             def pump(kind: str, timeout: float | None = None) -> dict[int, Any]:
-                """Read pipes until every worker sent ``kind``; keep the bars moving."""
-                got: dict[int, Any] = {}
-                deadline = None if timeout is None else time.time() + timeout
-                while len(got) < len(pipes):
-                    if deadline is not None and time.time() > deadline:
-                        raise RunError(f"generator processes did not report {kind!r} in time")
-                    for ready in wait(pipes, timeout=0.1):
-                        if not isinstance(ready, Connection):  # we wait on pipes only
-                            raise TypeError(f"wait() returned {type(ready).__name__}")
-                        i = pipes.index(ready)
-                        try:
-                            msg = ready.recv()
-                        except (EOFError, OSError):
-                            raise RunError(f"generator process {i} died") from None
-                        if msg[0] == "progress":
-                            progress_state[i] = msg[1]
-                            self.progress_cpu.setdefault(i, []).append((time.time(), msg[1]["cpu"]))
-                        elif msg[0] == "error":
-                            raise RunError(f"generator process {i} failed: {msg[1]}")
-                        elif msg[0] == kind:
-                            got[i] = msg[1:]
-                    self._tick(progress, conn_task, run_task, progress_state)
-                return got
+                return self._pump(pipes, kind, progress_state, tick, timeout)
 
             run_task = None
             connected = pump("connected")
@@ -267,19 +249,7 @@ class Coordinator:
             idle_secs=plan.hold if plan.publish == "none" else 0.0,
             progress_cpu=self.progress_cpu,
         )
-        timeline = []
-        if self.probe:
-            prev = None
-            for s in sorted(self.probe.samples, key=lambda s: s.t):
-                if prev is not None and s.t - prev.t >= TIMELINE_STEP_SECS:
-                    timeline.append({
-                        "t": round(s.t - t0, 3),
-                        "cpu_percent": round(100 * (s.cpu - prev.cpu) / (s.t - prev.t), 1),
-                        "rss_mb": round(s.rss / 2**20, 1),
-                    })
-                    prev = s
-                elif prev is None:
-                    prev = s
+        timeline = self._timeline(t0)
         result = {
             "tool": "classhub loadtest",
             "scenario": plan.scenario,
@@ -311,6 +281,57 @@ class Coordinator:
             console=self.console,
             disable=self.args.no_progress,
         )
+
+    def _pump(
+        self,
+        pipes: list[Connection],
+        kind: str,
+        state: dict[int, dict[str, Any]],
+        tick: Callable[[], None],
+        timeout: float | None = None,
+    ) -> dict[int, Any]:
+        """Read pipes until every worker sent ``kind``; keep the bars moving."""
+        got: dict[int, Any] = {}
+        deadline = None if timeout is None else time.time() + timeout
+        while len(got) < len(pipes):
+            if deadline is not None and time.time() > deadline:
+                raise RunError(f"generator processes did not report {kind!r} in time")
+            for ready in wait(pipes, timeout=0.1):
+                if not isinstance(ready, Connection):  # we wait on pipes only
+                    raise TypeError(f"wait() returned {type(ready).__name__}")
+                i = pipes.index(ready)
+                try:
+                    msg = ready.recv()
+                except (EOFError, OSError):
+                    raise RunError(f"generator process {i} died") from None
+                if msg[0] == "progress":
+                    state[i] = msg[1]
+                    self.progress_cpu.setdefault(i, []).append((time.time(), msg[1]["cpu"]))
+                elif msg[0] == "error":
+                    raise RunError(f"generator process {i} failed: {msg[1]}")
+                elif msg[0] == kind:
+                    got[i] = msg[1:]
+            tick()
+        return got
+
+    def _timeline(self, t0: float) -> list[dict[str, float]]:
+        """The server's CPU and memory every TIMELINE_STEP_SECS of the run."""
+        timeline: list[dict[str, float]] = []
+        if self.probe:
+            prev = None
+            for s in sorted(self.probe.samples, key=lambda s: s.t):
+                if prev is not None and s.t - prev.t >= TIMELINE_STEP_SECS:
+                    timeline.append(
+                        {
+                            "t": round(s.t - t0, 3),
+                            "cpu_percent": round(100 * (s.cpu - prev.cpu) / (s.t - prev.t), 1),
+                            "rss_mb": round(s.rss / 2**20, 1),
+                        }
+                    )
+                    prev = s
+                elif prev is None:
+                    prev = s
+        return timeline
 
     def _tick(self, progress: Progress, conn_task: Any, run_task: Any,
               state: dict[int, dict[str, Any]]) -> None:

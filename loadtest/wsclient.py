@@ -61,73 +61,94 @@ class FrameReader:
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         """Add ``data``; return the (opcode, payload) of every message it completed."""
-        if not self._buf and self._frag_op is None and len(data) >= 2:
-            # Fast path, the common case: the read is exactly one whole unfragmented data frame.
-            b0 = data[0]
-            b1 = data[1]
-            length = b1 & 0x7F
-            head = 2
-            if length == 126 and len(data) >= 4:
-                length = (data[2] << 8) | data[3]
-                head = 4
-            if (b0 & 0xF0) == 0x80 and (b0 & 0x0F) in (OP_TEXT, OP_BINARY) and length < 65536 \
-                    and len(data) == head + length and not b1 & 0x80:
-                return [(b0 & 0x0F, data[head:])]
+        if not self._buf and self._frag_op is None:
+            whole = _single_data_frame(data)
+            if whole is not None:
+                return [whole]
         buf = self._buf
         buf += data
         out: list[tuple[int, bytes]] = []
         pos = 0
         end = len(buf)
         while end - pos >= 2:
-            b0 = buf[pos]
-            b1 = buf[pos + 1]
-            if b1 & 0x80:
-                raise WSProtocolError("server frames must not be masked")
-            if b0 & 0x70:
-                raise WSProtocolError("reserved bits set (no extension was negotiated)")
-            length = b1 & 0x7F
-            head = 2
-            if length == 126:
-                if end - pos < 4:
-                    break
-                length = (buf[pos + 2] << 8) | buf[pos + 3]
-                head = 4
-            elif length == 127:
-                if end - pos < 10:
-                    break
-                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                head = 10
-            if length > self._max:
-                raise WSProtocolError(f"frame of {length} bytes exceeds the limit")
+            header = self._header(buf, pos, end)
+            if header is None:
+                break
+            head, length = header
             if end - pos < head + length:
                 break
+            b0 = buf[pos]
             payload = bytes(buf[pos + head : pos + head + length])
             pos += head + length
-            opcode = b0 & 0x0F
-            fin = b0 & 0x80
-            if opcode >= 0x8:
-                if not fin or length > 125:
-                    raise WSProtocolError("bad control frame")
-                out.append((opcode, payload))
-            elif opcode == OP_CONT:
-                if self._frag_op is None:
-                    raise WSProtocolError("continuation without a first fragment")
-                self._frag.append(payload)
-                if fin:
-                    out.append((self._frag_op, b"".join(self._frag)))
-                    self._frag_op, self._frag = None, []
-            elif opcode in (OP_TEXT, OP_BINARY):
-                if self._frag_op is not None:
-                    raise WSProtocolError("new message inside a fragmented one")
-                if fin:
-                    out.append((opcode, payload))
-                else:
-                    self._frag_op, self._frag = opcode, [payload]
-            else:
-                raise WSProtocolError(f"unknown opcode {opcode}")
+            self._frame(b0 & 0x0F, bool(b0 & 0x80), payload, out)
         if pos:
             del buf[:pos]
         return out
+
+    def _header(self, buf: bytearray, pos: int, end: int) -> tuple[int, int] | None:
+        """(header bytes, payload length) of the frame at ``pos``; None until it is all here."""
+        b0 = buf[pos]
+        b1 = buf[pos + 1]
+        if b1 & 0x80:
+            raise WSProtocolError("server frames must not be masked")
+        if b0 & 0x70:
+            raise WSProtocolError("reserved bits set (no extension was negotiated)")
+        length = b1 & 0x7F
+        head = 2
+        if length == 126:
+            if end - pos < 4:
+                return None
+            length = (buf[pos + 2] << 8) | buf[pos + 3]
+            head = 4
+        elif length == 127:
+            if end - pos < 10:
+                return None
+            length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+            head = 10
+        if length > self._max:
+            raise WSProtocolError(f"frame of {length} bytes exceeds the limit")
+        return head, length
+
+    def _frame(self, opcode: int, fin: bool, payload: bytes, out: list[tuple[int, bytes]]) -> None:
+        """One whole frame: a control frame, a message, or a fragment of one."""
+        if opcode >= 0x8:
+            if not fin or len(payload) > 125:
+                raise WSProtocolError("bad control frame")
+            out.append((opcode, payload))
+        elif opcode == OP_CONT:
+            if self._frag_op is None:
+                raise WSProtocolError("continuation without a first fragment")
+            self._frag.append(payload)
+            if fin:
+                out.append((self._frag_op, b"".join(self._frag)))
+                self._frag_op, self._frag = None, []
+        elif opcode in (OP_TEXT, OP_BINARY):
+            if self._frag_op is not None:
+                raise WSProtocolError("new message inside a fragmented one")
+            if fin:
+                out.append((opcode, payload))
+            else:
+                self._frag_op, self._frag = opcode, [payload]
+        else:
+            raise WSProtocolError(f"unknown opcode {opcode}")
+
+
+def _single_data_frame(data: bytes) -> tuple[int, bytes] | None:
+    """The fast path, the common case: ``data`` is exactly one whole unfragmented,
+    unmasked text or binary frame under 64 KiB. None for anything else."""
+    if len(data) < 2:
+        return None
+    b0 = data[0]
+    b1 = data[1]
+    length = b1 & 0x7F
+    head = 2
+    if length == 126 and len(data) >= 4:
+        length = (data[2] << 8) | data[3]
+        head = 4
+    if (b0 & 0xF0) == 0x80 and (b0 & 0x0F) in (OP_TEXT, OP_BINARY) and length < 65536 \
+            and len(data) == head + length and not b1 & 0x80:
+        return (b0 & 0x0F, data[head:])
+    return None
 
 
 def encode_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
@@ -334,20 +355,7 @@ class WSClient(asyncio.Protocol):
 
     def _process(self, data: bytes, now: float) -> None:
         if not self.opened.done():
-            self._head += data
-            end = self._head.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self._head) > MAX_HANDSHAKE_BYTES:
-                    self._fail(WSProtocolError("handshake response too long"))
-                return
-            try:
-                check_handshake_response(bytes(self._head[:end]), self._key, self._subprotocol)
-            except WSProtocolError as exc:
-                self._fail(exc)
-                return
-            data = bytes(self._head[end + 4 :])
-            self._head = bytearray()
-            self.opened.set_result(None)
+            data = self._handshake(data)
             if not data:
                 return
         try:
@@ -367,6 +375,24 @@ class WSClient(asyncio.Protocol):
                     messages.append((op, payload))
         if messages:
             self._on_messages(messages, now)
+
+    def _handshake(self, data: bytes) -> bytes:
+        """Collect the server's handshake answer; once it is checked, the bytes after it."""
+        self._head += data
+        end = self._head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._head) > MAX_HANDSHAKE_BYTES:
+                self._fail(WSProtocolError("handshake response too long"))
+            return b""
+        try:
+            check_handshake_response(bytes(self._head[:end]), self._key, self._subprotocol)
+        except WSProtocolError as exc:
+            self._fail(exc)
+            return b""
+        rest = bytes(self._head[end + 4 :])
+        self._head = bytearray()
+        self.opened.set_result(None)
+        return rest
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost_exc = exc

@@ -79,6 +79,11 @@ def _graph() -> dict[str, set[str]]:
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """One cycle through each strongly connected component of more than one module."""
+    return [_shortest_cycle(graph, comp) for comp in _components(graph)]
+
+
+def _components(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -109,34 +114,34 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     for v in sorted(graph):
         if v not in index:
             strongconnect(v)
+    return components
 
-    out: list[list[str]] = []
-    for comp in components:
-        start = min(comp)
-        # Shortest way back to start inside the component (breadth first).
-        prev: dict[str, str] = {}
-        frontier = [start]
-        found = None
-        while frontier and found is None:
-            nxt: list[str] = []
-            for v in frontier:
-                for w in sorted(graph[v] & comp):
-                    if w == start:
-                        found = v
-                        break
-                    if w not in prev:
-                        prev[w] = v
-                        nxt.append(w)
-                if found is not None:
+
+def _shortest_cycle(graph: dict[str, set[str]], comp: set[str]) -> list[str]:
+    """The shortest way from the component's smallest module back to it (breadth first)."""
+    start = min(comp)
+    prev: dict[str, str] = {}
+    frontier = [start]
+    found = None
+    while frontier and found is None:
+        nxt: list[str] = []
+        for v in frontier:
+            for w in sorted(graph[v] & comp):
+                if w == start:
+                    found = v
                     break
-            frontier = nxt
-        assert found is not None
-        path = [found]
-        while path[-1] != start:
-            path.append(prev[path[-1]])
-        path.reverse()
-        out.append([*path, start])
-    return out
+                if w not in prev:
+                    prev[w] = v
+                    nxt.append(w)
+            if found is not None:
+                break
+        frontier = nxt
+    assert found is not None
+    path = [found]
+    while path[-1] != start:
+        path.append(prev[path[-1]])
+    path.reverse()
+    return [*path, start]
 
 
 def _layer_violations() -> list[str]:

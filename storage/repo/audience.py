@@ -88,9 +88,17 @@ async def resolve(
     db: AsyncSession, sender: User, spec: AudienceSpec, *, now: dt.datetime | None = None
 ) -> Audience:
     """The events concerned and the distinct active recipients with an address."""
-    now = now or utcnow()
+    event_ids, group_id = await _scope(db, sender, spec, now or utcnow())
+    if not event_ids:
+        return Audience((), ())
+    return Audience(tuple(event_ids), await _recipients(db, event_ids, group_id, spec))
+
+
+async def _scope(
+    db: AsyncSession, sender: User, spec: AudienceSpec, now: dt.datetime
+) -> tuple[list[int], int | None]:
+    """The events (and the learning group, if one) the sender may mail as ``spec`` asks."""
     staff_of = set(await _staff_event_ids(db, sender.id))
-    group_id: int | None = None
     if spec.kind is AudienceKind.EVENT:
         if spec.event_id is None:
             raise DomainError("invalid_audience", "audience 'event' needs event_id")
@@ -98,8 +106,8 @@ async def resolve(
             raise NotFound("event")
         if spec.event_id not in staff_of:
             raise Forbidden("only trainers and organisers of the event may mail its people")
-        event_ids = [spec.event_id]
-    elif spec.kind is AudienceKind.GROUP:
+        return [spec.event_id], None
+    if spec.kind is AudienceKind.GROUP:
         if spec.group_id is None:
             raise DomainError("invalid_audience", "audience 'group' needs group_id")
         group = await db.get(LearningGroup, spec.group_id)
@@ -107,19 +115,18 @@ async def resolve(
             raise NotFound("learning group")
         if group.event_id not in staff_of:
             raise Forbidden("only trainers and organisers of the event may mail its groups")
-        event_ids = [group.event_id]
-        group_id = group.id
-    else:
-        if not staff_of:
-            event_ids = []
-        else:
-            rows = await db.execute(
-                select(Event.id).where(Event.id.in_(staff_of), _when_clause(spec.when, now))  # type: ignore[arg-type]
-            )
-            event_ids = sorted(r[0] for r in rows)
+        return [group.event_id], group.id
+    if not staff_of:
+        return [], None
+    rows = await db.execute(
+        select(Event.id).where(Event.id.in_(staff_of), _when_clause(spec.when, now))  # type: ignore[arg-type]
+    )
+    return sorted(r[0] for r in rows), None
 
-    if not event_ids:
-        return Audience((), ())
+
+async def _recipients(
+    db: AsyncSession, event_ids: list[int], group_id: int | None, spec: AudienceSpec
+) -> tuple[Recipient, ...]:
     query = (
         select(User.id, User.display_name, User.email, User.wants_information_mail, Enrolment.role)
         .join(Enrolment, Enrolment.user_id == User.id)
@@ -139,4 +146,4 @@ async def resolve(
     for uid, name, email, wants, _role in await db.execute(query.order_by(User.id)):
         if uid not in seen and email:
             seen[uid] = Recipient(uid, name, email, bool(wants))
-    return Audience(tuple(event_ids), tuple(seen.values()))
+    return tuple(seen.values())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -156,24 +157,8 @@ def parse_enrolment_csv(data: bytes) -> CsvParse:
     out and defaults to participant). Raises DomainError when the file as a
     whole is unusable (not UTF-8, no email column).
     """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DomainError("invalid_csv", "the file is not UTF-8 text") from None
-    if "\x00" in text:
-        raise DomainError("invalid_csv", "the file contains NUL characters")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [h.strip().lower() for h in next(reader)]
-    except StopIteration:
-        raise DomainError("invalid_csv", "the file is empty") from None
-    except csv.Error as exc:
-        raise DomainError("invalid_csv", f"line 1: {exc}") from None
-    if "email" not in header:
-        raise DomainError("invalid_csv", "line 1 must be a header with an 'email' column")
-    col: dict[str, int] = {
-        name: header.index(name) for name in ("email", "display_name", "role") if name in header
-    }
+    reader = csv.reader(io.StringIO(_csv_text(data), newline=""))
+    col = _header_columns(reader)
     result = CsvParse()
     seen: dict[str, int] = {}
     while True:
@@ -190,32 +175,62 @@ def parse_enrolment_csv(data: bytes) -> CsvParse:
         if len(result.rows) + len(result.errors) >= MAX_CSV_ROWS:
             result.errors.append((line, f"more than {MAX_CSV_ROWS} rows; the rest was ignored"))
             break
-
-        def cell(name: str, cells: list[str] = cells) -> str:
-            index = col.get(name)
-            return cells[index].strip() if index is not None and index < len(cells) else ""
-
-        try:
-            email = normalise_email(cell("email"))
-        except DomainError as exc:
-            result.errors.append((line, exc.message))
-            continue
-        role_text = cell("role").lower() or Role.PARTICIPANT.value
-        if role_text not in {r.value for r in Role}:
-            result.errors.append(
-                (line, f"role must be participant, trainer or organiser, not {role_text!r}")
-            )
-            continue
-        name = cell("display_name")
-        if len(name) > 120:
-            result.errors.append((line, "display_name has more than 120 characters"))
-            continue
-        if email in seen:
-            result.errors.append((line, f"{email} appears already on line {seen[email]}"))
-            continue
-        seen[email] = line
-        result.rows.append(CsvRow(line, email, name, Role(role_text)))
+        row = _csv_row(line, cells, col, seen)
+        if isinstance(row, str):
+            result.errors.append((line, row))
+        else:
+            seen[row.email] = line
+            result.rows.append(row)
     return result
+
+
+def _csv_text(data: bytes) -> str:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DomainError("invalid_csv", "the file is not UTF-8 text") from None
+    if "\x00" in text:
+        raise DomainError("invalid_csv", "the file contains NUL characters")
+    return text
+
+
+def _header_columns(reader: Iterator[list[str]]) -> dict[str, int]:
+    """Column name -> index, from the required header line."""
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise DomainError("invalid_csv", "the file is empty") from None
+    except csv.Error as exc:
+        raise DomainError("invalid_csv", f"line 1: {exc}") from None
+    if "email" not in header:
+        raise DomainError("invalid_csv", "line 1 must be a header with an 'email' column")
+    return {
+        name: header.index(name) for name in ("email", "display_name", "role") if name in header
+    }
+
+
+def _csv_row(
+    line: int, cells: list[str], col: dict[str, int], seen: dict[str, int]
+) -> CsvRow | str:
+    """One data line as a row, or the problem with it."""
+
+    def cell(name: str) -> str:
+        index = col.get(name)
+        return cells[index].strip() if index is not None and index < len(cells) else ""
+
+    try:
+        email = normalise_email(cell("email"))
+    except DomainError as exc:
+        return exc.message
+    role_text = cell("role").lower() or Role.PARTICIPANT.value
+    if role_text not in {r.value for r in Role}:
+        return f"role must be participant, trainer or organiser, not {role_text!r}"
+    name = cell("display_name")
+    if len(name) > 120:
+        return "display_name has more than 120 characters"
+    if email in seen:
+        return f"{email} appears already on line {seen[email]}"
+    return CsvRow(line, email, name, Role(role_text))
 
 
 @dataclass

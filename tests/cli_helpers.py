@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,12 +29,19 @@ def cli_env(var_dir: Path, **env: str) -> dict[str, str]:
 
 
 def classhub(
-    *args: str, var_dir: Path, stdin: str = "", timeout: float = 60, **env: str
+    *args: str,
+    var_dir: Path,
+    stdin: str = "",
+    timeout: float = 60,
+    env: Mapping[str, str] | None = None,
+    **more_env: str,
 ) -> subprocess.CompletedProcess[str]:
+    """``env`` (a mapping of any names) and ``more_env`` (as keywords) are added to the
+    command's environment."""
     return subprocess.run(
         [sys.executable, "-m", "web.cli", *args],
         cwd=ROOT,
-        env=cli_env(var_dir, **env),
+        env=cli_env(var_dir, **{**(env or {}), **more_env}),
         input=stdin,
         capture_output=True,
         text=True,

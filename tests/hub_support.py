@@ -202,6 +202,7 @@ class HubClient:
             await self.ws.send(msgpack.packb(frame))
 
     async def recv(self, timeout: float = 10.0) -> dict[str, Any]:
+        frame: dict[str, Any]
         while True:
             raw = await asyncio.wait_for(self.ws.recv(), timeout)
             frame = json.loads(raw) if isinstance(raw, str) else msgpack.unpackb(raw)

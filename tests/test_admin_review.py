@@ -30,7 +30,7 @@ async def audit_count(services: Any, actor_id: int) -> int:
 
 async def last_audit(services: Any, actor_id: int) -> AuditEntry:
     async with services.db.session() as db:
-        return (
+        entry: AuditEntry = (
             (
                 await db.execute(
                     select(AuditEntry)
@@ -41,6 +41,7 @@ async def last_audit(services: Any, actor_id: int) -> AuditEntry:
             .scalars()
             .first()
         )
+        return entry
 
 
 async def _world(services: Any) -> dict[str, Any]:

@@ -155,7 +155,7 @@ def test_help_tells_what_each_command_does(tmp_path: Path) -> None:
 def test_bad_configuration_is_one_line_naming_the_variable(
     tmp_path: Path, variable: str, value: str
 ) -> None:
-    result = classhub("migrate", var_dir=tmp_path, **{variable: value})
+    result = classhub("migrate", var_dir=tmp_path, env={variable: value})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0], result.stderr

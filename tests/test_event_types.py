@@ -47,9 +47,9 @@ def js_event_types(src: str) -> set[str]:
     for m in re.finditer(r"const\s+\w*TYPES\w*\s*=\s*new Set\(\[([^\]]*)\]\)", src):
         found |= set(re.findall(r"'([^']+)'", m.group(1)))
     for name in re.findall(r"(\w+)\[" + EVENT + r"\.type\]", src):
-        m = re.search(r"const\s+" + name + r"\s*=\s*\{", src)
-        assert m, name
-        found |= set(re.findall(r"^\s*'([^']+)'\s*:", _block(src, m.start()), re.MULTILINE))
+        decl = re.search(r"const\s+" + name + r"\s*=\s*\{", src)
+        assert decl, name
+        found |= set(re.findall(r"^\s*'([^']+)'\s*:", _block(src, decl.start()), re.MULTILINE))
     return found
 
 

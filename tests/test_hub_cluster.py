@@ -218,7 +218,7 @@ class CuttableProxy:
             writer.transport.abort()
             return
         pair = (writer.transport, up_writer.transport)
-        self.transports.update(pair)  # type: ignore[arg-type]
+        self.transports.update(pair)
 
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
@@ -231,7 +231,7 @@ class CuttableProxy:
                 dst.transport.abort()
 
         await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
-        self.transports.difference_update(pair)  # type: ignore[arg-type]
+        self.transports.difference_update(pair)
 
     def cut(self) -> None:
         self.down = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import msgpack
 import pytest
@@ -20,6 +21,9 @@ from realtime.protocol.ratelimit import TokenBucket
 from realtime.protocol.recovery import Recovery, SubState
 from realtime.protocol.sequencer import Sequencer
 from storage.repo.channel_log import StoredEvent
+
+if TYPE_CHECKING:
+    from storage.models import User
 
 
 @dataclass(frozen=True)
@@ -233,7 +237,7 @@ def test_sequencer_orders_and_drops_duplicates() -> None:
 @given(st.permutations(list(range(1, 60))), st.lists(st.integers(1, 59), max_size=20))
 def test_sequencer_delivers_any_arrival_order_exactly_once_in_order(order: list[int], dups: list[int]) -> None:
     s: Sequencer[E] = Sequencer(0)
-    out = []
+    out: list[int] = []
     for seq in order + dups:
         out.extend(e.seq for e in s.offer(E(seq)))
     assert out == list(range(1, 60))
@@ -256,7 +260,8 @@ def test_recovery_catches_up_when_the_store_is_ahead_of_the_feed() -> None:
     out = r.finish(start=3, replayed=[E(4), E(5)], feed_delivered=3)
     assert [e.seq for e in out] == [4, 5] and r.state is SubState.CATCHING_UP
     assert r.offer(E(4)) == [] and r.offer(E(5)) == []  # got them from the replay already
-    assert [e.seq for e in r.offer(E(6))] == [6] and r.state is SubState.LIVE
+    # mypy keeps r.state narrowed to CATCHING_UP from above; offer() moved it on
+    assert [e.seq for e in r.offer(E(6))] == [6] and r.state is SubState.LIVE  # type: ignore[comparison-overlap]
 
 
 def test_recovery_without_since_starts_at_head() -> None:
@@ -372,13 +377,13 @@ def _ws_frames(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def test_shared_frame_is_one_event_or_batches_under_the_size_limit() -> None:
-    from realtime.protocol.codec import shared_frame
-    from realtime.protocol.outbox import MAX_BATCH_BYTES
+    from realtime.protocol.codec import MAX_BATCH_BYTES, shared_frame
 
     one = WireEvent(stored(1), "Ada")
     data, n = shared_frame([one], JSON)
     assert n == 1 and data is one.ws_frame(JSON)  # the cached bytes, shared by every socket
-    assert _ws_frames(data) == [(1, ('{"type":"event","event":' + one.encoded(JSON) + "}").encode())]
+    # JSON's encoded() is a str (mypy sees the str | bytes of both codecs)
+    assert _ws_frames(data) == [(1, ('{"type":"event","event":' + one.encoded(JSON) + "}").encode())]  # type: ignore[operator]
     # ~40 KiB events: a group commit of 20 of them must not become one 800 KiB frame.
     big = [WireEvent(StoredEvent(
         id=s, channel="event:1:chat", seq=s, type="message", author_id=7, client_id=None, ref_id=None,
@@ -442,7 +447,7 @@ class _Raw:
         return not self.transport.closing
 
 
-def _fan_out_world(n: int) -> tuple[object, list[object]]:
+def _fan_out_world(n: int) -> tuple[Any, list[Any]]:  # test doubles in the transports
     from types import SimpleNamespace
 
     from realtime.connection import Connection
@@ -459,7 +464,8 @@ def _fan_out_world(n: int) -> tuple[object, list[object]]:
     conns = []
     for i in range(n):
         conn = Connection(
-            user=SimpleNamespace(id=i + 1, display_name=f"u{i}"), session_hash="h", codec=JSON, send=send,
+            # A stand-in with the two fields a Connection reads, not an ORM row.
+            user=cast("User", SimpleNamespace(id=i + 1, display_name=f"u{i}")), session_hash="h", codec=JSON, send=send,
             outbox_limit=1000, stats=stats, on_shed=lambda c: None, on_dirty=lambda c: None,
         )
         transport = _Transport()
@@ -471,9 +477,9 @@ def _fan_out_world(n: int) -> tuple[object, list[object]]:
     return feed, conns
 
 
-def _seqs_received(conn: object) -> list[int]:
+def _seqs_received(conn: Any) -> list[int]:
     seqs: list[int] = []
-    for _op, payload in _ws_frames(bytes(conn.transport.data)):  # type: ignore[attr-defined]
+    for _op, payload in _ws_frames(bytes(conn.transport.data)):
         frame = json.loads(payload)
         if frame["type"] == "event":
             seqs.append(frame["event"]["seq"])
@@ -491,7 +497,7 @@ async def test_chunked_fan_out_keeps_every_connections_order_through_joins_leave
     feed, conns = _fan_out_world(n)
     evs = [WireEvent(stored(s), "Ada") for s in range(1, 5)]
 
-    feed.deliver([evs[0]])  # type: ignore[attr-defined]
+    feed.deliver([evs[0]])
     first = [c for c in conns if c.transport.data]
     assert len(first) == FANOUT_CHUNK  # one chunk now, the rest in later turns of the loop
     waiting = [c for c in conns if not c.transport.data]
@@ -499,15 +505,15 @@ async def test_chunked_fan_out_keeps_every_connections_order_through_joins_leave
     # takes the job's event into its outbox first), one unsubscribes, one's socket fills.
     acked, gone, full = waiting[0], waiting[1], waiting[2]
     acked.push({"type": "ack", "id": "x", "channel": "event:1:chat", "seq": 9, "event_id": 9})
-    feed.detach(gone)  # type: ignore[attr-defined]
+    feed.detach(gone)
     full.transport.buffered = 10
     # A second and third post arrive while the first job is under way: those it has not
     # reached get all of them in one frame, the others a job of their own after it.
-    feed.deliver([evs[1]])  # type: ignore[attr-defined]
-    feed.deliver([evs[2], evs[3]])  # type: ignore[attr-defined]
+    feed.deliver([evs[1]])
+    feed.deliver([evs[2], evs[3]])
     for _ in range(20):
         await asyncio.sleep(0)
-    assert not feed.jobs  # type: ignore[attr-defined]
+    assert not feed.jobs
     for conn in (acked, full):  # what the hub's end-of-turn flush would do
         conn.transport.buffered = 0
         conn.flush()
@@ -530,10 +536,10 @@ async def test_closing_transport_takes_the_outbox_path_and_gets_nothing_twice() 
 
     feed, conns = _fan_out_world(5)
     conns[1].transport.closing = True
-    feed.deliver([WireEvent(stored(1), "Ada")])  # type: ignore[attr-defined]
-    feed.deliver([WireEvent(stored(2), "Ada")])  # type: ignore[attr-defined]
+    feed.deliver([WireEvent(stored(1), "Ada")])
+    feed.deliver([WireEvent(stored(2), "Ada")])
     await asyncio.sleep(0)
-    assert not conns[1].direct and conns[1] in feed.queued  # type: ignore[attr-defined]
+    assert not conns[1].direct and conns[1] in feed.queued
     assert [e.event.seq for e in conns[1].outbox.items] == [1, 2]
     for conn in conns[:1] + conns[2:]:
         assert _seqs_received(conn) == [1, 2]

@@ -302,7 +302,7 @@ async def test_garbage_frames_get_error_frames(db_url: str, tmp_path: Path) -> N
                     frame["type"] = "bogus-" + uuid.uuid4().hex[:6]
                     raw: str | bytes = json.dumps(frame) if client is j else msgpack.packb(frame)
                 else:
-                    raw = value  # type: ignore[assignment]
+                    raw = value
                 await client.ws.send(raw)
                 answer = await client.recv()
                 assert answer["type"] == "error", (raw, answer)

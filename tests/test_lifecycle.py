@@ -15,7 +15,7 @@ from tests.privacy_helpers import second_client
 
 async def _status(services: Any, user_id: int) -> User:
     async with services.db.session() as db:
-        user = await db.get(User, user_id)
+        user: User | None = await db.get(User, user_id)
         assert user is not None
         return user
 

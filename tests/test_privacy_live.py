@@ -96,7 +96,7 @@ async def test_block_and_deletion_close_connections_on_two_processes(
             servers[0].port, admin_cookie, f"/api/users/{blocked}/block", {"reason": "abuse"}
         )
         assert r.status_code == 200, r.text
-        assert await asyncio.gather(_closed(b1), _closed(b2)) == [4401, 4401]
+        assert list(await asyncio.gather(_closed(b1), _closed(b2))) == [4401, 4401]
         with pytest.raises(
             InvalidStatus
         ) as refused:  # the blocked cookie no longer opens a connection
@@ -112,7 +112,7 @@ async def test_block_and_deletion_close_connections_on_two_processes(
             {"reason": "asked to be forgotten", "immediately": True, "erase_content": True},
         )
         assert r.status_code == 200, r.text
-        assert await asyncio.gather(_closed(l1), _closed(l2)) == [4401, 4401]
+        assert list(await asyncio.gather(_closed(l1), _closed(l2))) == [4401, 4401]
         events = await watcher.wait_events(chat, 2)
         assert events[-1]["type"] == "message.deleted" and events[-1]["ref"] == events[0]["id"]
         assert watcher.ws.close_code is None

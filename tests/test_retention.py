@@ -113,7 +113,7 @@ async def test_retention_deletes_exactly_what_it_should(
                 )
             ).scalars()
         )
-        statuses = {u.id: (await db.get(User, u.id)).status for u in (due, later)}  # type: ignore[union-attr]
+        statuses = {u.id: (await db.get(User, u.id)).status for u in (due, later)}
         rows = (
             (
                 await db.execute(

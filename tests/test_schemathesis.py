@@ -31,10 +31,10 @@ def server(tmp_path: Path) -> Iterator[str]:
     # The fuzzer writes far faster than any person: with the default WRITE_BURST most of its
     # writes would only meet 429 and never reach a handler (the limit: test_write_limits.py).
     env = {"DATABASE_URL": url, "WRITE_RATE": "1000", "WRITE_BURST": "1000000"}
-    assert classhub("demo", var_dir=tmp_path, **env).returncode == 0
+    assert classhub("demo", var_dir=tmp_path, env=env).returncode == 0
     added = classhub(
         "user", "add", ADMIN, "--name", "Fuzz", "--admin", "--password-stdin",
-        var_dir=tmp_path, stdin=PASSWORD + "\n", **env,
+        var_dir=tmp_path, stdin=PASSWORD + "\n", env=env,
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
     port = free_port()

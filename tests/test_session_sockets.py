@@ -136,8 +136,10 @@ async def test_sign_out_closes_that_sessions_sockets_at_once(
         started = time.monotonic()
         r = await _post(first.port, ada_cookie, "/api/logout")
         assert r.status_code == 200, r.text
-        codes = await asyncio.gather(
-            _closed_within(here, PROMPT_SECS), _closed_within(there, PROMPT_SECS)
+        codes = list(
+            await asyncio.gather(
+                _closed_within(here, PROMPT_SECS), _closed_within(there, PROMPT_SECS)
+            )
         )
         took = time.monotonic() - started
         assert codes == [4401, 4401], f"signed-out sockets still open after {took:.1f} s: {codes}"
@@ -172,7 +174,7 @@ async def test_a_revocation_from_the_cli_closes_every_session_of_the_account_at_
     _bob, bob_cookie = await world.user("Bob")
     async with world.db.session() as db:
         found = await db.get(User, ada)
-        assert found is not None
+        assert found is not None and found.email is not None
         email = found.email
 
     clients = [
@@ -183,7 +185,7 @@ async def test_a_revocation_from_the_cli_closes_every_session_of_the_account_at_
     try:
         done = await asyncio.to_thread(
             classhub, "user", "reset-password", email, "--password-stdin",
-            var_dir=tmp_path / "cli", stdin=f"Zq{uuid.uuid4().hex}!\n", **procs[0].env,
+            var_dir=tmp_path / "cli", stdin=f"Zq{uuid.uuid4().hex}!\n", env=procs[0].env,
         )
         assert done.returncode == 0, done.stderr
         codes = await asyncio.gather(*(_closed_within(c, PROMPT_SECS) for c in clients))

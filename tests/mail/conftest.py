@@ -51,6 +51,24 @@ class Received:
     message: Message
 
 
+def parts_of(msg: Message) -> list[Message]:
+    """The parts of a multipart message (``get_payload()`` is typed for every kind)."""
+    parts = msg.get_payload()
+    assert isinstance(parts, list), type(parts)
+    out: list[Message] = []
+    for part in parts:
+        assert isinstance(part, Message), type(part)
+        out.append(part)
+    return out
+
+
+def text_of(part: Message) -> str:
+    """A one-part message's body, transfer-decoded (``get_payload(decode=True)``), as text."""
+    raw = part.get_payload(decode=True)
+    assert isinstance(raw, bytes), type(raw)
+    return raw.decode()
+
+
 @dataclass
 class Recorder:
     """An aiosmtpd handler: records what it accepted; ``answer`` decides each DATA."""
@@ -222,7 +240,7 @@ async def statuses(services: Any, campaign_id: int) -> list[tuple[int | None, st
             .where(MailDelivery.campaign_id == campaign_id)
             .order_by(MailDelivery.user_id)
         )
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [tuple(r) for r in rows]
 
 
 async def sign_in(env: Env, user: Any, client: httpx.AsyncClient | None = None) -> None:

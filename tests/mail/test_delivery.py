@@ -19,6 +19,7 @@ from tests.mail.conftest import (
     make_event,
     make_people,
     make_worker,
+    parts_of,
     sign_in,
     statuses,
 )
@@ -65,7 +66,7 @@ async def test_every_recipient_gets_one_message_addressed_to_them_alone(
         m = msgs[0].message
         assert m["To"].endswith(f"<{rcpt}>") and m["Cc"] is None
         assert "List-Unsubscribe" not in m  # service mail
-        assert m.is_multipart() and [p.get_content_type() for p in m.get_payload()] == [
+        assert m.is_multipart() and [p.get_content_type() for p in parts_of(m)] == [
             "text/plain",
             "text/html",
         ]

@@ -17,7 +17,9 @@ from tests.mail.conftest import (
     make_event,
     make_people,
     make_worker,
+    parts_of,
     sign_in,
+    text_of,
 )
 from web.mail_hub import seen_callback
 
@@ -36,7 +38,7 @@ async def test_event_change_is_stored_posted_and_mailed_and_who_has_it(
 ) -> None:
     organiser, trainer, people, event_id = await _cast(env)
     async with env.services.db.session() as db:  # unsubscribed: service mail still comes
-        (await db.get(User, people[2].id)).wants_information_mail = False  # type: ignore[union-attr]
+        (await db.get(User, people[2].id)).wants_information_mail = False
 
     await sign_in(env, people[0])
     r = await env.client.post(f"/api/events/{event_id}/changes", json={"location": "Room B"})
@@ -90,7 +92,7 @@ async def test_event_change_is_stored_posted_and_mailed_and_who_has_it(
     assert sorted(got) == sorted(u.email for u in everyone)
     msg = got[people[2].email][0].message
     assert msg["Subject"] == "Python basics: changed" and "List-Unsubscribe" not in msg
-    text = msg.get_payload(decode=True).decode()
+    text = text_of(msg)
     assert "Room B (was Room A)" in text and "projector" in text
     # Times as people read them, not ISO 8601 ("2026-11-30T09:00:00+00:00").
     assert f"- Starts: {new_start:%a %d %b %Y, %H:%M} UTC (was " in text
@@ -140,7 +142,7 @@ async def test_event_change_reaches_the_maildir_on_the_embedded_default(
 async def test_bulk_mail_preview_send_addresses_and_markdown(env: Env, smtp: SmtpServer) -> None:
     organiser, trainer, people, event_id = await _cast(env, 4)
     async with env.services.db.session() as db:
-        (await db.get(User, people[3].id)).wants_information_mail = False  # type: ignore[union-attr]
+        (await db.get(User, people[3].id)).wants_information_mail = False
     audience = {"kind": "event", "event_id": event_id, "roles": ["participant"]}
 
     await sign_in(env, people[0])
@@ -174,9 +176,9 @@ async def test_bulk_mail_preview_send_addresses_and_markdown(env: Env, smtp: Smt
     got = smtp.handler.by_rcpt()
     assert sorted(got) == sorted(p.email for p in people[:3])
     msg = got[people[0].email][0].message
-    _plain, html = msg.get_payload()
-    assert "<strong>chapter 3</strong>" in html.get_payload(decode=True).decode()
-    assert "&lt;script&gt;" in html.get_payload(decode=True).decode()
+    _plain, html = parts_of(msg)
+    assert "<strong>chapter 3</strong>" in text_of(html)
+    assert "&lt;script&gt;" in text_of(html)
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg["List-Unsubscribe"].startswith("<http://testserver/unsubscribe/")
 
@@ -283,7 +285,7 @@ async def test_one_click_unsubscribe_needs_post_and_no_cookie(env: Env, smtp: Sm
 
     async def wants(user: Any) -> bool:
         async with env.services.db.session() as db:
-            return bool((await db.get(User, user.id)).wants_information_mail)  # type: ignore[union-attr]
+            return bool((await db.get(User, user.id)).wants_information_mail)
 
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=env.app), base_url="http://testserver"

@@ -68,9 +68,9 @@ async def test_event_change_reaches_clients_on_two_processes_and_the_mailbox(
         try:
             deadline = time.monotonic() + 10
             while True:
-                async with db.session() as s:
+                async with db.session() as session:
                     seen = (
-                        await s.execute(
+                        await session.execute(
                             select(EventChangeSeen).where(EventChangeSeen.change_id == change["id"])
                         )
                     ).scalars().all()

@@ -21,8 +21,8 @@ async def test_addresses_are_for_staff_of_every_event_concerned(services: Any) -
     )
     e2 = await make_event(services, {"organiser": [both]})
     async with services.db.session() as db:
-        (await db.get(User, admin.id)).is_admin = True  # type: ignore[union-attr]
-        (await db.get(User, blocked.id)).status = "blocked"  # type: ignore[union-attr]
+        (await db.get(User, admin.id)).is_admin = True
+        (await db.get(User, blocked.id)).status = "blocked"
     async with services.db.session() as db:
         users = {
             u.id: await db.get(User, u.id)

@@ -24,6 +24,10 @@ STORE=${1:?store: pg-redis or embedded}
 SERVERS=${2:?number of server processes}
 SCENARIO=${3:?scenario}
 shift 3
+# The server's code: this checkout, or SERVER_DIR (another checkout, e.g. a worktree of an
+# older commit) for A/B runs with the same generator (give the generator
+# --setup-cmd "env -C $SERVER_DIR $PYTHON -m web.cli" so the bot accounts fit that schema).
+SERVER_DIR=${SERVER_DIR:-$PWD}
 PYTHON=${PYTHON:-$( [[ -x /work/venv/bin/python ]] && echo /work/venv/bin/python || echo python3 )}
 GEN_CPUS=${GEN_CPUS:-1}
 read -r -a CPUS <<< "${SERVER_CPUS:-0}"
@@ -74,7 +78,7 @@ EOF
 }
 trap cleanup EXIT
 
-"$PYTHON" -m web.cli migrate >/dev/null
+(cd "$SERVER_DIR" && "$PYTHON" -m web.cli migrate >/dev/null)
 free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PORTS=()
 ORIGINS=""
@@ -88,7 +92,7 @@ for ((i = 0; i < SERVERS; i++)); do
   cpu=${CPUS[$((i < ${#CPUS[@]} ? i : ${#CPUS[@]} - 1))]}
   # shellcheck disable=SC2086
   env PUBLIC_URL="http://127.0.0.1:$port" ${SERVER_ENV:-} \
-    nice -n "${NICE:-0}" taskset -c "$cpu" "$PYTHON" -m web.cli serve --port "$port" --log-level warning \
+    nice -n "${NICE:-0}" taskset -c "$cpu" env -C "$SERVER_DIR" "$PYTHON" -m web.cli serve --port "$port" --log-level warning \
     >"$WORK/server-$i.log" 2>&1 &
   PIDS+=($!)
   URLS+=(--url "http://127.0.0.1:$port")

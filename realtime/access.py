@@ -82,8 +82,10 @@ class Access:
             return
         for conn in self.clients.conns:
             stale = [
-                channel for channel in conn.may_publish
-                if channel.startswith("dm:") and (ref := channels.parse_channel(channel)) is not None
+                channel
+                for channel in conn.may_publish
+                if channel.startswith("dm:")
+                and (ref := channels.parse_channel(channel)) is not None
                 and (ref.id in changed or ref.other in changed)
             ]
             for channel in stale:

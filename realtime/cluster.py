@@ -38,16 +38,23 @@ def pack_events(wires: list[WireEvent]) -> bytes:
     Type and body are those of the event's payload: an event whose body cannot be
     encoded travels as the ``unreadable`` placeholder, not as a message that fails to
     pack (and takes the commit's other events with it)."""
-    return msgpack.packb([  # type: ignore[no-any-return]
-        [w.event.id, w.event.channel, w.event.seq, (p := w.payload)["type"], w.event.author_id,
-         w.event.client_id, w.event.ref_id, p["body"], w.event.created_at.timestamp(), w.author_name]
-        for w in wires
-    ])
+    return msgpack.packb(  # type: ignore[no-any-return]
+        [
+            [
+                w.event.id, w.event.channel, w.event.seq, (p := w.payload)["type"],
+                w.event.author_id, w.event.client_id, w.event.ref_id, p["body"],
+                w.event.created_at.timestamp(), w.author_name,
+            ]
+            for w in wires
+        ]
+    )
 
 
 def unpack_events(data: bytes) -> list[WireEvent]:
     out = []
-    for eid, channel, seq, typ, author_id, client_id, ref_id, body, ts, name in msgpack.unpackb(data):
+    for eid, channel, seq, typ, author_id, client_id, ref_id, body, ts, name in msgpack.unpackb(
+        data
+    ):
         ev = StoredEvent(
             id=eid, channel=channel, seq=seq, type=typ, author_id=author_id, client_id=client_id,
             ref_id=ref_id, body=body, created_at=dt.datetime.fromtimestamp(ts, dt.UTC),

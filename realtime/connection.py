@@ -43,10 +43,10 @@ class Sub:
 class Connection:
     # Slots: with 10,000 connections an instance dict is ~1 KB each of nothing.
     __slots__ = (
-        "_binary", "_on_dirty", "_on_shed", "_send", "_sending", "_wake", "_writer", "bad_frames", "binary",
-        "closing", "codec", "direct", "dirty", "event_refs", "ip", "last_recv", "lease", "live_feeds", "may_publish",
-        "name", "outbox", "pinged", "proto", "raw", "reader_task", "session_hash", "stats", "subs", "transport",
-        "user", "user_id", "watching",
+        "_binary", "_on_dirty", "_on_shed", "_send", "_sending", "_wake", "_writer", "bad_frames",
+        "binary", "closing", "codec", "direct", "dirty", "event_refs", "ip", "last_recv", "lease",
+        "live_feeds", "may_publish", "name", "outbox", "pinged", "proto", "raw", "reader_task",
+        "session_hash", "stats", "subs", "transport", "user", "user_id", "watching",
     )
 
     def __init__(
@@ -97,8 +97,10 @@ class Connection:
         # set of each of its live feeds) exactly while ``direct`` is true: nothing waits in
         # the outbox, no flush is pending, no writer is stuck, not closing.
         self.direct = False
-        self.live_feeds: list[Any] = []  # the Feeds where this connection is live (a few: a list is smallest)
-        self.lease: str | None = None  # its place under the per-user cap in Redis (realtime/limits/leases.py)
+        # The Feeds where this connection is live (a few: a list is smallest).
+        self.live_feeds: list[Any] = []
+        # Its place under the per-user cap in Redis (realtime/limits/leases.py).
+        self.lease: str | None = None
 
     # Fan-out side (synchronous: never awaits, never blocks on this client).
 

@@ -120,7 +120,9 @@ class Fanout:
         if out:
             feed.deliver(out)
         if seqr.pending and feed.gap_timer is None:
-            feed.gap_timer = asyncio.get_running_loop().call_later(self.gap_wait, self._gap_due, feed)
+            feed.gap_timer = asyncio.get_running_loop().call_later(
+                self.gap_wait, self._gap_due, feed
+            )
 
     def offer_all(self, wires: list[WireEvent]) -> None:
         """Offer a batch (a group commit, or what the broker brought in one turn) per channel:
@@ -138,7 +140,11 @@ class Fanout:
 
     def _gap_due(self, feed: Feed) -> None:
         feed.gap_timer = None
-        if feed.seq is not None and feed.seq.gap is not None and self.feeds.get(feed.channel) is feed:
+        if (
+            feed.seq is not None
+            and feed.seq.gap is not None
+            and self.feeds.get(feed.channel) is feed
+        ):
             self.tasks.spawn(self.fill(feed), "fill-gap")
 
     async def fill(self, feed: Feed) -> None:
@@ -169,7 +175,9 @@ class Fanout:
             await self.fill(feed)
 
     async def check_heads(self) -> None:
-        """Compare each live channel with the store's head: catches a broker message lost in transit."""
+        """Compare each live channel with the store's head.
+
+        Catches a broker message lost in transit."""
         ready = {c: f for c, f in self.feeds.items() if f.seq is not None and not f.empty}
         names = list(ready)
         for i in range(0, len(names), HEAD_CHECK_CHUNK):
@@ -177,12 +185,20 @@ class Fanout:
                 heads = await channel_log.heads_of(db, names[i:i + HEAD_CHECK_CHUNK])
             for name, last in heads.items():
                 feed = ready[name]
-                if feed.seq is not None and last > feed.seq.delivered and self.feeds.get(name) is feed:
+                if (
+                    feed.seq is not None
+                    and last > feed.seq.delivered
+                    and self.feeds.get(name) is feed
+                ):
                     await self.fill(feed)
 
     def drop_idle(self, now: float) -> None:
         for channel, feed in list(self.feeds.items()):
-            if feed.empty and feed.idle_since is not None and now - feed.idle_since > FEED_LINGER_SECS:
+            if (
+                feed.empty
+                and feed.idle_since is not None
+                and now - feed.idle_since > FEED_LINGER_SECS
+            ):
                 del self.feeds[channel]
                 if feed.gap_timer is not None:
                     feed.gap_timer.cancel()

@@ -75,7 +75,9 @@ class Feed:
         return not self.live and not self.slow
 
     def make_ready(self, head: int) -> list[WireEvent]:
-        """The store's head when the broker subscription was in place; returns deliverable events."""
+        """Start at the store's head when the broker subscription was in place.
+
+        Returns the events that can be delivered now."""
         self.seq = Sequencer(head)
         early, self.early = self.early, []
         out = self.seq.fill(early)

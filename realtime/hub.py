@@ -66,14 +66,20 @@ class Hub:
         self.rate_limits = RateLimits(settings, self.limits, self.tasks)
         self.write_limit = self.rate_limits.write_limit  # the HTTP API's writes (web/api.py)
         self.roster = Roster(self.node, self.control, self.tasks)
-        self.fanout = Fanout(settings, db, self.broker, self.stats, self.names, self.roster, self.tasks)
-        self.clients = Clients(settings, self.stats, self.fanout, self.roster, self.limits, self.node)
+        self.fanout = Fanout(
+            settings, db, self.broker, self.stats, self.names, self.roster, self.tasks
+        )
+        self.clients = Clients(
+            settings, self.stats, self.fanout, self.roster, self.limits, self.node
+        )
         self.access = Access(db, self.clients, self.fanout, self.tasks)
         self.cluster = Cluster(
             self.broker, self.control, self.stats, self.fanout, self.roster, self.access,
             self.clients, self.tasks,
         )
-        self.housekeeping = Housekeeping(settings, self.clients, self.roster, self.fanout, self.access)
+        self.housekeeping = Housekeeping(
+            settings, self.clients, self.roster, self.fanout, self.access
+        )
         self.writer = event_writer(db, self._committed, name="chat")
         self._seen: list[SeenCallback] = []
 
@@ -108,7 +114,9 @@ class Hub:
 
     # The commit hook: every stored event passes here, from a WebSocket or from HTTP.
 
-    def _committed(self, items: list[WriteItem], results: Sequence[StoredEvent | StoreUnavailable]) -> None:
+    def _committed(
+        self, items: list[WriteItem], results: Sequence[StoredEvent | StoreUnavailable]
+    ) -> None:
         """The publishers are answered (just before, by the writer); fan out at its next await.
 
         The writer continues with the next transaction at once: while the store
@@ -138,7 +146,12 @@ class Hub:
         sender = dm.author_id
         peer = int(hi) if sender == int(lo) else int(lo)
         notice = NewEvent(
-            f"user:{peer}", event_types.DM_RECEIVED, {"channel": dm.channel, "from": sender}, None, None, dm.id
+            f"user:{peer}",
+            event_types.DM_RECEIVED,
+            {"channel": dm.channel, "from": sender},
+            None,
+            None,
+            dm.id,
         )
         try:
             await self.publish(notice)
@@ -174,7 +187,9 @@ class Hub:
 
     async def disconnect_user(self, user_id: int, reason: str) -> None:
         self.clients.disconnect_user(user_id, reason)
-        await self.control.send({"op": "disconnect_user", "user_id": user_id, "reason": reason[:100]})
+        await self.control.send(
+            {"op": "disconnect_user", "user_id": user_id, "reason": reason[:100]}
+        )
 
     async def membership_changed(self, user_ids: Iterable[int]) -> None:
         ids = sorted(set(user_ids))

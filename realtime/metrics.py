@@ -43,7 +43,9 @@ class HubStats:
         self.deliveries = 0
         self.frames = 0
         self.raw_frames = 0
-        self.direct_writes = 0  # of raw frames: written by fan-out itself, not at the end of the turn  # of frames: written straight to the socket (realtime/transport.py)
+        # Socket writes of raw frames by fan-out itself, straight to the socket
+        # (realtime/transport.py), not at the end of the turn.
+        self.direct_writes = 0
         self.slow_consumer_closes = 0
         self.closes: dict[int, int] = {}
         self.broker_publish_failures = 0
@@ -75,7 +77,9 @@ class HubCollector(Collector):
     def collect(self) -> Iterator[Any]:
         stats = [h.stats for h in list(_HUBS)]
         yield GaugeMetricFamily(
-            "classhub_ws_connections", "Open WebSocket connections", value=sum(s.connections for s in stats)
+            "classhub_ws_connections",
+            "Open WebSocket connections",
+            value=sum(s.connections for s in stats),
         )
         yield GaugeMetricFamily(
             "classhub_ws_subscriptions",
@@ -93,10 +97,14 @@ class HubCollector(Collector):
             pub.add_metric([k], v)
         yield pub
         yield CounterMetricFamily(
-            "classhub_ws_deliveries", "Events written to connections", value=sum(s.deliveries for s in stats)
+            "classhub_ws_deliveries",
+            "Events written to connections",
+            value=sum(s.deliveries for s in stats),
         )
         yield CounterMetricFamily(
-            "classhub_ws_frames", "Frames written to connections", value=sum(s.frames for s in stats)
+            "classhub_ws_frames",
+            "Frames written to connections",
+            value=sum(s.frames for s in stats),
         )
         yield CounterMetricFamily(
             "classhub_ws_raw_frames",
@@ -108,7 +116,9 @@ class HubCollector(Collector):
             "Connections closed because their outbox overflowed (4008)",
             value=sum(s.slow_consumer_closes for s in stats),
         )
-        closes = CounterMetricFamily("classhub_ws_closes", "Server-initiated closes by code", labels=["code"])
+        closes = CounterMetricFamily(
+            "classhub_ws_closes", "Server-initiated closes by code", labels=["code"]
+        )
         codes: dict[int, int] = {}
         for s in stats:
             for k, v in s.closes.items():
@@ -118,7 +128,8 @@ class HubCollector(Collector):
         yield closes
         yield CounterMetricFamily(
             "classhub_broker_publish_failures",
-            "Committed events the broker could not carry (other processes fill them from the store)",
+            "Committed events the broker could not carry"
+            " (other processes fill them from the store)",
             value=sum(s.broker_publish_failures for s in stats),
         )
         yield CounterMetricFamily(
@@ -128,11 +139,16 @@ class HubCollector(Collector):
         )
         yield CounterMetricFamily(
             "classhub_limit_local_decisions",
-            "Connection-cap and publish-bucket checks decided by this process alone: Redis could not be asked",
-            value=sum(h.limits.fallbacks for h in list(_HUBS) if getattr(h, "limits", None) is not None),
+            "Connection-cap and publish-bucket checks decided by this process alone:"
+            " Redis could not be asked",
+            value=sum(
+                h.limits.fallbacks for h in list(_HUBS) if getattr(h, "limits", None) is not None
+            ),
         )
         yield _histogram(
-            "classhub_ws_batch_size", "Mean events per frame written, one sample per fan-out flush", [s.batch_size for s in stats]
+            "classhub_ws_batch_size",
+            "Mean events per frame written, one sample per fan-out flush",
+            [s.batch_size for s in stats],
         )
         yield _histogram(
             "classhub_ws_fanout_latency_seconds",

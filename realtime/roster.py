@@ -87,7 +87,9 @@ class Roster:
             self.board.update(self.node, changed, now, full=full)
             events = {str(k): {str(u): n for u, n in v.items()} for k, v in changed.items()}
             self.tasks.spawn(
-                self.control.send({"op": "presence", "node": self.node, "full": full, "events": events}),
+                self.control.send(
+                    {"op": "presence", "node": self.node, "full": full, "events": events}
+                ),
                 "presence-announce",
             )
 
@@ -95,13 +97,19 @@ class Roster:
         """Announce this process's changes; tell the watchers who joined and who left."""
         self.announce()
         for event_id, joined, left in self.board.take_changes(set(self.watchers)):
-            frame = {"type": "presence", "event": event_id,
-                     "joined": [{"id": u, "name": n} for u, n in sorted(joined.items())], "left": left}
+            frame = {
+                "type": "presence",
+                "event": event_id,
+                "joined": [{"id": u, "name": n} for u, n in sorted(joined.items())],
+                "left": left,
+            }
             for conn in list(self.watchers.get(event_id, ())):
                 conn.push(frame)
 
     def refresh(self, now: float) -> None:
-        """Everything again (a process that missed a message catches up); forget silent processes."""
+        """Send everything again (a process that missed a message catches up).
+
+        Forget silent processes."""
         self.announce(full=True)
         self.board.expire(now, PRESENCE_EXPIRY_SECS, keep=self.node)
 

@@ -57,9 +57,18 @@ class Session:
     )
 
     def __init__(
-        self, conn: Connection, *, settings: Settings, db: Database, stats: HubStats,
-        fanout: Fanout, roster: Roster, limits: RateLimits, writer: BatchWriter[WriteItem, StoredEvent],
-        names: Names, seen: list[SeenCallback],
+        self,
+        conn: Connection,
+        *,
+        settings: Settings,
+        db: Database,
+        stats: HubStats,
+        fanout: Fanout,
+        roster: Roster,
+        limits: RateLimits,
+        writer: BatchWriter[WriteItem, StoredEvent],
+        names: Names,
+        seen: list[SeenCallback],
     ) -> None:
         self.conn = conn
         self.settings = settings
@@ -146,7 +155,9 @@ class Session:
     async def _seen(self, req: F.Seen) -> None:
         conn = self.conn
         if req.channel not in conn.subs:
-            raise ProtocolError("not_subscribed", f"not subscribed to {req.channel}", channel=req.channel)
+            raise ProtocolError(
+                "not_subscribed", f"not subscribed to {req.channel}", channel=req.channel
+            )
         for cb in self.seen:
             try:
                 await cb(conn.user_id, req.channel, req.event_id)
@@ -160,7 +171,9 @@ class Session:
         ref = channels.parse_channel(channel)
         if ref is None:
             stats.publish("bad_channel")
-            raise ProtocolError("bad_channel", f"{channel!r} is not a channel", request_id=req.id, channel=channel)
+            raise ProtocolError(
+                "bad_channel", f"{channel!r} is not a channel", request_id=req.id, channel=channel
+            )
         allowed = conn.may_publish.get(channel)
         if allowed is None:
             async with self.db.session() as db:
@@ -168,7 +181,9 @@ class Session:
             conn.may_publish[channel] = allowed
         if not allowed:
             stats.publish("forbidden")
-            raise ProtocolError("forbidden", f"you may not publish to {channel}", request_id=req.id, channel=channel)
+            raise ProtocolError(
+                "forbidden", f"you may not publish to {channel}", request_id=req.id, channel=channel
+            )
         now = time.monotonic()
         bucket = self.limits.publish_bucket(conn.user_id, now)
         wait = bucket.take(now)
@@ -191,13 +206,30 @@ class Session:
                 ).frame())
                 return
             stats.publish("duplicate" if result.duplicate else "ok")
-            conn.push({"type": "ack", "id": rid, "channel": result.channel, "seq": result.seq, "event_id": result.id})
+            conn.push(
+                {
+                    "type": "ack",
+                    "id": rid,
+                    "channel": result.channel,
+                    "seq": result.seq,
+                    "event_id": result.id,
+                }
+            )
 
-        self.writer.submit(WriteItem(
-            NewEvent(channel=ref.name, type=event_types.MESSAGE, body=req.body, author_id=conn.user_id,
-                     client_id=rid, ref_id=req.ref),
-            conn.name,
-        ), done)
+        self.writer.submit(
+            WriteItem(
+                NewEvent(
+                    channel=ref.name,
+                    type=event_types.MESSAGE,
+                    body=req.body,
+                    author_id=conn.user_id,
+                    client_id=rid,
+                    ref_id=req.ref,
+                ),
+                conn.name,
+            ),
+            done,
+        )
 
     # Subscribe: check and attach, wait for the feeds, read the store, finish synchronously.
 
@@ -265,7 +297,9 @@ class Session:
             )
         return None
 
-    async def _read_store(self, accepted: list[Accepted], answers: list[dict[str, Any]]) -> list[StoreRead]:
+    async def _read_store(
+        self, accepted: list[Accepted], answers: list[dict[str, Any]]
+    ) -> list[StoreRead]:
         """What each accepted entry replays from the store (its answer's status set here);
         None: it starts where this process's feed stands (decided in ``_finish``)."""
         from_store = [
@@ -302,7 +336,10 @@ class Session:
         watch: list[int] = []
         rows: list[StoredEvent]
         for (i, entry, sub, feed), read in zip(accepted, reads, strict=True):
-            if conn.subs.get(entry.channel) is not sub or self.fanout.feeds.get(entry.channel) is not feed:
+            if (
+                conn.subs.get(entry.channel) is not sub
+                or self.fanout.feeds.get(entry.channel) is not feed
+            ):
                 answers[i] = {"channel": entry.channel, "status": "denied", "code": "superseded"}
                 continue
             assert feed.seq is not None
@@ -323,7 +360,9 @@ class Session:
         for event_id in watch:
             self.roster.watch(conn, event_id)
 
-    def _answer(self, req: F.Subscribe, answers: list[dict[str, Any]], events: list[WireEvent]) -> None:
+    def _answer(
+        self, req: F.Subscribe, answers: list[dict[str, Any]], events: list[WireEvent]
+    ) -> None:
         frame: dict[str, Any] = {"type": "subscribed", "channels": answers}
         if req.id is not None:
             frame["id"] = req.id

@@ -54,7 +54,10 @@ class World:
 
         async with self.db.session() as db:
             u = await create_user(
-                db, email=f"u-{uuid.uuid4().hex[:10]}@example.org", display_name=name, is_admin=admin
+                db,
+                email=f"u-{uuid.uuid4().hex[:10]}@example.org",
+                display_name=name,
+                is_admin=admin,
             )
             token = await create_session(db, u, max_secs=3600)
             return u.id, sign_token(SECRET, token)
@@ -62,7 +65,9 @@ class World:
     async def event(self, *members: tuple[int, Role]) -> int:
         start = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
         async with self.db.session() as db:
-            ev = await create_event(db, title="Workshop", starts_at=start, ends_at=start + dt.timedelta(hours=8))
+            ev = await create_event(
+                db, title="Workshop", starts_at=start, ends_at=start + dt.timedelta(hours=8)
+            )
             for uid, role in members:
                 await enrol(db, uid, ev.id, role)
             return ev.id
@@ -131,8 +136,20 @@ class ServerProcess:
         stderr = self.log_file.open("ab") if self.log_file is not None else None
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "web.cli", "serve", "--port", str(self.port), "--log-level", "warning", *self.args],
-                cwd=ROOT, env=env, stderr=stderr,
+                [
+                    sys.executable,
+                    "-m",
+                    "web.cli",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "warning",
+                    *self.args,
+                ],
+                cwd=ROOT,
+                env=env,
+                stderr=stderr,
             )
         finally:
             if stderr is not None:
@@ -144,7 +161,9 @@ class ServerProcess:
             while time.monotonic() < deadline:
                 assert self.proc is not None and self.proc.poll() is None, "server exited"
                 try:
-                    if (await client.get(f"http://127.0.0.1:{self.port}/readyz")).status_code == 200:
+                    if (
+                        await client.get(f"http://127.0.0.1:{self.port}/readyz")
+                    ).status_code == 200:
                         return
                 except httpx.HTTPError:
                     pass
@@ -179,15 +198,27 @@ class HubClient:
 
     @classmethod
     async def connect(
-        cls, port: int, cookie: str | None = None, *, proto: str = "json", origin: str | None = ORIGIN,
-        token: str | None = None, **kw: Any,
+        cls,
+        port: int,
+        cookie: str | None = None,
+        *,
+        proto: str = "json",
+        origin: str | None = ORIGIN,
+        token: str | None = None,
+        **kw: Any,
     ) -> HubClient:
         sub = "classhub.json.v1" if proto == "json" else "classhub.msgpack.v1"
         headers = {"Cookie": f"classhub_session={cookie}"} if cookie else {}
         if origin is not None:
             headers["Origin"] = origin
         url = f"ws://127.0.0.1:{port}/ws" + (f"?token={token}" if token else "")
-        ws = await connect(url, subprotocols=[sub], additional_headers=headers, open_timeout=10, **kw)  # type: ignore[list-item]
+        ws = await connect(
+            url,
+            subprotocols=[sub],  # type: ignore[list-item]
+            additional_headers=headers,
+            open_timeout=10,
+            **kw,
+        )
         client = cls(ws, proto)
         client.hello = await client.recv_type("hello")
         return client
@@ -223,7 +254,9 @@ class HubClient:
             if frame["type"] == kind:
                 return frame
 
-    async def subscribe(self, *channels: str | tuple[str, int | None], rid: str = "s", presence: bool = False) -> dict[str, Any]:
+    async def subscribe(
+        self, *channels: str | tuple[str, int | None], rid: str = "s", presence: bool = False
+    ) -> dict[str, Any]:
         entries = []
         for ch in channels:
             name, since = (ch, None) if isinstance(ch, str) else ch
@@ -247,7 +280,9 @@ class HubClient:
             if frame["type"] in ("ack", "error") and frame.get("id") == cid:
                 return frame
 
-    async def wait_events(self, channel: str, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    async def wait_events(
+        self, channel: str, n: int, timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while len(self.events[channel]) < n:
             left = deadline - time.monotonic()
@@ -261,7 +296,15 @@ def seqs(events: list[dict[str, Any]]) -> list[int]:
     return [e["seq"] for e in events]
 
 
-__all__ = ["HubClient", "InProcessServer", "ServerProcess", "World", "make_settings", "seqs", "server_env"]
+__all__ = [
+    "HubClient",
+    "InProcessServer",
+    "ServerProcess",
+    "World",
+    "make_settings",
+    "seqs",
+    "server_env",
+]
 
 
 class Stack:

@@ -33,8 +33,15 @@ class E:
 
 def stored(seq: int, channel: str = "event:1:chat") -> StoredEvent:
     return StoredEvent(
-        id=100 + seq, channel=channel, seq=seq, type="message", author_id=7, client_id=f"c{seq}",
-        ref_id=None, body={"text": f"m{seq} ü"}, created_at=dt.datetime(2026, 11, 21, 22, 31, 5, 123456, dt.UTC),
+        id=100 + seq,
+        channel=channel,
+        seq=seq,
+        type="message",
+        author_id=7,
+        client_id=f"c{seq}",
+        ref_id=None,
+        body={"text": f"m{seq} ü"},
+        created_at=dt.datetime(2026, 11, 21, 22, 31, 5, 123456, dt.UTC),
     )
 
 
@@ -52,7 +59,9 @@ def test_event_is_encoded_once_and_spliced_into_frames() -> None:
     many = [WireEvent(stored(s), "Ada") for s in range(1, 40)]  # crosses the msgpack fixarray size
     for codec, decode in ((JSON, json.loads), (MSGPACK, msgpack.unpackb)):
         batch = decode(codec.batch_frame([m.encoded(codec) for m in many]))
-        assert batch["type"] == "batch" and [e["seq"] for e in batch["events"]] == list(range(1, 40))
+        assert batch["type"] == "batch" and [e["seq"] for e in batch["events"]] == list(
+            range(1, 40)
+        )
 
 
 def test_decode_refuses_what_is_not_a_frame() -> None:
@@ -73,11 +82,21 @@ def test_subprotocol_choice_follows_client_order() -> None:
 # Frame validation.
 
 def test_parse_valid_frames() -> None:
-    sub = F.parse({"type": "subscribe", "id": "s1", "channels": [{"channel": "event:1:chat", "since": 4, "presence": True}]})
+    sub = F.parse(
+        {
+            "type": "subscribe",
+            "id": "s1",
+            "channels": [{"channel": "event:1:chat", "since": 4, "presence": True}],
+        }
+    )
     assert sub == F.Subscribe("s1", (F.SubscribeEntry("event:1:chat", 4, True),))
-    pub = F.parse({"type": "publish", "id": "c-1", "channel": "dm:1:2", "body": {"text": "hi"}, "ref": 9})
+    pub = F.parse(
+        {"type": "publish", "id": "c-1", "channel": "dm:1:2", "body": {"text": "hi"}, "ref": 9}
+    )
     assert pub == F.Publish("c-1", "dm:1:2", {"text": "hi"}, 9)
-    assert F.parse({"type": "seen", "channel": "event:1:news", "event_id": 3}) == F.Seen("event:1:news", 3)
+    assert F.parse({"type": "seen", "channel": "event:1:news", "event_id": 3}) == F.Seen(
+        "event:1:news", 3
+    )
     assert F.parse({"type": "ping", "id": "p"}) == F.Ping("p")
 
 
@@ -91,7 +110,10 @@ def test_parse_valid_frames() -> None:
         ({"type": "publish", "id": "a" * 65, "channel": "x", "body": {}}, "invalid"),
         ({"type": "publish", "id": "é", "channel": "x", "body": {}}, "invalid"),
         ({"type": "publish", "id": "1", "channel": "x", "body": "text"}, "invalid"),
-        ({"type": "publish", "id": "1", "channel": "x", "body": {"t": "a" * 9000}}, "body_too_large"),
+        (
+            {"type": "publish", "id": "1", "channel": "x", "body": {"t": "a" * 9000}},
+            "body_too_large",
+        ),
         ({"type": "publish", "id": "1", "channel": "x", "body": {}, "ref": True}, "invalid"),
         # Not JSON: would reach browsers in frames their JSON.parse throws away.
         ({"type": "publish", "id": "1", "channel": "x", "body": {"n": float("nan")}}, "invalid"),
@@ -107,15 +129,31 @@ def test_parse_valid_frames() -> None:
         ({"type": "publish", "id": "1", "channel": "x", "body": {"n": [-(2**63) - 1]}}, "invalid"),
         ({"type": "publish", "id": "1", "channel": "x", "body": {"n": 2**63}}, "invalid"),
         ({"type": "publish", "id": "1", "channel": "x", "body": {1: "a"}}, "invalid"),
-        ({"type": "publish", "id": "1", "channel": "x", "body": {"a": [{"b": {2.5: 1}}]}}, "invalid"),
+        (
+            {"type": "publish", "id": "1", "channel": "x", "body": {"a": [{"b": {2.5: 1}}]}},
+            "invalid",
+        ),
         ({"type": "publish", "id": "1", "channel": "x", "body": {"a": {None: 1}}}, "invalid"),
         ({"type": "publish", "id": "1", "channel": "x", "body": {"b": b"bytes"}}, "invalid"),
-        ({"type": "publish", "id": "1", "channel": "x", "body": {"e": msgpack.ExtType(1, b"")}}, "invalid"),
-        ({"type": "publish", "id": "1", "channel": "x", "body": {"t": msgpack.Timestamp(0)}}, "invalid"),
+        (
+            {"type": "publish", "id": "1", "channel": "x", "body": {"e": msgpack.ExtType(1, b"")}},
+            "invalid",
+        ),
+        (
+            {"type": "publish", "id": "1", "channel": "x", "body": {"t": msgpack.Timestamp(0)}},
+            "invalid",
+        ),
         ({"type": "publish", "id": "1", "channel": "x", "body": {"s": "\ud800"}}, "invalid"),
         ({"type": "publish", "id": "1", "channel": "x", "body": {"\udfff": 1}}, "invalid"),
-        ({"type": "publish", "id": "1", "channel": "x", "body": {"d": [[[[[[[[[[[[[[[[[[[[[[[[
-            [[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}, "invalid"),
+        (
+            {
+                "type": "publish",
+                "id": "1",
+                "channel": "x",
+                "body": {"d": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]},
+            },
+            "invalid",
+        ),
         ({"type": "subscribe", "channels": []}, "invalid"),
         ({"type": "subscribe", "channels": ["event:1:chat"]}, "invalid"),
         ({"type": "subscribe", "channels": [{"channel": "c", "since": -1}]}, "invalid"),
@@ -141,7 +179,9 @@ def test_a_body_both_encodings_carry_alike_is_taken() -> None:
     for _ in range(MAX_BODY_DEPTH - 1):
         inner["x"] = inner = {}
     for b in (body, deep):
-        assert F.parse({"type": "publish", "id": "1", "channel": "x", "body": b}) == F.Publish("1", "x", b, None)
+        assert F.parse({"type": "publish", "id": "1", "channel": "x", "body": b}) == F.Publish(
+            "1", "x", b, None
+        )
     too_deep = {"x": deep}
     with pytest.raises(ProtocolError, match="nest at most"):
         F.parse({"type": "publish", "id": "1", "channel": "x", "body": too_deep})
@@ -149,10 +189,28 @@ def test_a_body_both_encodings_carry_alike_is_taken() -> None:
         F.parse({"type": "publish", "id": "1", "channel": "x", "body": {"a": {7: "x"}}})
 
 
-@pytest.mark.parametrize(("n", "body"), list(enumerate([
-    {"n": 99999999999999999999}, {"l": [1, {"n": -(2**64)}]}, {"x": float("nan")}, {"k": {1: 2}},
-    {"b": b"raw"}, {"s": "\ud800"}, {"d": {"x": {"x": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}},
-])))
+@pytest.mark.parametrize(
+    ("n", "body"),
+    list(
+        enumerate(
+            [
+                {"n": 99999999999999999999},
+                {"l": [1, {"n": -(2**64)}]},
+                {"x": float("nan")},
+                {"k": {1: 2}},
+                {"b": b"raw"},
+                {"s": "\ud800"},
+                {
+                    "d": {
+                        "x": {
+                            "x": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]
+                        }
+                    }
+                },
+            ]
+        )
+    ),
+)
 def test_an_event_that_cannot_be_encoded_goes_out_as_the_same_placeholder_on_both(
     n: int, body: dict[object, object], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -170,7 +228,11 @@ def test_an_event_that_cannot_be_encoded_goes_out_as_the_same_placeholder_on_bot
     )
     with caplog.at_level(logging.WARNING, "classhub.hub"):
         for _ in range(2):  # replayed twice: logged once
-            wires = [WireEvent(stored(1), "Ada"), WireEvent(bad, "Ada"), WireEvent(stored(3), "Ada")]
+            wires = [
+                WireEvent(stored(1), "Ada"),
+                WireEvent(bad, "Ada"),
+                WireEvent(stored(3), "Ada"),
+            ]
             decoded = []
             for codec, decode in ((JSON, json.loads), (MSGPACK, msgpack.unpackb)):
                 frames = [decode(p) for _, p in _ws_frames(shared_frame(wires, codec)[0])]
@@ -209,10 +271,16 @@ def test_an_encoder_failure_past_the_body_check_still_sends_the_placeholder() ->
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=150)
-@given(st.dictionaries(st.sampled_from(["type", "id", "channel", "channels", "body", "since", "event_id", "ref"]),
-                       st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-                                    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
-                                    max_leaves=8)))
+@given(
+    st.dictionaries(
+        st.sampled_from(["type", "id", "channel", "channels", "body", "since", "event_id", "ref"]),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+            lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+            max_leaves=8,
+        ),
+    )
+)
 def test_parse_never_raises_anything_but_protocol_errors(frame: dict[str, object]) -> None:
     try:
         F.parse(frame)
@@ -235,7 +303,9 @@ def test_sequencer_orders_and_drops_duplicates() -> None:
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=150)
 @given(st.permutations(list(range(1, 60))), st.lists(st.integers(1, 59), max_size=20))
-def test_sequencer_delivers_any_arrival_order_exactly_once_in_order(order: list[int], dups: list[int]) -> None:
+def test_sequencer_delivers_any_arrival_order_exactly_once_in_order(
+    order: list[int], dups: list[int]
+) -> None:
     s: Sequencer[E] = Sequencer(0)
     out: list[int] = []
     for seq in order + dups:
@@ -281,7 +351,8 @@ def test_recovery_detects_a_hole_instead_of_hiding_it() -> None:
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=150)
 @given(st.integers(0, 30), st.integers(0, 30), st.integers(0, 30))
 def test_recovery_boundary_property(since: int, head_extra: int, feed_lag: int) -> None:
-    """Whatever the store and the feed had at the boundary, the subscriber sees since+1.. exactly once."""
+    """Whatever the store and the feed had at the boundary,
+    the subscriber sees since+1.. exactly once."""
     head = since + head_extra  # the store's head when read
     feed_at_attach = max(0, head - feed_lag)  # the feed can only be behind the store
     r: Recovery[E] = Recovery()
@@ -383,11 +454,26 @@ def test_shared_frame_is_one_event_or_batches_under_the_size_limit() -> None:
     data, n = shared_frame([one], JSON)
     assert n == 1 and data is one.ws_frame(JSON)  # the cached bytes, shared by every socket
     # JSON's encoded() is a str (mypy sees the str | bytes of both codecs)
-    assert _ws_frames(data) == [(1, ('{"type":"event","event":' + one.encoded(JSON) + "}").encode())]  # type: ignore[operator]
+    text = '{"type":"event","event":' + one.encoded(JSON) + "}"  # type: ignore[operator]
+    assert _ws_frames(data) == [(1, text.encode())]
     # ~40 KiB events: a group commit of 20 of them must not become one 800 KiB frame.
-    big = [WireEvent(StoredEvent(
-        id=s, channel="event:1:chat", seq=s, type="message", author_id=7, client_id=None, ref_id=None,
-        body={"text": "x" * 40_000}, created_at=stored(1).created_at), "Ada") for s in range(1, 21)]
+    big = [
+        WireEvent(
+            StoredEvent(
+                id=s,
+                channel="event:1:chat",
+                seq=s,
+                type="message",
+                author_id=7,
+                client_id=None,
+                ref_id=None,
+                body={"text": "x" * 40_000},
+                created_at=stored(1).created_at,
+            ),
+            "Ada",
+        )
+        for s in range(1, 21)
+    ]
     for codec, decode, opcode in ((JSON, json.loads, 1), (MSGPACK, msgpack.unpackb, 2)):
         data, n = shared_frame(big, codec)
         frames = _ws_frames(data)
@@ -396,7 +482,11 @@ def test_shared_frame_is_one_event_or_batches_under_the_size_limit() -> None:
         for op, payload in frames:
             assert op == opcode and len(payload) < MAX_BATCH_BYTES + 50_000
             frame = decode(payload)
-            seqs += [e["seq"] for e in frame["events"]] if frame["type"] == "batch" else [frame["event"]["seq"]]
+            seqs += (
+                [e["seq"] for e in frame["events"]]
+                if frame["type"] == "batch"
+                else [frame["event"]["seq"]]
+            )
         assert seqs == list(range(1, 21))
 
 
@@ -465,8 +555,14 @@ def _fan_out_world(n: int) -> tuple[Any, list[Any]]:  # test doubles in the tran
     for i in range(n):
         conn = Connection(
             # A stand-in with the two fields a Connection reads, not an ORM row.
-            user=cast("User", SimpleNamespace(id=i + 1, display_name=f"u{i}")), session_hash="h", codec=JSON, send=send,
-            outbox_limit=1000, stats=stats, on_shed=lambda c: None, on_dirty=lambda c: None,
+            user=cast("User", SimpleNamespace(id=i + 1, display_name=f"u{i}")),
+            session_hash="h",
+            codec=JSON,
+            send=send,
+            outbox_limit=1000,
+            stats=stats,
+            on_shed=lambda c: None,
+            on_dirty=lambda c: None,
         )
         transport = _Transport()
         conn.raw = _Raw(transport)  # type: ignore[assignment]
@@ -488,7 +584,8 @@ def _seqs_received(conn: Any) -> list[int]:
     return seqs
 
 
-async def test_chunked_fan_out_keeps_every_connections_order_through_joins_leaves_and_merges() -> None:
+async def test_chunked_fan_out_keeps_every_connections_order_through_joins_leaves_and_merges(
+) -> None:
     import asyncio
 
     from realtime.feeds import FANOUT_CHUNK
@@ -528,7 +625,8 @@ async def test_chunked_fan_out_keeps_every_connections_order_through_joins_leave
     assert len(merged) == len(waiting) - 3
     ack_frames = [json.loads(p)["type"] for _op, p in _ws_frames(bytes(acked.transport.data))]
     assert ack_frames[:2] == ["batch", "ack"] or ack_frames[:2] == ["event", "ack"]
-    assert all(c.direct for c in conns if c is not gone)  # back on the direct path after their flush
+    # Back on the direct path after their flush.
+    assert all(c.direct for c in conns if c is not gone)
 
 
 async def test_closing_transport_takes_the_outbox_path_and_gets_nothing_twice() -> None:

@@ -45,7 +45,9 @@ async def test_recovery_across_reconnect(db_url: str, tmp_path: Path) -> None:
             await c.close()
 
 
-async def test_replay_live_boundary_under_concurrent_publishing(db_url: str, tmp_path: Path) -> None:
+async def test_replay_live_boundary_under_concurrent_publishing(
+    db_url: str, tmp_path: Path
+) -> None:
     total = 150
     async with Stack(db_url, tmp_path, **FAST) as st:
         users = [await st.world.user(f"P{i}") for i in range(4)]
@@ -128,7 +130,9 @@ async def test_unauthorized_subscribe_and_publish_refused(db_url: str, tmp_path:
         o, co = await st.world.user("Outsider")
         ev = await st.world.event((a, Role.PARTICIPANT))
         out = await HubClient.connect(st.port, co)
-        ans = await out.subscribe(f"event:{ev}:chat", f"user:{a}", f"user:{o}", "nonsense", f"dm:{a}:{o}")
+        ans = await out.subscribe(
+            f"event:{ev}:chat", f"user:{a}", f"user:{o}", "nonsense", f"dm:{a}:{o}"
+        )
         assert [(x["status"], x.get("code")) for x in ans["channels"]] == [
             ("denied", "forbidden"), ("denied", "forbidden"), ("ok", None),
             ("denied", "bad_channel"), ("denied", "forbidden") if a > o else ("ok", None),
@@ -150,7 +154,9 @@ async def test_unauthorized_subscribe_and_publish_refused(db_url: str, tmp_path:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-async def test_foreign_origin_and_missing_credentials_refused_before_accept(db_url: str, tmp_path: Path) -> None:
+async def test_foreign_origin_and_missing_credentials_refused_before_accept(
+    db_url: str, tmp_path: Path
+) -> None:
     async with Stack(db_url, tmp_path) as st:
         _a, ca = await st.world.user("Ada")
         for origin, cookie in (("https://evil.example", ca), ("http://testserver.evil.example", ca),
@@ -161,15 +167,22 @@ async def test_foreign_origin_and_missing_credentials_refused_before_accept(db_u
         with pytest.raises(InvalidStatus):  # no subprotocol we speak
             from websockets.asyncio.client import connect
 
-            await connect(f"ws://127.0.0.1:{st.port}/ws", additional_headers={"Origin": ORIGIN, "Cookie": f"classhub_session={ca}"})
-        assert not st.hub.clients.conns and st.hub.stats.subscriptions == 0 and not st.hub.fanout.feeds
+            await connect(
+                f"ws://127.0.0.1:{st.port}/ws",
+                additional_headers={"Origin": ORIGIN, "Cookie": f"classhub_session={ca}"},
+            )
+        assert (
+            not st.hub.clients.conns and st.hub.stats.subscriptions == 0 and not st.hub.fanout.feeds
+        )
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 async def test_single_use_token_for_non_browser_clients(db_url: str, tmp_path: Path) -> None:
     async with Stack(db_url, tmp_path) as st:
         a, ca = await st.world.user("Ada")
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{st.port}", cookies={"classhub_session": ca}) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{st.port}", cookies={"classhub_session": ca}
+        ) as http:
             me = await http.get("/api/me")
             assert me.status_code == 200, me.text
             r = await http.post("/api/ws-token", headers={"X-CSRF-Token": me.json()["csrf_token"]})
@@ -186,7 +199,9 @@ async def test_single_use_token_for_non_browser_clients(db_url: str, tmp_path: P
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 async def test_flood_control_and_connection_cap(db_url: str, tmp_path: Path) -> None:
-    async with Stack(db_url, tmp_path, PUBLISH_RATE="1", PUBLISH_BURST="3", MAX_CONNECTIONS_PER_USER="2") as st:
+    async with Stack(
+        db_url, tmp_path, PUBLISH_RATE="1", PUBLISH_BURST="3", MAX_CONNECTIONS_PER_USER="2"
+    ) as st:
         a, ca = await st.world.user("Ada")
         ch = f"event:{await st.world.event((a, Role.PARTICIPANT))}:chat"
         c = await HubClient.connect(st.port, ca)
@@ -213,7 +228,10 @@ async def test_slow_consumer_is_shed_while_others_keep_flowing(db_url: str, tmp_
         a, ca = await st.world.user("Ada")
         b, cb = await st.world.user("Bob")
         s, cs = await st.world.user("Slow")
-        ch = f"event:{await st.world.event((a, Role.PARTICIPANT), (b, Role.PARTICIPANT), (s, Role.PARTICIPANT))}:chat"
+        event_id = await st.world.event(
+            (a, Role.PARTICIPANT), (b, Role.PARTICIPANT), (s, Role.PARTICIPANT)
+        )
+        ch = f"event:{event_id}:chat"
         # A client that subscribes and then stops reading: a raw socket with a small window.
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -242,7 +260,9 @@ async def test_slow_consumer_is_shed_while_others_keep_flowing(db_url: str, tmp_
         assert seqs(got) == list(range(1, n + 1))
         # The slow reader's socket is full now; whatever comes next piles up in its outbox.
         for i in range(40):
-            await pub.send({"type": "publish", "id": f"s{i}", "channel": ch, "body": {"text": "small"}})
+            await pub.send(
+                {"type": "publish", "id": f"s{i}", "channel": ch, "body": {"text": "small"}}
+            )
         got = await fast.wait_events(ch, n + 40, timeout=30)
         assert seqs(got) == list(range(1, n + 41))
         await eventually(lambda: st.hub.stats.slow_consumer_closes >= 1)
@@ -254,7 +274,9 @@ async def test_slow_consumer_is_shed_while_others_keep_flowing(db_url: str, tmp_
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-async def test_oversize_and_bad_utf8_close_with_documented_codes(db_url: str, tmp_path: Path) -> None:
+async def test_oversize_and_bad_utf8_close_with_documented_codes(
+    db_url: str, tmp_path: Path
+) -> None:
     async with Stack(db_url, tmp_path, MAX_FRAME_BYTES="2048") as st:
         _a, ca = await st.world.user("Ada")
         c = await HubClient.connect(st.port, ca)
@@ -282,11 +304,17 @@ async def test_garbage_frames_get_error_frames(db_url: str, tmp_path: Path) -> N
         garbage: list[tuple[str, str | bytes]] = []
 
         @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-        @given(st_.one_of(
-            st_.text(max_size=200).map(lambda t: ("text", t)),
-            st_.binary(max_size=200).map(lambda b: ("bytes", b)),
-            st_.dictionaries(st_.text(max_size=8), st_.text(max_size=8) | st_.integers(-(2**63), 2**63 - 1), max_size=4).map(lambda d: ("dict", d)),
-        ))
+        @given(
+            st_.one_of(
+                st_.text(max_size=200).map(lambda t: ("text", t)),
+                st_.binary(max_size=200).map(lambda b: ("bytes", b)),
+                st_.dictionaries(
+                    st_.text(max_size=8),
+                    st_.text(max_size=8) | st_.integers(-(2**63), 2**63 - 1),
+                    max_size=4,
+                ).map(lambda d: ("dict", d)),
+            )
+        )
         def collect(item: tuple[str, object]) -> None:
             garbage.append(item)  # type: ignore[arg-type]
 
@@ -357,7 +385,10 @@ async def test_membership_change_disconnect_and_seen(db_url: str, tmp_path: Path
             await unenrol(db, a, ev)
         await st.hub.membership_changed([a])
         gone = await c.recv_type("unsubscribed")
-        assert gone["reason"] == "forbidden" and sorted(gone["channels"]) == [f"event:{ev}:chat", f"event:{ev}:news"]
+        assert gone["reason"] == "forbidden" and sorted(gone["channels"]) == [
+            f"event:{ev}:chat",
+            f"event:{ev}:news",
+        ]
         assert (await c.publish(f"event:{ev}:chat", "still?"))["code"] == "forbidden"
         await st.hub.disconnect_user(a, "signed out")
         with pytest.raises(ConnectionClosed) as err:
@@ -365,7 +396,9 @@ async def test_membership_change_disconnect_and_seen(db_url: str, tmp_path: Path
         assert err.value.rcvd is not None and err.value.rcvd.code == 4401
 
 
-async def test_a_dm_closes_when_the_peer_leaves_the_last_shared_event(db_url: str, tmp_path: Path) -> None:
+async def test_a_dm_closes_when_the_peer_leaves_the_last_shared_event(
+    db_url: str, tmp_path: Path
+) -> None:
     """DMs are for two active people who share an event (docs/protocol.md section 4). The
     right is cached per connection; it depends on the peer too, so the peer leaving (or
     being blocked) must reach the other side's cache, not only the peer's own."""
@@ -387,7 +420,9 @@ async def test_a_dm_closes_when_the_peer_leaves_the_last_shared_event(db_url: st
         await c.close()
 
 
-async def test_a_body_no_store_or_browser_can_take_is_refused_as_invalid(db_url: str, tmp_path: Path) -> None:
+async def test_a_body_no_store_or_browser_can_take_is_refused_as_invalid(
+    db_url: str, tmp_path: Path
+) -> None:
     """NaN (Python's json reads it; it is no JSON) and NUL (PostgreSQL stores none in text)
     are refused with ``invalid`` on both backends, never stored nor answered "retry"."""
     async with Stack(db_url, tmp_path) as st:
@@ -398,12 +433,18 @@ async def test_a_body_no_store_or_browser_can_take_is_refused_as_invalid(db_url:
             await c.send({"type": "publish", "id": f"bad{i}", "channel": ch, "body": body})
             while (answer := await c.recv())["type"] not in ("ack", "error"):
                 pass
-            assert (answer["type"], answer.get("code"), answer["id"]) == ("error", "invalid", f"bad{i}")
+            assert (answer["type"], answer.get("code"), answer["id"]) == (
+                "error",
+                "invalid",
+                f"bad{i}",
+            )
         assert (await c.publish(ch, "fine"))["seq"] == 1
         await c.close()
 
 
-async def test_an_admins_live_read_of_someone_elses_log_is_audited(db_url: str, tmp_path: Path) -> None:
+async def test_an_admins_live_read_of_someone_elses_log_is_audited(
+    db_url: str, tmp_path: Path
+) -> None:
     """Subscribing replays the log: for an admin who takes no part in the event that is
     a review like GET /api/admin/messages, and leaves its audit row (one per channel,
     committed before the replay). Reading one's own event's channels is no review."""
@@ -413,7 +454,9 @@ async def test_an_admins_live_read_of_someone_elses_log_is_audited(db_url: str, 
 
     async def rows(actor: int) -> list[AuditEntry]:
         async with st.hub.db.session() as db:
-            found = await db.execute(select(AuditEntry).where(AuditEntry.actor_id == actor).order_by(AuditEntry.id))
+            found = await db.execute(
+                select(AuditEntry).where(AuditEntry.actor_id == actor).order_by(AuditEntry.id)
+            )
             return list(found.scalars())
 
     async with Stack(db_url, tmp_path) as st:
@@ -426,7 +469,9 @@ async def test_an_admins_live_read_of_someone_elses_log_is_audited(db_url: str, 
         c = await HubClient.connect(st.port, cadm)
         ans = await c.subscribe((f"event:{ev}:chat", 0), f"event:{mine}:chat")
         assert [a["status"] for a in ans["channels"]] == ["recovered", "ok"]
-        assert [e["body"]["text"] for e in await c.wait_events(f"event:{ev}:chat", 1)] == ["only for the class"]
+        assert [e["body"]["text"] for e in await c.wait_events(f"event:{ev}:chat", 1)] == [
+            "only for the class"
+        ]
         audited = await rows(adm)
         assert [(r.action, r.target) for r in audited] == [("review.subscribe", f"event:{ev}:chat")]
         assert audited[0].detail == {"since": 0} and audited[0].ip
@@ -436,7 +481,9 @@ async def test_an_admins_live_read_of_someone_elses_log_is_audited(db_url: str, 
             await client.close()
 
 
-async def test_admin_rights_taken_away_reach_an_open_connection(db_url: str, tmp_path: Path) -> None:
+async def test_admin_rights_taken_away_reach_an_open_connection(
+    db_url: str, tmp_path: Path
+) -> None:
     """An admin reads every event's channels; once the rights are gone (``classhub user
     make-admin --revoke``, or any change to the account's row), an open connection keeps
     none of them: its subscriptions are checked again, as for a membership change."""
@@ -459,18 +506,29 @@ async def test_admin_rights_taken_away_reach_an_open_connection(db_url: str, tmp
         gone = await c.recv_type("unsubscribed")
         assert gone["reason"] == "forbidden" and gone["channels"] == [f"event:{ev}:chat"]
         ans = await c.subscribe(f"event:{other}:chat", rid="s2")
-        assert ans["channels"][0] == {"channel": f"event:{other}:chat", "status": "denied", "code": "forbidden"}
+        assert ans["channels"][0] == {
+            "channel": f"event:{other}:chat",
+            "status": "denied",
+            "code": "forbidden",
+        }
         await c.close()
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-async def test_heartbeat_closes_silent_peers_and_revoked_sessions_close(db_url: str, tmp_path: Path) -> None:
+async def test_heartbeat_closes_silent_peers_and_revoked_sessions_close(
+    db_url: str, tmp_path: Path
+) -> None:
     from sqlalchemy import update
 
     from storage.models import AuthSession, utcnow
 
-    async with Stack(db_url, tmp_path, CLASSHUB_HEARTBEAT_SECS="1", CLASSHUB_HEARTBEAT_TIMEOUT_SECS="2.5",
-                     CLASSHUB_REVALIDATE_SECS="1") as st:
+    async with Stack(
+        db_url,
+        tmp_path,
+        CLASSHUB_HEARTBEAT_SECS="1",
+        CLASSHUB_HEARTBEAT_TIMEOUT_SECS="2.5",
+        CLASSHUB_REVALIDATE_SECS="1",
+    ) as st:
         a, ca = await st.world.user("Ada")
         b, cb = await st.world.user("Bob")
         silent = await HubClient.connect(st.port, ca)
@@ -492,7 +550,9 @@ async def test_heartbeat_closes_silent_peers_and_revoked_sessions_close(db_url: 
                 await silent.ws.recv()
         assert err.value.rcvd is not None and err.value.rcvd.code == 4408
         async with st.world.db.session() as db:  # signed out elsewhere: the socket follows
-            await db.execute(update(AuthSession).where(AuthSession.user_id == b).values(revoked_at=utcnow()))
+            await db.execute(
+                update(AuthSession).where(AuthSession.user_id == b).values(revoked_at=utcnow())
+            )
         assert await asyncio.wait_for(reading, 10) == 4401
         assert st.hub.stats.closes.get(4401) == 1
 
@@ -511,9 +571,15 @@ async def test_metrics_endpoint(db_url: str, tmp_path: Path) -> None:
         await listener.wait_events(ch, 1)
         async with httpx.AsyncClient() as http:
             text = (await http.get(f"http://127.0.0.1:{st.port}/metrics")).text
-        for name in ("classhub_ws_connections", "classhub_ws_subscriptions", "classhub_ws_publishes_total",
-                     "classhub_ws_deliveries_total", "classhub_ws_batch_size_bucket",
-                     "classhub_ws_slow_consumer_closes_total", "classhub_ws_fanout_latency_seconds_bucket"):
+        for name in (
+            "classhub_ws_connections",
+            "classhub_ws_subscriptions",
+            "classhub_ws_publishes_total",
+            "classhub_ws_deliveries_total",
+            "classhub_ws_batch_size_bucket",
+            "classhub_ws_slow_consumer_closes_total",
+            "classhub_ws_fanout_latency_seconds_bucket",
+        ):
             assert name in text, name
         assert 'classhub_ws_publishes_total{result="ok"}' in text
         # Under uvicorn's websockets-sansio every frame of an open, keeping-up socket goes
@@ -550,7 +616,9 @@ async def test_a_connection_keeps_nothing_of_its_handshake(db_url: str, tmp_path
         await c.close()
 
 
-async def test_a_dm_is_announced_on_the_recipients_personal_channel(db_url: str, tmp_path: Path) -> None:
+async def test_a_dm_is_announced_on_the_recipients_personal_channel(
+    db_url: str, tmp_path: Path
+) -> None:
     """Bob hears of Ada's message wherever he is: ``dm.received`` on user:<bob> names the
     conversation and the sender (no name, no text) and refers to the message."""
     from storage.channels import dm_channel
@@ -569,7 +637,9 @@ async def test_a_dm_is_announced_on_the_recipients_personal_channel(db_url: str,
         (notice,) = await bob.wait_events(f"user:{b}", 1)
         assert notice["type"] == "dm.received" and notice["ref"] == ack["event_id"]
         assert notice["body"] == {"channel": dm, "from": a} and notice["author"] is None
-        again = await ada.publish(dm, "a private word", cid=None)  # a second message: a second notice
+        again = await ada.publish(
+            dm, "a private word", cid=None
+        )  # a second message: a second notice
         assert (await bob.wait_events(f"user:{b}", 2))[1]["ref"] == again["event_id"]
         with pytest.raises(TimeoutError):  # the sender is not told of their own message
             await ada.recv(timeout=0.5)

@@ -124,7 +124,9 @@ class RedisBroker(Broker):
                 conn = self._pub = self.redis.connection_pool.make_connection()  # type: ignore[no-untyped-call, unused-ignore]
             try:
                 await conn.send_packed_command(
-                    conn.pack_commands([("PUBLISH", self._raw(topic), payload) for topic, payload in messages]),
+                    conn.pack_commands(
+                        [("PUBLISH", self._raw(topic), payload) for topic, payload in messages]
+                    ),
                     check_health=False,
                 )
                 for _ in messages:

@@ -33,7 +33,9 @@ CONN_LEASE_SECS = HubTuning.conn_lease_secs
 
 
 class ConnectionLeases:
-    def __init__(self, limits: RedisLimits, node: str, *, limit: int, lease_secs: float = CONN_LEASE_SECS) -> None:
+    def __init__(
+        self, limits: RedisLimits, node: str, *, limit: int, lease_secs: float = CONN_LEASE_SECS
+    ) -> None:
         self.limits = limits
         self.node = node
         self.limit = limit
@@ -59,7 +61,9 @@ class ConnectionLeases:
         self._count += 1
         conn_id = f"{self.node}:{self._count}"
         try:
-            granted = await self.limits.acquire_connection(user_id, conn_id, self.limit, self.lease_secs)
+            granted = await self.limits.acquire_connection(
+                user_id, conn_id, self.limit, self.lease_secs
+            )
         except asyncio.CancelledError:
             self.release(user_id, conn_id)  # the script may have run: take it back
             raise

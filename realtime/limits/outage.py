@@ -43,8 +43,10 @@ class Outage:
             self.down_since = now
             self.reason = repr(exc)
             log.warning(
-                "%s: Redis could not be asked (%r); each process enforces its own limits until it is back",
-                self.what, exc,
+                "%s: Redis could not be asked (%r);"
+                " each process enforces its own limits until it is back",
+                self.what,
+                exc,
             )
 
     def succeeded(self, now: float) -> None:

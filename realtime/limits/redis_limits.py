@@ -50,7 +50,12 @@ class Unavailable(Exception):
 
 class RedisLimits:
     def __init__(
-        self, url: str, *, prefix: str, timeout_secs: float = TIMEOUT_SECS, retry_secs: float = RETRY_SECS
+        self,
+        url: str,
+        *,
+        prefix: str,
+        timeout_secs: float = TIMEOUT_SECS,
+        retry_secs: float = RETRY_SECS,
     ) -> None:
         self.keys = prefix + ":limit:"
         self.timeout_secs = timeout_secs
@@ -79,7 +84,9 @@ class RedisLimits:
         if not record_first:
             reply = await self._call(take)
             return None if reply is None else int(reply) / 1_000_000
-        replies = await self._call_many([_script(PUBLISH_RECORD, [key], interval, burst, record_first), take])
+        replies = await self._call_many(
+            [_script(PUBLISH_RECORD, [key], interval, burst, record_first), take]
+        )
         return None if replies is None else int(replies[1]) / 1_000_000
 
     async def take(self, kind: str, user_id: int, rate: float, burst: int) -> float | None:
@@ -87,30 +94,43 @@ class RedisLimits:
         ``subscribe``): 0.0 when granted (the token is taken), else seconds to wait;
         None when Redis could not be asked."""
         interval = max(1, round(1_000_000 / rate))
-        reply = await self._call(_script(PUBLISH_GCRA, [f"{self.keys}{kind}:{user_id}"], interval, burst))
+        reply = await self._call(
+            _script(PUBLISH_GCRA, [f"{self.keys}{kind}:{user_id}"], interval, burst)
+        )
         return None if reply is None else int(reply) / 1_000_000
 
-    async def record_publishes(self, counts: Mapping[int, int], rate: float, burst: int) -> dict[int, float] | None:
+    async def record_publishes(
+        self, counts: Mapping[int, int], rate: float, burst: int
+    ) -> dict[int, float] | None:
         """Record posts already granted (user -> how many) in one round trip; returns the
         seconds until each user's next post is allowed (0.0: now), or None when Redis
         could not be asked."""
         interval = max(1, round(1_000_000 / rate))
         users = list(counts)
         replies = await self._call_many(
-            [_script(PUBLISH_RECORD, [f"{self.keys}publish:{u}"], interval, burst, counts[u]) for u in users]
+            [
+                _script(PUBLISH_RECORD, [f"{self.keys}publish:{u}"], interval, burst, counts[u])
+                for u in users
+            ]
         )
         if replies is None:
             return None
         return {u: int(r) / 1_000_000 for u, r in zip(users, replies, strict=True)}
 
-    async def acquire_connection(self, user_id: int, conn_id: str, limit: int, lease_secs: float) -> bool | None:
-        """True when the connection is leased, False at the cap, None when Redis could not be asked."""
+    async def acquire_connection(
+        self, user_id: int, conn_id: str, limit: int, lease_secs: float
+    ) -> bool | None:
+        """True when the connection is leased, False at the cap.
+
+        None when Redis could not be asked."""
         reply = await self._call(
             _script(CONN_ACQUIRE, [self._conns_key(user_id)], limit, _us(lease_secs), conn_id)
         )
         return None if reply is None else bool(int(reply))
 
-    async def refresh_connections(self, held: Mapping[int, Iterable[str]], lease_secs: float) -> bool:
+    async def refresh_connections(
+        self, held: Mapping[int, Iterable[str]], lease_secs: float
+    ) -> bool:
         """Renew (or restore) the leases of every connection this process holds: one round trip."""
         lease = _us(lease_secs)
         commands = [
@@ -129,7 +149,9 @@ class RedisLimits:
     async def mail_start(self, limit: int, window_secs: float, start_id: str) -> float | None:
         """0.0 when a mail may start now (recorded), else seconds to wait; None when
         Redis could not be asked."""
-        reply = await self._call(_script(MAIL_WINDOW, [self.keys + "mail"], limit, _us(window_secs), start_id))
+        reply = await self._call(
+            _script(MAIL_WINDOW, [self.keys + "mail"], limit, _us(window_secs), start_id)
+        )
         return None if reply is None else int(reply) / 1_000_000
 
     def _conns_key(self, user_id: int) -> str:
@@ -142,7 +164,9 @@ class RedisLimits:
         return None if replies is None else replies[0]
 
     async def _call_many(self, commands: Sequence[Command]) -> list[Any] | None:
-        """The replies in order, or None when Redis could not be asked (the caller decides locally)."""
+        """The replies in order.
+
+        None when Redis could not be asked (the caller decides locally)."""
         if not self.outage.usable(time.monotonic()):
             self.fallbacks += len(commands)
             return None
@@ -200,7 +224,9 @@ class RedisLimits:
         conn = self._conn
         if conn is None:
             conn = self._conn = self._pool.make_connection()  # type: ignore[no-untyped-call]
-        await conn.send_packed_command(conn.pack_commands([c for c, _ in batch]), check_health=False)
+        await conn.send_packed_command(
+            conn.pack_commands([c for c, _ in batch]), check_health=False
+        )
         unknown: list[tuple[Command, asyncio.Future[Any]]] = []
         error: ResponseError | None = None
         for command, fut in batch:
@@ -216,7 +242,9 @@ class RedisLimits:
                 fut.set_result(reply)
         if unknown:
             again = [(("EVAL", SCRIPTS[c[1]].body, *c[2:]), f) for c, f in unknown]
-            await conn.send_packed_command(conn.pack_commands([c for c, _ in again]), check_health=False)
+            await conn.send_packed_command(
+                conn.pack_commands([c for c, _ in again]), check_health=False
+            )
             for _, fut in again:
                 try:
                     reply = await conn.read_response()

@@ -25,7 +25,8 @@ class Script:
 
     @property
     def sha(self) -> str:
-        return hashlib.sha1(self.body).hexdigest()  # Redis names scripts by SHA-1
+        # Redis names scripts by SHA-1: an identifier, not a security measure.
+        return hashlib.sha1(self.body, usedforsecurity=False).hexdigest()
 
 
 # GCRA (the token bucket as one stored number): KEYS[1] holds the theoretical arrival
@@ -42,7 +43,8 @@ local allow_at = new_tat - burst * interval
 if allow_at > now then
   return allow_at - now
 end
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
+redis.call('SET', KEYS[1], string.format('%d', new_tat),
+  'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
 return 0
 """).encode())
 
@@ -55,7 +57,8 @@ local burst = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local new_tat = tat + interval * tonumber(ARGV[3])
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
+redis.call('SET', KEYS[1], string.format('%d', new_tat),
+  'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
 local allow_at = new_tat + interval - burst * interval
 if allow_at > now then
   return allow_at - now
@@ -106,4 +109,6 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(oldest[2]) + window - now)
 """).encode())
 
-SCRIPTS = {s.sha: s for s in (PUBLISH_GCRA, PUBLISH_RECORD, CONN_ACQUIRE, CONN_REFRESH, MAIL_WINDOW)}
+SCRIPTS = {
+    s.sha: s for s in (PUBLISH_GCRA, PUBLISH_RECORD, CONN_ACQUIRE, CONN_REFRESH, MAIL_WINDOW)
+}

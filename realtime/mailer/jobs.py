@@ -62,7 +62,9 @@ def register(name: str, every_secs: float, fn: JobFn, *, run_at_start: bool = Tr
     REGISTRY[name] = PeriodicJob(name, every_secs, fn, run_at_start)
 
 
-def periodic(name: str, every_secs: float, *, run_at_start: bool = True) -> Callable[[JobFn], JobFn]:
+def periodic(
+    name: str, every_secs: float, *, run_at_start: bool = True
+) -> Callable[[JobFn], JobFn]:
     def deco(fn: JobFn) -> JobFn:
         register(name, every_secs, fn, run_at_start=run_at_start)
         return fn

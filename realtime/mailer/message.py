@@ -99,6 +99,8 @@ def build_message(
     if information:
         msg["List-Unsubscribe"] = f"<{url}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        msg["List-Id"] = f"classhub information <info.{urlsplit(public_url).hostname or 'localhost'}>"
+        msg["List-Id"] = (
+            f"classhub information <info.{urlsplit(public_url).hostname or 'localhost'}>"
+        )
         msg["Precedence"] = "bulk"
     return msg

@@ -42,7 +42,9 @@ def window_for_rate(rate_per_sec: float) -> SlidingWindow:
     return SlidingWindow(1, 1.0 / rate_per_sec)
 
 
-def full_jitter(attempt: int, base_secs: float, cap_secs: float, rng: random.Random | None = None) -> float:
+def full_jitter(
+    attempt: int, base_secs: float, cap_secs: float, rng: random.Random | None = None
+) -> float:
     """AWS "full jitter": random(0, min(cap, base * 2**attempt)).
 
     ``attempt`` counts the failures so far (1 after the first failure).

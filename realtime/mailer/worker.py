@@ -85,7 +85,9 @@ class MailWorker:
         self._last_pushed: dict[int, tuple[int, ...]] = {}
         self._busy = 0
         self._slot_freed = asyncio.Event()
-        self._pending: list[tuple[Callable[[AsyncSession], Awaitable[None]], asyncio.Future[None]]] = []
+        self._pending: list[
+            tuple[Callable[[AsyncSession], Awaitable[None]], asyncio.Future[None]]
+        ] = []
         self._pending_ready = asyncio.Event()
         self._recorder_stop = False
 
@@ -170,7 +172,13 @@ class MailWorker:
     ) -> None:
         await self._record(
             lambda db: outbox.mark_final(
-                db, delivery_id, status, error=error, attempted=attempted, email=email, message_id=mid
+                db,
+                delivery_id,
+                status,
+                error=error,
+                attempted=attempted,
+                email=email,
+                message_id=mid,
             )
         )
         self.outcomes[status.value] += 1

@@ -74,7 +74,9 @@ def body_problem(value: Any, depth: int = 0) -> str | None:
     return f"{type(value).__name__} values are not carried alike by JSON and msgpack"
 
 
-def _container_problem(value: dict[Any, Any] | list[Any] | tuple[Any, ...], depth: int) -> str | None:
+def _container_problem(
+    value: dict[Any, Any] | list[Any] | tuple[Any, ...], depth: int
+) -> str | None:
     if depth >= MAX_BODY_DEPTH:
         return f"maps and lists nest at most {MAX_BODY_DEPTH} deep"
     if isinstance(value, dict):
@@ -153,7 +155,9 @@ def event_payload(ev: EventRecord, author_name: str | None) -> Frame:
 # keeps the event's place in the sequence (no gap, no replay that fails for ever) and
 # withholds only its content, the same on both subprotocols.
 UNREADABLE = "unreadable"
-UNREADABLE_BODY: Frame = {"reason": "the stored body cannot be sent identically as JSON and msgpack"}
+UNREADABLE_BODY: Frame = {
+    "reason": "the stored body cannot be sent identically as JSON and msgpack"
+}
 _LOGGED_UNREADABLE: set[int] = set()
 
 
@@ -165,7 +169,13 @@ def _unreadable(ev: EventRecord, problem: str) -> None:
         _LOGGED_UNREADABLE.clear()
     _LOGGED_UNREADABLE.add(ev.id)
     log.warning(
-        "event %s (%s #%s, %s) is sent as %r: %s", ev.id, ev.channel, ev.seq, ev.type, UNREADABLE, problem
+        "event %s (%s #%s, %s) is sent as %r: %s",
+        ev.id,
+        ev.channel,
+        ev.seq,
+        ev.type,
+        UNREADABLE,
+        problem,
     )
 
 

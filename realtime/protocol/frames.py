@@ -98,13 +98,17 @@ def _subscribe(frame: dict[str, Any]) -> Subscribe:
     raw = frame.get("channels")
     if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_CHANNELS_PER_FRAME:
         raise ProtocolError(
-            "invalid", f"channels must be a list of 1-{MAX_CHANNELS_PER_FRAME} entries", request_id=rid
+            "invalid",
+            f"channels must be a list of 1-{MAX_CHANNELS_PER_FRAME} entries",
+            request_id=rid,
         )
     entries = []
     for item in raw:
         if not isinstance(item, dict):
             raise ProtocolError(
-                "invalid", "each channels entry must be a map {channel, since?, presence?}", request_id=rid
+                "invalid",
+                "each channels entry must be a map {channel, since?, presence?}",
+                request_id=rid,
             )
         since = item.get("since")
         presence = item.get("presence", False)
@@ -125,7 +129,9 @@ def _unsubscribe(frame: dict[str, Any]) -> Unsubscribe:
     raw = frame.get("channels")
     if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_CHANNELS_PER_FRAME:
         raise ProtocolError(
-            "invalid", f"channels must be a list of 1-{MAX_CHANNELS_PER_FRAME} names", request_id=rid
+            "invalid",
+            f"channels must be a list of 1-{MAX_CHANNELS_PER_FRAME} names",
+            request_id=rid,
         )
     return Unsubscribe(rid, tuple(_channel(c, rid) for c in raw))
 
@@ -163,7 +169,9 @@ def _publish(frame: dict[str, Any]) -> Publish:
         raise ProtocolError("invalid", "body must not contain NUL characters", request_id=rid)
     if size > MAX_BODY_BYTES:
         raise ProtocolError(
-            "body_too_large", f"body is {size} bytes as JSON; at most {MAX_BODY_BYTES}", request_id=rid
+            "body_too_large",
+            f"body is {size} bytes as JSON; at most {MAX_BODY_BYTES}",
+            request_id=rid,
         )
     ref = frame.get("ref")
     return Publish(rid, channel, body, None if ref is None else _int(ref, "ref", rid, minimum=1))
@@ -171,7 +179,8 @@ def _publish(frame: dict[str, Any]) -> Publish:
 
 def _seen(frame: dict[str, Any]) -> Seen:
     return Seen(
-        _channel(frame.get("channel"), None), _int(frame.get("event_id"), "event_id", None, minimum=1)
+        _channel(frame.get("channel"), None),
+        _int(frame.get("event_id"), "event_id", None, minimum=1),
     )
 
 

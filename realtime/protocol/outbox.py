@@ -54,13 +54,17 @@ class Outbox:
                 if run_bytes < MAX_BATCH_BYTES:
                     continue
                 # Keep frames small enough for any client's receive limit (1 MiB is common).
-                frames.append(codec.event_frame(run[0]) if len(run) == 1 else codec.batch_frame(run))
+                frames.append(
+                    codec.event_frame(run[0]) if len(run) == 1 else codec.batch_frame(run)
+                )
                 events += len(run)
                 run = []
                 run_bytes = 0
                 continue
             if run:
-                frames.append(codec.event_frame(run[0]) if len(run) == 1 else codec.batch_frame(run))
+                frames.append(
+                    codec.event_frame(run[0]) if len(run) == 1 else codec.batch_frame(run)
+                )
                 events += len(run)
                 run = []
             run_bytes = 0

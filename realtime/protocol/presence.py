@@ -64,7 +64,9 @@ class PresenceBoard:
         self.published: dict[int, Users] = {}
         self.changed: set[int] = set()
 
-    def update(self, node: str, events: dict[int, Users], now: float, *, full: bool = False) -> None:
+    def update(
+        self, node: str, events: dict[int, Users], now: float, *, full: bool = False
+    ) -> None:
         """Apply a node's announcement; ``full`` replaces everything it had."""
         mine = self.nodes.setdefault(node, {})
         self.heard[node] = now

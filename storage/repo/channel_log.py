@@ -83,7 +83,11 @@ async def append(db: AsyncSession, items: Sequence[NewEvent]) -> list[StoredEven
     writers on several processes cannot deadlock.
     """
     results: list[StoredEvent | None] = [None] * len(items)
-    keyed = [(i, it) for i, it in enumerate(items) if it.client_id is not None and it.author_id is not None]
+    keyed = [
+        (i, it)
+        for i, it in enumerate(items)
+        if it.client_id is not None and it.author_id is not None
+    ]
     existing: dict[tuple[int, str], StoredEvent] = {}
     if keyed:
         pairs = list({(it.author_id, it.client_id) for _, it in keyed})
@@ -191,7 +195,9 @@ async def last_seq(db: AsyncSession, channel: str) -> int:
 
 async def heads_of(db: AsyncSession, channels: Sequence[str]) -> dict[str, int]:
     """The last sequence number of each of ``channels`` that has one."""
-    rows = await db.execute(select(Channel.name, Channel.last_seq).where(Channel.name.in_(channels)))
+    rows = await db.execute(
+        select(Channel.name, Channel.last_seq).where(Channel.name.in_(channels))
+    )
     return {name: int(last) for name, last in rows}
 
 
@@ -251,7 +257,9 @@ async def read_log(
     rows = (
         await db.execute(
             select(ChannelEvent)
-            .where(ChannelEvent.channel == channel, ChannelEvent.seq > since, ChannelEvent.seq <= last)
+            .where(
+                ChannelEvent.channel == channel, ChannelEvent.seq > since, ChannelEvent.seq <= last
+            )
             .order_by(ChannelEvent.seq)
         )
     ).scalars()

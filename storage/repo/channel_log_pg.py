@@ -42,7 +42,8 @@ from storage.repo.channel_log import NewEvent, StoredEvent, finish_append, plan_
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 _EXISTING = """
-SELECT e.id, e.channel, e.seq, e.type, e.author_id, e.client_id, e.ref_id, e.body::text, e.created_at
+SELECT e.id, e.channel, e.seq, e.type, e.author_id, e.client_id, e.ref_id, e.body::text,
+  e.created_at
 FROM channel_events AS e
 JOIN unnest($1::bigint[], $2::text[]) AS k(author_id, client_id)
   ON e.author_id = k.author_id AND e.client_id = k.client_id
@@ -57,7 +58,9 @@ RETURNING last_seq
 _INSERT = """
 INSERT INTO channel_events (channel, seq, type, author_id, client_id, ref_id, body, created_at)
 SELECT u.channel, u.seq, u.type, u.author_id, u.client_id, u.ref_id, u.body::json, $8
-FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::text[])
+FROM unnest(
+  $1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::text[]
+)
   AS u(channel, seq, type, author_id, client_id, ref_id, body)
 RETURNING id, channel, seq
 """
@@ -123,7 +126,9 @@ async def append(conn: asyncpg.Connection, items: Sequence[NewEvent]) -> list[St
     return await _append_careful(conn, items)
 
 
-async def _append_optimistic(conn: asyncpg.Connection, items: Sequence[NewEvent]) -> list[StoredEvent]:
+async def _append_optimistic(
+    conn: asyncpg.Connection, items: Sequence[NewEvent]
+) -> list[StoredEvent]:
     by_channel: dict[str, list[int]] = defaultdict(list)
     for i, it in enumerate(items):
         by_channel[it.channel].append(i)
@@ -134,9 +139,15 @@ async def _append_optimistic(conn: asyncpg.Connection, items: Sequence[NewEvent]
     async def one_channel(name: str, indexes: list[int]) -> None:
         batch = [items[i] for i in indexes]
         rows = await conn.fetch(
-            _RESERVE_AND_INSERT, name, len(batch),
-            [it.type for it in batch], [it.author_id for it in batch], [it.client_id for it in batch],
-            [it.ref_id for it in batch], [_dumps(it.body) for it in batch], naive,
+            _RESERVE_AND_INSERT,
+            name,
+            len(batch),
+            [it.type for it in batch],
+            [it.author_id for it in batch],
+            [it.client_id for it in batch],
+            [it.ref_id for it in batch],
+            [_dumps(it.body) for it in batch],
+            naive,
         )
         first = min(r[1] for r in rows)
         ids = {r[1]: r[0] for r in rows}
@@ -162,7 +173,11 @@ async def _append_careful(conn: asyncpg.Connection, items: Sequence[NewEvent]) -
     results: list[StoredEvent | None] = [None] * len(items)
     async with conn.transaction():
         existing: dict[tuple[int, str], StoredEvent] = {}
-        keys = {(it.author_id, it.client_id) for it in items if it.client_id is not None and it.author_id is not None}
+        keys = {
+            (it.author_id, it.client_id)
+            for it in items
+            if it.client_id is not None and it.author_id is not None
+        }
         if keys:
             authors = [k[0] for k in keys]
             clients = [k[1] for k in keys]

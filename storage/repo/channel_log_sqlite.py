@@ -42,7 +42,8 @@ _stamp = _stamp_or_none
 _dumps = json.dumps
 
 _EXISTING = (
-    "SELECT id, channel, seq, type, author_id, client_id, ref_id, body, created_at FROM channel_events "
+    "SELECT id, channel, seq, type, author_id, client_id, ref_id, body, created_at "
+    "FROM channel_events "
     "WHERE (author_id, client_id) IN (VALUES {})"
 )
 _RESERVE = (
@@ -50,7 +51,8 @@ _RESERVE = (
     "ON CONFLICT (name) DO UPDATE SET last_seq = last_seq + excluded.last_seq RETURNING last_seq"
 )
 _INSERT = (
-    "INSERT INTO channel_events (channel, seq, type, author_id, client_id, ref_id, body, created_at) "
+    "INSERT INTO channel_events "
+    "(channel, seq, type, author_id, client_id, ref_id, body, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
@@ -72,7 +74,9 @@ class SqliteAppender:
         return _database(sqlalchemy_url) == ":memory:"
 
     async def append(self, items: Sequence[NewEvent]) -> list[StoredEvent]:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._append, list(items))
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._append, list(items)
+        )
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
@@ -86,7 +90,10 @@ class SqliteAppender:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = sqlite3.connect(
-                self._path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False,
+                self._path,
+                timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
             )
             _sqlite_pragmas(conn, None)
             self._conn = conn
@@ -107,13 +114,26 @@ class SqliteAppender:
     def _append_locked(self, conn: sqlite3.Connection, items: list[NewEvent]) -> list[StoredEvent]:
         results: list[StoredEvent | None] = [None] * len(items)
         existing: dict[tuple[int, str], StoredEvent] = {}
-        keys = list({(it.author_id, it.client_id) for it in items if it.client_id is not None and it.author_id is not None})
+        keys = list(
+            {
+                (it.author_id, it.client_id)
+                for it in items
+                if it.client_id is not None and it.author_id is not None
+            }
+        )
         if keys:
             sql = _EXISTING.format(",".join("(?, ?)" for _ in keys))
             for r in conn.execute(sql, [v for k in keys for v in k]):
                 existing[(r[4], r[5])] = StoredEvent(
-                    id=r[0], channel=r[1], seq=r[2], type=r[3], author_id=r[4], client_id=r[5], ref_id=r[6],
-                    body=json.loads(r[7]), created_at=dt.datetime.fromisoformat(r[8]).replace(tzinfo=dt.UTC),
+                    id=r[0],
+                    channel=r[1],
+                    seq=r[2],
+                    type=r[3],
+                    author_id=r[4],
+                    client_id=r[5],
+                    ref_id=r[6],
+                    body=json.loads(r[7]),
+                    created_at=dt.datetime.fromisoformat(r[8]).replace(tzinfo=dt.UTC),
                     duplicate=True,
                 )
         fresh, later_duplicates = plan_append(items, existing, results)
@@ -128,11 +148,28 @@ class SqliteAppender:
                     it = items[i]
                     seq += 1
                     cur = conn.execute(
-                        _INSERT, (name, seq, it.type, it.author_id, it.client_id, it.ref_id, _dumps(it.body), stamp),
+                        _INSERT,
+                        (
+                            name,
+                            seq,
+                            it.type,
+                            it.author_id,
+                            it.client_id,
+                            it.ref_id,
+                            _dumps(it.body),
+                            stamp,
+                        ),
                     )
                     assert cur.lastrowid is not None
                     results[i] = StoredEvent(
-                        id=cur.lastrowid, channel=name, seq=seq, type=it.type, author_id=it.author_id,
-                        client_id=it.client_id, ref_id=it.ref_id, body=it.body, created_at=now,
+                        id=cur.lastrowid,
+                        channel=name,
+                        seq=seq,
+                        type=it.type,
+                        author_id=it.author_id,
+                        client_id=it.client_id,
+                        ref_id=it.ref_id,
+                        body=it.body,
+                        created_at=now,
                     )
         return finish_append(results, later_duplicates)

@@ -10,6 +10,7 @@ Control messages (realtime/control.py) are dispatched here by their ``op``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -116,10 +117,8 @@ class Cluster:
         deadline = time.monotonic() + timeout
         while (self._outgoing or self._outgoing_wake is None) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        try:
+        with contextlib.suppress(Exception):  # the broker may be gone already
             await self.control.send({"op": "presence_bye", "node": self.control.node})
-        except Exception:  # noqa: BLE001 - the broker may be gone already
-            pass
 
     async def publish(self, wires: list[WireEvent]) -> None:
         node = self._node_b

@@ -10,6 +10,7 @@ shed (4008) without anyone else waiting for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -261,10 +262,8 @@ class Connection:
     async def _close(self, code: int, reason: str) -> None:
         if self._writer is not None:
             self._writer.cancel()
-            try:
+            with contextlib.suppress(BaseException):  # cancelled, or the peer was gone already
                 await self._writer
-            except BaseException:  # noqa: BLE001 - cancelled, or the peer was gone already
-                pass
         try:
             await asyncio.wait_for(
                 self._send({"type": "websocket.close", "code": code, "reason": reason}),
@@ -287,10 +286,8 @@ class Connection:
         self.closing = True
         if self._writer is not None and not self._writer.done():
             self._writer.cancel()
-            try:
+            with contextlib.suppress(BaseException):  # cancelled, or the peer was gone already
                 await self._writer
-            except BaseException:  # noqa: BLE001
-                pass
 
     def __repr__(self) -> str:
         return f"<Connection user={self.user_id} subs={len(self.subs)}>"

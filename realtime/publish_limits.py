@@ -72,7 +72,8 @@ class RateLimits:
         local bucket to decide.
         """
         settings, limits = self.settings, self.shared
-        assert limits is not None
+        if limits is None:
+            raise RuntimeError("shared publish limits checked without Redis limits")
         refused_until = self._shared_refusals.get(user_id)
         if refused_until is not None:
             if refused_until > now:
@@ -103,9 +104,11 @@ class RateLimits:
             self.tasks.spawn(self._record_publishes_now(counts), "shared-publish-record")
 
     async def _record_publishes_now(self, counts: dict[int, int]) -> None:
-        assert self.shared is not None
+        shared = self.shared
+        if shared is None:
+            raise RuntimeError("publishes recorded without Redis limits")
         s = self.settings
-        waits = await self.shared.record_publishes(counts, s.publish_rate, s.publish_burst)
+        waits = await shared.record_publishes(counts, s.publish_rate, s.publish_burst)
         for user_id, wait in (waits or {}).items():
             if wait > 0:
                 self._refuse_shared(user_id, wait)

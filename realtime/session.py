@@ -314,7 +314,8 @@ class Session:
             for i, entry in from_store:
                 head = await channel_log.last_seq(db, entry.channel)
                 since = entry.since
-                assert since is not None
+                if since is None:
+                    raise RuntimeError(f"{entry.channel}: read from the store without since")
                 if since > head or head - since > limit:
                     answers[i].update(status="reload", seq=head)
                     stored[i] = (head, [])
@@ -342,7 +343,8 @@ class Session:
             ):
                 answers[i] = {"channel": entry.channel, "status": "denied", "code": "superseded"}
                 continue
-            assert feed.seq is not None
+            if feed.seq is None:
+                raise RuntimeError(f"{entry.channel}: answered before its feed was ready")
             if read is None:
                 # No `since`, or exactly where this process's feed stands: the subscriber
                 # starts there and gets everything after it live, without reading the store

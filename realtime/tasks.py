@@ -4,6 +4,7 @@ awaits every one still running (STYLE.md: every resource has a scope)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -33,7 +34,5 @@ class Tasks:
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
-            try:
+            with contextlib.suppress(BaseException):  # cancelled
                 await task
-            except BaseException:  # noqa: BLE001 - cancelled
-                pass

@@ -36,6 +36,7 @@ Answers are callbacks (``submit``: the hub pushes an ack frame) or awaited
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
@@ -107,10 +108,8 @@ class BatchWriter(Generic[Req, Out]):
                     break
                 await asyncio.sleep(0.01)
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         answers, self._reqs, self._answers = self._answers, [], []
         self._fail(answers, SHUTTING_DOWN)

@@ -13,6 +13,7 @@ from the store everything that may have been published meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from realtime.brokers.base import Broker
+from realtime.brokers.base import Broker, ReconnectHandler
 
 log = logging.getLogger("classhub.broker")
 
@@ -68,10 +69,8 @@ class RedisBroker(Broker):
         self._closing = True
         if self._listener is not None:
             self._listener.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
-            except asyncio.CancelledError:
-                pass
         if self._pubsub is not None:
             await self._pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
         await self._sub_redis.aclose()
@@ -165,15 +164,15 @@ class RedisBroker(Broker):
                     if not fut.done():
                         fut.set_exception(ConnectionError("redis pub/sub connection lost"))
                 self._confirm.clear()
-                try:
+                with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
-                except (RedisError, OSError):
-                    pass
             first = False
             if self._closing:
                 return
-            # Full jitter, so a fleet of processes does not reconnect in step.
-            await asyncio.sleep(random.uniform(0.05, min(RECONNECT_CAP_SECS, 0.1 * 2**attempt)))
+            # Full jitter, so a fleet of processes does not reconnect in step (spread, not a
+            # secret: an attacker who predicts it gains nothing).
+            delay = random.uniform(0.05, min(RECONNECT_CAP_SECS, 0.1 * 2**attempt))  # noqa: S311
+            await asyncio.sleep(delay)
 
     async def _session(self, pubsub: aioredis.client.PubSub, first: bool) -> None:
         topics = set(self.topics)
@@ -210,15 +209,16 @@ class RedisBroker(Broker):
                             await pubsub.subscribe(*missing)
                         self._connected.set()
                         if not first and self.on_reconnect is not None:
-                            asyncio.get_running_loop().create_task(self._run_reconnect())
+                            asyncio.get_running_loop().create_task(
+                                self._run_reconnect(self.on_reconnect)
+                            )
                 topic = name[len(self.prefix):]
                 fut = self._confirm.get(topic)
                 if fut is not None and not fut.done():
                     fut.set_result(None)
 
-    async def _run_reconnect(self) -> None:
-        assert self.on_reconnect is not None
+    async def _run_reconnect(self, on_reconnect: ReconnectHandler) -> None:
         try:
-            await self.on_reconnect()
+            await on_reconnect()
         except Exception:
             log.exception("filling from the store after a broker reconnect failed")

@@ -16,6 +16,7 @@ connection's admission was still in flight is the exception: it expires).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -108,10 +109,8 @@ class ConnectionLeases:
         """On shutdown: stop renewing and give back every lease still held (best effort)."""
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         for user_id, ids in list(self.held.items()):
             for conn_id in ids:

@@ -17,6 +17,7 @@ timeout per retry period at most, never a wait per call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -266,10 +267,8 @@ class RedisLimits:
         sender = self._sender
         if sender is not None:
             sender.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await sender
-            except asyncio.CancelledError:
-                pass
         await self._drop_connection()
         await self._pool.aclose()
 

@@ -103,7 +103,8 @@ class MaildirTransport:
     """Writes each message into a Maildir (readable with any mail client, e.g. mutt -f)."""
 
     def __init__(self, target: MailTarget) -> None:
-        assert target.maildir is not None
+        if target.maildir is None:
+            raise RuntimeError("MaildirTransport needs a target with a maildir")
         self.path = target.maildir
         self._box: mailbox.Maildir | None = None
 

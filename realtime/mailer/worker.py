@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -281,10 +282,8 @@ class MailWorker:
         # Ends by `done`, not by cancellation: a push cancelled after its commit
         # would store the same counts twice.
         while not done.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), self.progress_secs)
-            except TimeoutError:
-                pass
             try:
                 await self.push_progress()
             except Exception:

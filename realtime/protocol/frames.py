@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 from realtime.protocol.codec import body_problem
 from realtime.protocol.errors import ProtocolError
@@ -65,6 +65,10 @@ class Pong:
 Request = Subscribe | Unsubscribe | Publish | Seen | Ping | Pong
 
 
+@overload
+def _request_id(frame: dict[str, Any], *, required: Literal[True]) -> str: ...
+@overload
+def _request_id(frame: dict[str, Any], *, required: bool) -> str | None: ...
 def _request_id(frame: dict[str, Any], *, required: bool) -> str | None:
     value = frame.get("id")
     if value is None and not required:
@@ -148,7 +152,6 @@ def _has_nul(value: Any) -> bool:
 
 def _publish(frame: dict[str, Any]) -> Publish:
     rid = _request_id(frame, required=True)
-    assert rid is not None
     channel = _channel(frame.get("channel"), rid)
     body = frame.get("body")
     if not isinstance(body, dict):

@@ -97,8 +97,8 @@ class Outbox:
                 frames += n
                 events += len(run)
                 run = []
-            assert isinstance(item, (bytes, str))
-            out.append(ws_frame(item, binary))
+            # Not a WireEvent: a control frame encoded by push (bytes or str).
+            out.append(ws_frame(item, binary))  # type: ignore[arg-type]
             frames += 1
         if run:
             data, n = shared_frame(run, codec)

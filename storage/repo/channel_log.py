@@ -99,7 +99,8 @@ async def append(db: AsyncSession, items: Sequence[NewEvent]) -> list[StoredEven
             )
         ).scalars()
         for row in rows:
-            assert row.author_id is not None and row.client_id is not None
+            if row.author_id is None or row.client_id is None:
+                raise RuntimeError(f"event {row.id} matched a publish key it does not have")
             existing[(row.author_id, row.client_id)] = StoredEvent.from_row(row, duplicate=True)
 
     fresh, later_duplicates = plan_append(items, existing, results)
@@ -183,7 +184,8 @@ def finish_append(
     """Answer the in-batch repeats with their first occurrence's event, marked duplicate."""
     for i, first in later_duplicates:
         original = results[first]
-        assert original is not None
+        if original is None:
+            raise RuntimeError(f"item {i} repeats item {first}, which has no result")
         results[i] = replace(original, duplicate=True)
     return [r for r in results if r is not None]
 

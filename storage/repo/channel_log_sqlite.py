@@ -160,7 +160,8 @@ class SqliteAppender:
                             stamp,
                         ),
                     )
-                    assert cur.lastrowid is not None
+                    if cur.lastrowid is None:
+                        raise RuntimeError("INSERT into channel_events gave no row id")
                     results[i] = StoredEvent(
                         id=cur.lastrowid,
                         channel=name,

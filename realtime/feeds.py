@@ -42,6 +42,19 @@ class _Job:
         return any(t is not None and t[0] for t in self.targets)
 
 
+def _to_outbox(
+    conn: Connection, transport: Any, remaining: dict[Connection, Any], events: list[WireEvent]
+) -> None:
+    """A fan-out job's connection whose socket is closing, or did not take everything last
+    time: the outbox path (which waits for the socket and sheds a stuck client). Leaving
+    ``direct`` hands it this job's events and those of any later job, in order."""
+    remaining[conn] = transport
+    conn.leave_direct()
+    if remaining.pop(conn, None) is not None:  # it was not direct after all
+        for ev in events:
+            conn.push_event(ev)
+
+
 class Feed:
     __slots__ = (
         "channel", "direct", "early", "gap_timer", "idle_since", "jobs", "live", "queued", "ready",
@@ -174,15 +187,8 @@ class Feed:
                     conn, transport = remaining.popitem()
                     budget -= 1
                     if transport.is_closing() or transport.get_write_buffer_size():
-                        # Closing, or the socket did not take everything last time: the
-                        # outbox path (which waits for the socket and sheds a stuck
-                        # client). Leaving ``direct`` hands it this job's events and
-                        # those of any later job, in order.
-                        remaining[conn] = transport
-                        conn.leave_direct()
-                        if remaining.pop(conn, None) is not None:  # it was not direct after all
-                            for ev in job.events:
-                                conn.push_event(ev)
+                        # The rare path in its own function; the usual one makes no call.
+                        _to_outbox(conn, transport, remaining, job.events)
                         continue
                     transport.write(data)
                     written += 1

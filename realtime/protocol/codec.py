@@ -43,15 +43,10 @@ MAX_INT = 2**63 - 1
 
 def body_problem(value: Any, depth: int = 0) -> str | None:
     """Why ``value`` is not carried identically by JSON and msgpack; None when it is."""
+    # The exact JSON types first, each in one test: bodies are made of these.
     kind = type(value)
     if kind is str:
-        if value.isascii():
-            return None
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            return "strings must be valid Unicode text (no lone surrogates)"
-        return None
+        return None if value.isascii() else _text_problem(value)
     if kind is int:
         return None if MIN_INT <= value <= MAX_INT else "integers must fit in 64 bits (signed)"
     if value is None or kind is bool:
@@ -60,6 +55,19 @@ def body_problem(value: Any, depth: int = 0) -> str | None:
         return None if value - value == 0.0 else "numbers must be finite (no NaN or Infinity)"
     if kind is dict or kind is list or kind is tuple:
         return _container_problem(value, depth)
+    return _other_problem(value, depth)
+
+
+def _text_problem(value: str) -> str | None:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return "strings must be valid Unicode text (no lone surrogates)"
+    return None
+
+
+def _other_problem(value: Any, depth: int) -> str | None:
+    """Subclasses of the JSON types, and everything that is no JSON type."""
     if isinstance(value, dict | list):  # subclasses: both encoders write them as maps, lists
         return _container_problem(value, depth)
     if isinstance(value, bool | int | float | str):

@@ -1,4 +1,4 @@
-"""/metrics behind METRICS_TOKEN (open without one: tests/test_hub_ws.py scrapes it)."""
+"""/metrics behind METRICS_TOKEN (open without one: tests/test_hub_ws_delivery.py scrapes it)."""
 
 from __future__ import annotations
 

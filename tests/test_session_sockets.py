@@ -157,7 +157,7 @@ async def test_sign_out_closes_that_sessions_sockets_at_once(
 
 
 # Only with Redis: the CLI reaches running servers through it (the embedded default's
-# periodic revalidation is covered by test_hub_ws).
+# periodic revalidation is covered by test_hub_ws_rights).
 @pytest.mark.parametrize("deployment", ["two-processes"], indirect=True)
 async def test_a_revocation_from_the_cli_closes_every_session_of_the_account_at_once(
     servers: tuple[list[ServerProcess], World], tmp_path: Path

@@ -1,10 +1,10 @@
-"""The pinboard's authorization rules (storage/authz.py), case by case, without a database."""
+"""The pinboard's authorization rules (storage/authz_board.py), case by case, without a database."""
 
 from __future__ import annotations
 
 import pytest
 
-from storage.authz import (
+from storage.authz_board import (
     BoardViewer,
     may_change_note,
     may_delete_note,

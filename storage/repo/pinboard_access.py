@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import authz
+from storage import authz_board
 from storage.errors import DomainError, Forbidden, NotFound
 from storage.event_types import BOARD_UPDATED
 from storage.models import Board, BoardSection, Event, LearningGroup, Note, User, utcnow
@@ -70,7 +70,7 @@ class BoardTx:
 @dataclass(frozen=True)
 class BoardAccess:
     board: Board
-    viewer: authz.BoardViewer
+    viewer: authz_board.BoardViewer
 
 
 # --- boards ----------------------------------------------------------------------------
@@ -100,8 +100,8 @@ async def _get_or_create_board(db: AsyncSession, event_id: int, group_id: int | 
 
 
 async def board_access(db: AsyncSession, user: User, board: Board) -> BoardAccess:
-    viewer = await authz.board_viewer(db, user, board.event_id, board.group_id)
-    if not authz.may_read_board(viewer):
+    viewer = await authz_board.board_viewer(db, user, board.event_id, board.group_id)
+    if not authz_board.may_read_board(viewer):
         # 404, not 403: an outsider learns nothing about the board's existence.
         raise NotFound("board")
     return BoardAccess(board, viewer)
@@ -110,8 +110,8 @@ async def board_access(db: AsyncSession, user: User, board: Board) -> BoardAcces
 async def event_board(db: AsyncSession, user: User, event_id: int) -> BoardAccess:
     if await db.get(Event, event_id) is None:
         raise NotFound("event")
-    viewer = await authz.board_viewer(db, user, event_id, None)
-    if not authz.may_read_board(viewer):
+    viewer = await authz_board.board_viewer(db, user, event_id, None)
+    if not authz_board.may_read_board(viewer):
         raise NotFound("event")
     return BoardAccess(await _get_or_create_board(db, event_id, None), viewer)
 
@@ -120,8 +120,8 @@ async def group_board(db: AsyncSession, user: User, group_id: int) -> BoardAcces
     group = await db.get(LearningGroup, group_id)
     if group is None:
         raise NotFound("group")
-    viewer = await authz.board_viewer(db, user, group.event_id, group_id)
-    if not authz.may_read_board(viewer):
+    viewer = await authz_board.board_viewer(db, user, group.event_id, group_id)
+    if not authz_board.may_read_board(viewer):
         raise NotFound("group")
     return BoardAccess(await _get_or_create_board(db, group.event_id, group_id), viewer)
 
@@ -134,7 +134,7 @@ async def board_by_id(db: AsyncSession, user: User, board_id: int) -> BoardAcces
 
 
 def require_moderator(acc: BoardAccess) -> None:
-    if not authz.may_moderate_board(acc.viewer):
+    if not authz_board.may_moderate_board(acc.viewer):
         raise Forbidden("only the event's trainers, organisers and admins may do this")
 
 
@@ -190,7 +190,7 @@ async def note_for(
     if board is None:
         raise RuntimeError(f"note {note.id} without its board")
     acc = await board_access(db, user, board)
-    if not authz.may_see_note(acc.viewer, note.state, note.author_id):
+    if not authz_board.may_see_note(acc.viewer, note.state, note.author_id):
         raise NotFound("note")
     return note, acc
 
@@ -201,6 +201,6 @@ async def check_section_writable(
     if section_id is None:
         return
     section = await section_of(db, acc, section_id)
-    if not authz.may_write_in_section(acc.viewer, section.locked, section.admin_locked):
+    if not authz_board.may_write_in_section(acc.viewer, section.locked, section.admin_locked):
         raise DomainError("section_locked", f"the section {section.title!r} is locked", status=423)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import authz, channels
+from storage import authz_board, channels
 from storage.errors import Conflict, Forbidden
 from storage.event_types import (
     MESSAGE,
@@ -100,7 +100,7 @@ async def queue(db: AsyncSession, acc: BoardAccess) -> list[Note]:
 
 
 async def history(db: AsyncSession, acc: BoardAccess, note: Note) -> list[NoteRevision]:
-    if not authz.may_see_note_history(acc.viewer):
+    if not authz_board.may_see_note_history(acc.viewer):
         raise Forbidden("only trainers and admins see the edit history")
     rows = await db.execute(
         select(NoteRevision).where(NoteRevision.note_id == note.id).order_by(NoteRevision.version)

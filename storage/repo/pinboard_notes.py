@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import authz
+from storage import authz_board
 from storage.errors import Conflict, DomainError, Forbidden
 from storage.event_types import (
     NOTE_DELETED,
@@ -67,7 +67,7 @@ async def create_note(
         earlier = await by_client_id(tx.db, Note, tx.actor.id, client_id)
         if earlier is not None:
             return same_place(earlier, earlier.board_id, acc.board.id, "note"), False
-    if not authz.may_post_on_board(acc.viewer):
+    if not authz_board.may_post_on_board(acc.viewer):
         raise Forbidden("you may not post on this board")
     await check_section_writable(tx.db, acc, section_id)
     note = Note(
@@ -111,7 +111,7 @@ async def release_note(
     run many releases in one transaction. It also passes ``position``, the next
     free place in the note's section, which it reads once for the whole batch.
     """
-    if not authz.may_change_note(acc.viewer, note.author_id, note.state, note.admin_locked):
+    if not authz_board.may_change_note(acc.viewer, note.author_id, note.state, note.admin_locked):
         raise Forbidden("only the author may release a note")
     if note.state != NoteState.DRAFT.value:
         raise Conflict("not_a_draft", "the note is released already")
@@ -146,7 +146,7 @@ async def edit_note(
     set_photo: bool = False,
 ) -> Note:
     """The author changes text, colour or photo; a released note keeps the old version."""
-    if not authz.may_change_note(acc.viewer, note.author_id, note.state, note.admin_locked):
+    if not authz_board.may_change_note(acc.viewer, note.author_id, note.state, note.admin_locked):
         raise Forbidden("only the author may edit a note")
     await check_section_writable(tx.db, acc, note.section_id)
     new_text = clean_text(text, MAX_NOTE_CHARS, "note") if text is not None else note.text
@@ -202,7 +202,7 @@ async def _has_replies(db: AsyncSession, note_id: int) -> bool:
 
 async def delete_note(tx: BoardTx, acc: BoardAccess, note: Note, *, reason: str = "") -> bool:
     """Delete; a note with replies becomes a tombstone. Returns True for a tombstone."""
-    if not authz.may_delete_note(acc.viewer, note.author_id, note.admin_locked):
+    if not authz_board.may_delete_note(acc.viewer, note.author_id, note.admin_locked):
         raise Forbidden("you may not delete this note")
     if note.state == NoteState.DELETED.value:
         raise Conflict("deleted", "the note is deleted already")
@@ -278,7 +278,7 @@ async def move_note(
     """Move to ``section_id`` (None: unsorted) at ``index`` among its released notes."""
     if note.admin_locked and not acc.viewer.is_admin:
         raise DomainError("note_locked", "an admin locked this note", status=423)
-    if not (acc.viewer.is_moderator or authz.may_change_note(
+    if not (acc.viewer.is_moderator or authz_board.may_change_note(
         acc.viewer, note.author_id, note.state, note.admin_locked
     )):
         raise Forbidden("only the author or a trainer may move a note")

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import authz
+from storage import authz_board
 from storage.models import BoardSection, Note, NoteState, Reply, Vote
 from storage.repo import channel_log
 from storage.repo.pinboard import BoardAccess
@@ -89,7 +89,7 @@ async def snapshot(db: AsyncSession, acc: BoardAccess) -> dict[str, Any]:
             .order_by(Note.section_id, Note.pinned.desc(), Note.position, Note.id)
         )
     ).scalars()
-    notes = [n for n in rows if authz.may_see_note(v, n.state, n.author_id)]
+    notes = [n for n in rows if authz_board.may_see_note(v, n.state, n.author_id)]
     return {
         "board": board_view(acc.board),
         "channel": acc.board.channel,
@@ -98,7 +98,7 @@ async def snapshot(db: AsyncSession, acc: BoardAccess) -> dict[str, Any]:
             "user_id": v.user_id,
             "role": v.role.value if v.role else None,
             "moderator": v.is_moderator,
-            "may_post": authz.may_post_on_board(v),
+            "may_post": authz_board.may_post_on_board(v),
         },
         "sections": [section_view(s) for s in sections],
         "notes": await notes_as_seen(db, acc, notes),

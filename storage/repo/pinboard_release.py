@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import authz
+from storage import authz_board
 from storage.errors import DomainError, NotFound
 from storage.models import Attachment, Board, BoardSection, Note, NoteState, User
 from storage.repo import channel_log
@@ -94,7 +94,7 @@ async def release_many(db: AsyncSession, requests: list[ReleaseRequest]) -> Rele
     photo_ids = {n.photo_id for n in notes.values() if n.photo_id is not None}
     if photo_ids:
         await db.execute(select(Attachment).where(Attachment.id.in_(photo_ids)))
-    viewers = await authz.board_viewers(
+    viewers = await authz_board.board_viewers(
         db,
         [
             (r.actor, boards[n.board_id].event_id, boards[n.board_id].group_id)
@@ -115,9 +115,9 @@ async def release_many(db: AsyncSession, requests: list[ReleaseRequest]) -> Rele
                 raise NotFound("note")
             board = boards[note.board_id]
             viewer = viewers[(req.actor.id, board.event_id, board.group_id)]
-            if not authz.may_read_board(viewer):
+            if not authz_board.may_read_board(viewer):
                 raise NotFound("board")  # as note_for: an outsider learns nothing
-            if not authz.may_see_note(viewer, note.state, note.author_id):
+            if not authz_board.may_see_note(viewer, note.state, note.author_id):
                 raise NotFound("note")
             place = (note.board_id, note.section_id)
             await release_note(

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import authz
+from storage import authz_board
 from storage.errors import Conflict, Forbidden, NotFound
 from storage.event_types import REPLY_ADDED, REPLY_DELETED, VOTE_CHANGED
 from storage.models import Note, NoteState, Reply, Vote, utcnow
@@ -42,7 +42,7 @@ async def add_reply(
         earlier = await by_client_id(tx.db, Reply, tx.actor.id, client_id)
         if earlier is not None:
             return same_place(earlier, earlier.note_id, note.id, "reply"), False
-    if not authz.may_post_on_board(acc.viewer):
+    if not authz_board.may_post_on_board(acc.viewer):
         raise Forbidden("you may not post on this board")
     _require_public(note)
     await check_section_writable(tx.db, acc, note.section_id)
@@ -68,7 +68,7 @@ async def delete_reply(tx: BoardTx, reply_id: int) -> Reply:
     if reply is None:
         raise NotFound("reply")
     note, acc = await note_for(tx.db, tx.actor, reply.note_id, lock=True)
-    mine = reply.author_id == tx.actor.id and authz.may_post_on_board(acc.viewer)
+    mine = reply.author_id == tx.actor.id and authz_board.may_post_on_board(acc.viewer)
     if not (mine or acc.viewer.is_moderator):
         raise Forbidden("only its author or a trainer may delete a reply")
     if reply.deleted_at is not None:
@@ -91,7 +91,7 @@ async def _count_votes(db: AsyncSession, note_id: int) -> int:
 
 async def vote(tx: BoardTx, acc: BoardAccess, note: Note) -> int:
     """One vote per account per note, enforced by the primary key; 409 on a second."""
-    if not authz.may_post_on_board(acc.viewer):
+    if not authz_board.may_post_on_board(acc.viewer):
         raise Forbidden("you may not vote on this board")
     _require_public(note)
     await check_section_writable(tx.db, acc, note.section_id)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse
 
-from storage import authz
+from storage import authz_board
 from storage.batch_writer import BatchWriter
 from storage.errors import StoreUnavailable
 from storage.repo import pinboard as repo
@@ -137,7 +137,7 @@ async def _snapshot_read(ctx: Ctx, db: AsyncSession, acc: repo.BoardAccess) -> d
     """The snapshot; an admin reading a board of an event or group they take no part in
     reviews someone else's log, audited like the hub's ``review.subscribe``."""
     v = acc.viewer
-    if v.is_admin and not authz.may_read_board(dataclasses.replace(v, is_admin=False)):
+    if v.is_admin and not authz_board.may_read_board(dataclasses.replace(v, is_admin=False)):
         await audit(db, actor_id=ctx.me.id, action="review.board", target=acc.board.channel,
                     ip=ctx.ip)
     return await snapshot(db, acc)

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from storage import authz
+from storage import authz_board
 from storage.crypto import DecryptionFailed, UnknownKey
 from storage.errors import DomainError, Forbidden, NotFound
 from storage.models import Attachment, Board, BoardSection, Note, NoteRevision, utcnow
@@ -84,7 +84,9 @@ async def upload_photo(ctx: Ctx) -> dict[str, Any]:
         async with board_tx(ctx) as tx:
             outer = tx
             note, acc = await repo.note_for(tx.db, ctx.me, ctx.path_int("note_id"), lock=True)
-            if not authz.may_change_note(acc.viewer, note.author_id, note.state, note.admin_locked):
+            if not authz_board.may_change_note(
+                acc.viewer, note.author_id, note.state, note.admin_locked
+            ):
                 raise Forbidden("only the author may change a note's photo")
             att = Attachment(
                 board_id=note.board_id, owner_id=ctx.me.id, content_type=photo.content_type,
@@ -126,15 +128,15 @@ async def _may_view_attachment(db: AsyncSession, ctx: Ctx, att: Attachment) -> b
     board = await db.get(Board, att.board_id)
     if board is None:
         raise RuntimeError(f"attachment {att.id} without its board")
-    viewer = await authz.board_viewer(db, ctx.me, board.event_id, board.group_id)
-    if not authz.may_read_board(viewer):
+    viewer = await authz_board.board_viewer(db, ctx.me, board.event_id, board.group_id)
+    if not authz_board.may_read_board(viewer):
         raise NotFound("photo")  # an outsider learns nothing
     if att.owner_id == ctx.me.id:
         return True
     notes = (await db.execute(select(Note).where(Note.photo_id == att.id))).scalars().all()
-    if any(authz.may_see_note(viewer, n.state, n.author_id) for n in notes):
+    if any(authz_board.may_see_note(viewer, n.state, n.author_id) for n in notes):
         return True
-    if authz.may_see_note_history(viewer):
+    if authz_board.may_see_note_history(viewer):
         rev = (await db.execute(
             select(NoteRevision.note_id).where(NoteRevision.photo_id == att.id).limit(1)
         )).first()
@@ -189,7 +191,7 @@ async def get_thumb(ctx: Ctx) -> Response:
 async def _export_data(ctx: Ctx) -> tuple[dict[str, Any], list[dict[str, Any]], repo.BoardAccess]:
     async with ctx.services.db.session() as db:
         acc = await repo.board_by_id(db, ctx.me, ctx.path_int("board_id"))
-        if not authz.may_export_board(acc.viewer):
+        if not authz_board.may_export_board(acc.viewer):
             raise Forbidden("only the event's trainers, organisers and admins may export")
         sections = (await db.execute(
             select(BoardSection).where(BoardSection.board_id == acc.board.id)

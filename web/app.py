@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None, *, mailer: bool = False) -> Sta
         app.state.services = services
         try:
             from web.hub_glue import start_hub
-            from web.routes.pinboard import release_writer
+            from web.routes.pinboard_release import release_writer
 
             # The release writer fans out through the hub: it stops first.
             async with (

@@ -13,7 +13,9 @@ from web.routes import (  # noqa: F401 - organiser broadcasts, bulk mail
     mail,
     my_data,
     pinboard,
+    pinboard_notes,
     pinboard_photos,
+    pinboard_release,
     realtime,
     users,
 )
@@ -29,6 +31,8 @@ __all__ = [
     "invitations",
     "my_data",
     "pinboard",
+    "pinboard_notes",
     "pinboard_photos",
+    "pinboard_release",
     "users",
 ]

@@ -19,7 +19,8 @@ from typing import Any
 
 from loadtest.codec import Codec, post_text, sent_at
 from loadtest.tracking import ChannelCursor
-from loadtest.wsclient import WSClient, WSProtocolError, connect
+from loadtest.wsclient import WSClient, connect
+from loadtest.wsframes import WSProtocolError
 
 # Close codes after which a real client does not reconnect on its own.
 NO_RECONNECT = {4401, 1008, 1007, 1009}

@@ -20,7 +20,8 @@ from typing import Any
 from loadtest.bot import Bot, BotSpec, Stats, _reason
 from loadtest.codec import get_codec
 from loadtest.scenarios import Plan
-from loadtest.wsclient import WSProtocolError, read_queue
+from loadtest.wsclient import read_queue
+from loadtest.wsframes import WSProtocolError
 
 PROGRESS_EVERY_SECS = 0.25
 LAG_TICK_SECS = 0.05

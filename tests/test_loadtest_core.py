@@ -14,7 +14,7 @@ from loadtest.codec import get_codec, post_text, sent_at
 from loadtest.metrics import _peak_utilisation, percentiles_ms
 from loadtest.scenarios import build_plan
 from loadtest.tracking import ChannelCursor
-from loadtest.wsclient import (
+from loadtest.wsframes import (
     OP_BINARY,
     OP_CONT,
     OP_PING,

@@ -14,10 +14,8 @@ the drafts through the HTTP API before the clock starts. Exit status 0 when
 every release answered 200 and every subscriber got every event exactly once,
 in gapless sequence; 3 otherwise; 1 on errors.
 
-The HTTP side is a few lines over ``httptools`` rather than an HTTP library:
-with a thousand requests in flight a general client costs the generator more
-than the server's work (httpx queues them in its pool), and the figure would
-measure the generator.
+The clients (a few lines of HTTP over ``httptools``, and the board's
+WebSocket subscribers) are in ``loadtest/board_clients.py``.
 """
 
 from __future__ import annotations
@@ -37,142 +35,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httptools
 import numpy as np
 
 from loadtest.accounts import SetupError, default_setup_cmd, run_cleanup
+from loadtest.board_clients import HttpConn, Subscriber, bot_headers
 from loadtest.metrics import ServerProbe, machine_load, percentiles_ms
 from loadtest.report import write_json
-from loadtest.wsclient import WSProtocolError, connect
-from realtime.protocol.codec import JSON_SUBPROTOCOL
+from loadtest.wsframes import WSProtocolError
 
 CONNECT_CONCURRENCY = 100
 DRAFT_CONCURRENCY = 20
-HANDSHAKE_TIMEOUT_SECS = 15.0
-
-
-class _Answer:
-    """httptools callbacks for one response."""
-
-    def __init__(self) -> None:
-        self.body = bytearray()
-        self.done = False
-
-    def on_body(self, data: bytes) -> None:
-        self.body += data
-
-    def on_message_complete(self) -> None:
-        self.done = True
-
-
-class HttpConn:
-    """One keep-alive HTTP/1.1 connection, one request at a time."""
-
-    def __init__(self, base_url: str) -> None:
-        parts = urlsplit(base_url)
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 80
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-
-    async def request(
-        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
-    ) -> tuple[int, bytes]:
-        if self.writer is None or self.writer.is_closing():
-            await self.open()
-        if self.reader is None or self.writer is None:
-            raise RuntimeError("open() left no connection")
-        head = [
-            f"{method} {path} HTTP/1.1",
-            f"Host: {self.host}:{self.port}",
-            f"Content-Length: {len(body)}",
-        ]
-        head += [f"{k}: {v}" for k, v in headers.items()]
-        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-        answer = _Answer()
-        parser = httptools.HttpResponseParser(answer)
-        while not answer.done:
-            data = await self.reader.read(65536)
-            if not data:
-                raise ConnectionError("the server closed the connection")
-            parser.feed_data(data)
-        return parser.get_status_code(), bytes(answer.body)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-def _headers(bot: dict[str, Any], origin: str, json_body: bool = False) -> dict[str, str]:
-    h = {"Cookie": bot["cookie"], "X-CSRF-Token": bot["csrf"], "Origin": origin}
-    if json_body:
-        h["Content-Type"] = "application/json"
-    return h
-
-
-class Subscriber:
-    """A WebSocket client on the board channel that records every event's seq and arrival."""
-
-    def __init__(self) -> None:
-        self.seqs: list[int] = []
-        self.arrivals: list[float] = []
-        self.note_ids: list[int] = []
-        self.waiter: asyncio.Future[dict[str, Any]] | None = None
-        self.wait_for = "hello"
-        self.ws: Any = None
-        self.closed: str | None = None
-
-    def on_messages(self, messages: list[tuple[int, bytes]], now: float) -> None:
-        for _op, payload in messages:
-            msg = json.loads(payload)
-            kind = msg.get("type")
-            events = msg["events"] if kind == "batch" else [msg["event"]] if kind == "event" else []
-            for ev in events:
-                self.seqs.append(ev["seq"])
-                self.arrivals.append(now)
-                self.note_ids.append(((ev.get("body") or {}).get("note") or {}).get("id", 0))
-            if kind == "ping":
-                self.ws.send(json.dumps({"type": "pong"}))
-            elif kind == self.wait_for and self.waiter is not None and not self.waiter.done():
-                self.waiter.set_result(msg)
-
-    def on_close(self, code: int | None, reason: str) -> None:
-        self.closed = f"{code} {reason}"
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(WSProtocolError(f"closed: {code} {reason}"))
-
-    async def open(
-        self, ws_url: str, bot: dict[str, Any], origin: str, channel: str, since: int
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        self.waiter = loop.create_future()
-        self.ws = await connect(
-            ws_url,
-            subprotocol=JSON_SUBPROTOCOL,
-            cookie=bot["cookie"],
-            origin=origin,
-            on_messages=self.on_messages,
-            on_close=self.on_close,
-            timeout=HANDSHAKE_TIMEOUT_SECS,
-        )
-        await asyncio.wait_for(self.waiter, HANDSHAKE_TIMEOUT_SECS)
-        self.wait_for, self.waiter = "subscribed", loop.create_future()
-        self.ws.send(
-            json.dumps(
-                {
-                    "type": "subscribe",
-                    "id": "s1",
-                    "channels": [{"channel": channel, "since": since}],
-                }
-            )
-        )
-        answer = await asyncio.wait_for(self.waiter, HANDSHAKE_TIMEOUT_SECS)
-        status = answer["channels"][0].get("status")
-        if status != "recovered":
-            raise WSProtocolError(f"subscribe answered {status}")
 
 
 async def _board_and_drafts(
@@ -181,7 +53,7 @@ async def _board_and_drafts(
     """The board (created on first use): its channel and last seq; one draft per author."""
     admin_conn = HttpConn(base)
     status, body = await admin_conn.request(
-        "GET", f"/api/pinboard/events/{event['id']}/board", _headers(authors[0], origin)
+        "GET", f"/api/pinboard/events/{event['id']}/board", bot_headers(authors[0], origin)
     )
     if status != 200:
         raise SetupError(f"board snapshot answered {status}: {body[:200]!r}")
@@ -196,7 +68,7 @@ async def _board_and_drafts(
             st, b = await pool[worker].request(
                 "POST",
                 f"/api/pinboard/boards/{board_id}/notes",
-                _headers(authors[i], origin, True),
+                bot_headers(authors[i], origin, True),
                 payload,
             )
             if st != 201:
@@ -269,7 +141,7 @@ async def run(args: argparse.Namespace, creds: dict[str, Any]) -> dict[str, Any]
         sent_at[i] = time.time()  # the WebSocket client stamps arrivals with time.time()
         try:
             st, _ = await conns[i].request(
-                "POST", f"/api/pinboard/notes/{drafts[i]}/release", _headers(authors[i], origin)
+                "POST", f"/api/pinboard/notes/{drafts[i]}/release", bot_headers(authors[i], origin)
             )
             key = str(st)
         except (OSError, ConnectionError) as exc:

@@ -8,6 +8,7 @@ httpx client over ASGI.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -15,8 +16,17 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
-from storage.models import Enrolment, Event, GroupMember, LearningGroup, Role, utcnow
+from storage.models import (
+    AuditEntry,
+    Enrolment,
+    Event,
+    GroupMember,
+    LearningGroup,
+    Role,
+    utcnow,
+)
 from storage.repo.accounts import create_session, create_user
 from storage.repo.channel_log import StoredEvent, read_since
 from tests.conftest import unique_email
@@ -85,3 +95,30 @@ async def world(app: Any, services: Any) -> AsyncIterator[World]:
             c.headers["X-CSRF-Token"] = csrf_token_for(secret, tokens[who])
             w.clients[who] = c
         yield w
+
+
+def texts(events: list[Any]) -> str:
+    """The bodies of ``events`` as one JSON string, to look for a text in."""
+    return json.dumps([e.body for e in events])
+
+
+async def post_note(
+    w: World, who: str, text: str, *, release: bool = True, **extra: Any
+) -> dict[str, Any]:
+    """``who`` writes a note on the event's board (released unless told otherwise)."""
+    board = await w.board(who)
+    r = await w[who].post(
+        f"/api/pinboard/boards/{board['board']['id']}/notes",
+        json={"text": text, "release": release, **extra},
+    )
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def audit_rows(w: World, action: str, target: str) -> list[AuditEntry]:
+    """The audit log's rows of ``action`` on ``target``."""
+    async with w.services.db.session() as db:
+        rows = await db.execute(
+            select(AuditEntry).where(AuditEntry.action == action, AuditEntry.target == target)
+        )
+        return list(rows.scalars())

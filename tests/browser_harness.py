@@ -261,3 +261,50 @@ def open_as(
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     sign_in(page, server, person, path)
     return Tab(page, errors)
+
+
+# --- the screens (tests/test_webclient_browser.py, tests/test_webclient_accounts.py) -----
+
+
+@pytest.fixture(scope="module")
+def room(server: Server) -> tuple[int, dict[str, Any]]:
+    """The event of tests/test_webclient_browser.py and _accounts.py, with its people."""
+    event_id, people = server.run(
+        seed_people(
+            server.db_url,
+            "Browser Workshop",
+            {
+                "ada": "participant",
+                "grace": "participant",
+                "tina_trainer": "trainer",
+                "olga_organiser": "organiser",
+                "root_admin": "none",
+            },
+            admins=("root_admin",),
+        )
+    )
+    server.people.update(people)
+    return event_id, people
+
+
+# --- the live scenarios (tests/test_webclient_live*.py) ----------------------------------
+
+LIVE_MS = 10_000  # generous bound for a live update to show; never a timing assert
+
+
+@pytest.fixture(scope="module")
+def event(server: Server) -> tuple[int, dict[str, Any]]:
+    """The live scenarios' event and its people, seeded once per module's server."""
+    return server.run(  # type: ignore[no-any-return]
+        seed_people(
+            server.db_url,
+            "Live Workshop",
+            {"ada": "participant", "grace": "participant", "tina": "trainer", "root": "none"},
+            admins=("root",),
+        )
+    )
+
+
+def note(page: Any, text: str) -> Any:
+    """The note on the board that shows ``text``."""
+    return page.locator("li.note", has_text=text)

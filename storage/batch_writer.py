@@ -2,7 +2,7 @@
 
 Used for chat publishes (the hub, through ``event_writer``: a request is an
 event to append, stored by the appender ``storage.event_log`` picks) and for
-note releases (``web/routes/pinboard.py``: a request is a release), and fit for
+note releases (``web/routes/pinboard_release.py``: a request is a release), and fit for
 any write that a ``transact`` function can run for a list of requests in one
 transaction. Requests queue while a transaction is in flight and go together
 into the next one, at most ``max_batch`` at a time: at low load a request

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -75,11 +76,24 @@ def checkpoint_sqlite(path: str) -> bool:
         conn.close()
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 (whatever the umask) if it is not there yet: SQLite
+    gives its -wal and -shm files the database file's mode. The directory is not created:
+    Settings refuses a DATABASE_URL whose directory does not exist."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except FileNotFoundError:  # no directory: SQLite's own error says so on connect
+        return
+    os.close(fd)
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = make_url(url).database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(path))
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
+
 from storage.errors import ConfigError
 from storage.mail_config import MailSettings, parse_mail_url
-from storage.settings_parse import Env, read_or_create_secret
+from storage.settings_parse import Env, private_dir, read_or_create_secret
 
 DEFAULT_PORT = 8000
 
@@ -218,7 +220,10 @@ class Settings:
     ) -> Settings:
         """Read and check every variable; ``env`` (tests) records the names read."""
         env = env or Env(dict(os.environ if environ is None else environ))
-        var_dir = Path(env.text("CLASSHUB_VAR_DIR", "./var")).resolve()
+        # Created at once, 0700: it holds the keys, the embedded database, mail and photos.
+        var_dir = private_dir(
+            "CLASSHUB_VAR_DIR", Path(env.text("CLASSHUB_VAR_DIR", "./var")).resolve()
+        )
         production = env.flag("CLASSHUB_PRODUCTION", False)
         database_url = _database_url(env, var_dir)
         redis_url = _redis_url(env)
@@ -312,6 +317,14 @@ def _database_url(env: Env, var_dir: Path) -> str:
             "must start with sqlite+aiosqlite:// or postgresql:// "
             f"(got {url.split('://', 1)[0]}://...)",
         )
+    if url.startswith("sqlite"):
+        path = make_url(url).database
+        # A mistyped path must not quietly become a new, empty database somewhere else;
+        # only the default's directory (the var dir, created above) is made.
+        if path and path != ":memory:" and not Path(path).parent.is_dir():
+            raise ConfigError(
+                "DATABASE_URL", f"directory {Path(path).parent} does not exist"
+            )
     return url
 
 

@@ -99,6 +99,22 @@ def _show(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def private_dir(name: str, path: Path) -> Path:
+    """Create the directory ``path`` (and its parents) readable by the service user only
+    (0700, whatever the umask); an existing one is left as it is. One that cannot be
+    created is a :class:`ConfigError` naming ``name``."""
+    if path.is_dir():
+        return path
+    try:
+        path.mkdir(parents=True, mode=0o700)
+        path.chmod(0o700)  # mkdir's mode is masked by the umask
+    except FileExistsError as exc:
+        raise ConfigError(name, f"{path} exists and is not a directory") from exc
+    except OSError as exc:
+        raise ConfigError(name, f"cannot create {path}: {exc.strerror or exc}") from exc
+    return path
+
+
 def read_or_create_secret(path: Path, nbytes: int) -> str:
     """Return the secret kept in ``path``, generating it on first use.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,7 @@ from storage.errors import ConfigError
 from storage.settings import Settings
 from tests.cli_helpers import classhub
 from tests.conftest import make_settings
+from tests.services import PG_PORT
 
 
 def sqlite_url(tmp_path: Path) -> str:
@@ -187,3 +189,48 @@ def test_production_refuses_to_start_without_secret_key(tmp_path: Path) -> None:
     dev = Settings.from_env({"CLASSHUB_VAR_DIR": str(tmp_path)})
     assert Settings.from_env({"CLASSHUB_VAR_DIR": str(tmp_path)}).secret_key == dev.secret_key
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+COMMANDS = [["migrate"], ["serve", "--port", "9"], ["demo"], ["user", "block", "a@b.example"],
+            ["maintenance"], ["mailer", "--until-idle"]]  # fmt: skip
+
+
+def _one_config_line(result: subprocess.CompletedProcess[str], variable: str) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"classhub: configuration error: {variable}: "), lines[0]
+    return lines[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "variable,value,words",
+    [
+        ("CLASSHUB_VAR_DIR", "{tmp}/a-file/var", "cannot create"),
+        ("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/test", "Connect call failed"),
+        ("DATABASE_URL", "postgresql://postgres@127.0.0.1:{pg}/no_such_db_18", "does not exist"),
+        ("DATABASE_URL", "postgresql://nobody18:pw@127.0.0.1:{pg}/test", "nobody18"),
+        ("DATABASE_URL", "sqlite+aiosqlite:///{tmp}/mistyped/classhub.db", "does not exist"),
+    ],
+)
+def test_unusable_configuration_is_one_line_in_every_command(
+    tmp_path: Path, variable: str, value: str, words: str
+) -> None:
+    """Issue 18: a var dir that cannot be made, a PostgreSQL that does not answer or
+    refuses, a SQLite path in a directory that is not there: one line, status 2."""
+    (tmp_path / "a-file").write_text("not a directory")
+    value = value.format(tmp=tmp_path, pg=PG_PORT)
+    for command in COMMANDS:
+        result = classhub(*command, var_dir=tmp_path / "var", env={variable: value})
+        line = _one_config_line(result, variable)
+        assert words in line and ":pw@" not in line, line
+    # A mistyped SQLite path creates neither its directory nor a database.
+    assert not (tmp_path / "mistyped").exists()
+
+
+def test_unreachable_redis_is_one_line_at_start(tmp_path: Path) -> None:
+    for command in (["serve", "--port", "9"], ["mailer", "--until-idle"]):
+        result = classhub(*command, var_dir=tmp_path, REDIS_URL="redis://127.0.0.1:1/0")
+        assert "127.0.0.1:1" in _one_config_line(result, "REDIS_URL")

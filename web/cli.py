@@ -15,6 +15,11 @@ from storage.settings import DEFAULT_PORT, Settings
 from web.spa import ClientLibraryMissing
 from web.subcommands import REGISTRARS, Runner, ensure_migrated, redact
 
+# Commands that need no database of their own (the load generator talks to a server).
+NO_DATABASE = frozenset({"loadtest"})
+# Long-running commands that use Redis when REDIS_URL is set: refuse to start without it.
+NEED_REDIS = frozenset({"serve", "mailer"})
+
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from storage.migrate import upgrade
@@ -126,11 +131,21 @@ def _load_subcommand_modules() -> None:
     import web.commands  # noqa: F401 - registers demo, user, ...
 
 
+def _preflight(command: str, settings: Settings) -> None:
+    from web.preflight import check_database, check_redis
+
+    if command not in NO_DATABASE:
+        check_database(settings)
+    if command in NEED_REDIS:
+        check_redis(settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _load_subcommand_modules()
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+        _preflight(args.command, settings)
         return COMMANDS[args.command](args, settings)
     except ConfigError as exc:
         print(f"classhub: configuration error: {exc}", file=sys.stderr)

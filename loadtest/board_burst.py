@@ -199,9 +199,9 @@ async def run(args: argparse.Namespace, creds: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m loadtest board-burst") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m loadtest board-burst",
+        prog=prog,
         description="N authors release their pinboard drafts within --window seconds; "
         "--subscribers WebSocket clients follow the board. Measures time from the first "
         "release to the last answer and to the last delivery; lost and duplicated events.",
@@ -246,8 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m loadtest board-burst") -> int:
+    args = build_parser(prog).parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     accounts = args.releases + args.subscribers
     tmp = None

@@ -34,7 +34,11 @@ Example (server pinned to core 0, generator to core 1):
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+# How the generator was started, for its usage lines: `classhub loadtest` passes its own.
+PROG = "python -m loadtest"
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("target and accounts")
     g.add_argument("--url", action="append", required=True, metavar="URL",
@@ -90,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     parser = argparse.ArgumentParser(
-        prog="python -m loadtest",
+        prog=prog,
         description="classhub load generator: bots that sign in, speak the real WebSocket "
         "protocol (docs/protocol.md) and behave like a class; measures end-to-end latency, "
         "deliveries, loss, duplicates, order and the server's CPU and memory.",
@@ -102,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     from loadtest.runner import Coordinator, RunError, finish
 
     args_in = list(sys.argv[1:] if argv is None else argv)
@@ -110,10 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Not a bot scenario: authors release pinboard drafts over HTTP (loadtest/board_burst.py).
         from loadtest.board_burst import main as board_burst_main
 
-        return board_burst_main(args_in[1:])
-    parser = build_parser()
+        return board_burst_main(args_in[1:], prog=f"{prog} board-burst")
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
-    args.argv_for_record = ["python", "-m", "loadtest", *(sys.argv[1:] if argv is None else argv)]
+    args.argv_for_record = [*prog.split(), *(sys.argv[1:] if argv is None else argv)]
     console = Console(stderr=False)
     try:
         coordinator = Coordinator(args, console)

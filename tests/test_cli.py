@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -11,7 +12,7 @@ import pytest
 
 from storage.errors import ConfigError
 from storage.settings import Settings
-from tests.cli_helpers import classhub
+from tests.cli_helpers import ROOT, classhub, cli_env
 from tests.conftest import make_settings
 from tests.services import PG_PORT
 
@@ -130,6 +131,34 @@ def test_help_tells_what_each_command_does(tmp_path: Path) -> None:
         assert name in top.stdout
     user = classhub("user", "block", "--help", var_dir=tmp_path)
     assert user.returncode == 0 and "sessions end" in user.stdout
+    # Issue 18: it said sessions end "at once"; without Redis the servers learn of it
+    # within the session cache's time (docs/privacy.md, "Sessions").
+    for action in ("block", "reset-password", "make-admin"):
+        text = " ".join(classhub("user", action, "--help", var_dir=tmp_path).stdout.split())
+        assert "without Redis its sessions stop working within CLASSHUB_SESSION_CACHE_SECS " \
+            "(default 10 s)" in text, text
+        assert "CLASSHUB_REVALIDATE_SECS (default 60 s)" in text
+        assert text.count("at once") == 1 and "with REDIS_URL set" in text
+
+
+def test_loadtest_usage_names_the_command_it_was_run_as(tmp_path: Path) -> None:
+    """Issue 18: `classhub loadtest --help` printed `usage: python -m loadtest`."""
+    for args, usage in [
+        (["loadtest", "--help"], "usage: classhub loadtest "),
+        (["loadtest", "classroom", "--help"], "usage: classhub loadtest classroom "),
+        (["loadtest", "board-burst", "--help"], "usage: classhub loadtest board-burst "),
+    ]:
+        shown = classhub(*args, var_dir=tmp_path)
+        assert shown.returncode == 0 and shown.stdout.startswith(usage), shown.stdout[:200]
+    for args, usage in [
+        (["--help"], "usage: python -m loadtest "),
+        (["board-burst", "--help"], "usage: python -m loadtest board-burst "),
+    ]:
+        direct = subprocess.run(
+            [sys.executable, "-m", "loadtest", *args], cwd=ROOT, env=cli_env(tmp_path),
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        assert direct.returncode == 0 and direct.stdout.startswith(usage), direct.stdout[:200]
 
 
 @pytest.mark.parametrize(

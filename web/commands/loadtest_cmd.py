@@ -37,7 +37,8 @@ def _loadtest(
         add_help=False,
         prefix_chars="\x00",
         help="run a load test against a classhub server (see `classhub loadtest --help`)",
-        description="Run the load generator; every argument is passed to `python -m loadtest`.",
+        description="Run the load generator; every argument is passed to the generator "
+        "(`python -m loadtest`).",
     )
     parser.add_argument("args", nargs="*")
 
@@ -51,7 +52,7 @@ def _loadtest(
                 file=sys.stderr,
             )
             return 2
-        return int(loadtest_main(list(args.args)))
+        return int(loadtest_main(list(args.args), prog="classhub loadtest"))
 
     return run
 

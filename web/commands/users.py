@@ -179,6 +179,16 @@ ACTIONS: dict[str, Callable[[argparse.Namespace], Action]] = {
 }
 
 
+# How soon a change made here reaches the running servers (docs/privacy.md, "Sessions").
+REACH = (
+    "How soon the running servers follow: with REDIS_URL set (and their REDIS_PREFIX) "
+    "they are told at once and close the account's affected WebSocket connections; "
+    "without Redis its sessions stop working within CLASSHUB_SESSION_CACHE_SECS "
+    "(default 10 s) and its open connections are checked again within "
+    "CLASSHUB_REVALIDATE_SECS (default 60 s)."
+)
+
+
 @subcommand("user")
 def register(sub: SubParsers) -> Callable[[argparse.Namespace, Settings], int]:
     parser = sub.add_parser(
@@ -215,7 +225,7 @@ def register(sub: SubParsers) -> Callable[[argparse.Namespace, Settings], int]:
         "reset-password",
         help="set a new password and end every session of the account",
         description="Set a new password (random and printed once, or read with "
-        "--password-stdin) and end every session of the account.",
+        "--password-stdin) and end every session of the account. " + REACH,
     )
     reset.add_argument("email")
     reset.add_argument(
@@ -227,10 +237,8 @@ def register(sub: SubParsers) -> Callable[[argparse.Namespace, Settings], int]:
     block = actions.add_parser(
         "block",
         help="block the account and end its sessions",
-        description="Block the account: it can no longer sign in and its sessions end at "
-        "once, so its next request or reconnection is refused. WebSocket connections that "
-        "are open right now are closed at once only by blocking over the HTTP API "
-        "(POST /api/users/<id>/block), which reaches the running server.",
+        description="Block the account: it can no longer sign in and its sessions end. "
+        + REACH,
     )
     block.add_argument("email")
     block.add_argument("--reason", default="", help="written to the audit log")
@@ -246,7 +254,8 @@ def register(sub: SubParsers) -> Callable[[argparse.Namespace, Settings], int]:
     admin = actions.add_parser(
         "make-admin",
         help="give (or with --revoke take) admin rights",
-        description="Give the account admin rights, or take them away with --revoke.",
+        description="Give the account admin rights, or take them away with --revoke. "
+        + REACH,
     )
     admin.add_argument("email")
     admin.add_argument("--revoke", action="store_true", help="take admin rights away")

@@ -263,3 +263,25 @@ def test_unreachable_redis_is_one_line_at_start(tmp_path: Path) -> None:
     for command in (["serve", "--port", "9"], ["mailer", "--until-idle"]):
         result = classhub(*command, var_dir=tmp_path, REDIS_URL="redis://127.0.0.1:1/0")
         assert "127.0.0.1:1" in _one_config_line(result, "REDIS_URL")
+
+
+def test_var_dir_and_its_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    """Issue 18: var/classhub.db was created world-readable. The var dir is 0700, the
+    database (and so SQLite's -wal and -shm), secret_key and data_key 0600."""
+    import sqlite3
+    import stat
+
+    var = tmp_path / "deep" / "var"
+    result = subprocess.run(
+        ["sh", "-c", f"umask 000 && exec {sys.executable} -m web.cli migrate"],
+        cwd=ROOT, env=cli_env(var), capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(var.stat().st_mode) == 0o700
+    conn = sqlite3.connect(var / "classhub.db")  # WAL: opening makes -wal and -shm
+    try:
+        conn.execute("CREATE TABLE t (x)")
+        for name in ("classhub.db", "classhub.db-wal", "classhub.db-shm", "secret_key", "data_key"):
+            assert stat.S_IMODE((var / name).stat().st_mode) == 0o600, name
+    finally:
+        conn.close()

@@ -316,3 +316,19 @@ async def test_mails_received_are_exported_and_erased(
     r = await client.post("/api/me/terminate", json={"password": PASSWORD, "immediately": True})
     assert r.status_code == 200 and r.json()["report"]["mail_deliveries_blanked"] == 1
     assert await find_everywhere(services, me.email) == []
+
+
+def test_export_readme_names_exactly_what_the_zip_holds() -> None:
+    """Issue 18: the README said photos/ held the profile photo only; note photos are there too."""
+    import re
+
+    from web.routes.my_data import _build_zip
+
+    data = {"profile": {"id": 1}, "extra_kind": []}
+    files = {"photos/note-photo-7.png": b"png", "photos/note-photo-9.jpg": b"jpg"}
+    zf = zipfile.ZipFile(_build_zip(data, b"jpeg", files))
+    readme = zf.read("README.txt").decode()
+    names = set(zf.namelist()) - {"README.txt"}
+    named = set(re.findall(r"[\w-]+\.json", readme))
+    named |= {f"photos/{n}" for n in re.findall(r"^  (\S+?):?(?: |$)", readme, re.MULTILINE)}
+    assert named == names, (named ^ names, readme)

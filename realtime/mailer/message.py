@@ -70,6 +70,14 @@ def message_id(delivery_id: int, campaign_id: int, sender: str) -> str:
     return f"<classhub.c{campaign_id}.d{delivery_id}@{domain}>"
 
 
+def _with_footer(html: str, footer: str) -> str:
+    """``footer`` inside the document's body (before ``</body>``), never after ``</html>``."""
+    if not footer:
+        return html
+    at = html.lower().rfind("</body>")
+    return html[:at] + footer + html[at:] if at >= 0 else html + footer
+
+
 def build_message(
     d: Claimed, *, sender: str, public_url: str, secret_key: str
 ) -> Message:
@@ -88,7 +96,7 @@ def build_message(
         )
         msg = MIMEMultipart("alternative")
         msg.attach(plain)
-        msg.attach(_text(d.body_html + html_footer, "html"))
+        msg.attach(_text(_with_footer(d.body_html, html_footer), "html"))
     msg["From"] = sender
     msg["To"] = formataddr((" ".join(d.display_name.splitlines()), d.email))
     msg["Subject"] = _header(d.subject)  # type: ignore[assignment]  # Header is accepted

@@ -67,7 +67,9 @@ def _readable_time(value: Any) -> Any:
     return when.astimezone(dt.UTC).strftime("%a %d %b %Y, %H:%M UTC")
 
 
-def _text_for_mail(event: Event, kind: str, changes: dict[str, list[Any]], note: str) -> str:
+def _text_for_mail(
+    event: Event, kind: str, changes: dict[str, list[Any]], note: str, link: str
+) -> str:
     lines = [f"{event.title}"]
     if kind == EventStatus.CANCELLED.value:
         lines.append("This event has been cancelled.")
@@ -84,12 +86,14 @@ def _text_for_mail(event: Event, kind: str, changes: dict[str, list[Any]], note:
                 lines.append(f"- {LABELS[name]}: {after} (was {before})")
     if note:
         lines += ["", note]
+    lines += ["", f"The event: {link}"]
     return "\n".join(lines) + "\n"
 
 
 async def apply_change(
-    db: AsyncSession, *, event_id: int, actor: User, req: ChangeRequest
+    db: AsyncSession, *, event_id: int, actor: User, req: ChangeRequest, public_url: str
 ) -> tuple[EventChange, StoredEvent]:
+    """``public_url``: the mail links to the event's page, PUBLIC_URL/events/<id>."""
     event = await db.get(Event, event_id, with_for_update=True)
     if event is None:
         raise NotFound("event")
@@ -137,7 +141,8 @@ async def apply_change(
         category=MailCategory.SERVICE,
         subject=subject,
         body_text=_text_for_mail(
-            event, kind, {k: v for k, v in changes.items() if k != "status"}, req.note
+            event, kind, {k: v for k, v in changes.items() if k != "status"}, req.note,
+            f"{public_url.rstrip('/')}/events/{event.id}",
         ),
         body_html=None,
         audience={"kind": "event_change", "event_id": event.id, "change_id": change.id},

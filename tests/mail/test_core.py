@@ -173,3 +173,16 @@ def test_information_mail_has_one_click_headers_and_service_mail_does_not() -> N
         == "<classhub.c7.d41@classhub.test>"
     )
     assert unsubscribe_token(secret, 5) == unsubscribe_token(secret, 5)  # stable links
+
+
+def test_unsubscribe_footer_is_inside_the_html_body() -> None:
+    """Issue 18: the footer came after ``</html>``."""
+    info = build_message(
+        _claimed("information", "<!doctype html><html><body><p>Hi</p></body></html>"),
+        sender="C <n@classhub.test>", public_url="https://c.example", secret_key="s" * 40,
+    )  # fmt: skip
+    parsed = message_from_bytes(to_wire(info), policy=email.policy.default)
+    html = next(p for p in parsed.walk() if p.get_content_type() == "text/html").get_content()
+    assert html.rstrip().endswith("</body></html>"), html
+    body = html.split("<body>", 1)[1].split("</body>", 1)[0]
+    assert body.startswith("<p>Hi</p>") and "/unsubscribe/" in body

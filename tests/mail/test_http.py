@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from storage.models import ChannelEvent, MailDelivery, User, utcnow
+from storage.models import ChannelEvent, MailCampaign, MailDelivery, User, utcnow
 from tests.mail.conftest import (
     Env,
     SmtpServer,
@@ -66,6 +66,14 @@ async def test_event_change_is_stored_posted_and_mailed_and_who_has_it(
             )
         ).scalar_one()
     assert news.type == "event_changed" and news.seq == change["news_seq"]
+    async with env.services.db.session() as db:  # issue 18: the mail links to the event
+        campaign_text = (
+            await db.execute(
+                select(MailCampaign.body_text).where(MailCampaign.id == change["campaign_id"])
+            )
+        ).scalar_one()
+    public = env.services.settings.public_url
+    assert f"The event: {public}/events/{event_id}\n" in campaign_text, campaign_text
     assert (
         news.body["change_id"] == change["id"] and news.body["changes"]["location"][1] == "Room B"
     )

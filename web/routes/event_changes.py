@@ -69,6 +69,7 @@ async def change_event(ctx: Ctx) -> dict[str, Any]:
             db,
             event_id=event_id,
             actor=ctx.me,
+            public_url=services.settings.public_url,
             req=ChangeRequest(
                 starts_at=body.starts_at,
                 ends_at=body.ends_at,

@@ -282,14 +282,34 @@ async def user_photo(ctx: Ctx) -> Response:
     )
 
 
+def _readme(data: dict[str, Any], photo: bool, files: dict[str, bytes]) -> str:
+    """What the zip holds, written from what it holds: every file named once."""
+    kinds = [*EXPORT_FILES, *sorted(set(data) - set(EXPORT_FILES))]
+    lines = [
+        "Your data from classhub.",
+        "",
+        "data.json: all of it together, as JSON (UTF-8).",
+        "One file per kind of data, the same JSON in parts: "
+        + ", ".join(f"{name}.json" for name in kinds) + ".",
+    ]
+    if photo or files:
+        lines += ["", "photos/:"]
+        if photo:
+            lines.append("  profile.jpg: your profile photo")
+        lines += [f"  {path.split('/', 1)[1]}: a photo on one of your pinboard notes"
+                  for path in sorted(files) if path.startswith("photos/note-photo-")]
+        lines += [f"  {path.split('/', 1)[1]}" for path in sorted(files)
+                  if path.startswith("photos/") and not path.startswith("photos/note-photo-")]
+    others = sorted(p for p in files if not p.startswith("photos/"))
+    if others:
+        lines += ["", *others]
+    return "\n".join(lines) + "\n"
+
+
 def _build_zip(data: dict[str, Any], photo: bytes | None, files: dict[str, bytes]) -> Any:
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - closed by the stream
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        readme = (
-            "Your data from classhub, as JSON (UTF-8). One file per kind of data;\n"
-            "data.json holds all of it together. photos/ holds your profile photo.\n"
-        )
-        zf.writestr("README.txt", readme)
+        zf.writestr("README.txt", _readme(data, photo is not None, files))
         zf.writestr("data.json", json.dumps(data, ensure_ascii=False, indent=2))
         for name in EXPORT_FILES:
             zf.writestr(f"{name}.json", json.dumps(data.get(name), ensure_ascii=False, indent=2))

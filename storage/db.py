@@ -150,3 +150,34 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+async def check_reachable(url: str, timeout_secs: float) -> None:
+    """One connection to the database of ``url``, made and closed; any failure is a
+    ``ConfigError`` naming DATABASE_URL with the driver's own first line (password
+    hidden), so a command can say it in one line instead of a traceback."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from storage.errors import ConfigError
+
+    shown = make_url(url).render_as_string(hide_password=True)
+
+    async def ping() -> None:
+        engine = make_engine(url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    try:
+        await asyncio.wait_for(ping(), timeout_secs)
+    except TimeoutError as exc:
+        reason = f"no answer within {timeout_secs:g} s"
+        raise ConfigError("DATABASE_URL", f"cannot use {shown}: {reason}") from exc
+    except (OSError, DBAPIError) as exc:
+        inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        words = str(inner).strip().splitlines()
+        reason = words[0] if words else type(inner).__name__
+        raise ConfigError("DATABASE_URL", f"cannot use {shown}: {reason}") from exc

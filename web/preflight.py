@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
+from storage.db import check_reachable
 from storage.errors import ConfigError
 from storage.settings import Settings
 
@@ -18,23 +17,11 @@ CONNECT_TIMEOUT_SECS = 10.0
 
 
 def _reason(exc: BaseException) -> str:
-    """The driver's own words, first line only (asyncpg's and redis's are clear)."""
-    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    if isinstance(inner, TimeoutError):
+    """The client's own words, first line only."""
+    if isinstance(exc, TimeoutError):
         return f"no answer within {CONNECT_TIMEOUT_SECS:g} s"
-    words = str(inner).strip().splitlines()
-    return words[0] if words else type(inner).__name__
-
-
-async def _ping_database(url: str) -> None:
-    from storage.db import make_engine
-
-    engine = make_engine(url, pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    finally:
-        await engine.dispose()
+    words = str(exc).strip().splitlines()
+    return words[0] if words else type(exc).__name__
 
 
 async def _ping_redis(url: str) -> None:
@@ -48,13 +35,7 @@ async def _ping_redis(url: str) -> None:
 
 
 def check_database(settings: Settings) -> None:
-    shown = make_url(settings.database_url).render_as_string(hide_password=True)
-    try:
-        asyncio.run(asyncio.wait_for(_ping_database(settings.database_url), CONNECT_TIMEOUT_SECS))
-    except (OSError, TimeoutError, DBAPIError) as exc:
-        raise ConfigError("DATABASE_URL", f"cannot use {shown}: {_reason(exc)}") from exc
-
-
+    asyncio.run(check_reachable(settings.database_url, CONNECT_TIMEOUT_SECS))
 def check_redis(settings: Settings) -> None:
     if settings.redis_url is None:
         return

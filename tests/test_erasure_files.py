@@ -56,6 +56,7 @@ def _files_holding(path: Path, needle: bytes) -> list[str]:
 
 async def test_immediate_deletion_leaves_no_bytes_in_sqlite_files(tmp_path: Path) -> None:
     path = tmp_path / "db" / "classhub.db"
+    path.parent.mkdir()  # a database's directory must exist (a mistyped path is refused)
     url = f"sqlite+aiosqlite:///{path}"
     await upgrade_async(url)
     marker = "zq" + uuid.uuid4().hex  # one token: it would be in the text, the name and the index

@@ -35,6 +35,10 @@ async def _ping_redis(url: str) -> None:
 
 
 def check_database(settings: Settings) -> None:
+    if settings.is_sqlite:
+        # A local file: Settings already refused a directory that does not exist, and
+        # opening it here would create the database before the command chose to.
+        return
     asyncio.run(check_reachable(settings.database_url, CONNECT_TIMEOUT_SECS))
 def check_redis(settings: Settings) -> None:
     if settings.redis_url is None:

@@ -83,6 +83,11 @@ def fit_to_file_limit(limits: HttpLimits, open_files: int) -> HttpLimits:
     )
 
 
+# After refusing a connection, how long what the client still sends is read and dropped
+# before the socket is closed (so the close sends no reset that could eat the answer).
+LINGER_SECS = 2.0
+
+
 def _response(status: bytes, extra: bytes = b"") -> bytes:
     return (
         b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n" + extra + b"\r\n"
@@ -165,6 +170,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._body_progress = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self.pending_since = 0.0
+        self._refused = False
 
     # -- connection ---------------------------------------------------------------
 
@@ -178,6 +184,8 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # lingering after a refusal: read and dropped
         if self._in_body:
             self._body_progress = self.loop.time()
         super().data_received(data)
@@ -185,7 +193,7 @@ class GuardedHttpTools(HttpToolsProtocol):
             # Everything fed while the headers are still incomplete was header bytes.
             self._header_bytes += len(data)
             if self._header_bytes > self.limits.max_header_bytes:
-                self._refuse(HEADERS_TOO_LARGE)
+                self._refuse(HEADERS_TOO_LARGE, linger=True)
 
     def handle_websocket_upgrade(self) -> None:
         self._stop_waiting()  # the WebSocket protocol takes the connection from here
@@ -236,11 +244,24 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._timer.cancel()
             self._timer = None
 
-    def _refuse(self, answer: bytes) -> None:
-        """Answer a request that never got to the application, and close."""
+    def _refuse(self, answer: bytes, *, linger: bool = False) -> None:
+        """Answer a request that never got to the application, and close.
+
+        ``linger`` (oversized headers: the client is still sending): a lingering close,
+        as nginx does. Closing a socket while the peer's bytes keep arriving sends a
+        reset, which can destroy our answer in the client's buffers before it reads it;
+        so the write side is shut first (the answer, then a FIN) and what still arrives
+        is read and dropped for a moment. Time-outs and evictions close at once: their
+        clients are silent, and their descriptors are what the pending cap frees."""
         self._stop_waiting()
-        if not self.transport.is_closing():
-            self.transport.write(answer)
+        if self._refused or self.transport.is_closing():
+            return
+        self._refused = True
+        self.transport.write(answer)
+        if linger and self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_SECS, self.transport.close)
+        else:
             self.transport.close()
 
     def evict(self) -> None:

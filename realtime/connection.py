@@ -39,6 +39,9 @@ class Sub:
     channel: str
     recovery: Recovery[WireEvent] = field(default_factory=Recovery)
     event_id: int | None = None  # set for event:<id>:* channels (presence)
+    # False for an admin's review of an event they take no part in: a reviewer is not
+    # attendance, so the subscription keeps them out of the event's "Here now".
+    attends: bool = True
 
 
 class Connection:

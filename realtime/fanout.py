@@ -49,9 +49,12 @@ class Fanout:
 
     # Subscribers.
 
-    def attach(self, conn: Connection, channel: str) -> tuple[Sub, Feed]:
+    def attach(
+        self, conn: Connection, channel: str, *, attends: bool = True
+    ) -> tuple[Sub, Feed]:
         """Add ``conn`` to the channel's feed (created, and opened by a task, if none):
-        synchronous, so the lookup and the add are one step."""
+        synchronous, so the lookup and the add are one step. ``attends``: False for an
+        admin's review, which does not make them present in the event."""
         if channel in conn.subs:
             self.detach(conn, channel)
         feed = self.feeds.get(channel)
@@ -59,12 +62,14 @@ class Fanout:
             feed = self.feeds[channel] = Feed(channel, self.stats)
             self.tasks.spawn(self._open(feed), "open-feed")
         feed.idle_since = None
-        sub = Sub(channel, event_id=channels.event_of(channels.parse_channel(channel)))
+        sub = Sub(
+            channel, event_id=channels.event_of(channels.parse_channel(channel)), attends=attends
+        )
         feed.slow[conn] = sub
         conn.subs[channel] = sub
         self.stats.subscriptions += 1
         if sub.event_id is not None:
-            self.roster.joined(conn, sub.event_id)
+            self.roster.joined(conn, sub.event_id, attends=sub.attends)
         return sub, feed
 
     async def _open(self, feed: Feed) -> None:
@@ -94,7 +99,7 @@ class Fanout:
             if feed.empty:
                 feed.idle_since = time.monotonic()
         if sub.event_id is not None:
-            self.roster.left(conn, sub.event_id)
+            self.roster.left(conn, sub.event_id, attends=sub.attends)
 
     def detach_all(self, conn: Connection) -> None:
         for channel in list(conn.subs):

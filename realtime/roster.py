@@ -32,19 +32,22 @@ class Roster:
 
     # A connection's subscriptions to an event's channels (realtime/fanout.py attach/detach).
 
-    def joined(self, conn: Connection, event_id: int) -> None:
-        n = conn.event_refs.get(event_id, 0)
-        conn.event_refs[event_id] = n + 1
-        if n == 0:
+    # Attendance is counted per attending subscription (``Sub.attends``: an admin's
+    # review is not attendance); ``event_refs`` counts them all, for following presence.
+
+    def joined(self, conn: Connection, event_id: int, *, attends: bool) -> None:
+        conn.event_refs[event_id] = conn.event_refs.get(event_id, 0) + 1
+        if attends:
             self.attendance.join(event_id, conn.user_id, conn.name)
 
-    def left(self, conn: Connection, event_id: int) -> None:
+    def left(self, conn: Connection, event_id: int, *, attends: bool) -> None:
+        if attends:
+            self.attendance.leave(event_id, conn.user_id)
         n = conn.event_refs[event_id] - 1
         if n:
             conn.event_refs[event_id] = n
         else:
             del conn.event_refs[event_id]
-            self.attendance.leave(event_id, conn.user_id)
             self.unwatch(conn, event_id)
 
     # Following an event's presence.

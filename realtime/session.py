@@ -263,29 +263,32 @@ class Session:
         accepted: list[Accepted] = []
         async with self.db.session() as db:
             for i, entry in enumerate(entries):
-                denied = await self._check(db, entry)
+                denied, review = await self._check(db, entry)
                 if denied is not None:
                     answers[i].update(status="denied", code=denied)
                     continue
                 if conn.closing:
                     return None
                 # No await from here to attach: the feed lookup and the add are one step.
-                sub, feed = self.fanout.attach(conn, entry.channel)
+                sub, feed = self.fanout.attach(conn, entry.channel, attends=not review)
                 accepted.append((i, entry, sub, feed))
         return accepted
 
-    async def _check(self, db: AsyncSession, entry: F.SubscribeEntry) -> str | None:
-        """Why the connection may not read ``entry``'s channel (None: it may); caches its
-        right to publish there; audits an admin's read of a log they take no part in."""
+    async def _check(
+        self, db: AsyncSession, entry: F.SubscribeEntry
+    ) -> tuple[str | None, bool]:
+        """Why the connection may not read ``entry``'s channel (None: it may), and whether
+        it reads only as a reviewing admin (audited; not attendance); caches its right to
+        publish there."""
         conn = self.conn
         ref = channels.parse_channel(entry.channel)
         if ref is None:
-            return "bad_channel"
+            return "bad_channel", False
         if entry.channel not in conn.subs and len(conn.subs) >= MAX_SUBSCRIPTIONS:
-            return "too_many_subscriptions"
+            return "too_many_subscriptions", False
         may_read, may_publish = await authz.channel_rights(db, conn.user, ref)
         if not may_read:
-            return "forbidden"
+            return "forbidden", False
         if may_publish is not None:
             conn.may_publish[entry.channel] = may_publish
         if conn.user.is_admin and await authz.reads_as_admin_only(db, conn.user, ref):
@@ -295,7 +298,8 @@ class Session:
                 db, actor_id=conn.user_id, action="review.subscribe", target=entry.channel,
                 detail={"since": entry.since}, ip=conn.ip,
             )
-        return None
+            return None, True
+        return None, False
 
     async def _read_store(
         self, accepted: list[Accepted], answers: list[dict[str, Any]]

@@ -218,3 +218,43 @@ async def test_a_dm_is_announced_on_the_recipients_personal_channel(
         assert ada.events[f"user:{a}"] == []
         await ada.close()
         await bob.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_reviewing_admin_is_not_in_the_events_presence(
+    db_url: str, tmp_path: Path
+) -> None:
+    """An admin who reads an event's channels only through admin rights (an audited
+    review) is not attendance: the participants' "Here now" never lists them, while
+    they still see who is there. An admin enrolled in the event attends like anyone."""
+    async with Stack(db_url, tmp_path) as st:
+        adm, cadm = await st.world.user("Ada Admin", admin=True)
+        p, cp = await st.world.user("Pia")
+        b, cb = await st.world.user("Bob")
+        ev = await st.world.event((p, Role.PARTICIPANT), (b, Role.PARTICIPANT))
+        pia = await HubClient.connect(st.port, cp)
+        await pia.subscribe(f"event:{ev}:chat", presence=True)
+        assert (await pia.recv_type("presence"))["present"] == [{"id": p, "name": "Pia"}]
+        reviewer = await HubClient.connect(st.port, cadm)
+        await reviewer.subscribe(f"event:{ev}:chat", f"event:{ev}:board", presence=True)
+        snap = await reviewer.recv_type("presence")
+        assert snap["present"] == [{"id": p, "name": "Pia"}]
+        bob = await HubClient.connect(st.port, cb)
+        await bob.subscribe(f"event:{ev}:board")
+        change = await pia.recv_type("presence")
+        assert change["joined"] == [{"id": b, "name": "Bob"}] and change["left"] == []
+        change = await reviewer.recv_type("presence")
+        assert change["joined"] == [{"id": b, "name": "Bob"}]
+        await reviewer.close()
+        await bob.close()
+        change = await pia.recv_type("presence")
+        assert change["joined"] == [] and change["left"] == [b]
+        mine = await st.world.event((adm, Role.PARTICIPANT), (p, Role.PARTICIPANT))
+        await pia.subscribe(f"event:{mine}:chat", presence=True)
+        assert (await pia.recv_type("presence"))["present"] == [{"id": p, "name": "Pia"}]
+        enrolled = await HubClient.connect(st.port, cadm)
+        await enrolled.subscribe(f"event:{mine}:chat")
+        change = await pia.recv_type("presence")
+        assert change["joined"] == [{"id": adm, "name": "Ada Admin"}]
+        for client in (enrolled, pia):
+            await client.close()

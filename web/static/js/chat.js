@@ -15,14 +15,16 @@ export function textOf(body) {
   return body.text ?? body.body ?? '';
 }
 
-export function createChat(channel, { label = 'Message', names = new Map(), placeholder = '' } = {}) {
+export function createChat(channel, { label = 'Message', names = new Map(), placeholder = '', readOnly = '' } = {}) {
   // names: user id -> display name, for events whose author carries no name.
+  // readOnly: a notice shown instead of the composer, for someone who may read only.
   const rt = session.rt;
   const list = h('ol', { class: 'messages', role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation' });
   const input = h('textarea', { name: 'text', rows: 2, required: true, maxlength: 4000, placeholder });
   const send = h('button', { type: 'submit', class: 'primary' }, 'Send');
   const form = h('form', { class: 'composer' }, field(label, input), send);
-  const root = h('section', { class: 'chat', dataset: { channel } }, list, form);
+  const composer = readOnly ? h('p', { class: 'muted read-only', role: 'note' }, readOnly) : form;
+  const root = h('section', { class: 'chat', dataset: { channel } }, list, composer);
   const byId = new Map(); // event id -> li
   let sub = null;
   let disposed = false;

@@ -7,6 +7,9 @@ import { describeNews, isNewsChange } from '../news.js';
 
 const RANK = { participant: 1, trainer: 2, organiser: 3 };
 export const atLeast = (role, wanted) => (RANK[role] || 0) >= RANK[wanted];
+// An admin who is not enrolled reads the event as a reviewer: they may not write.
+const REVIEW_NOTICE = 'You are reviewing this event as an admin and are not enrolled in it: you can read, not write.';
+const reviewing = (event) => !event.my_role && Boolean(session.me.is_admin);
 
 export async function loadEvent(id) {
   const [{ data: event, stale }, members] = await Promise.all([
@@ -161,7 +164,7 @@ async function groupsTab(event, members, query, disposers) {
     disposers.push(board.dispose);
     return box;
   }
-  const chat = createChat(`group:${group.id}`, { label: `Message to ${group.name}`, names: new Map(members.map((m) => [m.user_id, m.display_name])) });
+  const chat = createChat(`group:${group.id}`, { label: `Message to ${group.name}`, readOnly: reviewing(event) ? REVIEW_NOTICE : '', names: new Map(members.map((m) => [m.user_id, m.display_name])) });
   box.append(chat.el);
   disposers.push(chat.dispose);
   await chat.start();
@@ -212,7 +215,7 @@ export async function render(main, params, query) {
   disposers.push(presenceSub.unsubscribe);
 
   if (tab === 'chat') {
-    const chat = createChat(`event:${id}:chat`, { label: 'Message to everyone', names: new Map(members.map((m) => [m.user_id, m.display_name])) });
+    const chat = createChat(`event:${id}:chat`, { label: 'Message to everyone', readOnly: reviewing(event) ? REVIEW_NOTICE : '', names: new Map(members.map((m) => [m.user_id, m.display_name])) });
     content.append(h('h2', {}, 'Chat'), chat.el);
     disposers.push(chat.dispose);
     await chat.start();

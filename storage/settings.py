@@ -180,6 +180,11 @@ class Settings:
     login_window_secs: int = 900
     login_max_failures_account: int = 10
     login_max_failures_ip: int = 100
+    # "Forgot password?": how long a mailed link works, and how many links may be asked
+    # for per address and per client (IP) in an hour (web/routes/own_password.py).
+    password_reset_ttl_secs: int = 3600
+    password_reset_per_address: int = 3
+    password_reset_per_ip: int = 20
     # Pinboard photos: earlier data keys still accepted for decryption (rotation).
     data_key_previous: tuple[str, ...] = ()
     # DATA_KEY came from the environment, not from <var>/data_key (`keys rotate --generate`).
@@ -287,6 +292,9 @@ class Settings:
             login_window_secs=login_window,
             login_max_failures_account=login_per_account,
             login_max_failures_ip=login_per_ip,
+            password_reset_ttl_secs=env.integer("PASSWORD_RESET_TTL_SECS", 3600, 60, 7 * 86400),
+            password_reset_per_address=env.integer("PASSWORD_RESET_MAX_PER_ADDRESS", 3, 1),
+            password_reset_per_ip=env.integer("PASSWORD_RESET_MAX_PER_IP", 20, 1),
             data_key_previous=env.items("DATA_KEY_PREVIOUS"),
             data_key_from_env=data_key_from_env,
             photo_max_bytes=env.integer("PHOTO_MAX_BYTES", 10 * 1024 * 1024, 1024),

@@ -82,6 +82,10 @@ class Invitation(Base):
     role: Mapped[str | None] = mapped_column(String(16))
     # Sent to the person's own address (storage/repo/account_mail.py), not handed to anyone.
     mailed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # "reset": asked for by the person ("Forgot password?", storage/repo/own_password.py);
+    # it replaces a password the account has. NULL: an invitation or an admin's reset
+    # link, which only sets a password on an account that has none.
+    purpose: Mapped[str | None] = mapped_column(String(16))
 
 
 class LoginFailure(Base):

@@ -1,4 +1,5 @@
-"""Mail about a person's own account: a set-password link, an offer to join an event.
+"""Mail about a person's own account: a set-password link, an offer to join an event, a
+link to replace a forgotten password.
 
 Such a link is a key to the account, so it goes only to the account's own address,
 never into an answer to whoever asked for it (docs/privacy.md, "Invitations and
@@ -11,6 +12,7 @@ over the API.
 from __future__ import annotations
 
 import datetime as dt
+import html
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +35,7 @@ async def _recently_mailed(db: AsyncSession, user: User, event_id: int | None) -
         Invitation.mailed.is_(True),
         Invitation.used_at.is_(None),
         Invitation.created_at > since,
+        Invitation.purpose.is_(None),  # a reset link the person asked for is no invitation
         Invitation.event_id.is_(None) if event_id is None else Invitation.event_id == event_id,
     ]
     return (
@@ -106,3 +109,52 @@ async def mail_link(
         recipients=[Recipient(user.id, user.display_name, user.email, True)],
     )
     return True
+
+
+def reset_url(public_url: str, token: str) -> str:
+    return f"{public_url}/reset-password/{token}"
+
+
+async def mail_reset_link(
+    db: AsyncSession, user: User, token: str, *, public_url: str, ttl_secs: int
+) -> None:
+    """Queue the "Forgot password?" mail with its link (text and HTML parts)."""
+    if user.email is None:
+        raise RuntimeError("a reset link goes to the account's own address")
+    url = reset_url(public_url, token)
+    minutes = max(1, ttl_secs // 60)
+    lines = [
+        f"Hello {user.display_name},",
+        "",
+        "someone, probably you, asked classhub for a link to choose a new password for",
+        f"your account {user.email}. To choose one, follow this link:",
+        "",
+        url,
+        "",
+        f"The link works once, for {minutes} minutes. Choosing a new password signs you out",
+        "everywhere. If you did not ask for it, ignore this mail: your password stays as it is.",
+    ]
+    e = html.escape
+    body_html = (
+        "<!doctype html>\n<html><body>\n"
+        f"<p>Hello {e(user.display_name)},</p>\n"
+        "<p>someone, probably you, asked classhub for a link to choose a new password for "
+        f"your account {e(user.email)}. To choose one, follow this link:</p>\n"
+        f'<p><a href="{e(url)}">Choose a new password</a></p>\n'
+        f"<p>The link works once, for {minutes} minutes. Choosing a new password signs you "
+        "out everywhere. If you did not ask for it, ignore this mail: your password stays "
+        "as it is.</p>\n"
+        "</body></html>\n"
+    )
+    await create_campaign(
+        db,
+        sender_id=None,
+        kind=ACCOUNT_MAIL_KIND,
+        category=MailCategory.SERVICE,
+        subject="Choose a new classhub password",
+        body_text="\n".join(lines) + "\n",
+        body_html=body_html,
+        audience={"kind": ACCOUNT_MAIL_KIND, "user_id": user.id},
+        event_ids=[],
+        recipients=[Recipient(user.id, user.display_name, user.email, True)],
+    )

@@ -105,7 +105,11 @@ async def _erase_account(db: AsyncSession, user: User, *, erase_content: bool) -
         ("photos", delete(ProfilePhoto).where(ProfilePhoto.user_id == user_id)),
         (
             "login_failures",
-            delete(LoginFailure).where(LoginFailure.email == (email or "\0")),
+            # The sign-in failures and the "Forgot password?" requests (web/routes/
+            # own_password.py counts them under "reset:<address>").
+            delete(LoginFailure).where(
+                LoginFailure.email.in_([email or "\0", "reset:" + (email or "\0")])
+            ),
         ),
     ):
         result = await db.execute(stmt)

@@ -37,6 +37,7 @@ async def create_invitation(
     event_id: int | None = None,
     role: Role | None = None,
     mailed: bool = False,
+    purpose: str | None = None,
 ) -> str:
     """Issue a new link for ``user``; returns the token (only its hash is stored).
 
@@ -55,6 +56,7 @@ async def create_invitation(
             event_id=event_id,
             role=(role or Role.PARTICIPANT).value if event_id is not None else None,
             mailed=mailed,
+            purpose=purpose,
         )
     )
     await db.flush()

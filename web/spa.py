@@ -77,6 +77,8 @@ SECURITY_HEADERS = {
 # Paths the client's router knows; each (and everything below it) gets the shell.
 CLIENT_PREFIXES = (
     "signin",
+    "forgot-password",
+    "reset-password",
     "invite",
     "events",
     "me",

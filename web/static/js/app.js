@@ -8,6 +8,7 @@ import { session, sessionLost, resumeSession } from './session.js';
 const ROUTES = [
   [/^\/signin$/, () => import('./screens/signin.js'), { public: true }],
   [/^\/invite\/(?<token>[^/]+)$/, () => import('./screens/invite.js'), { public: true }],
+  [/^\/(?:forgot-password|reset-password\/(?<token>[^/]+))$/, () => import('./screens/password_reset.js'), { public: true }],
   [/^\/(?:events)?$/, () => import('./screens/events.js')],
   [/^\/events\/(?<id>\d+)(?:\/(?<tab>[a-z]+))?$/, () => import('./screens/room.js')],
   [/^\/events\/(?<id>\d+)\/organiser\/(?<sub>[a-z]+)$/, () => import('./screens/organiser.js')],
@@ -59,7 +60,7 @@ startNavigation(route);
 api.listeners.unauthenticated = () => {
   // Only a session that ended while in use; the router handles signing in at start.
   if (!session.me) return;
-  if (location.pathname.startsWith('/signin') || location.pathname.startsWith('/invite')) return;
+  if (/^\/(signin|invite|forgot-password|reset-password)\b/.test(location.pathname)) return;
   sessionLost();
 };
 

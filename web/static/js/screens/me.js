@@ -1,4 +1,4 @@
-// Me: my stored data, profile correction and visibility, photo, export, terminate / reactivate.
+// Me: my stored data, profile correction and visibility, password, photo, export, terminate / reactivate.
 import { h, replace, field, toast, fmtTime, ask } from '../dom.js';
 import * as api from '../api.js';
 import { session, signOut, startSession } from '../session.js';
@@ -31,6 +31,43 @@ function profileForm(profile, onSaved) {
       onSaved(out);
     } catch (err) {
       toast(err.message, 'error');
+    }
+  });
+  return form;
+}
+
+function passwordCard() {
+  const current = h('input', { type: 'password', name: 'current_password', autocomplete: 'current-password', required: true });
+  const next = h('input', { type: 'password', name: 'new_password', autocomplete: 'new-password', required: true, minlength: 10 });
+  const repeat = h('input', { type: 'password', name: 'repeat_password', autocomplete: 'new-password', required: true });
+  const error = h('p', { class: 'error', role: 'alert' });
+  const button = h('button', { type: 'submit', class: 'primary' }, 'Change password');
+  const form = h('form', { class: 'card', 'aria-labelledby': 'password-title' },
+    h('h2', { id: 'password-title' }, 'Password'),
+    field('Current password', current),
+    field('New password', next, 'At least 10 characters, not a common password and not your name or email address; a few unrelated words work well.'),
+    field('Repeat the new password', repeat),
+    h('p', { class: 'muted' }, 'Your other devices and browsers are signed out; this one stays signed in.'),
+    error,
+    button);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    error.textContent = '';
+    if (next.value !== repeat.value) {
+      error.textContent = 'The two new passwords differ.';
+      repeat.focus();
+      return;
+    }
+    button.disabled = true;
+    try {
+      const out = await api.post('/api/me/password', { current_password: current.value, new_password: next.value });
+      form.reset();
+      const others = out.sessions_ended === 1 ? '1 other session' : `${out.sessions_ended} other sessions`;
+      toast(`Password changed; ${others} signed out`);
+    } catch (err) {
+      error.textContent = err.message;
+    } finally {
+      button.disabled = false;
     }
   });
   return form;
@@ -132,7 +169,7 @@ export async function render(main) {
   if (profile.status === 'terminating') {
     grid.append(lifecycleCard(profile));
   } else {
-    grid.append(profileForm(profile, redraw), photoCard(profile), lifecycleCard(profile));
+    grid.append(profileForm(profile, redraw), passwordCard(), photoCard(profile), lifecycleCard(profile));
   }
   grid.append(dataCard(data));
   main.append(grid);

@@ -8,12 +8,16 @@ export function render(main, params, query) {
   const password = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
   const error = h('p', { class: 'error', role: 'alert' });
   const button = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
+  const forgot = h('a', { href: '/forgot-password' }, 'Forgot password?');
+  // Keep what was typed: the forgot-password form starts with the same address.
+  forgot.addEventListener('click', () => { if (email.value) forgot.href = `/forgot-password?email=${encodeURIComponent(email.value)}`; });
   const form = h('form', { class: 'card narrow', 'aria-labelledby': 'signin-title' },
     h('h1', { id: 'signin-title' }, 'Sign in'),
+    query.get('reset') ? h('p', { role: 'status' }, 'Your new password is set and you are signed out everywhere: sign in with it.') : null,
     field('Email', email),
     field('Password', password),
     error,
-    button);
+    h('div', { class: 'row' }, button, forgot));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     error.textContent = '';

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from storage.db import Database
 from storage.models import MailCampaign, MailDelivery, User
 
 RESET_LINK = re.compile(r"/reset-password/([A-Za-z0-9_-]+)")
@@ -30,7 +31,11 @@ def own_client(app: Any) -> httpx.AsyncClient:
 
 
 async def reset_mails(services: Any, email: str) -> list[MailCampaign]:
-    async with services.db.session() as db:
+    return await reset_mails_in(services.db, email)
+
+
+async def reset_mails_in(database: Database, email: str) -> list[MailCampaign]:
+    async with database.session() as db:
         return list(
             (
                 await db.execute(
@@ -48,9 +53,13 @@ async def reset_mails(services: Any, email: str) -> list[MailCampaign]:
 
 async def wait_for_reset_links(services: Any, email: str, count: int = 1) -> list[str]:
     """The reset links mailed to ``email``, once there are ``count`` of them."""
+    return await wait_for_reset_links_in(services.db, email, count)
+
+
+async def wait_for_reset_links_in(database: Database, email: str, count: int = 1) -> list[str]:
     deadline = time.monotonic() + OUTBOX_WAIT_SECS
     while True:
-        mails = await reset_mails(services, email)
+        mails = await reset_mails_in(database, email)
         tokens = [m.group(1) for c in mails for m in RESET_LINK.finditer(c.body_text)]
         if len(tokens) >= count:
             return tokens

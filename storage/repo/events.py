@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import DomainError, NotFound
@@ -62,6 +63,72 @@ async def events_of(db: AsyncSession, user_id: int) -> list[tuple[Event, Role]]:
 
 async def all_events(db: AsyncSession) -> list[Event]:
     return list((await db.execute(select(Event).order_by(Event.starts_at, Event.id))).scalars())
+
+
+class When(enum.StrEnum):
+    """Where an event lies in time, seen from now."""
+
+    PAST = "past"  # ended
+    CURRENT = "current"  # started and not ended
+    FUTURE = "future"  # not started
+
+
+@dataclass(frozen=True, slots=True)
+class FoundEvent:
+    event: Event
+    enrolled: int  # people enrolled (deleted accounts aside)
+    my_role: Role | None  # the searcher's own role, if enrolled
+
+
+async def find_events(
+    db: AsyncSession,
+    *,
+    viewer_id: int,
+    now: dt.datetime,
+    text: str | None = None,
+    when: When | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[FoundEvent], int]:
+    """Every event (the admin's view), by part of the title and time; a page and the total.
+
+    Past events come most recent first, the others soonest first: what an admin
+    looks for is the event closest to now. Offset paging: events are few (one per
+    training), and the total lets the screen say how many matched.
+    """
+    conds = []
+    if text and text.strip():
+        conds.append(func.lower(Event.title).contains(text.strip().lower(), autoescape=True))
+    if when is When.PAST:
+        conds.append(Event.ends_at < now)
+    elif when is When.CURRENT:
+        conds.extend([Event.starts_at <= now, Event.ends_at >= now])
+    elif when is When.FUTURE:
+        conds.append(Event.starts_at > now)
+    total = (await db.execute(select(func.count(Event.id)).where(*conds))).scalar_one()
+    enrolled = (
+        select(func.count(Enrolment.user_id))
+        .join(User, User.id == Enrolment.user_id)
+        .where(Enrolment.event_id == Event.id, User.status != UserStatus.DELETED.value)
+        .scalar_subquery()
+    )
+    mine = (
+        select(Enrolment.role)
+        .where(Enrolment.event_id == Event.id, Enrolment.user_id == viewer_id)
+        .scalar_subquery()
+    )
+    order = (
+        (Event.starts_at.desc(), Event.id.desc())
+        if when is When.PAST
+        else (Event.starts_at, Event.id)
+    )
+    rows = (
+        await db.execute(
+            select(Event, enrolled, mine).where(*conds).order_by(*order).offset(offset).limit(limit)
+        )
+    ).all()
+    found = [FoundEvent(e, n, Role(r) if r is not None else None) for e, n, r in rows]
+    return found, total
 
 
 @dataclass(frozen=True, slots=True)

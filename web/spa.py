@@ -83,6 +83,7 @@ CLIENT_PREFIXES = (
     "events",
     "me",
     "admin",
+    "manage",
     "trainer",
     "organiser",
     "dm",

@@ -16,6 +16,8 @@ const ROUTES = [
   [/^\/trainer\/(?<id>\d+)$/, () => import('./screens/moderation.js')],
   [/^\/admin(?:\/(?<tab>[a-z]+))?$/, () => import('./screens/admin.js')],
   [/^\/me$/, () => import('./screens/me.js')],
+  [/^\/manage(?:\/(?<new>new))?$/, () => import('./screens/manage.js')],
+  [/^\/manage\/(?<id>\d+)$/, () => import('./screens/manage_event.js')],
 ];
 
 let cleanup = null;

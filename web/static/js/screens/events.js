@@ -1,5 +1,6 @@
 import { h, fmtTime } from '../dom.js';
 import * as api from '../api.js';
+import { session } from '../session.js';
 
 function when(ev) {
   const now = Date.now();
@@ -25,6 +26,8 @@ export async function render(main) {
   }
   if (!events.length) {
     main.append(h('p', { class: 'muted' }, 'You are not enrolled in any event yet.'));
+    // Admins run events without being enrolled: the way to find and create them.
+    if (session.me && session.me.is_admin) main.append(h('p', {}, h('a', { href: '/manage' }, 'Find any event or create one')));
     return;
   }
   const order = { now: 0, upcoming: 1, past: 2, cancelled: 3 };
@@ -37,7 +40,8 @@ export async function render(main) {
       h('p', { class: 'tags' },
         h('span', { class: `tag ${state}` }, state),
         ev.my_role ? h('span', { class: 'tag' }, ev.my_role) : null,
-        ev.status && ev.status !== 'scheduled' && ev.status !== state ? h('span', { class: `tag ${ev.status}` }, ev.status) : null)));
+        ev.status && ev.status !== 'scheduled' && ev.status !== state ? h('span', { class: `tag ${ev.status}` }, ev.status) : null),
+      ev.my_role === 'trainer' || ev.my_role === 'organiser' ? h('p', {}, h('a', { href: `/manage/${ev.id}` }, 'People and groups')) : null));
   }
   main.append(list);
 }

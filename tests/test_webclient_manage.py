@@ -93,10 +93,13 @@ def test_the_demo_admin_runs_a_session_in_the_browser_only(
         page.get_by_label("Title").fill("Customer care, day 1")
         page.get_by_label("Description").fill("Listening, questions, hard conversations.")
         page.get_by_label("Place").fill("Room 2.14")
+        page.get_by_label(re.compile("^Keep chat, notes and photos")).fill("30")
         doc_shot(page, "manage-new-event")
         page.get_by_role("button", name="Create the event").click()
         expect(page.get_by_role("heading", name="Customer care, day 1")).to_be_visible()
         event_id = int(page.url.rsplit("/", 1)[1])
+        stored = page.evaluate(f"async () => (await fetch('/api/events/{event_id}')).json()")
+        assert (stored["location"], stored["retention_days"]) == ("Room 2.14", 30)
 
         # A trainer, one by one.
         form = page.get_by_role("form", name="Enrol one person")

@@ -14,7 +14,7 @@ function renderNav() {
   const nav = document.getElementById('nav');
   if (!session.me) { replace(nav); return; }
   const links = [h('a', { href: '/events' }, 'My events'), h('a', { href: '/me' }, 'Me')];
-  if (session.me.is_admin) links.push(h('a', { href: '/manage' }, 'Manage events'));
+  if (session.me.is_admin) links.push(h('a', { href: '/manage' }, 'Manage'));
   if (session.me.is_admin || session.me.is_dpo) links.push(h('a', { href: '/admin' }, 'Admin'));
   links.push(h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out'));
   replace(nav, links);

@@ -101,12 +101,14 @@ function createForm(main) {
     starts_at: h('input', { name: 'starts_at', type: 'datetime-local', required: true, value: localValue(start) }),
     ends_at: h('input', { name: 'ends_at', type: 'datetime-local', required: true, value: localValue(new Date(start.getTime() + 3 * 3600000)) }),
     location: h('input', { name: 'location', maxlength: 200 }),
+    retention_days: h('input', { name: 'retention_days', type: 'number', min: 1, max: 36500, required: true, value: '365' }),
   };
   const error = h('p', { class: 'error', role: 'alert' });
-  const form = h('form', { class: 'card manage-form' },
+  const form = h('form', { class: 'card manage-form manage-new' },
     field('Title', inputs.title), field('Description', inputs.description),
     field('Starts', inputs.starts_at), field('Ends', inputs.ends_at),
     field('Place', inputs.location, 'A room, an address or a video-call link'),
+    field('Keep chat, notes and photos for (days after the end)', inputs.retention_days, 'After that, the maintenance job deletes them'),
     error,
     h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, 'Create the event'), h('a', { href: '/manage' }, 'Cancel')));
   form.addEventListener('submit', async (ev) => {
@@ -126,6 +128,7 @@ function createForm(main) {
       const created = await api.post('/api/events', {
         title: inputs.title.value, description: inputs.description.value,
         starts_at: starts.toISOString(), ends_at: ends.toISOString(), location: inputs.location.value,
+        retention_days: Number(inputs.retention_days.value),
       });
       navigate(`/manage/${created.id}`);
     } catch (err) {

@@ -6,7 +6,7 @@ import * as api from '../api.js';
 function memberChecks(members, prefix) {
   const boxes = members.map((m) => {
     const input = h('input', { type: 'checkbox', name: 'member', value: String(m.user_id), id: `${prefix}-${m.user_id}` });
-    return { input, el: h('label', { class: 'check', for: input.id }, input, ` ${m.display_name}`, h('span', { class: 'muted' }, ` (${m.role})`)) };
+    return { input, el: h('label', { class: 'check', for: input.id }, input, h('span', {}, m.display_name, h('span', { class: 'muted' }, ` (${m.role})`))) };
   });
   return { boxes, chosen: () => boxes.filter((b) => b.input.checked).map((b) => Number(b.input.value)) };
 }

@@ -269,6 +269,7 @@ export async function render(main, params, query) {
   main.append(eventHeader(event, stale), roomTabs(event, 'organiser'));
   const nav = h('nav', { class: 'tabs', 'aria-label': 'Organiser sections' });
   for (const [key, label] of SUBS) nav.append(h('a', { href: `/events/${id}/organiser/${key}`, 'aria-current': key === sub ? 'page' : null }, label));
+  nav.append(h('a', { href: `/manage/${id}` }, 'People and groups'));
   main.append(nav);
   const box = h('section', {});
   main.append(box);

@@ -177,6 +177,8 @@ def test_tour_of_every_screen_labelled_and_keyboard_usable(
             [
                 (f"/events/{event_id}/organiser/edit", "Change the event"),
                 (f"/trainer/{event_id}", "Taken offline (0)"),
+                ("/manage", "Events I run"),
+                (f"/manage/{event_id}", "Learning groups"),
             ],
         ),
         (
@@ -186,6 +188,9 @@ def test_tour_of_every_screen_labelled_and_keyboard_usable(
                 ("/admin/audit", "Audit log"),
                 ("/admin/activity", "Activity log"),
                 ("/admin/users", "Users"),
+                ("/manage", "All events"),
+                ("/manage/new", "New event"),
+                (f"/manage/{event_id}", "Learning groups"),
             ],
         ),
     ]

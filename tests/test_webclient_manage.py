@@ -264,7 +264,7 @@ def test_trainers_and_organisers_manage_only_their_events_within_the_api(
         expect(page.get_by_role("link", name=re.compile("Change time, place"))).to_be_visible()
         # Someone else's event is closed to them: the screen says what the API answers.
         page.goto(f"{server.url}/manage/{elsewhere}")
-        expect(page.get_by_text("you are not enrolled")).to_be_visible()
+        expect(page.get_by_text("You take no part in this event")).to_be_visible()
         expect(page.get_by_role("form", name="Enrol one person")).to_have_count(0)
     finally:
         organiser.close()
@@ -310,7 +310,7 @@ def test_trainers_and_organisers_manage_only_their_events_within_the_api(
         expect(invite.get_by_role("status")).to_have_text(re.compile("offer to join was mailed"))
         expect(page.get_by_role("list", name="Set-password links")).to_be_hidden()
         page.goto(f"{server.url}/manage/{elsewhere}")
-        expect(page.get_by_text("you are not enrolled")).to_be_visible()
+        expect(page.get_by_text("You take no part in this event")).to_be_visible()
         expect(page.get_by_role("form", name="Invite a participant")).to_have_count(0)
         assert not trainer.errors
     finally:

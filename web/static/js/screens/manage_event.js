@@ -202,7 +202,14 @@ function head(event) {
 
 export async function render(main, params) {
   const id = Number(params.id);
-  const event = await api.get(`/api/events/${id}`);
+  let event;
+  try {
+    event = await api.get(`/api/events/${id}`);
+  } catch (err) {
+    const why = { 403: 'You take no part in this event: only its trainers and organisers, and admins, manage it.', 404: 'There is no such event.' }[err.status];
+    main.append(h('h1', {}, 'Manage an event'), h('p', { class: 'error' }, why || err.message), h('p', {}, h('a', { href: '/manage' }, '← Events')));
+    return;
+  }
   const admin = Boolean(session.me.is_admin);
   const mayEnrol = admin || atLeast(event.my_role, 'organiser');
   const mayGroups = admin || atLeast(event.my_role, 'trainer');

@@ -188,7 +188,7 @@ def test_the_demo_admin_runs_a_session_in_the_browser_only(
 
 
 def test_the_manage_screens_fit_a_phone(
-    server: Server, browser: Any, demo: dict[str, Person]
+    server: Server, browser: Any, demo: dict[str, Person], tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect
 
@@ -206,10 +206,30 @@ def test_the_manage_screens_fit_a_phone(
         expect(page.get_by_role("heading", name=re.compile("Enrolled"))).to_be_visible()
         expect(page.get_by_role("heading", name="Learning groups")).to_be_visible()
         no_sideways_scroll(page)
-        doc_shot(page, "manage-event-phone")
+        shot(page, "manage-event-phone")
         page.goto(f"{server.url}/manage/new")
         expect(page.get_by_label("Title")).to_be_visible()
         no_sideways_scroll(page)
+        # Made on the phone: a CSV's per-line errors and the long links still fit.
+        page.get_by_label("Title").fill("Made on a phone")
+        page.get_by_role("button", name="Create the event").click()
+        expect(page.get_by_role("heading", name="Made on a phone")).to_be_visible()
+        csv_file = tmp_path / "two.csv"
+        csv_file.write_text(
+            "email,display_name,role\n"
+            "solo@training.example,Solo Person-With-A-Rather-Long-Double-Barrelled-Name,\n"
+            "still-not-an-address-but-a-very-long-single-token-of-text,Nobody,\n"
+        )
+        upload = page.get_by_role("form", name="Enrol from a CSV file")
+        upload.get_by_label("CSV file").set_input_files(str(csv_file))
+        upload.get_by_role("button", name="Upload and enrol").click()
+        expect(upload.locator(".csv-summary")).to_have_text("1 enrolled, 1 line not used.")
+        expect(upload.get_by_role("list", name="Lines not used")).to_have_text(
+            re.compile(r"Line 3: ")
+        )
+        expect(page.get_by_role("list", name="Set-password links")).to_be_visible()
+        no_sideways_scroll(page)
+        doc_shot(page, "manage-csv-phone")
         assert not admin.errors
     finally:
         admin.close()
@@ -262,6 +282,19 @@ def test_trainers_and_organisers_manage_only_their_events_within_the_api(
         cards.get_by_role("link", name="People and groups").click()
         expect(page.get_by_role("form", name="Enrol one person")).to_be_visible()
         expect(page.get_by_role("link", name=re.compile("Change time, place"))).to_be_visible()
+        # Roles: a participant made trainer, and back (the list is read again each time).
+        page.get_by_label("Role of Lena").select_option("trainer")
+        expect(page.get_by_text("11 participants, 2 trainers, 1 organiser")).to_be_visible()
+        page.get_by_label("Role of Lena").select_option("participant")
+        expect(page.get_by_text("12 participants, 1 trainer, 1 organiser")).to_be_visible()
+        # Someone outside their events is offered the place by mail, not enrolled, no link.
+        form = page.get_by_role("form", name="Enrol one person")
+        form.get_by_label("Email").fill("stranger@training.example")
+        form.get_by_label("Name").fill("Stranger")
+        form.get_by_role("button", name="Enrol").click()
+        expect(form.get_by_role("status")).to_have_text(re.compile("offer to join was mailed"))
+        expect(page.get_by_role("heading", name="Enrolled (14)")).to_be_visible()
+        expect(page.get_by_role("list", name="Set-password links")).to_be_hidden()
         # Someone else's event is closed to them: the screen says what the API answers.
         page.goto(f"{server.url}/manage/{elsewhere}")
         expect(page.get_by_text("You take no part in this event")).to_be_visible()

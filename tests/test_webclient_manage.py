@@ -132,6 +132,14 @@ def test_the_demo_admin_runs_a_session_in_the_browser_only(
         page.get_by_role("dialog").get_by_role("button", name="Remove").click()
         expect(page.get_by_role("heading", name="Enrolled (10)")).to_be_visible()
 
+        # The admin takes part as the organiser: the screen follows the new role.
+        form.get_by_label("Email").fill(demo["admin"].email)
+        form.get_by_label("Role").select_option("organiser")
+        form.get_by_role("button", name="Enrol").click()
+        expect(page.get_by_text("Your role: organiser.")).to_be_visible()
+        expect(page.get_by_role("link", name=re.compile("Change time, place"))).to_be_visible()
+        expect(page.get_by_role("heading", name="Enrolled (11)")).to_be_visible()
+
         # A learning group with the trainer and three participants.
         group_form = page.get_by_role("form", name="New learning group")
         group_form.get_by_label("Group name").fill("Table 1")
@@ -176,10 +184,17 @@ def test_the_demo_admin_runs_a_session_in_the_browser_only(
         expect(page.locator("li.msg", has_text="Welcome to table 1")).to_have_count(
             1, timeout=LIVE_MS
         )
-        # The participant sees the event in their own list; the event chat works for them too.
+        # The admin, now its organiser, speaks to the whole event; the participant, who
+        # finds the event in their own list, reads it live.
         p01.goto(f"{server.url}/events")
-        expect(p01.get_by_role("link", name="Customer care, day 1")).to_be_visible()
-        assert f"/events/{event_id}" in group_href
+        p01.get_by_role("link", name="Customer care, day 1").click()
+        expect(p01.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
+        page.goto(f"{server.url}/events/{event_id}")
+        page.get_by_label("Message to everyone").fill("Good morning: we start at ten past")
+        page.get_by_role("button", name="Send").click()
+        expect(p01.locator("li.msg", has_text="we start at ten past")).to_have_count(
+            1, timeout=LIVE_MS
+        )
         assert not admin.errors
     finally:
         for ctx in others:

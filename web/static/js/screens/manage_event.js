@@ -5,6 +5,7 @@
 import { h, replace, field, fmtTime, ask, toast } from '../dom.js';
 import * as api from '../api.js';
 import { session } from '../session.js';
+import { navigate } from '../nav.js';
 import { atLeast } from './room.js';
 import { groupsSection } from './manage_groups.js';
 
@@ -213,7 +214,8 @@ export async function render(main, params) {
   const admin = Boolean(session.me.is_admin);
   const mayEnrol = admin || atLeast(event.my_role, 'organiser');
   const mayGroups = admin || atLeast(event.my_role, 'trainer');
-  main.append(head(event));
+  const headBox = h('div', {}, head(event));
+  main.append(headBox);
   if (!mayGroups) {
     main.append(h('p', { class: 'error' }, 'Only the event’s trainers and organisers, and admins, manage its people and groups.'));
     return;
@@ -223,6 +225,14 @@ export async function render(main, params) {
   const groups = h('div', {});
   async function refresh() {
     const members = (await api.get(`/api/events/${id}/members`)).members || [];
+    const mine = members.find((m) => m.user_id === session.me.id);
+    if ((mine ? mine.role : null) !== (event.my_role || null)) {
+      // My own role changed. An admin may still do everything here (and keeps the links
+      // collected so far): only the header changes. Anyone else may now do less: draw again.
+      if (!admin) { navigate(location.pathname, { replace: true }); return; }
+      event = await api.get(`/api/events/${id}`);
+      replace(headBox, head(event));
+    }
     replace(people, peopleList(event, members, mayEnrol, refresh));
     replace(groups, await groupsSection(event, members, refresh));
   }

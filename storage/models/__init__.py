@@ -4,6 +4,13 @@ from storage.models.accounts import AuthSession, Invitation, LoginFailure, User,
 from storage.models.base import Base, utcnow
 from storage.models.channels import Channel, ChannelEvent
 from storage.models.events import Enrolment, Event, EventStatus, GroupMember, LearningGroup, Role
+from storage.models.integration import (
+    ApiKey,
+    NotifyOutbox,
+    OutboxStatus,
+    WebhookSubscription,
+    WebhookTopic,
+)
 from storage.models.logs import ActivityEntry, AuditEntry
 from storage.models.mail import (  # organiser broadcasts and the mail outbox
     CampaignKind,
@@ -28,6 +35,7 @@ from storage.models.privacy import ProfilePhoto
 
 __all__ = [
     "ActivityEntry",
+    "ApiKey",
     "Attachment",
     "AuditEntry",
     "AuthSession",
@@ -51,13 +59,17 @@ __all__ = [
     "MailCategory",
     "MailDelivery",
     "Note",
+    "NotifyOutbox",
     "NoteRevision",
     "NoteState",
+    "OutboxStatus",
     "ProfilePhoto",
     "Reply",
     "Role",
     "User",
     "UserStatus",
     "Vote",
+    "WebhookSubscription",
+    "WebhookTopic",
     "utcnow",
 ]

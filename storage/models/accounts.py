@@ -41,8 +41,10 @@ class User(Base):
     delete_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     erase_content: Mapped[bool] = mapped_column(Boolean, default=False)
     wants_information_mail: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The suite's own id of this person (server API provisioning); NULL once deleted.
+    external_id: Mapped[str | None] = mapped_column(String(200))
 
-    __table_args__ = AUTOINCREMENT
+    __table_args__ = (Index("ix_users_external_id", "external_id", unique=True), AUTOINCREMENT)
 
 
 class AuthSession(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import AUTOINCREMENT, Base, BigId, UTCDateTime, utcnow
@@ -42,8 +42,10 @@ class Event(Base):
     notes_retention_days: Mapped[int | None] = mapped_column(Integer)
     photos_retention_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The suite's own id of this event (server API provisioning).
+    external_id: Mapped[str | None] = mapped_column(String(200))
 
-    __table_args__ = AUTOINCREMENT
+    __table_args__ = (Index("ix_events_external_id", "external_id", unique=True), AUTOINCREMENT)
 
 
 class Enrolment(Base):
@@ -66,8 +68,14 @@ class LearningGroup(Base):
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The suite's own id of this group (server API provisioning).
+    external_id: Mapped[str | None] = mapped_column(String(200))
 
-    __table_args__ = (UniqueConstraint("event_id", "name"), AUTOINCREMENT)
+    __table_args__ = (
+        UniqueConstraint("event_id", "name"),
+        Index("ix_learning_groups_external_id", "external_id", unique=True),
+        AUTOINCREMENT,
+    )
 
 
 class GroupMember(Base):

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import event_types
 from storage.models import Channel, ChannelEvent, utcnow
+from storage.repo import notify_outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,13 @@ async def append(db: AsyncSession, items: Sequence[NewEvent]) -> list[StoredEven
         ).scalars().all()
         for i, values, event_id in zip(order, rows_to_insert, ids, strict=True):
             results[i] = StoredEvent(id=event_id, duplicate=False, **values)
+        # Webhook deliveries of these events, in this transaction (storage/repo/notify_outbox.py).
+        told = [
+            event_id
+            for values, event_id in zip(rows_to_insert, ids, strict=True)
+            if notify_outbox.tells(values["type"])
+        ]
+        await notify_outbox.enqueue_events(db, told)
 
     return finish_append(results, later_duplicates)
 

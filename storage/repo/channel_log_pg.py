@@ -38,6 +38,7 @@ import asyncpg
 
 from storage.models import utcnow
 from storage.repo.channel_log import NewEvent, StoredEvent, finish_append, plan_append
+from storage.repo.notify_outbox import enqueue_sql, tells
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -66,18 +67,26 @@ RETURNING id, channel, seq
 """
 
 
-_RESERVE_AND_INSERT = """
+# The webhook deliveries of the new events go in with them (repo/notify_outbox.py): a
+# data-modifying CTE, so the one-channel batch stays one statement, one round trip.
+_RESERVE_AND_INSERT = f"""
 WITH r AS (
   INSERT INTO channels (name, last_seq) VALUES ($1, $2)
   ON CONFLICT (name) DO UPDATE SET last_seq = channels.last_seq + EXCLUDED.last_seq
   RETURNING last_seq
-)
+), ins AS (
 INSERT INTO channel_events (channel, seq, type, author_id, client_id, ref_id, body, created_at)
 SELECT $1, r.last_seq - $2 + u.ord, u.type, u.author_id, u.client_id, u.ref_id, u.body::json, $8
 FROM r, unnest($3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::text[])
   WITH ORDINALITY AS u(type, author_id, client_id, ref_id, body, ord)
-RETURNING id, seq
-"""
+RETURNING id, seq, type
+), told AS (
+{enqueue_sql(event_ids="true", now="$8", source="ins")}
+)
+SELECT id, seq FROM ins
+"""  # noqa: S608 - constants of repo/notify_outbox.py and placeholders only
+
+_ENQUEUE = enqueue_sql(event_ids="e.id = ANY($2::bigint[])", now="$1")
 
 CLIENT_ID_CONSTRAINT = "uq_channel_events_author_id_client_id"
 
@@ -208,6 +217,10 @@ async def _append_careful(conn: asyncpg.Connection, items: Sequence[NewEvent]) -
                     order.append(i)
             rows = await conn.fetch(_INSERT, *cols, now.replace(tzinfo=None))
             ids = {(r[1], r[2]): r[0] for r in rows}
+            kinds = dict(zip(zip(cols[0], cols[1], strict=True), cols[2], strict=True))
+            told = [r[0] for r in rows if tells(kinds[(r[1], r[2])])]
+            if told:
+                await conn.execute(_ENQUEUE, now.replace(tzinfo=None), told)
             for n, i in enumerate(order):
                 it = items[i]
                 channel, seq = cols[0][n], cols[1][n]

@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 from storage.db import SQLITE_BUSY_TIMEOUT_MS, _sqlite_pragmas
 from storage.models import utcnow
 from storage.repo.channel_log import NewEvent, StoredEvent, finish_append, plan_append
+from storage.repo.notify_outbox import enqueue_sql, tells
 
 # The ORM's own formats for these columns, so both appenders write the same text.
 _stamp_or_none = DATETIME().bind_processor(sqlite_dialect())  # type: ignore[no-untyped-call]
@@ -173,4 +174,11 @@ class SqliteAppender:
                         body=it.body,
                         created_at=now,
                     )
+            # Webhook deliveries of these events, in this transaction (repo/notify_outbox.py).
+            told = [r.id for r in results if r is not None and tells(r.type)]
+            if told:
+                conn.execute(
+                    enqueue_sql(event_ids=f"e.id IN ({','.join('?' * len(told))})", now="?"),
+                    [stamp, stamp, *told],
+                )
         return finish_append(results, later_duplicates)

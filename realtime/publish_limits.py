@@ -36,6 +36,10 @@ class RateLimits:
             "subscribe", settings.subscribe_rate, settings.subscribe_burst, shared
         )
         self.write_limit = UserLimit("write", settings.write_rate, settings.write_burst, shared)
+        # The server API's calls, per API key (its id; web/key_auth.py).
+        self.api_key_limit = UserLimit(
+            "apikey", settings.api_key_rate, settings.api_key_burst, shared
+        )
 
     async def close(self) -> None:
         """After the connection leases (they use the same Redis client)."""

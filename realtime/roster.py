@@ -65,6 +65,12 @@ class Roster:
         conn.push({"type": "presence", "event": event_id,
                    "present": [{"id": u, "name": n} for u, n in sorted(present.items())]})
 
+    def present(self, event_id: int) -> dict[int, str]:
+        """Who attends the event now, on every process (the server API's presence read)."""
+        att = self.attendance
+        self.board.update(self.node, {ev: att.users(ev) for ev in att.dirty}, time.monotonic())
+        return dict(self.board.snapshot(event_id))
+
     def unwatch(self, conn: Connection, event_id: int) -> None:
         if event_id not in conn.watching:
             return

@@ -161,6 +161,15 @@ class Settings:
     # stays far under it; a script's flood does not.
     write_rate: float = 3.0
     write_burst: int = 30
+    # Server API calls per key (docs/integration.md): a suite's sync job, not a person.
+    api_key_rate: float = 20.0
+    api_key_burst: int = 200
+    # Webhook deliveries (realtime/webhook_worker.py): attempts, backoff, time-out, polling.
+    webhook_max_attempts: int = 8
+    webhook_retry_secs: float = 10.0
+    webhook_retry_max_secs: float = 3600.0
+    webhook_timeout_secs: float = 10.0
+    webhook_poll_secs: float = 1.0
     max_connections_per_user: int = 20
     max_frame_bytes: int = 64 * 1024
     outbox_limit: int = 4096  # events queued for one connection before it is shed
@@ -280,6 +289,13 @@ class Settings:
             subscribe_burst=env.integer("SUBSCRIBE_BURST", 20, 1),
             write_rate=env.number("WRITE_RATE", 3.0, 0.01),
             write_burst=env.integer("WRITE_BURST", 30, 1),
+            api_key_rate=env.number("API_KEY_RATE", 20.0, 0.01),
+            api_key_burst=env.integer("API_KEY_BURST", 200, 1),
+            webhook_max_attempts=env.integer("WEBHOOK_MAX_ATTEMPTS", 8, 1, 100),
+            webhook_retry_secs=env.number("WEBHOOK_RETRY_SECS", 10.0, 0.01, 86400.0),
+            webhook_retry_max_secs=env.number("WEBHOOK_RETRY_MAX_SECS", 3600.0, 0.01, 7 * 86400.0),
+            webhook_timeout_secs=env.number("WEBHOOK_TIMEOUT_SECS", 10.0, 0.1, 300.0),
+            webhook_poll_secs=env.number("WEBHOOK_POLL_SECS", 1.0, 0.01, 60.0),
             max_connections_per_user=env.integer("MAX_CONNECTIONS_PER_USER", 20, 1),
             max_frame_bytes=env.integer("MAX_FRAME_BYTES", 64 * 1024, 1024),
             outbox_limit=env.integer("OUTBOX_LIMIT", 4096, 16),

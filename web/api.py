@@ -19,11 +19,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from storage.errors import DomainError
 from storage.models import User
+from storage.repo.api_keys import KeyInfo
 from web.errors import ApiError
 from web.services import Services, services_of
 
-Auth = Literal["public", "user", "admin"]
+# "key": a server API key (web/key_auth.py) holding the operation's ``scope``.
+Auth = Literal["public", "user", "admin", "key"]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_JSON_BYTES = 1024 * 1024
 
@@ -43,6 +46,7 @@ class Ctx:
     user: User | None
     body: BaseModel | None
     query: BaseModel | None
+    key: KeyInfo | None = None  # the API key of an operation declared auth="key"
 
     @property
     def services(self) -> Services:
@@ -57,6 +61,12 @@ class Ctx:
     @property
     def ip(self) -> str:
         return self.request.client.host if self.request.client else ""
+
+    @property
+    def api_key(self) -> KeyInfo:
+        if self.key is None:  # the operation was not declared auth="key": our own misuse
+            raise RuntimeError("Ctx.api_key used outside an API-key operation")
+        return self.key
 
     @property
     def me(self) -> User:
@@ -211,6 +221,8 @@ class Operation:
     terminating_ok: bool = False
     # A write counted against the user's WRITE_RATE / WRITE_BURST (every write but sign-out).
     write_limited: bool = True
+    scope: str | None = None  # the API-key scope an auth="key" operation needs
+    examples: dict[str, Any] | None = None  # an example request body (OpenAPI)
 
 
 class Api:
@@ -235,6 +247,8 @@ class Api:
         form_schema: dict[str, Any] | None = None,
         terminating_ok: bool = False,
         write_limited: bool = True,
+        scope: str | None = None,
+        example: dict[str, Any] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             self.operations.append(
@@ -255,6 +269,8 @@ class Api:
                     form_schema,
                     terminating_ok,
                     write_limited,
+                    scope,
+                    example,
                 )
             )
             return fn
@@ -278,6 +294,8 @@ def _endpoint(ops: dict[str, Operation]) -> Callable[[Request], Awaitable[Respon
         op = ops.get(request.method) or (ops.get("GET") if request.method == "HEAD" else None)
         if op is None:
             raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+        if op.auth == "key":
+            return await _key_call(request, op)
         user = await current_user(request, allow_terminating=op.terminating_ok)
         if op.auth != "public":
             if user is None:
@@ -290,14 +308,37 @@ def _endpoint(ops: dict[str, Operation]) -> Callable[[Request], Awaitable[Respon
                 await _take_write(request, user)
         body = await parse_json_body(request, op.body) if op.body is not None else None
         query = parse_query(request, op.query) if op.query is not None else None
-        result = await op.handler(Ctx(request, user, body, query))
-        if isinstance(result, Response):
-            return result
-        if isinstance(result, BaseModel):
-            result = result.model_dump(mode="json")
-        return JSONResponse(result, status_code=op.status)
+        return _answer(op, await op.handler(Ctx(request, user, body, query)))
 
     return endpoint
+
+
+def _answer(op: Operation, result: Any) -> Response:
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, BaseModel):
+        result = result.model_dump(mode="json")
+    return JSONResponse(result, status_code=op.status)
+
+
+async def _key_call(request: Request, op: Operation) -> Response:
+    """An operation of the server API: the key, its scope and rate, then the handler; every
+    call of a known key is one activity-log line, whatever its answer."""
+    from web.key_auth import key_of, log_call
+
+    key = await key_of(request, op.scope)
+    status = 500
+    try:
+        body = await parse_json_body(request, op.body) if op.body is not None else None
+        query = parse_query(request, op.query) if op.query is not None else None
+        response = _answer(op, await op.handler(Ctx(request, None, body, query, key)))
+        status = response.status_code
+        return response
+    except DomainError as exc:
+        status = exc.status
+        raise
+    finally:
+        await log_call(request, key, status)
 
 
 async def _take_write(request: Request, user: User) -> None:

@@ -86,6 +86,30 @@ async def in_process_mailer(services: Services, enabled: bool) -> AsyncIterator[
             )
 
 
+@asynccontextmanager
+async def webhook_deliveries(services: Services) -> AsyncIterator[None]:
+    """This process's webhook worker (realtime/webhook_worker.py): every process runs one;
+    leases keep them from sending one delivery twice."""
+    import asyncio
+
+    from realtime.webhook_worker import WebhookWorker
+
+    worker = WebhookWorker(services.settings, services.db)
+    services.extras["webhook_worker"] = worker
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop), name="webhook-worker")
+    try:
+        yield
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(task, services.settings.webhook_timeout_secs + 5)
+        except Exception:  # noqa: BLE001 - leased deliveries are sent again after the lease
+            task.cancel()
+            log.warning("the webhook worker did not stop in time; its leased rows are retried")
+        services.extras.pop("webhook_worker", None)
+
+
 def create_app(settings: Settings | None = None, *, mailer: bool = False) -> Starlette:
     """The application; ``mailer=True`` also runs a mail worker inside it (``serve --mailer``:
     one process sends its own mail, as the embedded default's demo does)."""
@@ -105,6 +129,7 @@ def create_app(settings: Settings | None = None, *, mailer: bool = False) -> Sta
                 start_hub(services),
                 release_writer(services),
                 in_process_mailer(services, mailer),
+                webhook_deliveries(services),
             ):
                 yield
         finally:

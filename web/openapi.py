@@ -44,6 +44,15 @@ def _operation_slug(path: str) -> str:
     return path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
 
 
+def _security(op: Operation) -> dict[str, Any]:
+    if op.auth == "key":
+        return {
+            "security": [{"apiKey": []}],
+            "description": f"Needs an API key with the scope `{op.scope}`.",
+        }
+    return {} if op.auth == "public" else {"security": [{"session": []}]}
+
+
 def build_openapi(operations: list[Operation]) -> dict[str, Any]:
     components: dict[str, Any] = {"Error": ERROR_SCHEMA}
     paths: dict[str, Any] = {}
@@ -93,15 +102,12 @@ def build_openapi(operations: list[Operation]) -> dict[str, Any]:
         }
         if op.tags:
             entry["tags"] = list(op.tags)
-        if op.auth != "public":
-            entry["security"] = [{"session": []}]
+        entry.update(_security(op))
         if op.body is not None:
-            entry["requestBody"] = {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": _schema(op.body, components, request=True)}
-                },
-            }
+            body: dict[str, Any] = {"schema": _schema(op.body, components, request=True)}
+            if op.examples is not None:
+                body["example"] = op.examples
+            entry["requestBody"] = {"required": True, "content": {"application/json": body}}
         elif op.content_type is not None:
             media: dict[str, Any] = {"schema": op.form_schema} if op.form_schema else {}
             entry["requestBody"] = {"required": True, "content": {op.content_type: media}}
@@ -113,7 +119,9 @@ def build_openapi(operations: list[Operation]) -> dict[str, Any]:
         "components": {
             "schemas": components,
             "securitySchemes": {
-                "session": {"type": "apiKey", "in": "cookie", "name": "classhub_session"}
+                "session": {"type": "apiKey", "in": "cookie", "name": "classhub_session"},
+                # The server API (docs/integration.md): `classhub apikey create`.
+                "apiKey": {"type": "http", "scheme": "bearer"},
             },
         },
     }

@@ -5,6 +5,7 @@ from web.routes import (  # noqa: F401 - organiser broadcasts, bulk mail
     accounts,
     admin_logs,
     admin_review,
+    api_keys,
     event_changes,
     event_search,
     events,
@@ -19,6 +20,8 @@ from web.routes import (  # noqa: F401 - organiser broadcasts, bulk mail
     pinboard_photos,
     pinboard_release,
     realtime,
+    server_api,
+    server_provision,
     users,
 )
 
@@ -27,6 +30,7 @@ __all__ = [
     "accounts",
     "admin_logs",
     "admin_review",
+    "api_keys",
     "event_search",
     "events",
     "groups",
@@ -38,5 +42,7 @@ __all__ = [
     "pinboard_notes",
     "pinboard_photos",
     "pinboard_release",
+    "server_api",
+    "server_provision",
     "users",
 ]

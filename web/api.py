@@ -324,11 +324,12 @@ def _answer(op: Operation, result: Any) -> Response:
 async def _key_call(request: Request, op: Operation) -> Response:
     """An operation of the server API: the key, its scope and rate, then the handler; every
     call of a known key is one activity-log line, whatever its answer."""
-    from web.key_auth import key_of, log_call
+    from web.key_auth import key_of, log_call, require_scope
 
-    key = await key_of(request, op.scope)
+    key = await key_of(request)
     status = 500
     try:
+        require_scope(key, op.scope)
         body = await parse_json_body(request, op.body) if op.body is not None else None
         query = parse_query(request, op.query) if op.query is not None else None
         response = _answer(op, await op.handler(Ctx(request, None, body, query, key)))

@@ -29,8 +29,9 @@ def bearer_token(request: Request) -> str | None:
     return header[len(BEARER) :].strip() or None
 
 
-async def key_of(request: Request, scope: str | None) -> KeyInfo:
-    """The request's live API key holding ``scope``, its call counted; else 401, 403 or 429."""
+async def key_of(request: Request) -> KeyInfo:
+    """The request's live API key, its call counted against its rate; else 401 or 429
+    (neither is logged: a flood of them must not become a flood of writes)."""
     token = bearer_token(request)
     if token is None:
         raise ApiError(
@@ -55,13 +56,16 @@ async def key_of(request: Request, scope: str | None) -> KeyInfo:
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
                 details={"retry_after": round(wait, 3)},
             )
-    if scope is not None and scope not in key.scopes:
-        raise ApiError(403, "forbidden", f"this API key lacks the scope '{scope}'")
     return key
 
 
+def require_scope(key: KeyInfo, scope: str | None) -> None:
+    if scope is not None and scope not in key.scopes:
+        raise ApiError(403, "forbidden", f"this API key lacks the scope '{scope}'")
+
+
 async def log_call(request: Request, key: KeyInfo, status: int) -> None:
-    """One activity-log line per call of a known key (refused ones too)."""
+    """One activity-log line per call of a known key within its rate (refused ones too)."""
     client = request.client.host if request.client else ""
     target = f"key={key.name} {request.method} {request.url.path} -> {status}"
     async with services_of(request).db.session() as db:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import event_types
 from storage.models import Channel, ChannelEvent, utcnow
 from storage.repo import notify_outbox
+from storage.webhooks import NOTE_RELEASED
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,12 @@ async def append(db: AsyncSession, items: Sequence[NewEvent]) -> list[StoredEven
             if notify_outbox.tells(values["type"])
         ]
         await notify_outbox.enqueue_events(db, told)
+        released = [
+            event_id
+            for values, event_id in zip(rows_to_insert, ids, strict=True)
+            if notify_outbox.is_release(values["type"], values["body"])
+        ]
+        await notify_outbox.enqueue_events(db, released, topic=NOTE_RELEASED)
 
     return finish_append(results, later_duplicates)
 

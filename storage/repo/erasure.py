@@ -50,6 +50,8 @@ from storage.repo.channel_log import StoredEvent
 from storage.repo.erasure_events import erase_events, remove_contributions
 from storage.repo.erasure_mail import erase_mail
 from storage.repo.erasure_pinboard import erase_pinboard
+from storage.repo.notify_outbox import enqueue_payload
+from storage.webhooks import ACCOUNT_DELETED
 
 FORMER = "former participant"
 
@@ -96,6 +98,11 @@ async def _erase_account(db: AsyncSession, user: User, *, erase_content: bool) -
     user_id = user.id
     counts: dict[str, int] = {}
     email = user.email
+    # Told to webhooks in this transaction; the suite's id goes with the account.
+    await enqueue_payload(
+        db, ACCOUNT_DELETED, {"user_id": user_id, "external_id": user.external_id}
+    )
+    user.external_id = None
     for name, stmt in (
         ("sessions", delete(AuthSession).where(AuthSession.user_id == user_id)),
         ("invitations", delete(Invitation).where(Invitation.user_id == user_id)),

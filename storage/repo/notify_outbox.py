@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import and_, case, insert, literal, null, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import event_types
 from storage.channels import event_of, parse_channel
 from storage.models import (
     ChannelEvent,
@@ -58,6 +59,12 @@ def enqueue_sql(*, event_ids: str, now: str, source: str = "channel_events") -> 
         f"WHERE {event_ids}",
     ]
     return " ".join(parts)
+
+
+def is_release(event_type: str, body: dict[str, Any]) -> bool:
+    """A ``note.published`` event that tells of a release (not an approval or reinstatement):
+    the topic ``note.released``, enqueued by ``channel_log.append``."""
+    return event_type == event_types.NOTE_PUBLISHED and body.get("via") == "release"
 
 
 def tells(event_type: str) -> bool:

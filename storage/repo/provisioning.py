@@ -180,7 +180,7 @@ async def _users(db: AsyncSession, batch: Sequence[UserIn], out: Outcome) -> Non
         out.ids["users"][item.external_id] = row.id
     if new:
         for row_id, ext in await db.execute(
-            insert(User).returning(User.id, User.external_id, sort_by_parameter_order=True), new
+            insert(User).returning(User.id, User.external_id), new
         ):
             out.ids["users"][str(ext)] = row_id
         counts.created += len(new)
@@ -216,7 +216,7 @@ async def _events(db: AsyncSession, batch: Sequence[EventIn], out: Outcome) -> N
         out.ids["events"][item.external_id] = row.id
     if new:
         for row_id, ext in await db.execute(
-            insert(Event).returning(Event.id, Event.external_id, sort_by_parameter_order=True), new
+            insert(Event).returning(Event.id, Event.external_id), new
         ):
             out.ids["events"][str(ext)] = row_id
         counts.created += len(new)
@@ -323,7 +323,7 @@ async def _groups(
     if new:
         for row_id, ext in await db.execute(
             insert(LearningGroup).returning(
-                LearningGroup.id, LearningGroup.external_id, sort_by_parameter_order=True
+                LearningGroup.id, LearningGroup.external_id
             ),
             new,
         ):
@@ -358,15 +358,14 @@ async def _members(
             if (events[g.event], users[m]) not in enrolled:
                 raise DomainError("not_enrolled", f"user {m!r} is not enrolled in the event of "
                                   f"group {g.external_id!r}", status=422)
-    current = set(
-        (
-            await db.execute(
-                select(GroupMember.group_id, GroupMember.user_id).where(
-                    GroupMember.group_id.in_(list(group_ids.values()))
-                )
+    current = {
+        (int(g), int(u))
+        for g, u in await db.execute(
+            select(GroupMember.group_id, GroupMember.user_id).where(
+                GroupMember.group_id.in_(list(group_ids.values()))
             )
-        ).tuples()
-    )
+        )
+    }
     counts = out.counts["group_members"]
     add, drop = wanted - current, current - wanted
     if add:

@@ -134,8 +134,8 @@ async def test_a_removed_enrolment_ends_live_access(db_url: str, tmp_path: Path)
             ws = await HubClient.connect(stack.port, cookie)
             chat = f"event:{event_id}:chat"
             assert (await ws.subscribe(chat))["channels"][0]["status"] == "ok"
-            r = await suite.post("/api/server/provision",
-                                 json={"unenrol": [{"event": f"{tag}-course", "user": f"{tag}-u1"}]})
+            gone_row = {"event": f"{tag}-course", "user": f"{tag}-u1"}
+            r = await suite.post("/api/server/provision", json={"unenrol": [gone_row]})
             assert r.status_code == 200, r.text
             assert r.json()["enrolments"]["removed"] == 1
             assert r.json()["group_members"]["removed"] == 0  # left as it was: members not sent

@@ -159,9 +159,12 @@ async def test_history_and_presence_are_paged(db_url: str, tmp_path: Path) -> No
                 r = await suite.post("/api/server/publish", json={
                     "channel": chat, "body": {"text": f"m{i}"}, "idempotency_key": f"m{i}"})
                 assert r.status_code == 200
-            seen, before = [], None
+            seen: list[str] = []
+            before: int | None = None
             while True:
-                params = {"channel": chat, "limit": 2} | ({"before_id": before} if before else {})
+                params: dict[str, str | int] = {"channel": chat, "limit": 2}
+                if before is not None:
+                    params["before_id"] = before
                 page = (await suite.get("/api/server/history", params=params)).json()
                 seen += [e["body"]["text"] for e in page["items"]]
                 before = page["next_before"]

@@ -88,7 +88,9 @@ async def test_a_released_note_and_messages_are_signed_webhooks(
         tom, tom_cookie = await stack.world.user("Tom")
         ev = await stack.world.event((pia, Role.PARTICIPANT), (tom, Role.TRAINER))
         admin, hp = http(stack.port, admin_cookie), http(stack.port, pia_cookie)
-        sub_id, secret = await _subscribe(admin, rx.url, "note.released", "message.posted")
+        sub_id, secret = await _subscribe(
+            admin, rx.url, "note.released", "message.posted", "moderation.decision"
+        )
 
         board = (await hp.get(f"/api/pinboard/events/{ev}/board")).json()["board"]
         draft = (await hp.post(f"/api/pinboard/boards/{board['id']}/notes",
@@ -113,12 +115,24 @@ async def test_a_released_note_and_messages_are_signed_webhooks(
         ids = {h.headers["webhook-id"] for h in rx.hits}
         assert len(ids) == 3  # one delivery each, nothing twice
 
+        # A moderation decision: the author's notice; the trainer's DM to the author is told
+        # without its text.
+        ht = http(stack.port, tom_cookie)
+        r = await ht.post(f"/api/pinboard/notes/{draft['id']}/offline", json={"reason": "dupe"})
+        assert r.status_code == 200, r.text
+        (decision,) = await rx.wait(1, type="moderation.decision")
+        data = check_signature(decision, secret)["data"]
+        assert data["channel"] == f"user:{pia}" and data["type"] == "note.taken_offline"
+        hits = await rx.wait(3, type="message.posted")
+        assert all("body" not in json.loads(h.body)["data"] for h in hits
+                   if json.loads(h.body)["data"]["channel"].startswith("dm:"))
+
         page = (await admin.get(f"/api/admin/webhooks/{sub_id}/deliveries")).json()
-        assert [d["status"] for d in page["items"]] == ["delivered"] * 3
+        assert len(page["items"]) == 5
+        await ht.aclose()
         await ws.close()
         await admin.aclose()
         await hp.aclose()
-        del tom_cookie
 
 
 async def test_a_failing_receiver_is_retried_then_replayed(db_url: str, tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
-// Admin: message-log search (DMs need a stated reason), export, audit log, activity log, users.
+// Admin: message-log search (DMs need a stated reason), export, audit log, activity log, users,
+// and the server API's keys and webhooks (screens/admin_api.js).
 import { h, replace, field, ask, toast, fmtTime, showInfo } from '../dom.js';
 import * as api from '../api.js';
 import { session } from '../session.js';
 
-const TABS = [['messages', 'Message log'], ['audit', 'Audit log'], ['activity', 'Activity log'], ['users', 'Users']];
+const TABS = [['messages', 'Message log'], ['audit', 'Audit log'], ['activity', 'Activity log'], ['users', 'Users'], ['api', 'Server API']];
 
 function tabs(current) {
   const nav = h('nav', { class: 'tabs', 'aria-label': 'Admin sections' });
@@ -340,5 +341,6 @@ export async function render(main, params) {
       columns: [['at', 'Time', fmtTime], ['user_id', 'User'], ['action', 'Action'], ['target', 'Target'], ['ip', 'IP']],
     });
   } else if (tab === 'users') await usersTab(box);
+  else if (tab === 'api') await (await import('./admin_api.js')).renderApiTab(box);
   return null;
 }

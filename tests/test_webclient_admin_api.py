@@ -4,9 +4,9 @@ secret shown once), see its deliveries, revoke the key; the revoked key is refus
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from typing import Any
+
+import httpx
 
 from tests.browser_harness import (  # noqa: F401 - fixtures
     Server,
@@ -19,15 +19,11 @@ from tests.browser_harness import (  # noqa: F401 - fixtures
 
 
 def _history(server: Server, token: str) -> int:
-    req = urllib.request.Request(
-        f"{server.url}/api/server/history?channel=event:1:chat",
-        headers={"Authorization": f"Bearer {token}"},
+    answer = httpx.get(
+        f"{server.url}/api/server/history", params={"channel": "event:1:chat"},
+        headers={"Authorization": f"Bearer {token}"}, timeout=10,
     )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as answer:  # noqa: S310 - our own server
-            return int(answer.status)
-    except urllib.error.HTTPError as err:
-        return int(err.code)
+    return answer.status_code
 
 
 def test_admin_makes_a_key_adds_a_webhook_and_revokes_the_key(

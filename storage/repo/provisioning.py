@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import Conflict, DomainError
@@ -104,6 +105,15 @@ def _unique(values: Iterable[str], what: str) -> None:
 
 
 async def provision(db: AsyncSession, batch: Batch) -> Outcome:
+    """Apply ``batch`` in the caller's transaction; a ``DomainError`` refuses all of it."""
+    try:
+        return await _provision(db, batch)
+    except IntegrityError:
+        # Another call stored the same ids or addresses meanwhile: nothing of this one is.
+        raise Conflict("conflict", "a concurrent change collided; send the batch again") from None
+
+
+async def _provision(db: AsyncSession, batch: Batch) -> Outcome:
     out = Outcome()
     await _users(db, batch.users, out)
     await _events(db, batch.events, out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ApiKey, OutboxStatus
 from storage.repo import api_keys as keys_repo
@@ -134,11 +135,11 @@ async def create_key(ctx: Ctx) -> dict[str, Any]:
     return {**key_out(key), "token": token}
 
 
-async def _key(db: Any, key_id: int) -> ApiKey:
+async def _key(db: AsyncSession, key_id: int) -> ApiKey:
     key = await db.get(ApiKey, key_id)
     if key is None:
         raise ApiError(404, "not_found", "no such API key")
-    return key  # type: ignore[no-any-return]
+    return key
 
 
 @API.op("POST", "/api/admin/api-keys/{key_id:int}/revoke",

@@ -168,12 +168,15 @@ async def publish(ctx: Ctx) -> dict[str, Any]:
             stored = await hub.publish(event)
         else:
             lock = _system_locks.setdefault(client_id, asyncio.Lock())
-            async with lock:
-                found = await _stored_system_publish(ctx, ref.name, client_id)
-                if found is not None:
-                    return found.model_dump()
-                stored = await hub.publish(event)
-            _system_locks.pop(client_id, None)
+            try:
+                async with lock:
+                    found = await _stored_system_publish(ctx, ref.name, client_id)
+                    if found is not None:
+                        return found.model_dump()
+                    stored = await hub.publish(event)
+            finally:
+                # A waiter still holds this lock; a later call finds the stored event.
+                _system_locks.pop(client_id, None)
     except PublishFailed:
         raise ApiError(503, "store_unavailable", "the message could not be stored; send it "
                        "again with the same idempotency_key") from None

@@ -6,13 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy.exc import IntegrityError
 
 from storage.models import Role
 from storage.repo import provisioning as repo
 from storage.repo.logs import audit
 from web.api import API, Ctx
-from web.errors import ApiError
 from web.schemas import Description, DisplayName, Email, Place, Strict, Title, When
 
 ExternalId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
@@ -129,21 +127,14 @@ async def provision(ctx: Ctx) -> dict[str, Any]:
         ],
     )
     key = ctx.api_key
-    try:
-        async with ctx.services.db.session() as db:
-            out = await repo.provision(db, batch)
-            if out.changed:
-                await audit(
-                    db, actor_id=None, action="api.provision", target=f"api_key:{key.id}",
-                    detail={"key": key.name,
-                            **{k: vars(c) for k, c in out.counts.items()}},
-                    ip=ctx.ip,
-                )
-    except IntegrityError:
-        # Another call stored the same ids or addresses meanwhile: nothing of this one is.
-        raise ApiError(
-            409, "conflict", "a concurrent change collided; send the batch again"
-        ) from None
+    async with ctx.services.db.session() as db:
+        out = await repo.provision(db, batch)
+        if out.changed:
+            await audit(
+                db, actor_id=None, action="api.provision", target=f"api_key:{key.id}",
+                detail={"key": key.name, **{k: vars(c) for k, c in out.counts.items()}},
+                ip=ctx.ip,
+            )
     hub = ctx.services.hub
     if hub is not None and out.changed_users:
         await hub.membership_changed(out.changed_users)

@@ -7,8 +7,8 @@ learning groups get the suite's own ``external_id``, unique per kind (a unique
 index added without rebuilding the tables: rebuilding ``users`` on SQLite would
 cascade through every table that references it).
 
-Revision ID: 0010_server_api
-Revises: 0009_invitation_offers
+Revision ID: 0011_server_api
+Revises: 0010_password_reset_links
 Create Date: 2026-12-04 18:25:04.010406
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 import storage.models.base
 
-revision = "0010_server_api"
-down_revision = "0009_invitation_offers"
+revision = "0011_server_api"
+down_revision = "0010_password_reset_links"
 branch_labels = None
 depends_on = None
 

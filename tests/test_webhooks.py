@@ -214,6 +214,32 @@ async def test_an_account_deleted_is_told_with_its_external_id(
         await admin.aclose()
 
 
+async def test_an_event_changed_is_told(db_url: str, tmp_path: Path) -> None:
+    async with Receiver() as rx, Stack(db_url, tmp_path / "var", **FAST) as stack:
+        _, admin_cookie = await stack.world.user("Ada", admin=True)
+        olga, olga_cookie = await stack.world.user("Olga")
+        ev = await stack.world.event((olga, Role.ORGANISER))
+        admin, ho = http(stack.port, admin_cookie), http(stack.port, olga_cookie)
+        _, secret = await _subscribe(admin, rx.url, "event.changed")
+        async with stack.world.db.session() as db:
+            from storage.models import Event
+
+            event = await db.get(Event, ev)
+            assert event is not None
+            event.external_id = f"course-{ev}"
+        r = await ho.post(f"/api/events/{ev}/changes", json={"location": "Room 9"})
+        assert r.status_code == 201, r.text
+        (hit,) = await rx.wait(1)
+        payload = check_signature(hit, secret)
+        assert payload["type"] == "event.changed"
+        data = payload["data"]
+        assert data["channel"] == f"event:{ev}:news" and data["type"] == "event_changed"
+        assert data["external_event_id"] == f"course-{ev}"
+        assert "Room 9" in json.dumps(data["body"]["changes"])
+        await admin.aclose()
+        await ho.aclose()
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_two_workers_never_claim_the_same_delivery(db_url: str) -> None:
     from storage.repo import api_keys, webhooks

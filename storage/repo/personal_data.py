@@ -51,6 +51,7 @@ def profile_json(user: User, *, has_photo: bool) -> dict[str, Any]:
         "has_photo": has_photo,
         "phone": user.phone,
         "organisation": user.organisation,
+        "external_id": user.external_id,  # the suite's id of the person (docs/integration.md)
         "wants_information_mail": user.wants_information_mail,
         "is_admin": user.is_admin,
         "is_dpo": user.is_dpo,

@@ -170,6 +170,10 @@ async def claim(
 ) -> list[Claimed]:
     """Lease up to ``limit`` due webhook deliveries for ``owner``; commit right after."""
     now = now or utcnow()
+    # A read first: an idle poll must not take SQLite's write lock (an UPDATE does, even
+    # one that matches nothing) from the chat writer every second.
+    if (await db.execute(select(NotifyOutbox.id).where(*_due(now)).limit(1))).first() is None:
+        return []
     candidates = (
         select(NotifyOutbox.id)
         .where(*_due(now))

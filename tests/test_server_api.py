@@ -183,3 +183,37 @@ async def test_history_and_presence_are_paged(db_url: str, tmp_path: Path) -> No
             assert r.status_code == 404
         for c in clients:
             await c.close()
+
+
+def test_the_apikey_command(tmp_path: Path) -> None:
+    """create prints the key once; list never shows it; revoke refuses it; bad input is one
+    line and exit status 1."""
+    import asyncio
+
+    from storage.db import Database
+    from storage.repo.api_keys import authenticate
+    from tests.cli_helpers import classhub
+
+    made = classhub("apikey", "create", "lms", "--scopes", "provision,read", var_dir=tmp_path)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.split()[-1]
+    assert token.startswith("chk_")
+    listed = classhub("apikey", "list", var_dir=tmp_path)
+    assert "lms" in listed.stdout and "provision,read" in listed.stdout
+    assert token not in listed.stdout and "active" in listed.stdout
+    assert classhub("apikey", "create", "lms", "--scopes", "read", var_dir=tmp_path).returncode == 1
+    bad = classhub("apikey", "create", "x", "--scopes", "admin", var_dir=tmp_path)
+    assert bad.returncode == 1 and "scopes must be some of" in bad.stdout
+
+    async def live() -> bool:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'classhub.db'}")
+        try:
+            async with db.session() as s:
+                return await authenticate(s, token) is not None
+        finally:
+            await db.close()
+
+    assert asyncio.run(live())
+    assert classhub("apikey", "revoke", "lms", var_dir=tmp_path).returncode == 0
+    assert not asyncio.run(live())
+    assert "revoked" in classhub("apikey", "list", var_dir=tmp_path).stdout

@@ -233,6 +233,7 @@ def test_note_with_a_photo(
                     window.seenNotes.push([li.textContent, Boolean(li.querySelector('img'))]); })
                 .observe(document.querySelector('.board'), { childList: true, subtree: true }); }"""
         )
+        tab.page.get_by_role("button", name="+ note in Unsorted", exact=True).click()
         tab.page.get_by_label("New note").fill("Photo of the whiteboard")
         tab.page.get_by_label("Photo (optional)").set_input_files(str(photo))
         tab.page.get_by_role("button", name="Post note").click()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.board_ui import write_note
 from tests.browser_harness import (  # noqa: F401 - fixtures
     LIVE_MS,
     Server,
@@ -69,13 +70,11 @@ def test_two_participants_and_a_trainer_chat_and_note_live(
         for tab in (ada, grace, tina):
             tab.page.get_by_role("link", name="Pinboard").click()
             expect(tab.page.get_by_role("heading", name="Pinboard")).to_be_visible()
-        ada.page.get_by_label("New note").fill("Ada's idea: more coffee breaks")
-        ada.page.get_by_role("button", name="Post note").click()
+        write_note(ada.page, "Ada's idea: more coffee breaks")
         for tab in (grace, tina):
             expect(note(tab.page, "more coffee breaks")).to_have_count(1, timeout=LIVE_MS)
         # A draft stays private until released.
-        grace.page.get_by_label("New note").fill("Grace's draft about slides")
-        grace.page.get_by_role("button", name="Save as draft").click()
+        write_note(grace.page, "Grace's draft about slides", draft=True)
         expect(note(grace.page, "draft about slides")).to_contain_text("draft (only you see it)")
         grace.page.get_by_role("button", name=re.compile(r"^Vote \(0\)")).first.click()
         tina.page.get_by_role("button", name=re.compile(r"^Vote")).first.click()
@@ -93,6 +92,7 @@ def test_two_participants_and_a_trainer_chat_and_note_live(
             "Agreed, every hour", timeout=LIVE_MS
         )
         # A trainer adds a section; Ada drags her note into it.
+        tina.page.get_by_role("button", name="+ section").click()
         tina.page.get_by_label("New section").fill("Ideas")
         tina.page.get_by_role("button", name="Add section").click()
         section = ada.page.locator(
@@ -125,8 +125,7 @@ def test_note_taken_offline_and_reinstated(
     try:
         for tab in (ada, grace, tina):
             expect(tab.page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
-        ada.page.get_by_label("New note").fill("An off-topic remark")
-        ada.page.get_by_role("button", name="Post note").click()
+        write_note(ada.page, "An off-topic remark")
         expect(note(grace.page, "off-topic remark")).to_have_count(1, timeout=LIVE_MS)
         row = tina.page.locator("tr", has_text="off-topic remark")
         expect(row).to_have_count(1, timeout=LIVE_MS)
@@ -210,8 +209,7 @@ def test_learning_group_chat_and_board(
             )
             shot(ada.page, "room-groups")
             ada.page.get_by_role("link", name="Group pinboard").click()
-            ada.page.get_by_label("New note").fill("Team A notes here")
-            ada.page.get_by_role("button", name="Post note").click()
+            write_note(ada.page, "Team A notes here")
             tina.page.get_by_role("link", name="Group pinboard").click()
             expect(note(tina.page, "Team A notes here")).to_have_count(1, timeout=LIVE_MS)
             assert ada.errors == [] and tina.errors == []
@@ -234,8 +232,7 @@ def test_premoderation_queue(
         tina.page.get_by_label("Pre-moderation: released notes wait for approval").check()
         expect(tina.page.locator("#toast")).to_contain_text("Pre-moderation on", timeout=LIVE_MS)
         ada.page.reload()
-        ada.page.get_by_label("New note").fill("Please approve me")
-        ada.page.get_by_role("button", name="Post note").click()
+        write_note(ada.page, "Please approve me")
         expect(note(ada.page, "Please approve me")).to_contain_text(
             "waiting for approval", timeout=LIVE_MS
         )
@@ -270,8 +267,7 @@ def test_counts_and_tags_read_right(server: Server, browser: Any) -> None:
     pia = open_as(browser, server, people["pia"], f"/events/{event_id}/board")
     olga = open_as(browser, server, people["olga"], f"/events/{event_id}/organiser/edit")
     try:
-        pia.page.get_by_label("New note").fill("The only note")
-        pia.page.get_by_role("button", name="Post note").click()
+        write_note(pia.page, "The only note")
         expect(note(pia.page, "The only note")).to_have_count(1, timeout=LIVE_MS)
         expect(pia.page.locator(".pinboard [role=status]")).to_have_text("1 note")
         olga.page.get_by_role("button", name="Cancel the event").click()
@@ -306,8 +302,7 @@ def test_author_page_asks_for_no_deleted_note(server: Server, browser: Any) -> N
         "response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None
     )
     try:
-        pia.page.get_by_label("New note").fill("Off topic, to be deleted")
-        pia.page.get_by_role("button", name="Post note").click()
+        write_note(pia.page, "Off topic, to be deleted")
         row = tina.page.locator("tr", has_text="Off topic, to be deleted")
         expect(row).to_have_count(1, timeout=LIVE_MS)
         row.get_by_role("button", name=re.compile("^Delete")).click()

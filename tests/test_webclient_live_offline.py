@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.board_ui import write_note
 from tests.browser_harness import (  # noqa: F401 - fixtures
     LIVE_MS,
     Server,
@@ -38,8 +39,7 @@ def test_offline_note_and_message_are_sent_once_on_reconnect(
         page.evaluate("navigator.serviceWorker.ready.then(() => true)")
         page.context.set_offline(True)
         expect(page.locator("#conn")).to_have_text("offline", timeout=LIVE_MS)
-        page.get_by_label("New note").fill("Written in the train tunnel")
-        page.get_by_role("button", name="Post note").click()
+        write_note(page, "Written in the train tunnel")
         expect(page.locator(".unsent")).to_contain_text("Written in the train tunnel")
         # The last seen content stays readable offline, after a reload too.
         page.reload()
@@ -103,8 +103,7 @@ def test_a_note_whose_answer_was_lost_is_replayed_with_its_client_id_and_stored_
         expect(page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
         expect(grace.page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
         page.route("**/api/pinboard/boards/*/notes", lose_the_first_answer)
-        page.get_by_label("New note").fill("Answer lost on the way back")
-        page.get_by_role("button", name="Post note").click()
+        write_note(page, "Answer lost on the way back")
         expect(page.locator(".unsent")).to_contain_text(
             "Answer lost on the way back", timeout=LIVE_MS
         )
@@ -160,12 +159,13 @@ def test_the_next_person_on_a_shared_device_gets_nothing_of_the_previous_ones(
     page = ada.page
     try:
         expect(page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
-        expect(page.get_by_label("New note")).to_be_visible(timeout=LIVE_MS)
+        expect(page.get_by_role("button", name="+ note in Unsorted")).to_be_visible(
+            timeout=LIVE_MS
+        )
         page.evaluate("navigator.serviceWorker.ready.then(() => true)")
         page.context.set_offline(True)
         expect(page.locator("#conn")).to_have_text("offline", timeout=LIVE_MS)
-        page.get_by_label("New note").fill(f"{marker} note")
-        page.get_by_role("button", name="Post note").click()
+        write_note(page, f"{marker} note")
         expect(page.locator(".unsent")).to_contain_text(f"{marker} note")
         page.get_by_role("link", name="Chat").click()
         page.get_by_label("Message to everyone").fill(f"{marker} chat")
@@ -227,8 +227,7 @@ def test_a_note_the_server_could_not_take_is_sent_again_while_online(
     try:
         expect(page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
         page.route("**/api/pinboard/boards/*/notes", busy_once)
-        page.get_by_label("New note").fill("Sent again after a busy moment")
-        page.get_by_role("button", name="Post note").click()
+        write_note(page, "Sent again after a busy moment")
         expect(page.locator("#toast")).to_contain_text("sent again in a moment")
         assert len(refused) == 1
         # Without a reconnect it reaches the board, on both pages, once.
@@ -246,11 +245,12 @@ def test_a_note_the_server_could_not_take_is_sent_again_while_online(
 def test_live_updates_keep_the_focused_button_and_the_half_written_note(
     server: Server, browser: Any, event: tuple[int, dict[str, Any]]
 ) -> None:
-    """Grace is mid-way through a note (text typed, a section chosen) with the keyboard on the
-    Vote button of Ada's note when Ada's vote on that very note and a new note of hers arrive
-    live: the board changes in place (keyed by note id), so the same button element keeps the
-    focus under its new label, the note is the same element, and the composer keeps its text
-    and section. Enter then votes from where she was."""
+    """Grace is mid-way through a note (text typed and a colour chosen, in a section's composer)
+    with the keyboard on the Vote button of Ada's note when Ada's vote on that very note and a
+    new note of hers arrive live: the board changes in place (keyed by note id), so the same
+    button element keeps the focus under its new label, the note is the same element, and the
+    composer keeps its text, colour and section (renamed meanwhile). Enter then votes from
+    where she was."""
     from playwright.sync_api import expect
 
     event_id, people = event
@@ -262,18 +262,17 @@ def test_live_updates_keep_the_focused_button_and_the_half_written_note(
     try:
         for tab in (ada, grace, tina):
             expect(tab.page.locator("#conn")).to_have_text("live", timeout=LIVE_MS)
+        tina.page.get_by_role("button", name="+ section").click()
         tina.page.get_by_label("New section").fill(f"Later {tag}")
         tina.page.get_by_role("button", name="Add section").click()
-        ada.page.get_by_label("New note").fill(f"Keep the focus {tag}")
-        ada.page.get_by_role("button", name="Post note").click()
+        write_note(ada.page, f"Keep the focus {tag}")
         theirs = note(grace.page, f"Keep the focus {tag}")
         expect(theirs).to_have_count(1, timeout=LIVE_MS)
         page = grace.page
-        section = page.get_by_label("Section", exact=True)
-        expect(section.locator("option", has_text=f"Later {tag}")).to_have_count(1, timeout=LIVE_MS)
+        page.get_by_role("button", name=f"+ note in Later {tag}", exact=True).click()
         page.get_by_label("New note").fill(f"Half-written {tag}")
-        section.select_option(label=f"Later {tag}")
-        chosen = section.input_value()
+        colour = page.get_by_label("Colour", exact=True)
+        colour.select_option("blue")
         theirs.get_by_role("button", name=re.compile(r"^Vote \(0\)")).focus()
         # Mark the elements themselves: a rebuilt element would not carry the mark.
         page.evaluate(
@@ -286,14 +285,14 @@ def test_live_updates_keep_the_focused_button_and_the_half_written_note(
         note(ada.page, f"Keep the focus {tag}").get_by_role(
             "button", name=re.compile(r"^Vote \(0\)")
         ).click()
-        ada.page.get_by_label("New note").fill(f"Arrives meanwhile {tag}")
-        ada.page.get_by_role("button", name="Post note").click()
+        write_note(ada.page, f"Arrives meanwhile {tag}")
         tina.page.get_by_role("button", name=f"Rename section Later {tag}").click()
         tina.page.get_by_role("dialog").get_by_label("Title").fill(f"Soon {tag}")
         tina.page.get_by_role("dialog").get_by_role("button", name="Rename").click()
         expect(theirs).to_contain_text("1 vote", timeout=LIVE_MS)
         expect(note(page, f"Arrives meanwhile {tag}")).to_have_count(1, timeout=LIVE_MS)
-        expect(section.locator("option", has_text=f"Soon {tag}")).to_have_count(1, timeout=LIVE_MS)
+        soon = page.get_by_role("region", name=f"Section Soon {tag}")
+        expect(soon.get_by_label("New note")).to_have_count(1, timeout=LIVE_MS)
 
         kept = page.evaluate(
             """(text) => { const el = document.activeElement;
@@ -306,7 +305,7 @@ def test_live_updates_keep_the_focused_button_and_the_half_written_note(
         assert kept[0] == "vote" and kept[1].startswith("Vote (1)"), kept
         assert kept[2:] == ["note", "composer"], kept
         expect(page.get_by_label("New note")).to_have_value(f"Half-written {tag}")
-        assert section.input_value() == chosen
+        assert colour.input_value() == "blue"
         # The keyboard carries on from the same button.
         page.keyboard.press("Enter")
         expect(note(ada.page, f"Keep the focus {tag}")).to_contain_text("2 votes", timeout=LIVE_MS)

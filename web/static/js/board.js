@@ -52,29 +52,64 @@ export async function createBoard(event, members, { groupId = null } = {}) {
     actions,
     unsent: [],
     get stale() { return stale; },
-    ids: { text: `${prefix}-note`, colour: `${prefix}-colour`, section: `${prefix}-section`, photo: `${prefix}-photo`, newSection: `${prefix}-new-section` },
+    ids: { text: `${prefix}-note`, colour: `${prefix}-colour`, photo: `${prefix}-photo`, newSection: `${prefix}-new-section` },
+    composing: null, // the section whose composer is open ('unsorted' or its id), or null
+    addingSection: false,
+    mayWriteIn: (s) => !s || (s.admin_locked ? Boolean(session.me.is_admin) : !s.locked || state.moderator),
     onCompose,
     onAddSection,
+    openComposer,
+    closeComposer,
+    toggleSectionForm,
   };
+
+  // Opening and closing draw at once (not in the next microtask) so focus can move to
+  // what was just drawn: the composer's text, or back to the "+ note" that opened it.
+  const drawNow = () => { if (!disposed) render(pinboardView(view), root); };
+  const focus = (selector) => { const el = root.querySelector(selector); if (el) el.focus(); };
+
+  function openComposer(key) {
+    view.composing = key;
+    drawNow();
+    focus(`#${view.ids.text}`);
+  }
+
+  function closeComposer() {
+    const key = view.composing;
+    view.composing = null;
+    drawNow();
+    if (key !== null) focus(`button[data-add-note="${key}"]`);
+  }
+
+  function toggleSectionForm() {
+    view.addingSection = !view.addingSection;
+    drawNow();
+    focus(view.addingSection ? `#${view.ids.newSection}` : 'button.add-section');
+  }
 
   async function onCompose(ev) {
     ev.preventDefault();
     const form = ev.currentTarget;
-    const { note, colour, section, photo } = form.elements;
+    const { note, colour, photo } = form.elements;
     const release = (ev.submitter ? ev.submitter.value : 'post') !== 'draft';
-    const body = { text: note.value.trim(), colour: colour.value, section_id: section.value ? Number(section.value) : null, release };
+    const key = view.composing;
+    const body = { text: note.value.trim(), colour: colour.value, section_id: typeof key === 'number' ? key : null, release };
     if (!body.text) return;
     const file = photo.files && photo.files[0];
     await actions.postNote(body, file, () => {
       note.value = '';
       photo.value = '';
+      if (view.composing === key) closeComposer();
     });
   }
 
   async function onAddSection(ev) {
     ev.preventDefault();
     const input = ev.currentTarget.elements['section-title'];
-    if (await actions.addSection(input.value)) input.value = '';
+    if (await actions.addSection(input.value)) {
+      input.value = '';
+      toggleSectionForm();
+    }
   }
 
   async function drawUnsent() {

@@ -72,6 +72,12 @@ export class BoardState {
     const note = (id) => this.notes.get(id);
     switch (e.type) {
       case 'note.published':
+        this.upsert(b.note);
+        // A reinstated note was dropped from this board when it went offline (or was never
+        // here): the event carries what every reader sees, not its replies or this viewer's
+        // vote. Fetching it again brings both, so its Vote/Unvote says the truth.
+        if (b.via === 'reinstate') return { changed: true, refetch: b.note.id };
+        break;
       case 'note.edited':
         this.upsert(b.note);
         break;

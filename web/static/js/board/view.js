@@ -12,7 +12,11 @@ import { repeat } from '../../vendor/lit-html/directives/repeat.js';
 import { fmtClock } from '../dom.js';
 import { COLOURS } from './state.js';
 
-// v: { state, actions, ids, unsent, stale, onCompose, onAddSection }
+// v: { state, actions, ids, unsent, stale, composing, addingSection, mayWriteIn,
+//      onCompose, onAddSection, openComposer, closeComposer, toggleSectionForm }
+// The board comes first: a one-line head, then the sections. Writing a note is a "+ note"
+// in each section that opens the composer in place; a moderator's "+ section" opens the
+// section form in the head.
 export function pinboardView(v) {
   const { state } = v;
   const count = state.notes.size;
@@ -20,39 +24,54 @@ export function pinboardView(v) {
   const sections = state.sortedSections();
   const columns = [null].concat(sections);
   return html`
-    <h2>Pinboard</h2>
-    <p class="muted" role="status">${status}</p>
-    ${state.viewer.may_post ? composerView(v, sections) : nothing}
+    <div class="board-head">
+      <h2>Pinboard</h2>
+      <p class="muted" role="status">${status}</p>
+      ${state.moderator ? html`<button type="button" class="add-section" aria-expanded=${v.addingSection ? 'true' : 'false'}
+        @click=${v.toggleSectionForm}>+ section</button>` : nothing}
+    </div>
+    ${state.moderator && v.addingSection ? newSectionView(v) : nothing}
     <div class="unsent">${unsentView(v.unsent)}</div>
-    <div class="row">${state.moderator ? newSectionView(v) : nothing}</div>
     <div class="board">${repeat(columns, (s) => (s ? s.id : 'unsorted'), (s) => sectionView(v, s))}</div>`;
 }
 
-function composerView(v, sections) {
+function composerView(v, title) {
   const id = v.ids;
   return html`
-    <form class="card composer-note" aria-label="Write a note" @submit=${v.onCompose}>
+    <form class="card composer-note" aria-label=${`Write a note in ${title}`} @submit=${v.onCompose}
+      @keydown=${composerKeys(v)}>
       <div class="field"><label for=${id.text}>New note</label><textarea id=${id.text} name="note" rows="3" required maxlength="2000"></textarea></div>
       <div class="row">
         <div class="field"><label for=${id.colour}>Colour</label><select id=${id.colour} name="colour">
           ${COLOURS.map((c) => html`<option value=${c}>${c}</option>`)}
-        </select></div>
-        <div class="field"><label for=${id.section}>Section</label><select id=${id.section} name="section">
-          <option value="">Unsorted</option>
-          ${repeat(sections, (s) => s.id, (s) => html`<option value=${String(s.id)}>${s.title}</option>`)}
         </select></div>
         <div class="field"><label for=${id.photo}>Photo (optional)</label><input id=${id.photo} type="file" name="photo" accept="image/png,image/jpeg,image/webp"></div>
       </div>
       <div class="row">
         <button type="submit" class="primary" value="post">Post note</button>
         <button type="submit" value="draft">Save as draft</button>
+        <button type="button" @click=${v.closeComposer}>Cancel</button>
       </div>
     </form>`;
 }
 
+// Escape closes the composer (focus goes back to its "+ note"); Ctrl/Cmd+Enter posts.
+function composerKeys(v) {
+  return (ev) => {
+    if (ev.key === 'Escape') {
+      ev.preventDefault();
+      v.closeComposer();
+    } else if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
+      ev.preventDefault();
+      ev.currentTarget.requestSubmit(ev.currentTarget.querySelector('button[value="post"]'));
+    }
+  };
+}
+
 function newSectionView(v) {
   return html`
-    <form class="row" @submit=${v.onAddSection}>
+    <form class="row new-section" @submit=${v.onAddSection}
+      @keydown=${(ev) => { if (ev.key === 'Escape') { ev.preventDefault(); v.toggleSectionForm(); } }}>
       <div class="field"><label for=${v.ids.newSection}>New section</label><input id=${v.ids.newSection} name="section-title" maxlength="120" required></div>
       <button type="submit">Add section</button>
     </form>`;
@@ -71,6 +90,7 @@ function unsentView(items) {
 function sectionView(v, section) {
   const { state, actions } = v;
   const id = section ? section.id : null;
+  const key = id ?? 'unsorted';
   const title = section ? section.title : 'Unsorted';
   const notes = state.notesIn(id);
   const tags = section ? `${section.locked ? ' (locked)' : ''}${section.admin_locked ? ' (read-only)' : ''}` : '';
@@ -78,10 +98,18 @@ function sectionView(v, section) {
     <section class="section" data-section-id=${id ?? ''} aria-label=${`Section ${title}`}
       @dragover=${dragOver} @dragleave=${dragLeave} @drop=${(ev) => drop(ev, id, actions)}>
       <h2><span>${title}${tags}</span><span class="muted">${String(notes.length)}</span></h2>
+      ${state.viewer.may_post && v.mayWriteIn(section) ? addNoteView(v, key, title) : nothing}
       ${state.moderator && section ? html`<div class="row">${repeat(actions.forSection(section), (a) => a.key, (a) => html`
         <button type="button" class=${a.cls || nothing} aria-label=${a.label} @click=${a.run}>${a.text}</button>`)}</div>` : nothing}
       <ol class="notes">${repeat(notes, (n) => n.id, (n) => noteView(v, n))}</ol>
     </section>`;
+}
+
+// "+ note", or the composer in its place while this section's note is being written.
+function addNoteView(v, key, title) {
+  if (v.composing === key) return composerView(v, title);
+  return html`<button type="button" class="add-note" data-add-note=${key} aria-expanded="false"
+    @click=${() => v.openComposer(key)}>+ note<span class="sr"> in ${title}</span></button>`;
 }
 
 function noteView(v, n) {

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Row, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ActivityEntry, AuditEntry
+from storage.models import ActivityEntry, AuditEntry, User
 from storage.repo import paging
 
 AUDIT = AuditEntry.__table__.c
@@ -81,13 +81,29 @@ def activity_json(row: Row[Any]) -> dict[str, Any]:
     }
 
 
+async def _with_names(
+    db: AsyncSession, items: list[dict[str, Any]], id_key: str, name_key: str
+) -> list[dict[str, Any]]:
+    """Add each row's person's current display name (None: no person, or erased) for the
+    screen; one query a page. Exports keep the ids only, as stored."""
+    ids = {i[id_key] for i in items if i[id_key] is not None}
+    names: dict[int, str] = {}
+    if ids:
+        rows = await db.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
+        names = {uid: name for uid, name in rows}
+    for item in items:
+        item[name_key] = names.get(item[id_key]) if item[id_key] is not None else None
+    return items
+
+
 async def audit_page(
     db: AsyncSession, f: AuditFilter, *, before_id: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
-    return await paging.page(
+    items, nxt = await paging.page(
         db, select(*AUDIT), AUDIT.id, f.conditions(),
         before_id=before_id, limit=limit, shape=audit_json,
     )
+    return await _with_names(db, items, "actor_id", "actor_name"), nxt
 
 
 def audit_stream(db: AsyncSession, f: AuditFilter) -> AsyncIterator[dict[str, Any]]:
@@ -97,10 +113,11 @@ def audit_stream(db: AsyncSession, f: AuditFilter) -> AsyncIterator[dict[str, An
 async def activity_page(
     db: AsyncSession, f: ActivityFilter, *, before_id: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
-    return await paging.page(
+    items, nxt = await paging.page(
         db, select(*ACTIVITY), ACTIVITY.id, f.conditions(),
         before_id=before_id, limit=limit, shape=activity_json,
     )
+    return await _with_names(db, items, "user_id", "user_name"), nxt
 
 
 async def prune_activity(db: AsyncSession, older_than: dt.datetime) -> int:

@@ -3,6 +3,7 @@
 import { h, replace, field, ask, toast, fmtTime, showInfo } from '../dom.js';
 import * as api from '../api.js';
 import { session } from '../session.js';
+import { authorOf, personOf, logLine, fields } from '../logtext.js';
 
 const TABS = [['messages', 'Message log'], ['audit', 'Audit log'], ['activity', 'Activity log'], ['users', 'Users'], ['api', 'Server API']];
 
@@ -51,17 +52,19 @@ function filterForm(fields, submitLabel, onSubmit) {
   return { form, inputs, values };
 }
 
-// Short identifiers read best whole (a cell may otherwise break "message" into "mess age").
+// Short identifiers read best whole (a cell may otherwise break "message" into "mess age");
+// free text may break a long unbroken run anywhere; everything else breaks between words.
 const TOKENS = new Set(['channel', 'type', 'action']);
+const LONG = new Set(['text', 'reason', 'detail', 'target']);
+const cellClass = (key) => (TOKENS.has(key) ? 'token' : LONG.has(key) ? 'long' : null);
 
 function table(columns, rows, empty = 'Nothing found.') {
   if (!rows.length) return h('p', { class: 'muted' }, empty);
   return h('div', { class: 'table-wrap' }, h('table', {},
     h('thead', {}, h('tr', {}, columns.map(([, label]) => h('th', { scope: 'col' }, label)))),
-    h('tbody', {}, rows.map((row) => h('tr', {}, columns.map(([key, , fmt]) => h('td', { class: TOKENS.has(key) ? 'token' : null }, fmt ? fmt(row[key], row) : (row[key] ?? ''))))))));
+    h('tbody', {}, rows.map((row) => h('tr', {}, columns.map(([key, , fmt]) => h('td', { class: cellClass(key) }, fmt ? fmt(row[key], row) : (row[key] ?? ''))))))));
 }
 
-const json = (v) => (v && typeof v === 'object' ? JSON.stringify(v) : v ?? '');
 const readsDms = (q) => q.include_dms === 'true' || (q.channel || '').startsWith('dm:');
 
 async function askReason(what) {
@@ -118,9 +121,9 @@ async function messagesTab(box) {
     const rows = table([
       ['created_at', 'Time', fmtTime],
       ['channel', 'Channel'],
-      ['author_name', 'Author', (v, r) => v || (r.author_id ? `#${r.author_id}` : '—')],
+      ['author_name', 'Author', (v, r) => authorOf(r)],
       ['type', 'Type'],
-      ['text', 'Text', (v, r) => (v ?? json(r.body))],
+      ['text', 'Text', (v, r) => logLine(r)],
       ['id', 'History', (v, r) => h('button', { type: 'button', 'aria-label': `Open event ${v}`, onclick: () => openOne(r) }, r.history && r.history.length ? `Open (${r.history.length})` : 'Open')],
     ], page.items);
     const more = page.next_before ? h('button', { type: 'button', onclick: () => search(q, page.next_before) }, 'Older results') : null;
@@ -139,9 +142,9 @@ async function messagesTab(box) {
     }
     try {
       const one = await api.get(`/api/admin/messages/${row.id}`, reason ? { reason } : undefined);
-      const lines = [`${one.channel} #${one.seq} · ${one.type} · ${one.author_name || 'former participant'} · ${fmtTime(one.created_at)}`,
-        `Text: ${one.text ?? json(one.body)}`]
-        .concat((one.history || []).map((hst) => `${hst.type || ''} ${fmtTime(hst.created_at || hst.at)}: ${hst.text ?? json(hst.body ?? hst)}`));
+      const lines = [`${one.channel} #${one.seq} · ${one.type} · ${authorOf(one)} · ${fmtTime(one.created_at)}`,
+        `Text: ${logLine(one)}`]
+        .concat((one.history || []).map((hst) => `${hst.type || ''} ${fmtTime(hst.created_at || hst.at)} · ${authorOf(hst)}: ${logLine(hst)}`));
       await showInfo(`Event ${one.id}`, lines);
     } catch (err) {
       toast(err.message, 'error');
@@ -324,7 +327,7 @@ export async function render(main, params) {
         { name: 'since', label: 'From', type: 'datetime-local' },
         { name: 'until', label: 'Until', type: 'datetime-local' },
       ],
-      columns: [['at', 'Time', fmtTime], ['actor_id', 'Actor'], ['action', 'Action'], ['target', 'Target'], ['reason', 'Reason'], ['detail', 'Detail', json], ['ip', 'IP']],
+      columns: [['at', 'Time', fmtTime], ['actor_id', 'Actor', (v, r) => personOf(r.actor_name, v)], ['action', 'Action'], ['target', 'Target'], ['reason', 'Reason'], ['detail', 'Detail', fields], ['ip', 'IP']],
     });
   } else if (tab === 'activity') {
     await logTab(box, {
@@ -338,7 +341,7 @@ export async function render(main, params) {
         { name: 'since', label: 'From', type: 'datetime-local' },
         { name: 'until', label: 'Until', type: 'datetime-local' },
       ],
-      columns: [['at', 'Time', fmtTime], ['user_id', 'User'], ['action', 'Action'], ['target', 'Target'], ['ip', 'IP']],
+      columns: [['at', 'Time', fmtTime], ['user_id', 'User', (v, r) => personOf(r.user_name, v, '—')], ['action', 'Action'], ['target', 'Target'], ['ip', 'IP']],
     });
   } else if (tab === 'users') await usersTab(box);
   else if (tab === 'api') await (await import('./admin_api.js')).renderApiTab(box);

@@ -206,9 +206,10 @@ def test_no_main_screen_is_wider_than_a_phone(
         signed_out = browser.new_context(viewport=PHONE)
         try:
             out = signed_out.new_page()
-            out.goto(f"{server.url}/signin")
-            expect(out.get_by_label("Email")).to_be_visible()
-            _assert_fits(out, "/signin")
+            for path in ("/signin", "/forgot-password"):
+                out.goto(f"{server.url}{path}")
+                expect(out.get_by_label("Email")).to_be_visible()
+                _assert_fits(out, path)
         finally:
             signed_out.close()
         assert tina.errors == [] and root.errors == []

@@ -199,7 +199,8 @@ def test_no_main_screen_is_wider_than_a_phone(
             page.goto(f"{server.url}{path}")
             expect(page.locator("main h1")).to_be_visible(timeout=LIVE_MS)
             _assert_fits(page, path)
-        for path in ("/admin", "/admin/audit", "/admin/activity", "/admin/users"):
+        admin_screens = ("/admin", "/admin/audit", "/admin/activity", "/admin/users")
+        for path in (*admin_screens, "/manage", "/manage/new", f"/manage/{event_id}"):
             root.page.goto(f"{server.url}{path}")
             expect(root.page.locator("main h1")).to_be_visible(timeout=LIVE_MS)
             _assert_fits(root.page, path)

@@ -32,6 +32,7 @@ from storage.models.pinboard import (
     Vote,
 )
 from storage.models.privacy import ProfilePhoto
+from storage.models.room import HeldMessage, HeldStatus, RemovedMessage, RoomMute, RoomSettings
 
 __all__ = [
     "ActivityEntry",
@@ -52,6 +53,8 @@ __all__ = [
     "EventChangeSeen",
     "EventStatus",
     "GroupMember",
+    "HeldMessage",
+    "HeldStatus",
     "Invitation",
     "LearningGroup",
     "LoginFailure",
@@ -64,8 +67,11 @@ __all__ = [
     "NoteState",
     "OutboxStatus",
     "ProfilePhoto",
+    "RemovedMessage",
     "Reply",
     "Role",
+    "RoomMute",
+    "RoomSettings",
     "User",
     "UserStatus",
     "Vote",

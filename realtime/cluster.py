@@ -25,6 +25,7 @@ from realtime.control import CONTROL, ControlTopic
 from realtime.fanout import Fanout
 from realtime.metrics import HubStats
 from realtime.protocol.codec import WireEvent
+from realtime.room_rules import RoomRules
 from realtime.roster import Roster
 from realtime.tasks import Tasks
 from storage.account_changes import AccountChanges
@@ -67,7 +68,7 @@ def unpack_events(data: bytes) -> list[WireEvent]:
 class Cluster:
     def __init__(
         self, broker: Broker, control: ControlTopic, stats: HubStats, fanout: Fanout,
-        roster: Roster, access: Access, clients: Clients, tasks: Tasks,
+        roster: Roster, access: Access, clients: Clients, tasks: Tasks, rules: RoomRules,
     ) -> None:
         self.broker = broker
         self.control = control
@@ -78,6 +79,7 @@ class Cluster:
         self.access = access
         self.clients = clients
         self.tasks = tasks
+        self.rules = rules
         self._inbound: list[WireEvent] = []
         self._inbound_handle: asyncio.Handle | None = None
         self._outgoing: list[WireEvent] = []  # fanned out here, still to go to the broker
@@ -162,6 +164,7 @@ class Cluster:
     async def after_reconnect(self) -> None:
         log.info("broker reconnected: filling %d channels from the store", len(self.fanout.feeds))
         self.access.accounts_changed_elsewhere(AccountChanges(everything=True))
+        self.rules.invalidate_all()  # a room_changed message may have been lost
         await self.fanout.fill_all()
         await self.control.send({"op": "presence_sync"})
         self.roster.announce(full=True)
@@ -179,7 +182,10 @@ class Cluster:
             self.clients.disconnect_user(int(msg["user_id"]), str(msg.get("reason", "")))
         elif op == "accounts_changed":
             self.access.accounts_changed_elsewhere(_account_changes(msg))
+        elif op == "room_changed":
+            self.rules.invalidate(int(msg["event_id"]))
         elif op == "membership_changed":
+            self.rules.invalidate_all()
             ids = [int(u) for u in msg["user_ids"]]
             self.tasks.spawn(self.access.recheck_users(ids), "membership-recheck")
         elif op == "presence":

@@ -33,6 +33,7 @@ from realtime.names import Names
 from realtime.protocol.codec import Codec, WireEvent
 from realtime.protocol.errors import CloseCode
 from realtime.publish_limits import RateLimits
+from realtime.room_rules import RoomRules
 from realtime.roster import Roster
 from realtime.session import SeenCallback, Session
 from realtime.tasks import Tasks
@@ -73,9 +74,10 @@ class Hub:
             settings, self.stats, self.fanout, self.roster, self.limits, self.node
         )
         self.access = Access(db, self.clients, self.fanout, self.tasks)
+        self.rules = RoomRules(db, self.broker, self.broadcast)
         self.cluster = Cluster(
             self.broker, self.control, self.stats, self.fanout, self.roster, self.access,
-            self.clients, self.tasks,
+            self.clients, self.tasks, self.rules,
         )
         self.housekeeping = Housekeeping(
             settings, self.clients, self.roster, self.fanout, self.access
@@ -191,8 +193,14 @@ class Hub:
             {"op": "disconnect_user", "user_id": user_id, "reason": reason[:100]}
         )
 
+    async def room_changed(self, event_id: int) -> None:
+        """The event's room controls changed (realtime/room_rules.py): here and everywhere."""
+        self.rules.invalidate(event_id)
+        await self.control.send({"op": "room_changed", "event_id": event_id})
+
     async def membership_changed(self, user_ids: Iterable[int]) -> None:
         ids = sorted(set(user_ids))
+        self.rules.invalidate_all()  # who is a trainer of a room may have changed
         await self.access.recheck_users(ids)
         await self.control.send({"op": "membership_changed", "user_ids": ids})
 
@@ -245,6 +253,7 @@ class Hub:
         session = Session(
             conn, settings=s, db=self.db, stats=self.stats, fanout=self.fanout, roster=self.roster,
             limits=self.rate_limits, writer=self.writer, names=self.names, seen=self._seen,
+            rules=self.rules,
         )
         try:
             if not await clients.admit(conn):

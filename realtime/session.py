@@ -27,6 +27,7 @@ from realtime.protocol import frames as F
 from realtime.protocol.codec import WireEvent
 from realtime.protocol.errors import CloseCode, ProtocolError
 from realtime.publish_limits import RateLimits
+from realtime.room_rules import RoomRules
 from realtime.roster import Roster
 from storage import authz, channels, event_types
 from storage.batch_writer import BatchWriter
@@ -53,7 +54,8 @@ StoreRead = tuple[int, list[StoredEvent]] | None
 
 class Session:
     __slots__ = (
-        "conn", "db", "fanout", "limits", "names", "roster", "seen", "settings", "stats", "writer",
+        "conn", "db", "fanout", "limits", "names", "roster", "rules", "seen", "settings", "stats",
+        "writer",
     )
 
     def __init__(
@@ -69,6 +71,7 @@ class Session:
         writer: BatchWriter[WriteItem, StoredEvent],
         names: Names,
         seen: list[SeenCallback],
+        rules: RoomRules,
     ) -> None:
         self.conn = conn
         self.settings = settings
@@ -80,6 +83,7 @@ class Session:
         self.writer = writer
         self.names = names
         self.seen = seen
+        self.rules = rules
 
     def hello(self, node: str, heartbeat_secs: float) -> None:
         s, user = self.settings, self.conn.user
@@ -196,6 +200,16 @@ class Session:
                 request_id=req.id, channel=channel, retry_after=wait,
             )
         rid = req.id
+        # The room's controls (realtime/room_rules.py): cached, no query per post.
+        try:
+            held = await self.rules.check(conn.user_id, ref, rid, req.ref, req.body)
+        except ProtocolError as exc:  # muted, frozen, slow_mode
+            stats.publish(exc.code)
+            raise
+        if held is not None:
+            stats.publish("held")
+            conn.push({"type": "held", "id": rid, "channel": channel, "held_id": held.held_id})
+            return
 
         def done(result: StoredEvent | StoreUnavailable) -> None:
             if isinstance(result, StoreUnavailable):

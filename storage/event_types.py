@@ -14,6 +14,10 @@ from typing import Final
 MESSAGE: Final = "message"
 MESSAGE_EDITED: Final = "message.edited"
 MESSAGE_DELETED: Final = "message.deleted"
+MESSAGE_REMOVED: Final = "message.removed"
+MESSAGE_RESTORED: Final = "message.restored"
+# An event's chat ``event:<id>:chat``: the trainers' room controls (storage/repo/room_controls.py).
+ROOM_UPDATED: Final = "room.updated"
 # Personal channel ``user:<id>``.
 DM_RECEIVED: Final = "dm.received"
 MAIL_PROGRESS: Final = "mail_progress"
@@ -23,6 +27,11 @@ NOTE_TAKEN_OFFLINE: Final = "note.taken_offline"
 NOTE_REINSTATED: Final = "note.reinstated"
 NOTE_APPROVED: Final = "note.approved"
 NOTE_DELETED_BY_MODERATOR: Final = "note.deleted_by_moderator"
+CHAT_REMOVED: Final = "chat.removed"
+CHAT_MUTED: Final = "chat.muted"
+CHAT_UNMUTED: Final = "chat.unmuted"
+CHAT_REJECTED: Final = "chat.rejected"
+ROOM_HELD: Final = "room.held"
 # An event's news channel ``event:<id>:news``.
 EVENT_CHANGED: Final = "event_changed"
 EVENT_CANCELLED: Final = "event_cancelled"
@@ -53,6 +62,9 @@ CATALOGUE: Final[dict[str, str]] = {
         "the server re-renders the message `ref` (an author erased: `former_participant`)"
     ),
     MESSAGE_DELETED: "the server removed the message `ref` (`reason`)",
+    MESSAGE_REMOVED: "a trainer removed the message `ref` (`reason`); its text is gone",
+    MESSAGE_RESTORED: "a trainer restored the removed message `ref` (`body`: its text again)",
+    ROOM_UPDATED: "the room's settings changed (`room`: `slow_secs`, `frozen`, `announcement`)",
     DM_RECEIVED: (
         "a direct message to this person: `channel`, `from` (sender id), `ref` the message"
     ),
@@ -63,6 +75,11 @@ CATALOGUE: Final[dict[str, str]] = {
     NOTE_REINSTATED: "the person's offline note is back on the board",
     NOTE_APPROVED: "the person's queued note was approved and is on the board",
     NOTE_DELETED_BY_MODERATOR: "a trainer deleted the person's note (`reason`)",
+    CHAT_REMOVED: "a trainer removed the person's message (`channel`, `ref`, `reason`)",
+    CHAT_MUTED: "a trainer muted the person in an event (`event_id`, `until`)",
+    CHAT_UNMUTED: "the person may post in the event again (`event_id`)",
+    CHAT_REJECTED: "a trainer rejected the person's held post (`channel`, `held_id`)",
+    ROOM_HELD: "to the event's trainers: a post waits in the review queue (`event_id`, `held_id`)",
     EVENT_CHANGED: "the event's time, place or description changed (`changes`, `ack`)",
     EVENT_CANCELLED: "the event is cancelled (`ack`)",
     BOARD_UPDATED: "the board's settings changed (`board.premoderation`)",

@@ -277,7 +277,7 @@ class HubClient:
         await self.send({"type": "publish", "id": cid, "channel": channel, "body": {"text": text}})
         while True:
             frame = await self.recv()
-            if frame["type"] in ("ack", "error") and frame.get("id") == cid:
+            if frame["type"] in ("ack", "error", "held") and frame.get("id") == cid:
                 return frame
 
     async def wait_events(

@@ -15,6 +15,7 @@ class ProtocolError(Exception):
         request_id: str | None = None,
         channel: str | None = None,
         retry_after: float | None = None,
+        extra: dict[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -22,6 +23,7 @@ class ProtocolError(Exception):
         self.request_id = request_id
         self.channel = channel
         self.retry_after = retry_after
+        self.extra = extra  # further documented fields of the error (``until`` of ``muted``)
 
     def frame(self) -> dict[str, object]:
         out: dict[str, object] = {"type": "error", "code": self.code, "message": self.message}
@@ -31,6 +33,8 @@ class ProtocolError(Exception):
             out["channel"] = self.channel
         if self.retry_after is not None:
             out["retry_after"] = round(self.retry_after, 3)
+        if self.extra:
+            out.update({k: v for k, v in self.extra.items() if k not in out})
         return out
 
 

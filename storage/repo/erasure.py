@@ -8,6 +8,8 @@ module), so that every caller of :func:`erase_user` (the person, an admin,
 ``classhub maintenance``) erases all of it. The order, all in the caller's
 transaction:
 
+0. ``room_held.erase_room_data``: their held posts, room mutes, and the kept originals
+   of their messages a trainer removed;
 1. ``erasure_events.erase_events``: the person's channel events (chains kept as
    tombstones), the ``dm.received`` notices of their direct messages, their
    personal channel ``user:<id>``;
@@ -51,6 +53,7 @@ from storage.repo.erasure_events import erase_events, remove_contributions
 from storage.repo.erasure_mail import erase_mail
 from storage.repo.erasure_pinboard import erase_pinboard
 from storage.repo.notify_outbox import enqueue_payload
+from storage.repo.room_held import erase_room_data
 from storage.webhooks import ACCOUNT_DELETED
 
 FORMER = "former participant"
@@ -76,6 +79,8 @@ async def erase_user(db: AsyncSession, user_id: int, *, erase_content: bool) -> 
     user = await db.get(User, user_id)
     if user is None:
         return report
+    # 0. room controls (before step 1 unlinks their events from them)
+    report.rows.update(await erase_room_data(db, user_id))
     # 1. channel events
     deleted, tombstones, personal, notices = await erase_events(
         db, user_id, erase_content=erase_content

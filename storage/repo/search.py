@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.errors import DomainError
 from storage.models import ChannelEvent, LearningGroup, User
 from storage.repo import paging
+from storage.repo.room_controls import originals_of
 
 WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_WORDS = 16
@@ -168,9 +169,13 @@ async def history_of(db: AsyncSession, ids: Sequence[int]) -> dict[int, list[dic
 
 
 async def _with_history(db: AsyncSession, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    history = await history_of(db, [h["id"] for h in hits])
+    ids = [h["id"] for h in hits]
+    history = await history_of(db, ids)
+    removed = await originals_of(db, ids)  # what a trainer's removal hid from the room
     for h in hits:
         h["history"] = history[h["id"]]
+        if h["id"] in removed:
+            h["removed"] = removed[h["id"]]
     return hits
 
 

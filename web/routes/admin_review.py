@@ -94,6 +94,9 @@ class HitOut(BaseModel):
     body: dict[str, Any]
     created_at: str
     history: list[dict[str, Any]]
+    removed: dict[str, Any] | None = Field(
+        None, description="a trainer removed it: the original `body`, `reason`, by whom, when"
+    )
 
 
 class SearchOut(BaseModel):

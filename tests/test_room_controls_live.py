@@ -244,3 +244,27 @@ async def test_only_the_events_trainers_control_its_room(db_url: str, tmp_path: 
                                  json={"user_id": p, "minutes": 0})).status_code == 422
             assert (await h.patch(f"/api/events/{ev}/room", json={"slow": 1})).status_code == 422
         await pc.close()
+
+
+async def test_mute_and_freeze_reach_the_events_board(db_url: str, tmp_path: Path) -> None:
+    async with Stack(db_url, tmp_path) as st:
+        t, ct = await st.world.user("Tina")
+        p, cp = await st.world.user("Pat")
+        ev = await st.world.event((t, Role.TRAINER), (p, Role.PARTICIPANT))
+        async with http(st.port, ct) as trainer, http(st.port, cp) as pat:
+            board = (await pat.get(f"/api/pinboard/events/{ev}/board")).json()["board"]["id"]
+            note = {"text": "an idea", "release": True}
+            first = await pat.post(f"/api/pinboard/boards/{board}/notes", json=note)
+            assert first.status_code == 201, first.text
+            await trainer.post(f"/api/events/{ev}/room/mutes", json={"user_id": p, "minutes": 5})
+            refused = await pat.post(f"/api/pinboard/boards/{board}/notes", json=note)
+            assert (refused.status_code, refused.json()["error"]["code"]) == (403, "muted")
+            reply = await pat.post(f"/api/pinboard/notes/{first.json()['id']}/replies",
+                                   json={"text": "me too"})
+            assert (reply.status_code, reply.json()["error"]["code"]) == (403, "muted")
+            await trainer.delete(f"/api/events/{ev}/room/mutes/{p}")
+            await trainer.patch(f"/api/events/{ev}/room", json={"frozen": True})
+            refused = await pat.post(f"/api/pinboard/boards/{board}/notes", json=note)
+            assert (refused.status_code, refused.json()["error"]["code"]) == (403, "frozen")
+            ok = await trainer.post(f"/api/pinboard/boards/{board}/notes", json=note)
+            assert ok.status_code == 201

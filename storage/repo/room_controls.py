@@ -237,6 +237,21 @@ async def my_mute(db: AsyncSession, event_id: int, user_id: int) -> dt.datetime 
     return row.until if row is not None and row.until > utcnow() else None
 
 
+async def check_board_post(db: AsyncSession, user_id: int, event_id: int, *, staff: bool) -> None:
+    """Mute and freeze reach the event's boards too: a note or reply by a muted person, or
+    by any participant while the room is frozen, is refused (403 ``muted``/``frozen``)."""
+    if staff:
+        return
+    row = await db.get(RoomSettings, event_id)
+    if row is not None and row.frozen:
+        raise DomainError("frozen", "the room is frozen: only trainers may post now", status=403)
+    until = await my_mute(db, event_id, user_id)
+    if until is not None:
+        raise DomainError(
+            "muted", f"a trainer muted you until {until.isoformat()}", status=403
+        )
+
+
 async def _room_message(db: AsyncSession, event_id: int, message_id: int) -> ChannelEvent:
     """A chat message of the event's room (its chat or a group's), or 404."""
     row = await db.get(ChannelEvent, message_id)

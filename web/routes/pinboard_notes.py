@@ -16,6 +16,7 @@ from storage.repo import pinboard as repo
 from storage.repo.pinboard import BoardTx
 from storage.repo.pinboard_read import notes_as_seen
 from storage.repo.pinboard_views import iso, public_note, reply_view
+from storage.repo.room_controls import check_board_post
 from web.api import API, Ctx
 from web.routes.pinboard import TAGS, board_tx
 
@@ -95,6 +96,9 @@ async def create_note(ctx: Ctx) -> JSONResponse:
     body = ctx.body_as(NoteIn)
     async with board_tx(ctx) as tx:
         acc = await repo.board_by_id(tx.db, ctx.me, ctx.path_int("board_id"))
+        await check_board_post(
+            tx.db, ctx.me.id, acc.board.event_id, staff=acc.viewer.is_moderator
+        )
         note, new = await repo.create_note(
             tx, acc, text=body.text, colour=body.colour, section_id=body.section_id,
             release=body.release, client_id=body.client_id,
@@ -229,6 +233,9 @@ async def add_reply(ctx: Ctx) -> JSONResponse:
     body = ctx.body_as(ReplyIn)
     async with board_tx(ctx) as tx:
         note, acc = await repo.note_for(tx.db, ctx.me, ctx.path_int("note_id"), lock=True)
+        await check_board_post(
+            tx.db, ctx.me.id, acc.board.event_id, staff=acc.viewer.is_moderator
+        )
         reply, new = await repo.add_reply(
             tx, acc, note, body.text, body.parent_id, client_id=body.client_id
         )

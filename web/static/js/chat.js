@@ -6,8 +6,12 @@ import { outboxAll } from './store.js';
 // What a chat event looks like on screen. The server's changes of a message are later
 // events in the same log that refer to it (ref): message.edited re-renders it (an erased
 // author: former_participant, with the text only when it was blanked), message.deleted
-// removes it. Event types: storage/event_types.py, docs/protocol.md.
+// removes it; a trainer's removal (room controls) leaves the placeholder in the message's
+// own body (body.removed, also in replays) and message.removed; message.restored undoes it.
+// Event types: storage/event_types.py, docs/protocol.md.
 const MESSAGE_TYPES = new Set(['message']);
+
+export const removedText = (reason) => `removed by a trainer: ${reason || ''}`;
 
 export function textOf(body) {
   if (body == null) return '';
@@ -15,9 +19,11 @@ export function textOf(body) {
   return body.text ?? body.body ?? '';
 }
 
-export function createChat(channel, { label = 'Message', names = new Map(), placeholder = '', readOnly = '' } = {}) {
+export function createChat(channel, { label = 'Message', names = new Map(), placeholder = '', readOnly = '', decorate = null, onEvent = null } = {}) {
   // names: user id -> display name, for events whose author carries no name.
   // readOnly: a notice shown instead of the composer, for someone who may read only.
+  // decorate(li, event): adds to a shown message (a trainer's menu, room_controls.js);
+  // onEvent(event): sees every other event of the channel (room.updated).
   const rt = session.rt;
   const list = h('ol', { class: 'messages', role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation' });
   const input = h('textarea', { name: 'text', rows: 2, required: true, maxlength: 4000, placeholder });
@@ -49,11 +55,18 @@ export function createChat(channel, { label = 'Message', names = new Map(), plac
       h('span', { class: 'text' }, textOf(event.body)),
       ' ',
       h('time', { class: 'at', datetime: event.time || '' }, fmtClock(event.time)));
+      const removed = event.body && event.body.removed;
+      if (removed) {
+        li.classList.add('removed');
+        li.querySelector('.text').textContent = removedText(removed.reason);
+      }
+      if (decorate) decorate(li, event);
       byId.set(event.id, li);
       list.append(li);
       scroll();
       return;
     }
+    if (onEvent) onEvent(event);
     const target = event.ref != null ? byId.get(event.ref) : null;
     if (!target) return;
     const body = event.body || {};
@@ -66,6 +79,12 @@ export function createChat(channel, { label = 'Message', names = new Map(), plac
     } else if (event.type === 'message.deleted') {
       target.classList.add('removed');
       target.querySelector('.text').textContent = body.reason ? `removed: ${body.reason}` : 'removed';
+    } else if (event.type === 'message.removed') {
+      target.classList.add('removed');
+      target.querySelector('.text').textContent = removedText(body.reason);
+    } else if (event.type === 'message.restored') {
+      target.classList.remove('removed');
+      target.querySelector('.text').textContent = textOf(body.body);
     }
   }
 
@@ -88,6 +107,16 @@ export function createChat(channel, { label = 'Message', names = new Map(), plac
 
   const onFlush = (info) => {
     if (disposed) return;
+    if (info && info.held && info.frame.channel === channel) {
+      // Held by the word list: shown to its author only, until a trainer decides.
+      const li = list.querySelector(`li[data-client-id="${CSS.escape(info.held)}"]`);
+      if (li) {
+        li.classList.replace('pending', 'held');
+        li.removeAttribute('data-client-id');
+        li.querySelector('.state').textContent = 'held for review';
+        return;
+      }
+    }
     if (info && info.acked && info.frame.channel === channel) {
       // The ack comes before the event: the pending line becomes the message.
       const li = list.querySelector(`li[data-client-id="${CSS.escape(info.acked)}"]`);

@@ -113,6 +113,11 @@ const NOTICES = {
   'note.queued': () => 'Your note waits for a trainer\'s approval.',
   'note.deleted_by_moderator': (b) => `A trainer deleted your note${b.reason ? `: ${b.reason}` : '.'}`,
   'note.revised': () => 'The author revised a note you took offline.',
+  'chat.removed': (b) => `A trainer removed your message: ${b.reason || ''}`,
+  'chat.muted': (b) => `A trainer muted you until ${fmtTime(b.until)}.`,
+  'chat.unmuted': () => 'You may post again.',
+  'chat.rejected': () => 'A trainer did not approve your held message.',
+  'room.held': () => 'A message waits for your review.',
 };
 
 // The toast for a personal notice; mail progress and the like update their screens silently.

@@ -246,6 +246,11 @@ export class Realtime {
       case 'ack':
         this.acked(frame);
         break;
+      case 'held':
+        // Answered too: the post waits for a trainer's review (room controls), not stored in
+        // the channel; the same id again would get the same answer.
+        this.acked(frame);
+        break;
       case 'error':
         this.failed(frame);
         break;
@@ -300,7 +305,8 @@ export class Realtime {
       this.pending.delete(cid);
       p.resolve(frame);
     }
-    for (const l of this.flushListeners) l({ acked: cid, frame });
+    const kind = frame.type === 'held' ? 'held' : 'acked';
+    for (const l of this.flushListeners) l({ [kind]: cid, frame });
   }
 
   failed(frame) {

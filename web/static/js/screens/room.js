@@ -4,6 +4,7 @@ import * as api from '../api.js';
 import { session } from '../session.js';
 import { createChat } from '../chat.js';
 import { describeNews, isNewsChange } from '../news.js';
+import { createRoomControls } from '../room_controls.js';
 
 const RANK = { participant: 1, trainer: 2, organiser: 3 };
 export const atLeast = (role, wanted) => (RANK[role] || 0) >= RANK[wanted];
@@ -164,9 +165,10 @@ async function groupsTab(event, members, query, disposers) {
     disposers.push(board.dispose);
     return box;
   }
-  const chat = createChat(`group:${group.id}`, { label: `Message to ${group.name}`, readOnly: reviewing(event) ? REVIEW_NOTICE : '', names: new Map(members.map((m) => [m.user_id, m.display_name])) });
-  box.append(chat.el);
-  disposers.push(chat.dispose);
+  const controls = await createRoomControls(event.id);
+  const chat = createChat(`group:${group.id}`, { label: `Message to ${group.name}`, readOnly: reviewing(event) ? REVIEW_NOTICE : '', names: new Map(members.map((m) => [m.user_id, m.display_name])), decorate: controls.decorate });
+  box.append(controls.el, chat.el);
+  disposers.push(chat.dispose, controls.dispose);
   await chat.start();
   return box;
 }
@@ -215,9 +217,10 @@ export async function render(main, params, query) {
   disposers.push(presenceSub.unsubscribe);
 
   if (tab === 'chat') {
-    const chat = createChat(`event:${id}:chat`, { label: 'Message to everyone', readOnly: reviewing(event) ? REVIEW_NOTICE : '', names: new Map(members.map((m) => [m.user_id, m.display_name])) });
-    content.append(h('h2', {}, 'Chat'), chat.el);
-    disposers.push(chat.dispose);
+    const controls = await createRoomControls(id);
+    const chat = createChat(`event:${id}:chat`, { label: 'Message to everyone', readOnly: reviewing(event) ? REVIEW_NOTICE : '', names: new Map(members.map((m) => [m.user_id, m.display_name])), decorate: controls.decorate, onEvent: controls.onEvent });
+    content.append(h('h2', {}, 'Chat'), controls.el, chat.el);
+    disposers.push(chat.dispose, controls.dispose);
     await chat.start();
   } else if (tab === 'board') {
     const { createBoard } = await import('../board.js');

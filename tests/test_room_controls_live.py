@@ -121,6 +121,10 @@ async def test_mute_slow_mode_and_freeze_refuse_posts_without_a_query_each(
         assert "words" not in me or me["words"] is None
         assert (await h.post(f"/api/events/{ev}/room/mutes",
                              json={"user_id": t, "minutes": 5})).status_code == 400
+        longer = await h.post(f"/api/events/{ev}/room/mutes", json={"user_id": p, "minutes": 60})
+        assert longer.json()["until"] > r.json()["until"]  # a second mute replaces the first
+        staff_view = (await h.get(f"/api/events/{ev}/room")).json()
+        assert staff_view["mutes"] == [{"user_id": p, "until": longer.json()["until"]}]
         assert (await h.delete(f"/api/events/{ev}/room/mutes/{p}")).status_code == 200
         await frame_where(pc, of_type("chat.unmuted"))
         assert (await pc.publish(chat, "thanks"))["type"] == "ack"

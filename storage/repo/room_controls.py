@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import event_types
@@ -143,12 +145,17 @@ async def update_settings(
     db: AsyncSession, event_id: int, actor: User, change: SettingsChange, *, ip: str = ""
 ) -> tuple[RoomSettings, StoredEvent]:
     """Apply ``change`` (None fields stay), audited; the ``room.updated`` event to broadcast."""
-    row = await db.get(RoomSettings, event_id)
+    # Two trainers' first changes at once: one inserts the row, the other finds it.
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await db.execute(
+        insert(RoomSettings)
+        .values(event_id=event_id, slow_secs=0, frozen=False, words=[], announcement="",
+                updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["event_id"])
+    )
+    row = await db.get(RoomSettings, event_id, with_for_update=True)
     if row is None:
-        row = RoomSettings(
-            event_id=event_id, slow_secs=0, frozen=False, words=[], announcement=""
-        )
-        db.add(row)
+        raise RuntimeError(f"room settings of event {event_id} vanished")
     detail: dict[str, Any] = {}
     if change.slow_secs is not None and change.slow_secs != row.slow_secs:
         detail["slow_secs"] = [row.slow_secs, change.slow_secs]
@@ -189,11 +196,14 @@ async def mute(
     if role is not Role.PARTICIPANT:
         raise DomainError("not_a_participant", "trainers and organisers cannot be muted")
     until = utcnow() + dt.timedelta(minutes=minutes)
-    row = await db.get(RoomMute, (event_id, user_id))
-    if row is None:
-        db.add(RoomMute(event_id=event_id, user_id=user_id, until=until, muted_by=actor.id))
-    else:
-        row.until, row.muted_by = until, actor.id
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(RoomMute).values(
+        event_id=event_id, user_id=user_id, until=until, muted_by=actor.id, created_at=utcnow()
+    )
+    await db.execute(stmt.on_conflict_do_update(
+        index_elements=["event_id", "user_id"],
+        set_={"until": stmt.excluded.until, "muted_by": stmt.excluded.muted_by},
+    ))
     await audit(
         db, actor_id=actor.id, action="room.mute", target=f"user:{user_id}",
         detail={"event_id": event_id, "minutes": minutes, "until": until.isoformat()}, ip=ip,

@@ -8,7 +8,7 @@ member reads the room's public state. Each change is audited in its transaction
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -23,6 +23,7 @@ from web.schemas import Id, OkOut, Strict
 
 TAGS = ("room controls",)
 STAFF_ONLY = {403: "not a trainer or organiser of the event", 404: "no such event"}
+Word = Annotated[str, Field(min_length=1, max_length=repo.MAX_WORD_CHARS)]
 
 
 class RoomBody(Strict):
@@ -30,7 +31,7 @@ class RoomBody(Strict):
         None, ge=0, le=repo.MAX_SLOW_SECS, description="one message per N s per person; 0 off"
     )
     frozen: bool | None = Field(None, description="only trainers may post (chat and board)")
-    words: list[str] | None = Field(
+    words: list[Word] | None = Field(
         None, max_length=repo.MAX_WORDS, description="posts with one of these are held"
     )
     announcement: str | None = Field(
@@ -59,7 +60,7 @@ class RoomOut(BaseModel):
     announcement_at: str | None
     muted_until: str | None = Field(None, description="when my own mute ends")
     staff: bool = Field(description="I control this room")
-    words: list[str] | None = Field(None, description="staff only")
+    words: list[Word] | None = Field(None, description="staff only")
     mutes: list[dict[str, Any]] | None = Field(None, description="staff only")
 
 

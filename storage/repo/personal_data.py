@@ -26,6 +26,7 @@ from storage.models import (
 )
 from storage.repo.erasure_pinboard import pinboard_data
 from storage.repo.mail_data import changes_seen, mails_received
+from storage.repo.room_held import my_room_data
 
 REACTION_MARKERS = ("reaction", "vote", "like")
 NOTE_PREFIXES = ("note.",)
@@ -178,6 +179,7 @@ async def collect(db: AsyncSession, user_id: int) -> dict[str, Any]:
             )
         ).scalars()
     ]
+    out["room_controls"] = await my_room_data(db, user_id)
     for name, collector in EXTRA_SECTIONS.items():
         extra = await collector(db, user_id)
         if name in out and isinstance(out[name], list):

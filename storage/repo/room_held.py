@@ -118,3 +118,33 @@ async def erase_room_data(db: AsyncSession, user_id: int) -> dict[str, int]:
         result = await db.execute(stmt)
         counts[name] = int(getattr(result, "rowcount", 0) or 0)
     return counts
+
+
+async def my_room_data(db: AsyncSession, user_id: int) -> dict[str, Any]:
+    """The person's own data of room controls, for access and export (personal_data.py):
+    their held posts, their mutes, and the original text of their messages a trainer removed."""
+    held = (
+        await db.execute(
+            select(HeldMessage).where(HeldMessage.author_id == user_id).order_by(HeldMessage.id)
+        )
+    ).scalars()
+    mutes = (
+        await db.execute(select(RoomMute).where(RoomMute.user_id == user_id))
+    ).scalars()
+    removed = (
+        await db.execute(
+            select(RemovedMessage)
+            .join(ChannelEvent, ChannelEvent.id == RemovedMessage.message_id)
+            .where(ChannelEvent.author_id == user_id)
+            .order_by(RemovedMessage.message_id)
+        )
+    ).scalars()
+    return {
+        "held_posts": [held_json(h) for h in held],
+        "mutes": [{"event_id": m.event_id, "until": m.until.isoformat()} for m in mutes],
+        "removed_messages": [
+            {"message_id": r.message_id, "body": r.original, "reason": r.reason,
+             "removed_at": r.removed_at.isoformat()}
+            for r in removed
+        ],
+    }

@@ -48,3 +48,42 @@ async def test_export_and_erasure_cover_room_controls(db_url: str) -> None:
                 assert left == 0, model.__tablename__
     finally:
         await world.close()
+
+
+async def test_retention_takes_held_posts_and_removed_originals_with_the_chat(
+    db_url: str,
+) -> None:
+    import datetime as dt
+
+    from storage.models import Event
+    from storage.repo.retention import RetentionReport, apply_event_retention
+
+    world = World(db_url)
+    try:
+        t, _ = await world.user("Tina")
+        p, _ = await world.user("Pat")
+        ev = await world.event((t, Role.TRAINER), (p, Role.PARTICIPANT))
+        async with world.db.session() as db:
+            trainer = await db.get(User, t)
+            assert trainer is not None
+            [msg] = await channel_log.append(db, [NewEvent(
+                f"event:{ev}:chat", "message", {"text": "old words"}, p, "c-1")])
+            await room_controls.remove_message(db, ev, msg.id, "off topic", trainer)
+            await room_held.hold(
+                db, event_id=ev, channel=f"event:{ev}:chat", author_id=p, client_id="c-2",
+                ref_id=None, body={"text": "darn"}, word="darn", staff=[t],
+            )
+            event = await db.get(Event, ev)
+            assert event is not None
+            event.chat_retention_days = 1
+        async with world.db.session() as db:
+            report = RetentionReport()
+            await apply_event_retention(db, dt.datetime.now(dt.UTC), report)
+        async with world.db.session() as db:
+            for model, column in ((RemovedMessage, RemovedMessage.event_id),
+                                  (HeldMessage, HeldMessage.event_id)):
+                left = (await db.execute(
+                    select(func.count()).select_from(model).where(column == ev))).scalar()
+                assert left == 0, model.__tablename__
+    finally:
+        await world.close()

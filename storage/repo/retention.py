@@ -25,7 +25,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.event_types import DM_RECEIVED
-from storage.models import Attachment, Board, ChannelEvent, Event, LearningGroup, Note
+from storage.models import (
+    Attachment,
+    Board,
+    ChannelEvent,
+    Event,
+    HeldMessage,
+    LearningGroup,
+    Note,
+)
 from storage.repo.log_review import prune_activity
 
 CHUNK = 500
@@ -78,6 +86,11 @@ async def apply_event_retention(
         if _due(ev, ev.chat_retention_days, now):
             chat = [f"event:{ev.id}:chat", f"event:{ev.id}:news"] + [f"group:{g}" for g in groups]
             n = await _delete_channel_events(db, chat)
+            # Held posts are chat not yet in the log: they go with it (removed messages'
+            # kept originals go with their rows: ON DELETE CASCADE).
+            n += (await db.execute(
+                delete(HeldMessage).where(HeldMessage.event_id == ev.id)
+            )).rowcount or 0  # type: ignore[attr-defined]
             report.chat_events += n
             touched += n
         boards = list((await db.execute(select(Board.id).where(Board.event_id == ev.id))).scalars())

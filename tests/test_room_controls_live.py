@@ -272,3 +272,31 @@ async def test_mute_and_freeze_reach_the_events_board(db_url: str, tmp_path: Pat
             assert (refused.status_code, refused.json()["error"]["code"]) == (403, "frozen")
             ok = await trainer.post(f"/api/pinboard/boards/{board}/notes", json=note)
             assert ok.status_code == 201
+
+
+async def test_a_learning_groups_chat_follows_its_events_room(db_url: str, tmp_path: Path) -> None:
+    from storage.repo.groups import add_member, create_group
+
+    async with Stack(db_url, tmp_path) as st:
+        t, ct = await st.world.user("Tina")
+        p, cp = await st.world.user("Pat")
+        ev = await st.world.event((t, Role.TRAINER), (p, Role.PARTICIPANT))
+        async with st.world.db.session() as db:
+            group = await create_group(db, ev, "Team A")
+            await add_member(db, group, p)
+            gid = group.id
+        chat = f"group:{gid}"
+        pc = await HubClient.connect(st.port, cp)
+        await pc.subscribe(chat)
+        ack = await pc.publish(chat, "in the group")
+        async with http(st.port, ct) as h:
+            r = await h.patch(f"/api/events/{ev}/room", json={"frozen": True})
+            assert r.status_code == 200
+            update = event_in(await frame_where(pc, of_type("room.updated")), "room.updated")
+            assert update["channel"] == chat and update["body"]["room"]["frozen"] is True
+            assert (await pc.publish(chat, "hello?"))["code"] == "frozen"
+            r = await h.post(f"/api/events/{ev}/room/messages/{ack['event_id']}/remove",
+                             json={"reason": "not for the group"})
+            assert r.status_code == 200
+            await frame_where(pc, of_type("message.removed", ack["event_id"]))
+        await pc.close()

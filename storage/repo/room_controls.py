@@ -31,6 +31,7 @@ from storage.models import (
     ChannelEvent,
     Enrolment,
     Event,
+    LearningGroup,
     RemovedMessage,
     Role,
     RoomMute,
@@ -143,8 +144,8 @@ class SettingsChange:
 
 async def update_settings(
     db: AsyncSession, event_id: int, actor: User, change: SettingsChange, *, ip: str = ""
-) -> tuple[RoomSettings, StoredEvent]:
-    """Apply ``change`` (None fields stay), audited; the ``room.updated`` event to broadcast."""
+) -> tuple[RoomSettings, list[StoredEvent]]:
+    """Apply ``change`` (None fields stay), audited; the ``room.updated`` events to broadcast."""
     # Two trainers' first changes at once: one inserts the row, the other finds it.
     insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     await db.execute(
@@ -179,10 +180,15 @@ async def update_settings(
         db, actor_id=actor.id, action="room.settings", target=f"event:{event_id}",
         detail=detail, ip=ip,
     )
-    [news] = await channel_log.append(
-        db, [NewEvent(f"event:{event_id}:chat", event_types.ROOM_UPDATED,
-                      {"room": public_state(row)})],
-    )
+    # In the event chat and each group chat of the event: the rooms it applies to.
+    groups = (
+        await db.execute(select(LearningGroup.id).where(LearningGroup.event_id == event_id))
+    ).scalars()
+    body = {"room": public_state(row)}
+    news = await channel_log.append(db, [
+        NewEvent(name, event_types.ROOM_UPDATED, body)
+        for name in [f"event:{event_id}:chat", *(f"group:{g}" for g in sorted(groups))]
+    ])
     return row, news
 
 

@@ -119,7 +119,7 @@ async def change_room(ctx: Ctx) -> dict[str, Any]:
         await repo.require_staff(db, ctx.me, event_id)
         change = repo.SettingsChange(body.slow_secs, body.frozen, body.words, body.announcement)
         _, news = await repo.update_settings(db, event_id, ctx.me, change, ip=ctx.ip)
-    await _after(ctx, event_id, [news], rules=True)
+    await _after(ctx, event_id, news, rules=True)
     return await _room(ctx, event_id)
 
 

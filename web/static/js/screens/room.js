@@ -166,7 +166,7 @@ async function groupsTab(event, members, query, disposers) {
     return box;
   }
   const controls = await createRoomControls(event.id);
-  const chat = createChat(`group:${group.id}`, { label: `Message to ${group.name}`, readOnly: reviewing(event) ? REVIEW_NOTICE : '', names: new Map(members.map((m) => [m.user_id, m.display_name])), decorate: controls.decorate });
+  const chat = createChat(`group:${group.id}`, { label: `Message to ${group.name}`, readOnly: reviewing(event) ? REVIEW_NOTICE : '', names: new Map(members.map((m) => [m.user_id, m.display_name])), decorate: controls.decorate, onEvent: controls.onEvent });
   box.append(controls.el, chat.el);
   disposers.push(chat.dispose, controls.dispose);
   await chat.start();

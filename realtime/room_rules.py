@@ -57,10 +57,13 @@ class Room:
     snapshot: RoomSnapshot
     pattern: re.Pattern[str] | None
     mutes: Mapping[int, dt.datetime]
+    idle: bool  # no control on: the common case, decided without looking further
 
     @classmethod
     def of(cls, snapshot: RoomSnapshot) -> Room:
-        return cls(snapshot, word_pattern(snapshot.words), dict(snapshot.mutes))
+        s = snapshot
+        idle = not (s.frozen or s.slow_secs or s.words or s.mutes)
+        return cls(s, word_pattern(s.words), dict(s.mutes), idle)
 
 
 def word_pattern(words: tuple[str, ...] | list[str]) -> re.Pattern[str] | None:
@@ -149,28 +152,37 @@ class RoomRules:
             self._rooms[event_id] = room
         return room
 
-    async def event_of(self, ref: ChannelRef) -> int | None:
-        name = ref.name
+    async def event_of(self, ref: ChannelRef, name: str) -> int | None:
+        """The event whose room ``ref`` (named ``name``) is in (cached: a group's event
+        never changes)."""
         if name in self._channel_room:
             return self._channel_room[name]
         async with self.db.session() as db:
             event_id = await room_of(db, ref)
         if len(self._channel_room) >= CACHE_MAX:
             self._channel_room.clear()
-        self._channel_room[name] = event_id  # a group's event never changes
+        self._channel_room[name] = event_id
         return event_id
 
     async def check(
-        self, user_id: int, ref: ChannelRef, client_id: str, ref_id: int | None,
+        self, user_id: int, ref: ChannelRef, channel: str, client_id: str, ref_id: int | None,
         body: dict[str, Any],
     ) -> Held | None:
-        """Raise the refusal of this post, hold it for review (``Held``), or None: publish."""
+        """Raise the refusal of this post to ``channel`` (``ref``, parsed), hold it for
+        review (``Held``), or None: publish."""
         if ref.kind not in RULED:
             return None
-        event_id = await self.event_of(ref)
+        # Cached: two dict lookups and nothing awaited (no store access, no Redis).
+        event_id = self._channel_room.get(channel, -1)
+        if event_id == -1:
+            event_id = await self.event_of(ref, channel)
         if event_id is None:
             return None
-        room = await self.room(event_id)
+        room = self._rooms.get(event_id)
+        if room is None:
+            room = await self.room(event_id)
+        if room.idle:
+            return None
         key = (event_id, user_id)
         last = self._last.get(key)
         now = time.monotonic()
@@ -179,7 +191,7 @@ class RoomRules:
         since_last = None if last is None or retry else now - last[0]
         refusal = verdict(room, user_id, now=dt.datetime.now(dt.UTC), since_last=since_last)
         if refusal is not None:
-            raise refusal.error(client_id, ref.name)
+            raise refusal.error(client_id, channel)
         snap = room.snapshot
         if user_id in snap.staff:
             return None
@@ -188,7 +200,7 @@ class RoomRules:
                 raise Refusal(
                     "slow_mode", f"slow mode: one message per {snap.slow_secs} s",
                     retry_after=float(snap.slow_secs),
-                ).error(client_id, ref.name)
+                ).error(client_id, channel)
             if len(self._last) >= CACHE_MAX:
                 self._last.clear()
             self._last[key] = (now, client_id)
@@ -197,7 +209,7 @@ class RoomRules:
             return None
         async with self.db.session() as db:
             held, notices = await room_held.hold(
-                db, event_id=event_id, channel=ref.name, author_id=user_id,
+                db, event_id=event_id, channel=channel, author_id=user_id,
                 client_id=client_id, ref_id=ref_id, body=body, word=word, staff=snap.staff,
             )
             held_id = held.id

@@ -202,7 +202,7 @@ class Session:
         rid = req.id
         # The room's controls (realtime/room_rules.py): cached, no query per post.
         try:
-            held = await self.rules.check(conn.user_id, ref, rid, req.ref, req.body)
+            held = await self.rules.check(conn.user_id, ref, channel, rid, req.ref, req.body)
         except ProtocolError as exc:  # muted, frozen, slow_mode
             stats.publish(exc.code)
             raise

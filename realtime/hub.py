@@ -196,7 +196,12 @@ class Hub:
     async def room_changed(self, event_id: int) -> None:
         """The event's room controls changed (realtime/room_rules.py): here and everywhere."""
         self.rules.invalidate(event_id)
-        await self.control.send({"op": "room_changed", "event_id": event_id})
+        try:
+            await self.control.send({"op": "room_changed", "event_id": event_id})
+        except Exception as exc:  # noqa: BLE001 - committed is committed
+            # The others read the room again after a broker reconnect, or within
+            # ROOM_CACHE_SECS (realtime/room_rules.py).
+            log.warning("room_changed for event %d not sent (%s)", event_id, exc)
 
     async def membership_changed(self, user_ids: Iterable[int]) -> None:
         ids = sorted(set(user_ids))

@@ -31,6 +31,10 @@ from storage.repo.room_controls import RoomSnapshot, load_room, room_of
 # The kinds of channel whose posts the rules apply to (board posts: web/routes).
 RULED = (ChannelKind.CHAT, ChannelKind.GROUP)
 CACHE_MAX = 20_000
+# A cached room is read again after this long even without a ``room_changed`` message:
+# the control topic is Redis pub/sub (at most once), and a message lost without a
+# reconnect (which drops every room) must not leave a mute unenforced for long.
+ROOM_CACHE_SECS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +62,13 @@ class Room:
     pattern: re.Pattern[str] | None
     mutes: Mapping[int, dt.datetime]
     idle: bool  # no control on: the common case, decided without looking further
+    expires: float = float("inf")  # monotonic time to read it again (``ROOM_CACHE_SECS``)
 
     @classmethod
-    def of(cls, snapshot: RoomSnapshot) -> Room:
+    def of(cls, snapshot: RoomSnapshot, expires: float = float("inf")) -> Room:
         s = snapshot
         idle = not (s.frozen or s.slow_secs or s.words or s.mutes)
-        return cls(s, word_pattern(s.words), dict(s.mutes), idle)
+        return cls(s, word_pattern(s.words), dict(s.mutes), idle, expires)
 
 
 def word_pattern(words: tuple[str, ...] | list[str]) -> re.Pattern[str] | None:
@@ -145,7 +150,7 @@ class RoomRules:
         async with self.db.session() as db:
             snapshot = await load_room(db, event_id)
         self.loads += 1
-        room = Room.of(snapshot)
+        room = Room.of(snapshot, time.monotonic() + ROOM_CACHE_SECS)
         if self._generation.get(event_id, 0) == generation:
             if len(self._rooms) >= CACHE_MAX:
                 self._rooms.clear()
@@ -179,13 +184,14 @@ class RoomRules:
         if event_id is None:
             return None
         room = self._rooms.get(event_id)
-        if room is None:
+        now = time.monotonic()
+        if room is None or room.expires < now:
+            self._rooms.pop(event_id, None)
             room = await self.room(event_id)
         if room.idle:
             return None
         key = (event_id, user_id)
         last = self._last.get(key)
-        now = time.monotonic()
         # A retry of the post that passed last (a lost ack) is not a second post.
         retry = last is not None and last[1] == client_id
         since_last = None if last is None or retry else now - last[0]

@@ -217,6 +217,14 @@ async def test_the_word_list_holds_posts_for_the_trainers_queue(
         rejected = event_in(await frame_where(pc, of_type("chat.rejected")), "chat.rejected")
         assert rejected["body"]["held_id"] == other["held_id"]
         assert not [e for e in qc.events[chat] if e["body"] == {"text": "no way!"}]
+        # A rejection is reversible: approved after all, it appears.
+        r = await h.post(f"/api/events/{ev}/room/held/{other['held_id']}", json={"approve": True})
+        assert r.json()["status"] == "approved"
+        await frame_where(qc, lambda f: any(
+            e["type"] == "message" and e["body"] == {"text": "no way!"}
+            for e in f.get("events") or ([f["event"]] if "event" in f else [])))
+        assert (await h.post(f"/api/events/{ev}/room/held/{other['held_id']}",
+                             json={"approve": False})).status_code == 409
         await h.aclose()
         for c in (pc, qc, tc):
             await c.close()

@@ -87,7 +87,11 @@ async def decide(
     row = await db.get(HeldMessage, held_id)
     if row is None or row.event_id != event_id:
         raise NotFound("held post")
-    if row.status != HeldStatus.HELD.value:
+    # A rejection can be reversed (approved later); an approved post is in the log, where
+    # a trainer removes it like any message.
+    if row.status == HeldStatus.APPROVED.value or (
+        row.status == HeldStatus.REJECTED.value and not approve
+    ):
         raise Conflict("already_decided", f"the post was {row.status} before")
     row.status = (HeldStatus.APPROVED if approve else HeldStatus.REJECTED).value
     row.decided_by, row.decided_at = actor.id, utcnow()

@@ -1,6 +1,7 @@
 """Room controls in Chromium: a trainer removes a participant's chat message with a reason and
 mutes them; the participant's client shows the placeholder, the notice and the mute, and
-their next message is refused; the pinned announcement and the held-for-review queue."""
+their next message is refused; the pinned announcement, the held-for-review queue, and a mute
+from the People tab."""
 
 from __future__ import annotations
 
@@ -114,6 +115,12 @@ def test_the_pinned_announcement_and_the_review_queue(
         queued.get_by_role("button", name="Approve").click()
         expect(page.locator("ol.messages li.msg", has_text="the butler did it")).to_have_count(
             1, timeout=LIVE_MS
+        )
+        # From the People tab: a member's mute buttons.
+        page.get_by_role("link", name="People").click()
+        page.get_by_role("button", name="Mute Ana for 5 min").click()
+        expect(ana.page.locator(".room-status")).to_contain_text(
+            "A trainer muted you until", timeout=LIVE_MS
         )
         assert ana.errors == [] and ted.errors == []
     finally:

@@ -10,6 +10,16 @@ import { session } from './session.js';
 const SLOW_CHOICES = [[0, 'off'], [10, '10 s'], [30, '30 s'], [60, '1 min'], [120, '2 min'], [300, '5 min']];
 const MUTE_MINUTES = [5, 15, 60];
 
+// "Mute 5/15/60 min" for one member (the People tab, for the event's trainers).
+export function muteButtons(eventId, member) {
+  return MUTE_MINUTES.map((minutes) => h('button', {
+    type: 'button', class: 'mute-member', 'aria-label': `Mute ${member.display_name} for ${minutes} min`,
+    onclick: () => api.post(`/api/events/${eventId}/room/mutes`, { user_id: member.user_id, minutes })
+      .then(() => toast(`${member.display_name} is muted for ${minutes} min`))
+      .catch((err) => toast(err.message, 'error')),
+  }, `${minutes} min`));
+}
+
 export async function createRoomControls(eventId) {
   const base = `/api/events/${eventId}/room`;
   let room = { slow_secs: 0, frozen: false, announcement: '', muted_until: null, staff: false };

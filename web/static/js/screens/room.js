@@ -4,7 +4,7 @@ import * as api from '../api.js';
 import { session } from '../session.js';
 import { createChat } from '../chat.js';
 import { describeNews, isNewsChange } from '../news.js';
-import { createRoomControls } from '../room_controls.js';
+import { createRoomControls, muteButtons } from '../room_controls.js';
 
 const RANK = { participant: 1, trainer: 2, organiser: 3 };
 export const atLeast = (role, wanted) => (RANK[role] || 0) >= RANK[wanted];
@@ -106,11 +106,13 @@ async function showProfile(member) {
 }
 
 function peopleTab(event, members) {
+  const staff = atLeast(event.my_role, 'trainer') || session.me.is_admin;
   const rows = members.map((m) => h('tr', {},
     h('td', {}, h('button', { type: 'button', class: 'link', 'aria-label': `Profile of ${m.display_name}`, onclick: () => showProfile(m) }, m.display_name)),
     h('td', {}, m.role),
     m.email !== undefined && m.email !== null ? h('td', {}, m.email) : h('td', { class: 'muted' }, '—'),
-    h('td', {}, session.me.id === m.user_id ? '' : h('a', { href: `/dm/${m.user_id}?name=${encodeURIComponent(m.display_name)}` }, 'Message'))));
+    h('td', {}, session.me.id === m.user_id ? '' : h('a', { href: `/dm/${m.user_id}?name=${encodeURIComponent(m.display_name)}` }, 'Message'),
+      staff && m.role === 'participant' ? h('span', { class: 'row' }, ' Mute: ', muteButtons(event.id, m)) : null)));
   return h('section', {},
     h('h2', {}, `Enrolled (${members.length})`),
     h('div', { class: 'table-wrap' }, h('table', {},

@@ -1,7 +1,7 @@
 """Trainers' room controls (issue 17): room settings, mutes, held and removed messages
 
-Revision ID: 0010_room_controls
-Revises: 0009_invitation_offers
+Revision ID: 0011_room_controls
+Revises: 0010_password_reset_links
 Create Date: 2026-12-04 18:30:30.913580
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import storage.models.base
 
-revision = "0010_room_controls"
-down_revision = "0009_invitation_offers"
+revision = "0011_room_controls"
+down_revision = "0010_password_reset_links"
 branch_labels = None
 depends_on = None
 

@@ -1,10 +1,13 @@
-"""The room controls' rules (realtime/room_rules.py) as plain functions of the room's state."""
+"""The room controls' rules (realtime/room_rules.py) as plain functions of the room's state,
+and the per-process cache of that state (one store read per room until dropped or expired)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from realtime.room_rules import Room, matched_word, verdict, word_pattern
+import pytest
+
+from realtime.room_rules import Room, RoomRules, matched_word, verdict, word_pattern
 from storage.repo.room_controls import RoomSnapshot, clean_words
 
 NOW = dt.datetime(2026, 12, 4, 10, 0, tzinfo=dt.UTC)
@@ -70,3 +73,48 @@ def test_words_match_whole_words_and_phrases_in_any_case() -> None:
     assert matched_word(pattern, {"text": 5}) is None
     assert matched_word(pattern, "not a dict") is None
     assert word_pattern([]) is None and matched_word(None, {"text": "darn"}) is None
+
+
+async def test_the_cache_reads_a_room_once_until_dropped_or_expired(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One store read per room; ``invalidate`` (a ``room_changed`` message) and the expiry
+    each cause exactly one more; a mute stored meanwhile is enforced after either."""
+    from realtime import room_rules
+    from realtime.brokers.memory import MemoryBroker
+    from realtime.protocol.errors import ProtocolError
+    from storage.channels import parse_channel
+    from storage.models import Role, RoomMute, utcnow
+    from tests.hub_support import World
+
+    world = World(db_url)
+    try:
+        p, _ = await world.user("Pat")
+        ev = await world.event((p, Role.PARTICIPANT))
+        ref = parse_channel(f"event:{ev}:chat")
+        assert ref is not None
+
+        async def nothing(events: object) -> None:
+            return None
+
+        rules = RoomRules(world.db, MemoryBroker(), nothing)
+        for i in range(3):
+            assert await rules.check(p, ref, ref.name, f"a{i}", None, {"text": "hi"}) is None
+        assert rules.loads == 1
+        async with world.db.session() as db:
+            db.add(RoomMute(event_id=ev, user_id=p, until=utcnow() + dt.timedelta(minutes=5)))
+        # Not told: the cached room still lets the post through.
+        assert await rules.check(p, ref, ref.name, "b", None, {"text": "hi"}) is None
+        rules.invalidate(ev)
+        with pytest.raises(ProtocolError) as refused:
+            await rules.check(p, ref, ref.name, "c", None, {"text": "hi"})
+        assert refused.value.code == "muted" and rules.loads == 2
+        # Expiry: a room older than ROOM_CACHE_SECS is read again.
+        monkeypatch.setattr(room_rules, "ROOM_CACHE_SECS", -1.0)
+        rules.invalidate(ev)
+        for i in range(2):
+            with pytest.raises(ProtocolError):
+                await rules.check(p, ref, ref.name, f"d{i}", None, {"text": "hi"})
+        assert rules.loads == 4
+    finally:
+        await world.close()

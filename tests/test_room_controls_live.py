@@ -202,6 +202,10 @@ async def test_the_word_list_holds_posts_for_the_trainers_queue(
         assert [(x["id"], x["body"], x["word"]) for x in queue] == [
             (held["held_id"], {"text": "Oh DARN it"}, "darn")]
         assert (await http(st.port, cq).get(f"/api/events/{ev}/room/held")).status_code == 403
+        _, cadmin = await st.world.user("Root", admin=True)
+        async with http(st.port, cadmin) as admin:
+            assert len((await admin.get(f"/api/events/{ev}/room/held")).json()["held"]) == 1
+        assert [a["detail"] for a in await _audit(st, "review.held")] == [{}]  # not the trainer's
         r = await h.post(f"/api/events/{ev}/room/held/{held['held_id']}", json={"approve": True})
         assert r.status_code == 200 and r.json()["status"] == "approved"
         shown = await frame_where(qc, lambda f: any(

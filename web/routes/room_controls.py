@@ -18,6 +18,7 @@ from storage.models import Role, RoomSettings
 from storage.repo import room_controls as repo
 from storage.repo import room_held
 from storage.repo.channel_log import StoredEvent
+from storage.repo.logs import audit
 from web.api import API, Ctx
 from web.schemas import Id, OkOut, Strict
 
@@ -189,13 +190,19 @@ async def restore_message(ctx: Ctx) -> dict[str, Any]:
 
 @API.op(
     "GET", "/api/events/{event_id:int}/room/held",
-    summary="Posts held for review by the word list, oldest first (trainers)",
+    summary="Posts held for review by the word list, oldest first (trainers; an admin's "
+    "read is audited)",
     tags=TAGS, errors=STAFF_ONLY,
 )
 async def held_queue(ctx: Ctx) -> dict[str, Any]:
     event_id = ctx.path_int("event_id")
     async with ctx.services.db.session() as db:
         await repo.require_staff(db, ctx.me, event_id)
+        role = await event_role(db, ctx.me.id, event_id)
+        if role is None or ROLE_RANK[role] < ROLE_RANK[Role.TRAINER]:
+            # An admin reading posts nobody but the event's trainers sees: audited.
+            await audit(db, actor_id=ctx.me.id, action="review.held", target=f"event:{event_id}",
+                        ip=ctx.ip)
         return {"held": await room_held.queue(db, event_id)}
 
 

@@ -1,7 +1,7 @@
 """Trainers' room controls (issue 17): room settings, mutes, held and removed messages
 
-Revision ID: 0011_room_controls
-Revises: 0010_password_reset_links
+Revision ID: 0012_room_controls
+Revises: 0011_server_api
 Create Date: 2026-12-04 18:30:30.913580
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import storage.models.base
 
-revision = "0011_room_controls"
-down_revision = "0010_password_reset_links"
+revision = "0012_room_controls"
+down_revision = "0011_server_api"
 branch_labels = None
 depends_on = None
 

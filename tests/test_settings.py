@@ -15,7 +15,10 @@ from storage.settings_parse import Env
 ROOT = Path(__file__).resolve().parent.parent
 SEARCHED = ("storage", "realtime", "web", "loadtest", "scripts", "tests", "docs")
 # Variables named in the tree that classhub itself does not read, and who does.
-READ_ELSEWHERE = {"CLASSHUB_CHROMIUM": "tests/browser_harness.py"}
+READ_ELSEWHERE = {
+    "CLASSHUB_CHROMIUM": "tests/browser_harness.py",
+    "CLASSHUB_DOC_SCREENSHOTS": "tests/test_webclient_manage.py",
+}
 NAME = re.compile(r"\bCLASSHUB_[A-Z][A-Z0-9_]*")
 
 

@@ -52,6 +52,10 @@ NOTE_MOVED: Final = "note.moved"
 REPLY_ADDED: Final = "reply.added"
 REPLY_DELETED: Final = "reply.deleted"
 VOTE_CHANGED: Final = "vote.changed"
+# Activities (polls, quizzes, word clouds), on the same board channels.
+ACTIVITY_CHANGED: Final = "activity.changed"
+ACTIVITY_DELETED: Final = "activity.deleted"
+ACTIVITY_TALLY: Final = "activity.tally"
 # Made up when sending, never stored (any channel).
 ERASED: Final = "erased"
 UNREADABLE: Final = "unreadable"
@@ -98,6 +102,14 @@ CATALOGUE: Final[dict[str, str]] = {
     REPLY_ADDED: "a reply under a note (`reply`)",
     REPLY_DELETED: "a reply's text was removed; it keeps its place (`id`, `note_id`)",
     VOTE_CHANGED: "a note's vote count (`note_id`, `votes`)",
+    ACTIVITY_CHANGED: (
+        "an activity opened, closed, showed or hid its results (`activity`, as the room sees it)"
+    ),
+    ACTIVITY_DELETED: "a trainer deleted an activity (`id`)",
+    ACTIVITY_TALLY: (
+        "an activity's coalesced tally (`activity_id`, `version`, `total`; `counts` or `terms`"
+        " only while its results are shown)"
+    ),
     ERASED: "placeholder for a removed event in a replay or gap fill: no author, body or ref",
     UNREADABLE: "an event whose stored body the encodings cannot carry alike (`reason`)",
 }

@@ -121,13 +121,15 @@ def create_app(settings: Settings | None = None, *, mailer: bool = False) -> Sta
         services = Services(settings=settings, db=db)
         app.state.services = services
         try:
+            from web.activity_live import activity_live
             from web.hub_glue import start_hub
             from web.routes.pinboard_release import release_writer
 
-            # The release writer fans out through the hub: it stops first.
+            # The release and answer writers fan out through the hub: they stop first.
             async with (
                 start_hub(services),
                 release_writer(services),
+                activity_live(services),
                 in_process_mailer(services, mailer),
                 webhook_deliveries(services),
             ):

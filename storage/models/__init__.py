@@ -1,6 +1,7 @@
 """Every model, imported here so ``Base.metadata`` knows all tables (Alembic, tests)."""
 
 from storage.models.accounts import AuthSession, Invitation, LoginFailure, User, UserStatus
+from storage.models.activities import Activity, ActivityAnswer
 from storage.models.base import Base, utcnow
 from storage.models.channels import Channel, ChannelEvent
 from storage.models.events import Enrolment, Event, EventStatus, GroupMember, LearningGroup, Role
@@ -35,6 +36,8 @@ from storage.models.privacy import ProfilePhoto
 from storage.models.room import HeldMessage, HeldStatus, RemovedMessage, RoomMute, RoomSettings
 
 __all__ = [
+    "Activity",
+    "ActivityAnswer",
     "ActivityEntry",
     "ApiKey",
     "Attachment",

@@ -15,6 +15,7 @@ transaction:
    personal channel ``user:<id>``;
 2. ``erasure_pinboard.erase_pinboard``: notes, replies, votes, photos (files
    after commit), and the board events that carried their notes' text;
+   then ``activity_answers.erase_answers``: their poll and word cloud answers;
 3. ``erasure_mail.erase_mail``: addresses and errors of their mail deliveries,
    mail still queued for them, their "seen" marks of event changes;
 4. account rows: sessions, invitations, enrolments, group memberships,
@@ -48,6 +49,7 @@ from storage.models import (
     User,
     UserStatus,
 )
+from storage.repo.activity_answers import erase_answers
 from storage.repo.channel_log import StoredEvent
 from storage.repo.erasure_events import erase_events, remove_contributions
 from storage.repo.erasure_mail import erase_mail
@@ -92,6 +94,7 @@ async def erase_user(db: AsyncSession, user_id: int, *, erase_content: bool) -> 
         db, user_id, erase_content=erase_content
     )
     report.rows.update(pin_counts)
+    report.rows["activity_answers"] = await erase_answers(db, user_id)
     # 3. mail
     report.rows.update(await erase_mail(db, user_id))
     # 4. account rows, 5. the anonymous shell

@@ -24,6 +24,7 @@ from storage.models import (
     ProfilePhoto,
     User,
 )
+from storage.repo.activity_answers import answers_of
 from storage.repo.erasure_pinboard import pinboard_data
 from storage.repo.mail_data import changes_seen, mails_received
 from storage.repo.room_held import my_room_data
@@ -140,6 +141,7 @@ async def collect(db: AsyncSession, user_id: int) -> dict[str, Any]:
     # Votes on notes are reactions too; each entry says what it is.
     out["reactions"] += [{"type": "note.vote", **v} for v in pinboard["votes"]]
     out["photos"] = pinboard["photos"]
+    out["activity_answers"] = await answers_of(db, user_id)  # polls, quizzes, word clouds
     out["notifications"] = [
         event_json(ev)
         for ev in (

@@ -3,6 +3,8 @@
 from web.routes import (  # noqa: F401 - organiser broadcasts, bulk mail
     account_lifecycle,
     accounts,
+    activities,
+    activity_answers,
     admin_logs,
     admin_review,
     api_keys,
@@ -29,6 +31,8 @@ from web.routes import (  # noqa: F401 - organiser broadcasts, bulk mail
 __all__ = [
     "account_lifecycle",
     "accounts",
+    "activities",
+    "activity_answers",
     "admin_logs",
     "admin_review",
     "api_keys",

@@ -47,6 +47,7 @@ EXPORT_FILES = (
     "note_replies",
     "board_events",
     "reactions",
+    "activity_answers",
     "photos",
     "mails_received",
     "notifications",

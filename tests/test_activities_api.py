@@ -192,8 +192,9 @@ async def test_quiz_scores_for_participants_and_trainers(world: World) -> None:
 
 async def test_trainers_only_create_copy_export_and_delete(world: World) -> None:
     w = world
-    assert (await w["p1"].post(f"/api/events/{w.event_id}/activities", json=POLL)).status_code == 403
-    assert (await w["out"].post(f"/api/events/{w.event_id}/activities", json=POLL)).status_code == 404
+    url = f"/api/events/{w.event_id}/activities"
+    assert (await w["p1"].post(url, json=POLL)).status_code == 403
+    assert (await w["out"].post(url, json=POLL)).status_code == 404
     r = await w["tr"].post(f"/api/events/{w.event_id}/activities",
                            json={**POLL, "options": ["only one"]})
     assert r.status_code == 422

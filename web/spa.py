@@ -85,6 +85,7 @@ CLIENT_PREFIXES = (
     "admin",
     "manage",
     "trainer",
+    "present",
     "organiser",
     "dm",
     "offline",

@@ -17,10 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import authz_board
 from storage.activity_core import MAX_OPTION_CHARS, MAX_OPTIONS, MAX_TERM_CHARS, MAX_TITLE_CHARS
 from storage.models import ActivityAnswer
 from storage.repo import activities as repo
 from storage.repo.activity_answers import answer_view, read_tally
+from storage.repo.channel_log import last_seq
+from storage.repo.pinboard_access import event_board_channel, group_board_channel
 from web.activity_live import live
 from web.api import API, Ctx
 from web.routes.pinboard import board_tx
@@ -102,13 +105,20 @@ async def full_view(db: AsyncSession, acc: repo.ActivityAccess, user_id: int) ->
 
 
 @API.op("GET", "/api/events/{event_id:int}/activities", query=ListQuery, tags=TAGS,
-        summary="The event's (or a group's) activities; drafts only to its trainers")
+        summary="The event's (or a group's) activities, drafts only to its trainers, with "
+                "the channel and its last_seq to follow from")
 async def list_activities(ctx: Ctx) -> dict[str, Any]:
     group_id = ctx.query_as(ListQuery).group_id
+    event_id = ctx.path_int("event_id")
+    channel = group_board_channel(group_id) if group_id else event_board_channel(event_id)
     async with ctx.services.db.session() as db:
-        viewer, rows = await repo.list_activities(db, ctx.me, ctx.path_int("event_id"), group_id)
+        # Read before the activities: a change after it is replayed from the channel.
+        seq = await last_seq(db, channel)
+        viewer, rows = await repo.list_activities(db, ctx.me, event_id, group_id)
         items = [await full_view(db, repo.ActivityAccess(a, viewer), ctx.me.id) for a in rows]
-    return {"activities": items}
+    return {"activities": items, "channel": channel, "last_seq": seq,
+            "manages": authz_board.may_moderate_board(viewer),
+            "may_answer": authz_board.may_post_on_board(viewer)}
 
 
 @API.op("POST", "/api/events/{event_id:int}/activities", body=ActivityIn, status=201, tags=TAGS,

@@ -14,6 +14,7 @@ const ROUTES = [
   [/^\/events\/(?<id>\d+)\/organiser\/(?<sub>[a-z]+)$/, () => import('./screens/organiser.js')],
   [/^\/dm\/(?<user>\d+)$/, () => import('./screens/dm.js')],
   [/^\/trainer\/(?<id>\d+)$/, () => import('./screens/moderation.js')],
+  [/^\/present\/(?<id>\d+)$/, () => import('./screens/present.js')],
   [/^\/admin(?:\/(?<tab>[a-z]+))?$/, () => import('./screens/admin.js')],
   [/^\/me$/, () => import('./screens/me.js')],
   [/^\/manage(?:\/(?<new>new))?$/, () => import('./screens/manage.js')],

@@ -1,4 +1,4 @@
-// The event room: header, tabs (chat, board, people, groups, news) and the attendance list.
+// The event room: header, tabs (chat, board, live activities, people, groups, news) and the attendance list.
 import { h, replace, fmtTime, showInfo, toast } from '../dom.js';
 import * as api from '../api.js';
 import { session } from '../session.js';
@@ -33,7 +33,7 @@ export function eventHeader(event, stale) {
 
 export function roomTabs(event, current) {
   const role = event.my_role;
-  const tabs = [['chat', 'Chat'], ['board', 'Pinboard'], ['people', 'People'], ['groups', 'Groups'], ['news', 'News']];
+  const tabs = [['chat', 'Chat'], ['board', 'Pinboard'], ['activities', 'Live'], ['people', 'People'], ['groups', 'Groups'], ['news', 'News']];
   const nav = h('nav', { class: 'tabs', 'aria-label': 'Event sections' });
   for (const [key, label] of tabs) {
     nav.append(h('a', { href: key === 'chat' ? `/events/${event.id}` : `/events/${event.id}/${key}`, 'aria-current': key === current ? 'page' : null }, label));
@@ -229,6 +229,11 @@ export async function render(main, params, query) {
     const board = await createBoard(event, members);
     content.append(board.el);
     disposers.push(board.dispose);
+  } else if (tab === 'activities') {
+    const { createActivities } = await import('../activities.js');
+    const panel = await createActivities(event);
+    content.append(panel.el);
+    disposers.push(panel.dispose);
   } else if (tab === 'people') {
     content.append(peopleTab(event, members));
   } else if (tab === 'groups') {

@@ -72,7 +72,13 @@ function answerView(v, a) {
 
 function myAnswerView(a) {
   const what = a.kind === 'poll' ? a.my_answer.choices.map((i) => a.options[i]).join(', ') : a.my_answer.text;
-  const mark = a.my_answer.correct === true ? ' ✔ correct' : a.my_answer.correct === false ? ' ✘ not correct' : '';
+  // Correct answers reach the room with the results (activity.changed): judge here, live.
+  let right = a.my_answer.correct;
+  if (a.quiz && a.kind === 'poll' && Array.isArray(a.correct) && (a.results_shown || right !== undefined)) {
+    const mine = [...a.my_answer.choices].sort().join();
+    right = mine === [...a.correct].sort().join();
+  }
+  const mark = right === true ? ' ✔ correct' : right === false ? ' ✘ not correct' : '';
   return html`<p class="my-answer">Your answer: <strong>${what}</strong>${mark}</p>`;
 }
 

@@ -26,7 +26,9 @@ Exit status: 0 when every connection came up, every post was acknowledged and no
 or duplicated; 3 otherwise; 1 on errors.
 
 Besides the bot scenarios: `python -m loadtest board-burst --help`, N authors releasing their
-pinboard drafts over HTTP within a second (loadtest/board_burst.py, docs/pinboard.md).
+pinboard drafts over HTTP within a second (loadtest/board_burst.py, docs/pinboard.md), and
+`python -m loadtest poll-burst --help`, N participants answering one poll within a second while
+subscribers follow its coalesced tallies (loadtest/poll_burst.py, docs/performance.md).
 
 Example (server pinned to core 0, generator to core 1):
   taskset -c 0 classhub serve --port 8000 &
@@ -115,6 +117,11 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
         from loadtest.board_burst import main as board_burst_main
 
         return board_burst_main(args_in[1:], prog=f"{prog} board-burst")
+    if args_in[:1] == ["poll-burst"]:
+        # Not a bot scenario: participants answer a poll over HTTP (loadtest/poll_burst.py).
+        from loadtest.poll_burst import main as poll_burst_main
+
+        return poll_burst_main(args_in[1:], prog=f"{prog} poll-burst")
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     args.argv_for_record = [*prog.split(), *(sys.argv[1:] if argv is None else argv)]

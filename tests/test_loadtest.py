@@ -147,3 +147,28 @@ def test_tiny_board_burst_delivers_every_release(
                                "subscribers_with_wrong_notes": 0}
     assert f["last_delivery_after_s"] is not None and f["server_cpu_s"] > 0
     assert "removed 1 events and 15 bot accounts" in run.stderr
+
+
+@pytest.mark.slow
+def test_tiny_poll_burst_counts_every_answer_once(
+    server: tuple[str, int, dict[str, str]], tmp_path: Path
+) -> None:
+    """`poll-burst`: a trainer bot opens a poll, bots answer within the window, every
+    subscriber's final tally equals the stored answers; doubles refused; cleaned up."""
+    url, pid, env = server
+    results = tmp_path / "results"
+    run = subprocess.run(  # noqa: PLW1510 - the test reads the exit code
+        [sys.executable, "-m", "loadtest", "poll-burst", "--url", url, "--answers", "15",
+         "--subscribers", "3", "--window", "0.3", "--server-pid", str(pid),
+         "--results-dir", str(results), "--tag", "pytest", "--drain-timeout", "10"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=90,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    [json_file] = results.glob("*_poll-burst_pytest.json")
+    result = json.loads(json_file.read_text())
+    assert all(result["checks"].values()), result["checks"]
+    f = result["figures"]
+    assert f["statuses"] == {"200": 15} and f["stored"]["total"] == 15
+    assert sum(f["sent_per_option"]) == 15 and f["double_answers"] == {"409": 10}
+    assert f["tallies_per_subscriber"]["min"] >= 1 and f["server_cpu_s"] > 0
+    assert "removed 1 events and 19 bot accounts" in run.stderr

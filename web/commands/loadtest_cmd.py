@@ -75,6 +75,11 @@ def _loadtest_setup(
         "--accounts", type=int, default=30, help="bot accounts enrolled in each event (default 30)"
     )
     parser.add_argument(
+        "--trainers", type=int, default=0,
+        help="enrol the first N bots of each event as trainers (default 0; e.g. the poll-burst "
+        "scenario's trainer, who creates and opens the poll)",
+    )
+    parser.add_argument(
         "--prefix", default=None, help="tag for the emails and event titles (default: random)"
     )
     parser.add_argument(
@@ -106,7 +111,8 @@ def _loadtest_setup(
             return 2
         prefix = args.prefix or f"lt-{secrets.token_hex(4)}"
         data = asyncio.run(
-            create(settings, prefix, args.events, args.accounts, sessions=args.sessions)
+            create(settings, prefix, args.events, args.accounts, sessions=args.sessions,
+                   trainers=args.trainers)
         )
         text = json.dumps(data, indent=1)
         if args.output == "-":
@@ -120,13 +126,20 @@ def _loadtest_setup(
     return run
 
 
+def _role(index: int, trainers: int) -> str:
+    from storage.models import Role
+
+    return (Role.TRAINER if index < trainers else Role.PARTICIPANT).value
+
+
 async def create(
-    settings: Settings, prefix: str, events: int, accounts: int, *, sessions: bool = False
+    settings: Settings, prefix: str, events: int, accounts: int, *, sessions: bool = False,
+    trainers: int = 0,
 ) -> dict[str, Any]:
     from sqlalchemy import insert
 
     from storage.db import Database
-    from storage.models import AuthSession, Enrolment, Event, Role, User, UserStatus, utcnow
+    from storage.models import AuthSession, Enrolment, Event, User, UserStatus, utcnow
     from storage.passwords import hash_password
     from storage.repo.accounts import token_hash
     from web.auth import COOKIE_NAME, csrf_token_for, sign_token
@@ -185,14 +198,15 @@ async def create(
                         {
                             "user_id": uid,
                             "event_id": event_id,
-                            "role": Role.PARTICIPANT.value,
+                            "role": _role(i, trainers),
                             "created_at": now,
                         }
-                        for uid in ids
+                        for i, uid in enumerate(ids)
                     ],
                 )
                 bots: list[dict[str, Any]] = [
-                    {"id": uid, "email": row["email"]} for uid, row in zip(ids, rows, strict=True)
+                    {"id": uid, "email": row["email"], "role": _role(i, trainers)}
+                    for i, (uid, row) in enumerate(zip(ids, rows, strict=True))
                 ]
                 if sessions:
                     tokens = [secrets.token_urlsafe(32) for _ in ids]

@@ -14,7 +14,7 @@ import io
 from typing import Any
 
 from storage.models import Enrolment, Event, Role, utcnow
-from tests.pinboard_world import World, world  # noqa: F401 - fixture
+from tests.pinboard_world import World, audit_rows, world  # noqa: F401 - fixture
 
 POLL = {"kind": "poll", "title": "Which language?", "options": ["Python", "Go", "Rust"]}
 
@@ -233,6 +233,13 @@ async def test_trainers_only_create_copy_export_and_delete(world: World) -> None
     data = (await w["tr"].get(f"/api/activities/{poll['id']}/export")).json()
     assert data["results"]["counts"] == [1, 0, 1] and len(data["answers"]) == 2
     assert (await w["p1"].get(f"/api/activities/{poll['id']}/export")).status_code == 403
+    # An admin who does not train the event reads people's answers: audited; a trainer: not.
+    target = f"activity:{poll['id']}"
+    assert not await audit_rows(w, "review.activity_export", target)
+    assert (await w["adm"].get(f"/api/activities/{poll['id']}/export")).status_code == 200
+    assert len(await audit_rows(w, "review.activity_export", target)) == 1
+    assert (await w["adm"].get(f"/api/events/{w.event_id}/quiz-scores")).json()["all"] is True
+    assert len(await audit_rows(w, "review.quiz_scores", f"event:{w.event_id}")) == 1
 
     assert (await w["p1"].delete(f"/api/activities/{poll['id']}")).status_code == 403
     assert (await w["tr"].delete(f"/api/activities/{poll['id']}")).status_code == 200

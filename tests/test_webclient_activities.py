@@ -89,3 +89,42 @@ def test_a_quiz_with_two_participants_on_the_presenter_view(server: Server, brow
     finally:
         for tab in (tina, ada, grace, *tabs):
             tab.close()
+
+
+def test_a_word_cloud_counts_live_and_the_trainer_hides_a_word(
+    server: Server, browser: Any
+) -> None:
+    event_id, people = server.run(seed_people(
+        server.db_url, "Cloud Workshop",
+        {"ada": "participant", "grace": "participant", "tina": "trainer"},
+    ))
+    room = f"/events/{event_id}/activities"
+    tina = open_as(browser, server, people["tina"], room)
+    ada = open_as(browser, server, people["ada"], room)
+    grace = open_as(browser, server, people["grace"], room)
+    try:
+        t = tina.page
+        t.get_by_label("Kind").select_option("wordcloud")
+        t.get_by_label("Question").fill("One word for today?")
+        t.get_by_role("button", name="Create draft").click()
+        card = t.locator("li.activity", has_text="One word for today")
+        card.get_by_role("button", name="Open").click()
+        card.get_by_role("button", name="Show results").click()
+        for tab, word in ((ada, "Fun!"), (grace, "  FUN "), (grace, "tiring")):
+            form = tab.page.get_by_role("form", name=re.compile("One word for today"))
+            form.get_by_label("Your word").fill(word, timeout=LIVE_MS)
+            form.get_by_role("button", name=re.compile("Send|Change answer")).click()
+            tab.page.locator(".my-answer", has_text=word.strip()).wait_for(timeout=LIVE_MS)
+        # Grace changed her answer: "fun" once from Ada, "tiring" once from Grace.
+        for page in (t, ada.page):
+            page.locator(".word[data-count='1']", has_text="fun").wait_for(timeout=LIVE_MS)
+            page.locator(".word", has_text="tiring").wait_for(timeout=LIVE_MS)
+        card.get_by_role("button", name="Hide tiring").click()
+        ada.page.locator(".word", has_text="tiring").wait_for(state="detached", timeout=LIVE_MS)
+        assert ada.page.locator(".word", has_text="fun").count() == 1
+        card.get_by_role("button", name="tiring (1)").wait_for(timeout=LIVE_MS)  # to show again
+        for tab in (tina, ada, grace):
+            assert not tab.errors, tab.errors
+    finally:
+        for tab in (tina, ada, grace):
+            tab.close()

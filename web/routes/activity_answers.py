@@ -17,13 +17,14 @@ from typing import Annotated, Any, Literal
 
 import segno
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from storage import authz_board
 from storage.activity_core import MAX_OPTIONS, MAX_TERM_CHARS, Kind, is_correct
 from storage.repo import activities as repo
 from storage.repo.activity_answers import AnswerRequest, answers_with_names, read_tally, scores
-from storage.repo.logs import log_activity
+from storage.repo.logs import audit, log_activity
 from web.activity_live import live
 from web.api import API, Ctx
 
@@ -77,6 +78,7 @@ async def quiz_scores(ctx: Ctx) -> dict[str, Any]:
         manages = authz_board.may_moderate_board(viewer)
         found = await scores(db, event_id, revealed_only=not manages,
                              user_id=None if manages else ctx.me.id)
+        await _audit_review(db, ctx, viewer, "review.quiz_scores", f"event:{event_id}")
         names = await repo.names_of(db, [s.user_id for s in found])
     return {
         "scores": [
@@ -86,6 +88,15 @@ async def quiz_scores(ctx: Ctx) -> dict[str, Any]:
         ],
         "all": manages,
     }
+
+
+async def _audit_review(
+    db: AsyncSession, ctx: Ctx, viewer: authz_board.BoardViewer, action: str, target: str
+) -> None:
+    """An admin reading people's answers in an event they do not train reviews someone
+    else's data: audited like the board's ``review.board``."""
+    if viewer.is_admin and not viewer.is_trainer:
+        await audit(db, actor_id=ctx.me.id, action=action, target=target, ip=ctx.ip)
 
 
 class ExportQuery(BaseModel):
@@ -107,6 +118,7 @@ async def export(ctx: Ctx) -> Response:
         rows = await answers_with_names(db, a)
         await log_activity(db, user_id=ctx.me.id, action="activity.export",
                            target=f"activity:{a.id}", ip=ctx.ip)
+        await _audit_review(db, ctx, acc.viewer, "review.activity_export", f"activity:{a.id}")
     answers = [
         {
             "name": name,

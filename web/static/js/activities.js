@@ -132,7 +132,7 @@ export async function createActivities(event, { groupId = null } = {}) {
     },
   };
   const prefix = `act${++panels}`;
-  const view = { state, act, eventId: event.id, ids: { kind: `${prefix}-kind`, title: `${prefix}-title`, options: `${prefix}-options`, limit: `${prefix}-limit` } };
+  const view = { state, act, eventId: event.id, groupId, ids: { kind: `${prefix}-kind`, title: `${prefix}-title`, options: `${prefix}-options`, limit: `${prefix}-limit` } };
   loadScores();
   draw();
   return { el: root, state, dispose() { disposed = true; if (scoresTimer) clearTimeout(scoresTimer); follow.dispose(); } };

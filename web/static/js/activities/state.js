@@ -40,9 +40,12 @@ export class ActivityState {
     const old = a.results || { version: -1 };
     if (body.version < old.version) return { changed: false, refetch: null };
     // Hidden results: the room hears only the number of answers; a trainer asks for the counts.
-    const counts = body.counts !== undefined ? body : { ...old, ...body, counts: old.counts, terms: old.terms };
-    a.results = counts;
-    return { changed: true, refetch: this.manages && body.counts === undefined ? a.id : null };
+    const next = body.counts !== undefined ? { ...body } : { ...old, ...body, counts: old.counts, terms: old.terms };
+    // The room's tally has no hidden terms: a trainer keeps theirs and asks for fresh ones.
+    if (next.hidden === undefined && old.hidden) next.hidden = old.hidden;
+    a.results = next;
+    const trainerNeeds = body.counts === undefined || (a.kind === 'wordcloud' && (a.hidden_terms || []).length > 0);
+    return { changed: true, refetch: this.manages && trainerNeeds ? a.id : null };
   }
 
   // Returns what changed and which activity's results to fetch again over HTTP.

@@ -2,6 +2,7 @@
 // Every `${}` is a text or attribute value: answers are never parsed as HTML.
 import { html, nothing } from '../../vendor/lit-html/lit-html.js';
 import { repeat } from '../../vendor/lit-html/directives/repeat.js';
+import { fmtClock } from '../dom.js';
 import { bars, cloud } from './state.js';
 
 const STATE_LABEL = { draft: 'Draft', open: 'Open', closed: 'Closed' };
@@ -12,7 +13,7 @@ export function activitiesView(v) {
   const list = state.sorted();
   return html`
     <h2>Live activities</h2>
-    ${state.manages ? html`<p class="row"><a href=${`/present/${v.eventId}`} target="_blank" rel="noopener">Open the presenter view</a></p>` : nothing}
+    ${state.manages ? html`<p class="row"><a href=${`/present/${v.eventId}${v.groupId ? `?group=${v.groupId}` : ''}`} target="_blank" rel="noopener">Open the presenter view</a></p>` : nothing}
     ${state.manages ? creatorView(v) : nothing}
     ${list.length ? nothing : html`<p class="muted">No polls or word clouds yet.</p>`}
     <ol class="activities">${repeat(list, (a) => a.id, (a) => activityView(v, a))}</ol>`;
@@ -46,7 +47,8 @@ function activityView(v, a) {
       <p class="muted"><span class="tag">${a.kind === 'poll' ? 'Poll' : 'Word cloud'}</span>${quiz}
         <span class="tag state">${STATE_LABEL[a.state] || a.state}</span>
         ${a.results ? html` · <span class="answers-count">${a.results.total} answer${a.results.total === 1 ? '' : 's'}</span>` : nothing}
-        ${a.results_shown ? ' · results shown' : (v.state.manages ? ' · results hidden from the room' : '')}</p>
+        ${a.results_shown ? ' · results shown' : (v.state.manages ? ' · results hidden from the room' : '')}
+        ${a.state === 'open' && a.closes_at ? html` · <span class="closes">closes at ${fmtClock(a.closes_at)}</span>` : nothing}</p>
       ${a.state === 'open' && v.state.mayAnswer ? answerView(v, a) : nothing}
       ${a.my_answer ? myAnswerView(a) : nothing}
       ${resultsView(a, { manages: v.state.manages, hide: v.act.hideTerm })}
@@ -108,7 +110,7 @@ function controlsView(v, a) {
   return html`<div class="row controls">
     ${a.state !== 'open' ? html`<button type="button" @click=${() => act.open(a)}>${a.state === 'draft' ? 'Open' : 'Reopen'}</button>` : html`<button type="button" @click=${() => act.close(a)}>Close</button>`}
     ${a.state !== 'draft' ? html`<button type="button" @click=${() => act.reveal(a, !a.results_shown)}>${a.results_shown ? 'Hide results' : 'Show results'}</button>` : nothing}
-    <a href=${`/present/${v.eventId}?activity=${a.id}`} target="_blank" rel="noopener">Present</a>
+    <a href=${`/present/${v.eventId}?activity=${a.id}${a.group_id ? `&group=${a.group_id}` : ''}`} target="_blank" rel="noopener">Present</a>
     <a href=${`/api/activities/${a.id}/export?format=csv`} download>CSV</a>
     <a href=${`/api/activities/${a.id}/export?format=json`} download>JSON</a>
     <button type="button" class="link" @click=${() => act.copy(a)}>Copy to event…</button>

@@ -1,5 +1,6 @@
 // The presenter view /present/<event>: full screen, large type, for a projector. It shows the
-// current activity's live results (the one opened last, or ?activity=<id>) through the panel
+// current activity's live results (the one opened last, or ?activity=<id>; a learning group's
+// with ?group=<id>) through the panel
 // registered for its kind (present/panels.js), with the join link and its QR code.
 import { html, render as paint, nothing } from '../../vendor/lit-html/lit-html.js';
 import { h } from '../dom.js';
@@ -12,6 +13,7 @@ const STATE_LINE = { open: 'Answer now', closed: 'Closed' };
 export async function render(main, params, query) {
   const eventId = Number(params.id);
   const pinned = Number(query.get('activity')) || null;
+  const groupId = Number(query.get('group')) || null;
   const event = await api.get(`/api/events/${eventId}`);
   document.body.classList.add('presenting');
   const root = h('section', { class: 'present', 'aria-label': 'Presenter view' });
@@ -45,7 +47,7 @@ export async function render(main, params, query) {
     paint(frame(current), root);
     if (own && !mounted) mounted = own.mount(root.querySelector('.present-own'), { eventId });
   };
-  follow = await followActivities(eventId, { changed: () => draw() });
+  follow = await followActivities(eventId, { groupId, changed: () => draw() });
   draw();
   return () => {
     document.body.classList.remove('presenting');

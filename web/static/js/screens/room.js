@@ -155,11 +155,19 @@ async function groupsTab(event, members, query, disposers) {
     return box;
   }
   box.append(h('p', { class: 'muted' }, 'Members: ', group.members.map((m) => m.display_name).join(', ')));
-  const view = query.get('view') === 'board' ? 'board' : 'chat';
+  const view = ['board', 'live'].includes(query.get('view')) ? query.get('view') : 'chat';
   const base = `/events/${event.id}/groups?group=${group.id}`;
   box.append(h('p', { class: 'row' },
     h('a', { href: base, 'aria-current': view === 'chat' ? 'page' : null }, 'Group chat'),
-    h('a', { href: `${base}&view=board`, 'aria-current': view === 'board' ? 'page' : null }, 'Group pinboard')));
+    h('a', { href: `${base}&view=board`, 'aria-current': view === 'board' ? 'page' : null }, 'Group pinboard'),
+    h('a', { href: `${base}&view=live`, 'aria-current': view === 'live' ? 'page' : null }, 'Group activities')));
+  if (view === 'live') {
+    const { createActivities } = await import('../activities.js');
+    const panel = await createActivities(event, { groupId: group.id });
+    box.append(panel.el);
+    disposers.push(panel.dispose);
+    return box;
+  }
   if (view === 'board') {
     const { createBoard } = await import('../board.js');
     const board = await createBoard(event, members, { groupId: group.id });

@@ -3,8 +3,8 @@
 One answer per person and activity (a unique constraint); answers go with the account.
 See storage/models/activities.py.
 
-Revision ID: 0010_activities
-Revises: 0009_invitation_offers
+Revision ID: 0011_activities
+Revises: 0010_password_reset_links
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 import storage.models.base
 
-revision = "0010_activities"
-down_revision = "0009_invitation_offers"
+revision = "0011_activities"
+down_revision = "0010_password_reset_links"
 branch_labels = None
 depends_on = None
 

@@ -38,8 +38,8 @@ class Activity(Base):
     results_shown: Mapped[bool] = mapped_column(Boolean, default=False)
     # Word cloud terms a trainer hid from the room.
     hidden_terms: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # Bumped by every transaction that stores answers: a tally carries the version it
-    # counted, so a client keeps the newest tally whatever order tallies arrive in.
+    # Bumped by every stored answer and by hiding or showing a term: a tally carries the
+    # version it counted, so a client keeps the newest tally whatever order they arrive in.
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     closes_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the time limit's end

@@ -272,6 +272,7 @@ async def hide_term(tx: BoardTx, acc: ActivityAccess, term: str, hidden: bool) -
         raise DomainError("bad_answer", "no such term", status=422)
     terms = [t for t in a.hidden_terms if t != norm]
     a.hidden_terms = [*terms, norm] if hidden else terms
+    a.version += 1  # the tally changes: the next one must win over those before it
     a.updated_at = utcnow()
     return norm
 

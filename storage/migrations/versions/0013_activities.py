@@ -3,8 +3,8 @@
 One answer per person and activity (a unique constraint); answers go with the account.
 See storage/models/activities.py.
 
-Revision ID: 0011_activities
-Revises: 0010_password_reset_links
+Revision ID: 0013_activities
+Revises: 0012_room_controls
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 import storage.models.base
 
-revision = "0011_activities"
-down_revision = "0010_password_reset_links"
+revision = "0013_activities"
+down_revision = "0012_room_controls"
 branch_labels = None
 depends_on = None
 

@@ -56,6 +56,13 @@ VOTE_CHANGED: Final = "vote.changed"
 ACTIVITY_CHANGED: Final = "activity.changed"
 ACTIVITY_DELETED: Final = "activity.deleted"
 ACTIVITY_TALLY: Final = "activity.tally"
+# Q&A, on the same board channels (docs/qa.md).
+QA_UPDATED: Final = "qa.updated"
+QA_VOTES: Final = "qa.votes"
+QUESTION_ASKED: Final = "question.asked"
+QUESTION_PENDING: Final = "question.pending"
+QUESTION_CHANGED: Final = "question.changed"
+QUESTION_REMOVED: Final = "question.removed"
 # Made up when sending, never stored (any channel).
 ERASED: Final = "erased"
 UNREADABLE: Final = "unreadable"
@@ -110,6 +117,19 @@ CATALOGUE: Final[dict[str, str]] = {
         "an activity's coalesced tally (`activity_id`, `version`, `total`; `counts` or `terms`"
         " only while its results are shown)"
     ),
+    QA_UPDATED: (
+        "a Q&A opened, closed or changed its settings (`qa`: open, premoderation, anonymous)"
+    ),
+    QA_VOTES: (
+        "a Q&A's coalesced vote counts (`qa_id`, `version`, `votes`: [{`id`, `votes`}]);"
+        " keep the highest version"
+    ),
+    QUESTION_ASKED: "a question the room can see (`question`; no author when anonymous)",
+    QUESTION_PENDING: "a question waits for a trainer's approval: a bare `id` and `qa_id`",
+    QUESTION_CHANGED: (
+        "a question was answered, pinned, approved or shown again (`question`, as the room sees it)"
+    ),
+    QUESTION_REMOVED: "a question was hidden or merged (`id`, `qa_id`, `merged_into` or null)",
     ERASED: "placeholder for a removed event in a replay or gap fill: no author, body or ref",
     UNREADABLE: "an event whose stored body the encodings cannot carry alike (`reason`)",
 }

@@ -123,13 +123,15 @@ def create_app(settings: Settings | None = None, *, mailer: bool = False) -> Sta
         try:
             from web.activity_live import activity_live
             from web.hub_glue import start_hub
+            from web.qa_live import qa_votes
             from web.routes.pinboard_release import release_writer
 
-            # The release and answer writers fan out through the hub: they stop first.
+            # The release, answer and vote writers fan out through the hub: they stop first.
             async with (
                 start_hub(services),
                 release_writer(services),
                 activity_live(services),
+                qa_votes(services),
                 in_process_mailer(services, mailer),
                 webhook_deliveries(services),
             ):

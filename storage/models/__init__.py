@@ -33,6 +33,7 @@ from storage.models.pinboard import (
     Vote,
 )
 from storage.models.privacy import ProfilePhoto
+from storage.models.qa import Question, QuestionBoard, QuestionVote
 from storage.models.room import HeldMessage, HeldStatus, RemovedMessage, RoomMute, RoomSettings
 
 __all__ = [
@@ -71,6 +72,9 @@ __all__ = [
     "OutboxStatus",
     "ProfilePhoto",
     "RemovedMessage",
+    "Question",
+    "QuestionBoard",
+    "QuestionVote",
     "Reply",
     "Role",
     "RoomMute",

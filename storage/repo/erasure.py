@@ -16,6 +16,7 @@ transaction:
 2. ``erasure_pinboard.erase_pinboard``: notes, replies, votes, photos (files
    after commit), and the board events that carried their notes' text;
    then ``activity_answers.erase_answers``: their poll and word cloud answers;
+   then ``erasure_qa.erase_qa``: their questions (tombstones where others voted) and votes;
 3. ``erasure_mail.erase_mail``: addresses and errors of their mail deliveries,
    mail still queued for them, their "seen" marks of event changes;
 4. account rows: sessions, invitations, enrolments, group memberships,
@@ -54,6 +55,7 @@ from storage.repo.channel_log import StoredEvent
 from storage.repo.erasure_events import erase_events, remove_contributions
 from storage.repo.erasure_mail import erase_mail
 from storage.repo.erasure_pinboard import erase_pinboard
+from storage.repo.erasure_qa import erase_qa
 from storage.repo.notify_outbox import enqueue_payload
 from storage.repo.room_held import erase_room_data
 from storage.webhooks import ACCOUNT_DELETED
@@ -95,6 +97,7 @@ async def erase_user(db: AsyncSession, user_id: int, *, erase_content: bool) -> 
     )
     report.rows.update(pin_counts)
     report.rows["activity_answers"] = await erase_answers(db, user_id)
+    report.rows.update(await erase_qa(db, user_id, erase_content=erase_content))
     # 3. mail
     report.rows.update(await erase_mail(db, user_id))
     # 4. account rows, 5. the anonymous shell

@@ -27,6 +27,7 @@ from storage.models import (
 from storage.repo.activity_answers import answers_of
 from storage.repo.erasure_pinboard import pinboard_data
 from storage.repo.mail_data import changes_seen, mails_received
+from storage.repo.qa_views import qa_data
 from storage.repo.room_held import my_room_data
 
 REACTION_MARKERS = ("reaction", "vote", "like")
@@ -142,6 +143,9 @@ async def collect(db: AsyncSession, user_id: int) -> dict[str, Any]:
     out["reactions"] += [{"type": "note.vote", **v} for v in pinboard["votes"]]
     out["photos"] = pinboard["photos"]
     out["activity_answers"] = await answers_of(db, user_id)  # polls, quizzes, word clouds
+    qa = await qa_data(db, user_id)  # anonymous questions too: they are the person's
+    out["questions"] = qa["questions"]
+    out["reactions"] += [{"type": "question.vote", **v} for v in qa["question_votes"]]
     out["notifications"] = [
         event_json(ev)
         for ev in (

@@ -48,6 +48,7 @@ EXPORT_FILES = (
     "board_events",
     "reactions",
     "activity_answers",
+    "questions",
     "photos",
     "mails_received",
     "notifications",

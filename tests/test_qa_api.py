@@ -58,7 +58,8 @@ async def test_ask_vote_order_answer(world: World) -> None:
     c = await ask(w, "org", qa["id"], "When is lunch?")
     # One vote per person, withdrawable.
     r = await w["p2"].post(f"/api/qa/questions/{a['id']}/vote")
-    assert r.status_code == 200 and r.json() == {"question_id": a["id"], "votes": 1, "my_vote": True}
+    assert r.status_code == 200
+    assert r.json() == {"question_id": a["id"], "votes": 1, "my_vote": True}
     r = await w["p2"].post(f"/api/qa/questions/{a['id']}/vote")
     assert r.status_code == 409 and r.json()["error"]["code"] == "already_voted"
     assert (await w["tr"].post(f"/api/qa/questions/{a['id']}/vote")).json()["votes"] == 2

@@ -89,6 +89,7 @@ CLIENT_PREFIXES = (
     "organiser",
     "dm",
     "offline",
+    "present",
 )
 
 

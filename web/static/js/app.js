@@ -15,6 +15,7 @@ const ROUTES = [
   [/^\/dm\/(?<user>\d+)$/, () => import('./screens/dm.js')],
   [/^\/trainer\/(?<id>\d+)$/, () => import('./screens/moderation.js')],
   [/^\/present\/(?<id>\d+)$/, () => import('./screens/present.js')],
+  [/^\/present\/qa\/(?<id>\d+)$/, () => import('./screens/present_qa.js')],
   [/^\/admin(?:\/(?<tab>[a-z]+))?$/, () => import('./screens/admin.js')],
   [/^\/me$/, () => import('./screens/me.js')],
   [/^\/manage(?:\/(?<new>new))?$/, () => import('./screens/manage.js')],

@@ -33,7 +33,7 @@ export function eventHeader(event, stale) {
 
 export function roomTabs(event, current) {
   const role = event.my_role;
-  const tabs = [['chat', 'Chat'], ['board', 'Pinboard'], ['activities', 'Live'], ['people', 'People'], ['groups', 'Groups'], ['news', 'News']];
+  const tabs = [['chat', 'Chat'], ['board', 'Pinboard'], ['activities', 'Live'], ['qa', 'Q&A'], ['people', 'People'], ['groups', 'Groups'], ['news', 'News']];
   const nav = h('nav', { class: 'tabs', 'aria-label': 'Event sections' });
   for (const [key, label] of tabs) {
     nav.append(h('a', { href: key === 'chat' ? `/events/${event.id}` : `/events/${event.id}/${key}`, 'aria-current': key === current ? 'page' : null }, label));
@@ -155,17 +155,25 @@ async function groupsTab(event, members, query, disposers) {
     return box;
   }
   box.append(h('p', { class: 'muted' }, 'Members: ', group.members.map((m) => m.display_name).join(', ')));
-  const view = ['board', 'live'].includes(query.get('view')) ? query.get('view') : 'chat';
+  const view = ['board', 'live', 'qa'].includes(query.get('view')) ? query.get('view') : 'chat';
   const base = `/events/${event.id}/groups?group=${group.id}`;
   box.append(h('p', { class: 'row' },
     h('a', { href: base, 'aria-current': view === 'chat' ? 'page' : null }, 'Group chat'),
     h('a', { href: `${base}&view=board`, 'aria-current': view === 'board' ? 'page' : null }, 'Group pinboard'),
-    h('a', { href: `${base}&view=live`, 'aria-current': view === 'live' ? 'page' : null }, 'Group activities')));
+    h('a', { href: `${base}&view=live`, 'aria-current': view === 'live' ? 'page' : null }, 'Group activities'),
+    h('a', { href: `${base}&view=qa`, 'aria-current': view === 'qa' ? 'page' : null }, 'Group Q&A')));
   if (view === 'live') {
     const { createActivities } = await import('../activities.js');
     const panel = await createActivities(event, { groupId: group.id });
     box.append(panel.el);
     disposers.push(panel.dispose);
+    return box;
+  }
+  if (view === 'qa') {
+    const { createQa } = await import('../qa.js');
+    const qa = await createQa(event, { groupId: group.id, reviewing: reviewing(event) });
+    box.append(qa.el);
+    disposers.push(qa.dispose);
     return box;
   }
   if (view === 'board') {
@@ -242,6 +250,11 @@ export async function render(main, params, query) {
     const panel = await createActivities(event);
     content.append(panel.el);
     disposers.push(panel.dispose);
+  } else if (tab === 'qa') {
+    const { createQa } = await import('../qa.js');
+    const qa = await createQa(event, { reviewing: reviewing(event) });
+    content.append(qa.el);
+    disposers.push(qa.dispose);
   } else if (tab === 'people') {
     content.append(peopleTab(event, members));
   } else if (tab === 'groups') {

@@ -205,7 +205,7 @@ async def test_anonymous_questions_name_nobody_but_an_audited_admin(world: World
     assert r.json()["author_name"] == "Pia"
     async with w.services.db.session() as db:
         rows = (await db.execute(select(AuditEntry).where(
-            AuditEntry.action == "review.qa_author"))).scalars().all()
+            AuditEntry.action == "review.question_author"))).scalars().all()
     assert [(a.actor_id, a.target, a.reason) for a in rows][-1] == (
         w.users["adm"].id, f"question:{q['id']}", "report of harassment #12")
     # Anonymity is fixed when asked: turning it off later names nobody.

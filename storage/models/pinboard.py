@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -49,6 +50,8 @@ class Board(Base):
     # The board's channel name: one board per event and per group.
     channel: Mapped[str] = mapped_column(String(120), unique=True)
     premoderation: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Notes written from now on are anonymous (docs/pinboard.md, "Anonymous notes").
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = AUTOINCREMENT
@@ -123,6 +126,9 @@ class Note(Base):
     released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Written on an anonymous board: the room (trainers too) sees no author; the author
+    # is still stored, and only an admin with a reason learns it (audited).
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Chosen by the writing client; (author_id, client_id) makes a retried create
     # return the note it stored the first time instead of a second note.
     client_id: Mapped[str | None] = mapped_column(String(64))

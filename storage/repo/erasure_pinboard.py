@@ -148,6 +148,7 @@ async def pinboard_data(db: AsyncSession, user_id: int) -> dict[str, Any]:
                 "state": note.state,
                 "text": note.text,
                 "colour": note.colour,
+                "anonymous": note.anonymous,
                 "photo_id": note.photo_id,
                 "created_at": note.created_at.isoformat(),
                 "updated_at": note.updated_at.isoformat(),

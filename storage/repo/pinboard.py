@@ -27,7 +27,7 @@ from storage.repo.pinboard_access import (
     group_board_channel,
     note_for,
     require_moderator,
-    set_premoderation,
+    update_board,
 )
 from storage.repo.pinboard_client_ids import by_client_id
 from storage.repo.pinboard_moderation import approve, history, queue, reinstate, take_offline
@@ -82,9 +82,9 @@ __all__ = [
     "reorder_sections",
     "require_moderator",
     "section_for",
-    "set_premoderation",
     "take_offline",
     "unvote",
+    "update_board",
     "update_section",
     "vote",
 ]

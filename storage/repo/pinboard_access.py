@@ -138,15 +138,29 @@ def require_moderator(acc: BoardAccess) -> None:
         raise Forbidden("only the event's trainers, organisers and admins may do this")
 
 
-async def set_premoderation(tx: BoardTx, acc: BoardAccess, on: bool) -> Board:
+async def update_board(
+    tx: BoardTx, acc: BoardAccess, *, premoderation: bool | None = None,
+    anonymous: bool | None = None,
+) -> Board:
+    """Pre-moderation, and anonymous notes (for notes written from now on), audited."""
     require_moderator(acc)
-    acc.board.premoderation = on
-    tx.emit(acc.board.channel, BOARD_UPDATED, {"board": {"id": acc.board.id, "premoderation": on}})
-    await audit(
-        tx.db, actor_id=tx.actor.id, action="pinboard.premoderation",
-        target=f"board:{acc.board.id}", detail={"on": on}, ip=tx.ip,
-    )
-    return acc.board
+    board = acc.board
+    if premoderation is not None:
+        board.premoderation = premoderation
+        await audit(
+            tx.db, actor_id=tx.actor.id, action="pinboard.premoderation",
+            target=f"board:{board.id}", detail={"on": premoderation}, ip=tx.ip,
+        )
+    if anonymous is not None:
+        board.anonymous = anonymous
+        await audit(
+            tx.db, actor_id=tx.actor.id, action="pinboard.anonymous",
+            target=f"board:{board.id}", detail={"on": anonymous}, ip=tx.ip,
+        )
+    tx.emit(board.channel, BOARD_UPDATED, {"board": {
+        "id": board.id, "premoderation": board.premoderation, "anonymous": board.anonymous,
+    }})
+    return board
 
 
 async def section_of(db: AsyncSession, acc: BoardAccess, section_id: int) -> BoardSection:

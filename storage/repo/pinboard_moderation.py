@@ -45,15 +45,17 @@ async def take_offline(tx: BoardTx, acc: BoardAccess, note: Note, reason: str) -
         reason=reason, detail={"author_id": note.author_id, "board_id": note.board_id}, ip=tx.ip,
     )
     if note.author_id is not None and note.author_id != tx.actor.id:
-        dm = channels.dm_channel(tx.actor.id, note.author_id)
+        # "Contact the author": the conversation opens with the reason as its first message.
+        # Not for an anonymous note: the DM would name its author to the trainer.
+        dm = None if note.anonymous else channels.dm_channel(tx.actor.id, note.author_id)
         tx.emit(
             f"user:{note.author_id}", NOTE_TAKEN_OFFLINE,
             {"note_id": note.id, "board_id": note.board_id, "reason": reason,
              "by": {"id": tx.actor.id, "name": tx.actor.display_name}, "dm": dm},
             server=True,
         )
-        # "Contact the author": the conversation opens with the reason as its first message.
-        tx.emit(dm, MESSAGE, {"text": reason, "kind": "moderation", "note_id": note.id})
+        if dm is not None:
+            tx.emit(dm, MESSAGE, {"text": reason, "kind": "moderation", "note_id": note.id})
     return note
 
 

@@ -1,4 +1,9 @@
-"""A note's life on the board: write, release, edit, delete, pin, admin-lock, move."""
+"""A note's life on the board: write, release, edit, delete, pin, admin-lock, move.
+
+The board events of an anonymous note are server events (``server=note.anonymous``):
+an event's ``author_id`` would otherwise name whoever released, edited or moved it,
+its author (docs/pinboard.md, "Anonymous notes").
+"""
 
 from __future__ import annotations
 
@@ -78,6 +83,7 @@ async def create_note(
         colour=clean_colour(colour),
         state=NoteState.DRAFT.value,
         client_id=client_id,
+        anonymous=acc.board.anonymous,
     )
     stored = await insert_once(tx.db, note, tx.actor.id, client_id)
     if stored is not note:
@@ -98,7 +104,7 @@ async def publish_note(tx: BoardTx, acc: BoardAccess, note: Note, via: str) -> N
     else:
         await tx.db.flush()
         view = await public_note(tx.db, note)
-    tx.emit(acc.board.channel, NOTE_PUBLISHED, {"note": view, "via": via})
+    tx.emit(acc.board.channel, NOTE_PUBLISHED, {"note": view, "via": via}, server=note.anonymous)
 
 
 async def release_note(
@@ -127,7 +133,7 @@ async def release_note(
         # Fresh from draft: no votes or replies; the response reuses this shape.
         photo = await tx.db.get(Attachment, note.photo_id) if note.photo_id else None
         tx.fresh_views[note.id] = note_view(note, {tx.actor.id: tx.actor.display_name}, photo, 0)
-        tx.emit(acc.board.channel, NOTE_PENDING, {"id": note.id})
+        tx.emit(acc.board.channel, NOTE_PENDING, {"id": note.id}, server=note.anonymous)
         tx.emit(f"user:{tx.actor.id}", NOTE_QUEUED, {"note_id": note.id, "board_id": note.board_id},
                 server=True)
     else:
@@ -178,10 +184,11 @@ async def edit_note(
             # An approved note edited on a pre-moderated board is checked again.
             note.state = NoteState.PENDING.value
             await redact_note_events(tx.db, acc.board.channel, note)
-            tx.emit(acc.board.channel, NOTE_PENDING, {"id": note.id})
+            tx.emit(acc.board.channel, NOTE_PENDING, {"id": note.id}, server=note.anonymous)
         else:
             await tx.db.flush()
-            tx.emit(acc.board.channel, NOTE_EDITED, {"note": await public_note(tx.db, note)})
+            tx.emit(acc.board.channel, NOTE_EDITED, {"note": await public_note(tx.db, note)},
+                    server=note.anonymous)
     elif state == NoteState.OFFLINE.value:
         # The author revises a note a trainer took offline: the trainer hears of it.
         await audit(
@@ -243,7 +250,8 @@ async def delete_note(tx: BoardTx, acc: BoardAccess, note: Note, *, reason: str 
             await tx.db.delete(att)
             tx.dropped_attachments.append(att_id)
     if was_visible:
-        tx.emit(acc.board.channel, NOTE_DELETED, {"id": note.id, "tombstone": tomb})
+        tx.emit(acc.board.channel, NOTE_DELETED, {"id": note.id, "tombstone": tomb},
+                server=note.anonymous)
     return tomb
 
 
@@ -255,7 +263,8 @@ async def pin_note(tx: BoardTx, acc: BoardAccess, note: Note, pinned: bool) -> N
         raise Conflict("not_published", "only a published note can be pinned")
     note.pinned = pinned
     note.pinned_by = tx.actor.id if pinned else None
-    tx.emit(acc.board.channel, NOTE_PINNED, {"id": note.id, "pinned": pinned})
+    tx.emit(acc.board.channel, NOTE_PINNED, {"id": note.id, "pinned": pinned},
+            server=note.anonymous)
     return note
 
 
@@ -313,6 +322,7 @@ async def move_note(
         shown = [[n.id, n.position] for n in others
                  if n.state in (NoteState.PUBLISHED.value, NoteState.DELETED.value)]
         tx.emit(acc.board.channel, NOTE_MOVED,
-                {"id": note.id, "section_id": section_id, "positions": shown})
+                {"id": note.id, "section_id": section_id, "positions": shown},
+                server=note.anonymous)
     return note
 

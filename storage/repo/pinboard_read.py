@@ -53,6 +53,8 @@ async def notes_as_seen(
         )
         item["replies"] = by_note.get(n.id, [])
         item["my_vote"] = n.id in mine
+        # Whether this viewer wrote it: an anonymous note's author learns it only here.
+        item["mine"] = n.author_id is not None and n.author_id == v.user_id
         if with_private and n.state == NoteState.OFFLINE.value:
             # The reason is for the author and the moderators, who alone see this note.
             item["offline_reason"] = n.offline_reason

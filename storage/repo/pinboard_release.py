@@ -129,7 +129,7 @@ async def release_many(db: AsyncSession, requests: list[ReleaseRequest]) -> Rele
         tops[place] = note.position
         spans.append((len(items), len(items) + len(tx.items)))
         items.extend(tx.items)
-        views.append({**tx.fresh_views[note.id], "replies": [], "my_vote": False})
+        views.append({**tx.fresh_views[note.id], "replies": [], "my_vote": False, "mine": True})
     events = await channel_log.append(db, items) if items else []
     spans.reverse()
     outcomes: list[ReleaseOutcome] = []

@@ -28,6 +28,7 @@ def board_view(board: Board) -> dict[str, Any]:
         "group_id": board.group_id,
         "channel": board.channel,
         "premoderation": board.premoderation,
+        "anonymous": board.anonymous,
     }
 
 
@@ -65,13 +66,15 @@ def person(user_id: int | None, names: Mapping[int, str]) -> dict[str, Any] | No
 def note_view(
     note: Note, names: Mapping[int, str], photo: Attachment | None, votes: int
 ) -> dict[str, Any]:
-    """The public shape. A tombstone keeps its place and chain but loses text, photo, author."""
+    """The public shape. A tombstone keeps its place and chain but loses text, photo, author;
+    an anonymous note never shows its author (docs/pinboard.md, "Anonymous notes")."""
     tomb = note.state == "deleted"
     return {
         "id": note.id,
         "board_id": note.board_id,
         "section_id": note.section_id,
-        "author": None if tomb else person(note.author_id, names),
+        "author": None if tomb or note.anonymous else person(note.author_id, names),
+        "anonymous": note.anonymous,
         "text": "" if tomb else note.text,
         "colour": note.colour,
         "photo": None if tomb else photo_view(photo),

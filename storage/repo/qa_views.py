@@ -162,17 +162,6 @@ async def export_rows(db: AsyncSession, board: QuestionBoard) -> AsyncIterator[d
         }
 
 
-async def reveal_author(db: AsyncSession, question: Question) -> dict[str, Any]:
-    """Who asked: for the audited admin reveal only."""
-    user = await db.get(User, question.author_id) if question.author_id is not None else None
-    return {
-        "question_id": question.id,
-        "author_id": question.author_id,
-        "author_name": user.display_name if user is not None else None,
-        "erased": question.erased or question.author_id is None,
-    }
-
-
 async def qa_data(db: AsyncSession, user_id: int) -> dict[str, Any]:
     """The person's questions (anonymous ones included: they are theirs) and upvotes."""
     questions = [

@@ -122,15 +122,21 @@ async def board_snapshot(ctx: Ctx) -> dict[str, Any]:
 
 
 class BoardPatch(BaseModel):
-    premoderation: bool
+    premoderation: bool | None = None
+    anonymous: bool | None = Field(
+        None, description="notes written from now on show no author (an admin can reveal it)"
+    )
 
 
 @API.op("PATCH", "/api/pinboard/boards/{board_id:int}", body=BoardPatch, tags=TAGS,
-        summary="Turn pre-moderation on or off (trainers, organisers, admins)")
+        summary="Pre-moderation and anonymous notes on or off (trainers, organisers, admins)")
 async def patch_board(ctx: Ctx) -> dict[str, Any]:
+    body = ctx.body_as(BoardPatch)
     async with board_tx(ctx) as tx:
         acc = await repo.board_by_id(tx.db, ctx.me, ctx.path_int("board_id"))
-        board = await repo.set_premoderation(tx, acc, ctx.body_as(BoardPatch).premoderation)
+        board = await repo.update_board(
+            tx, acc, premoderation=body.premoderation, anonymous=body.anonymous
+        )
         return board_view(board)
 
 

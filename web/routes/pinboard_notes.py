@@ -80,7 +80,8 @@ class ReplyIn(BaseModel):
 async def _note_out(tx: BoardTx, acc: repo.BoardAccess, note: Any) -> dict[str, Any]:
     if note.id in tx.fresh_views and tx.fresh_views[note.id]["state"] == note.state:
         # Just released from draft: no replies, no votes; skip four queries.
-        return {**tx.fresh_views[note.id], "replies": [], "my_vote": False}
+        return {**tx.fresh_views[note.id], "replies": [], "my_vote": False,
+                "mine": note.author_id == tx.actor.id}
     await tx.db.flush()
     return (await notes_as_seen(tx.db, acc, [note]))[0]
 
@@ -187,7 +188,9 @@ async def note_history(ctx: Ctx) -> dict[str, Any]:
         "current": current,
         "revisions": [
             {"version": r.version, "text": r.text, "colour": r.colour, "photo_id": r.photo_id,
-             "editor_id": r.editor_id, "replaced_at": iso(r.created_at)}
+             # An anonymous note's editor is its author: not shown (docs/pinboard.md).
+             "editor_id": None if note.anonymous else r.editor_id,
+             "replaced_at": iso(r.created_at)}
             for r in revisions
         ],
     }

@@ -1,10 +1,8 @@
-"""The trainers' Q&A actions (approve, hide, answered, pin, merge), exports, and the
-admin's audited reveal of who asked an anonymous question.
+"""The trainers' Q&A actions (approve, hide, answered, pin, merge) and exports.
 
 Anonymity holds for trainers too: their views and exports carry no author of an
-anonymous question. Only an admin who states a reason learns it, and that read
-is written to the audit log before the answer leaves, like a review of direct
-messages (``web/routes/admin_review.py``). See docs/qa.md and docs/privacy.md.
+anonymous question; only an admin learns it, audited (``web/routes/anonymity.py``).
+See docs/qa.md and docs/privacy.md.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field
 from starlette.responses import Response
 
-from storage.errors import Forbidden, NotFound
+from storage.errors import Forbidden
 from storage.models import Question, utcnow
 from storage.repo import qa as repo
 from storage.repo.logs import log_activity
@@ -27,12 +25,7 @@ from storage.repo.qa_views import (
     qa_view,
     questions_as_seen,
 )
-from storage.repo.qa_views import (
-    reveal_author as who_asked,
-)
 from web.api import API, Ctx
-from web.errors import ApiError
-from web.review_common import MIN_REASON_CHARS, audited_read
 from web.routes.pinboard import board_tx
 from web.routes.qa import TAGS
 from web.schemas import Id, Strict
@@ -49,11 +42,6 @@ class QuestionPatch(Strict):
 
 class MergeIn(Strict):
     into: Id = Field(description="the question that keeps the votes")
-
-
-class RevealQuery(Strict):
-    reason: str = Field(min_length=MIN_REASON_CHARS, max_length=1000,
-                        description="why the author must be known (written to the audit log)")
 
 
 async def _question_out(tx: Any, q: Question) -> dict[str, Any]:
@@ -133,23 +121,3 @@ async def export_csv(ctx: Ctx) -> Response:
     for row in rows:
         writer.writerow({k: _cell(v) for k, v in row.items()})
     return _download(out.getvalue().encode(), "text/csv; charset=utf-8", f"qa-{qa['id']}.csv")
-
-
-@API.op("GET", "/api/admin/qa/questions/{question_id:int}/author", auth="admin",
-        query=RevealQuery, tags=("admin review",),
-        summary="Who asked a question (anonymous ones too): with a stated reason, audited")
-async def reveal_author(ctx: Ctx) -> dict[str, Any]:
-    reason = ctx.query_as(RevealQuery).reason.strip()
-    if len(reason) < MIN_REASON_CHARS:
-        raise ApiError(403, "reason_required",
-                       f"state a reason (at least {MIN_REASON_CHARS} characters) in `reason`")
-    qid = ctx.path_int("question_id")
-    async with ctx.services.db.session() as db:
-        q = await db.get(Question, qid)
-        if q is None:
-            raise NotFound("question")
-        answer = await who_asked(db, q)
-    # The audit row is committed before the answer leaves.
-    await audited_read(ctx, action="review.qa_author", target=f"question:{qid}", reason=reason,
-                       detail={"anonymous": q.anonymous})
-    return answer

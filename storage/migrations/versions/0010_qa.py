@@ -1,6 +1,7 @@
-"""qa: questions with upvotes per event or learning group (issue 17)
+"""qa: questions with upvotes per event or learning group, and anonymous board notes (issue 17)
 
 One vote per person and question (the primary key). See storage/models/qa.py.
+Boards and notes get ``anonymous`` (docs/pinboard.md, "Anonymous notes").
 
 Revision ID: 0010_qa
 Revises: 0009_invitation_offers
@@ -117,8 +118,17 @@ def upgrade() -> None:
     with op.batch_alter_table("question_votes", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_question_votes_user_id"), ["user_id"], unique=False)
 
+    # A plain ADD COLUMN on both backends: a batch "move and copy" on SQLite would drop
+    # the tables' AUTOINCREMENT (migration 0008, tests/test_sqlite_ids.py).
+    for table in ("boards", "notes"):
+        op.add_column(
+            table, sa.Column("anonymous", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+
 
 def downgrade() -> None:
+    for table in ("notes", "boards"):
+        op.drop_column(table, "anonymous")  # SQLite 3.35+: a plain DROP COLUMN
     with op.batch_alter_table("question_votes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_question_votes_user_id"))
 

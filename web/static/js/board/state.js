@@ -25,11 +25,13 @@ export class BoardState {
 
   get moderator() { return Boolean(this.viewer && this.viewer.moderator); }
 
-  mine(n) { return Boolean(n.author && n.author.id === this.meId); }
+  // An anonymous note names nobody: only the viewer's own answers say it is theirs (`mine`).
+  mine(n) { return Boolean(n.mine || (n.author && n.author.id === this.meId)); }
 
   upsert(note) {
     const old = this.notes.get(note.id);
-    this.notes.set(note.id, withDefaults({ ...(old || {}), ...note }));
+    // An event's note has no `mine`: keep what this viewer's own answer said.
+    this.notes.set(note.id, withDefaults({ ...(old || {}), ...note, mine: note.mine ?? (old && old.mine) }));
   }
 
   remove(id) { this.notes.delete(id); }

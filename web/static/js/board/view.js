@@ -20,7 +20,7 @@ import { COLOURS } from './state.js';
 export function pinboardView(v) {
   const { state } = v;
   const count = state.notes.size;
-  const status = `${count} note${count === 1 ? '' : 's'}${state.board.premoderation ? ' · pre-moderated' : ''}${v.stale ? ' · offline copy' : ''}`;
+  const status = `${count} note${count === 1 ? '' : 's'}${state.board.premoderation ? ' · pre-moderated' : ''}${state.board.anonymous ? ' · anonymous notes' : ''}${v.stale ? ' · offline copy' : ''}`;
   const sections = state.sortedSections();
   const columns = [null].concat(sections);
   return html`
@@ -116,7 +116,7 @@ function noteView(v, n) {
   const { state, actions } = v;
   const movable = actions.movable(n);
   const colour = COLOURS.includes(n.colour) ? n.colour : 'yellow';
-  const author = n.author ? n.author.name : 'former participant';
+  const author = n.author ? n.author.name : (n.anonymous ? 'Anonymous' : 'former participant');
   const flags = [];
   if (n.state === 'draft') flags.push('draft (only you see it)');
   if (n.state === 'pending') flags.push('waiting for approval');
@@ -131,7 +131,7 @@ function noteView(v, n) {
       ${n.state === 'deleted'
         ? html`<p class="muted">This note was deleted.</p>`
         : html`<p class="text">${n.text}</p>${n.photo ? html`<img src=${n.photo.thumb_url} alt="Photo attached to the note" loading="lazy">` : nothing}`}
-      <p class="meta">${n.author && state.mine(n) ? 'You' : author}${n.created_at ? ` · ${fmtClock(n.created_at)}` : ''}${` · ${votes} vote${votes === 1 ? '' : 's'}`}${flags.length ? html`<span class="flags"> · ${flags.join(' · ')}</span>` : nothing}</p>
+      <p class="meta">${state.mine(n) ? (n.anonymous ? 'You (anonymous)' : 'You') : author}${n.created_at ? ` · ${fmtClock(n.created_at)}` : ''}${` · ${votes} vote${votes === 1 ? '' : 's'}`}${flags.length ? html`<span class="flags"> · ${flags.join(' · ')}</span>` : nothing}</p>
       ${n.replies.length ? html`<ul class="replies" aria-label="Replies">${repeat(n.replies, (r) => r.id, replyView)}</ul>` : nothing}
       <div class="actions">${repeat(actions.forNote(n), (a) => a.key, (a) => html`
         <button type="button" class=${a.cls || nothing} aria-label=${`${a.label}: note ${n.id}`} @click=${a.run}>${a.label}</button>`)}</div>

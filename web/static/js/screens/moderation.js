@@ -73,7 +73,7 @@ export async function render(main, params) {
         h('thead', {}, h('tr', {}, h('th', {}, 'Note'), h('th', {}, 'Author'), h('th', {}, 'State'), h('th', {}, 'Actions'))),
         h('tbody', {}, notes.map((n) => h('tr', { dataset: { noteId: n.id } },
           h('td', {}, n.text),
-          h('td', {}, n.author ? n.author.name : 'former participant'),
+          h('td', {}, n.author ? n.author.name : (n.anonymous ? 'anonymous' : 'former participant')),
           h('td', {}, n.state, n.offline_reason ? ` — ${n.offline_reason}` : ''),
           h('td', { class: 'row' }, actions(n)))))))
         : h('p', { class: 'muted' }, empty));
@@ -83,9 +83,12 @@ export async function render(main, params) {
     const notes = snap.notes;
     const premod = h('input', { type: 'checkbox', id: 'premod', checked: snap.board.premoderation });
     premod.addEventListener('change', () => act(() => api.patch(`/api/pinboard/boards/${snap.board.id}`, { premoderation: premod.checked }), premod.checked ? 'Pre-moderation on' : 'Pre-moderation off'));
+    const anon = h('input', { type: 'checkbox', id: 'anon-notes', checked: Boolean(snap.board.anonymous) });
+    anon.addEventListener('change', () => act(() => api.patch(`/api/pinboard/boards/${snap.board.id}`, { anonymous: anon.checked }), anon.checked ? 'New notes are anonymous' : 'New notes show their author'));
     replace(box,
       h('div', { class: 'card row' },
         premod, h('label', { for: 'premod' }, 'Pre-moderation: released notes wait for approval'),
+        anon, h('label', { for: 'anon-notes' }, 'Anonymous notes: new notes show no author'),
         h('span', { class: 'grow' }),
         h('a', { href: `/api/pinboard/boards/${snap.board.id}/export.json`, download: 'board.json' }, 'Export JSON'),
         h('a', { href: `/api/pinboard/boards/${snap.board.id}/export.csv`, download: 'board.csv' }, 'Export CSV'),

@@ -3,8 +3,8 @@
 One vote per person and question (the primary key). See storage/models/qa.py.
 Boards and notes get ``anonymous`` (docs/pinboard.md, "Anonymous notes").
 
-Revision ID: 0010_qa
-Revises: 0009_invitation_offers
+Revision ID: 0011_qa
+Revises: 0010_password_reset_links
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 import storage.models.base
 
-revision = "0010_qa"
-down_revision = "0009_invitation_offers"
+revision = "0011_qa"
+down_revision = "0010_password_reset_links"
 branch_labels = None
 depends_on = None
 

@@ -29,8 +29,8 @@ from storage.event_types import QA_VOTES
 from storage.models import QuestionBoard
 from storage.repo.channel_log import NewEvent
 from storage.repo.qa_votes import Voted, VoteOutcome, VoteRequest, vote_counts, vote_many
-from web.routes.pinboard import sqlite_writer
 from web.services import Services
+from web.sqlite_writer import sqlite_writer
 
 log = logging.getLogger("classhub.qa")
 

@@ -12,7 +12,6 @@ Photos and exports live in ``web/routes/pinboard_photos.py``. See docs/pinboard.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -32,6 +31,7 @@ from storage.repo.pinboard_views import board_view, section_view
 from web.api import API, Ctx
 from web.pinboard_attachments import attachment_store
 from web.services import Services
+from web.sqlite_writer import sqlite_writer as sqlite_writer  # re-exported: older callers
 
 TAGS = ("pinboard",)
 log = logging.getLogger("classhub.pinboard")
@@ -47,25 +47,6 @@ async def fan_out(services: Services, events: list[StoredEvent]) -> None:
             await services.hub.broadcast(fresh)
         except Exception:
             log.exception("pinboard fan-out of %d event(s) failed", len(fresh))
-
-
-@asynccontextmanager
-async def sqlite_writer(services: Services) -> AsyncIterator[None]:
-    """On SQLite, one board write transaction at a time in this process.
-
-    SQLite has one writer anyway; left to its busy handler, a hundred concurrent
-    releases poll for the lock and some starve past the busy timeout ("database
-    is locked"). Queueing them here is fair and costs nothing on PostgreSQL,
-    where row locks order writers instead.
-    """
-    if not services.db.is_sqlite:
-        yield
-        return
-    lock = services.extras.get("pinboard.sqlite_writer")
-    if lock is None:
-        lock = services.extras["pinboard.sqlite_writer"] = asyncio.Lock()
-    async with lock:
-        yield
 
 
 @asynccontextmanager

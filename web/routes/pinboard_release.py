@@ -18,8 +18,9 @@ from storage.errors import StoreUnavailable
 from storage.repo.channel_log import StoredEvent
 from storage.repo.pinboard_release import Released, ReleaseOutcome, ReleaseRequest, release_many
 from web.api import API, Ctx
-from web.routes.pinboard import TAGS, fan_out, sqlite_writer
+from web.routes.pinboard import TAGS, fan_out
 from web.services import Services
+from web.sqlite_writer import sqlite_writer
 
 RELEASE_WRITER = "pinboard.release_writer"
 

@@ -16,7 +16,17 @@ from sqlalchemy import select, update
 
 from storage.channels import dm_channel
 from storage.maintenance import run_maintenance
-from storage.models import ActivityEntry, AuditEntry, ChannelEvent, Event, Note, Role, User, utcnow
+from storage.models import (
+    ActivityEntry,
+    AuditEntry,
+    ChannelEvent,
+    Event,
+    Note,
+    Question,
+    Role,
+    User,
+    utcnow,
+)
 from tests.conftest import login, make_user
 from tests.privacy_helpers import make_event, post
 from tests.test_my_data import _board, _note, _png
@@ -62,6 +72,12 @@ async def test_retention_deletes_exactly_what_it_should(
     assert len(photo_files) == 2
     board_c = await _board(client, c.id)
     note_c = await _note(client, board_c, "note in C")
+    questions = {}
+    for ev in (a, c):  # Q&A questions go with the notes (docs/qa.md)
+        qa_id = (await client.get(f"/api/events/{ev.id}/qa")).json()["qa"]["id"]
+        r = await client.post(f"/api/qa/{qa_id}/questions", json={"text": f"asked in {ev.id}"})
+        assert r.status_code == 201, r.text
+        questions[ev.id] = r.json()["id"]
     m = {
         "a_chat": await post(services, f"event:{a.id}:chat", p, "a chat"),
         "a_news": await post(services, f"event:{a.id}:news", None, "a news"),
@@ -106,6 +122,10 @@ async def test_retention_deletes_exactly_what_it_should(
             (await db.execute(select(Note.id).where(Note.id.in_([note_a, note_c])))).scalars()
         )
         note_a_row = await db.get(Note, note_a)
+        asked = set(
+            (await db.execute(select(Question.id).where(Question.id.in_(questions.values()))))
+            .scalars()
+        )
         acts = set(
             (
                 await db.execute(
@@ -126,6 +146,7 @@ async def test_retention_deletes_exactly_what_it_should(
             .all()
         )
     assert notes == {note_a}  # A's notes are kept for 60 days, C's are gone
+    assert asked == {questions[a.id]}  # and so are the questions
     assert note_a_row is not None and note_a_row.photo_id is None  # A's photos only 10 days
     assert not any(f.exists() for f in photo_files)
     assert acts == {"recent"}

@@ -1,13 +1,13 @@
 """Retention: what classhub forgets on its own, and the due account deletions.
 
 Per event, after it ends: chat (chat, news and group channels), notes (the
-event's boards: notes with their revisions, replies and votes, and the board
-channels' events) and photos (the boards' attachments) each have a retention
-period in days (``Event.chat_retention_days`` etc.; NULL means the event's
-``retention_days``). Direct messages older than ``DM_RETENTION_DAYS`` go when
-that is set (0 keeps them), activity entries older than
-``ACTIVITY_RETENTION_DAYS`` always. Terminated accounts whose grace month is
-over are erased (``storage.repo.erasure``).
+event's boards: notes with their revisions, replies and votes, the Q&A questions
+with their votes, and the board channels' events) and photos (the boards'
+attachments) each have a retention period in days (``Event.chat_retention_days``
+etc.; NULL means the event's ``retention_days``). Direct messages older than
+``DM_RETENTION_DAYS`` go when that is set (0 keeps them), activity entries older
+than ``ACTIVITY_RETENTION_DAYS`` always. Terminated accounts whose grace month
+is over are erased (``storage.repo.erasure``).
 
 Everything here is idempotent: a second run the same day deletes nothing more.
 Channel rows (and so their ``last_seq``) stay, so a client that resumes an old
@@ -33,6 +33,8 @@ from storage.models import (
     HeldMessage,
     LearningGroup,
     Note,
+    Question,
+    QuestionBoard,
 )
 from storage.repo.log_review import prune_activity
 
@@ -44,6 +46,7 @@ class RetentionReport:
     chat_events: int = 0
     board_events: int = 0
     notes: int = 0
+    questions: int = 0
     photos: int = 0
     dm_events: int = 0
     activity: int = 0
@@ -55,6 +58,7 @@ class RetentionReport:
             "chat_events": self.chat_events,
             "board_events": self.board_events,
             "notes": self.notes,
+            "questions": self.questions,
             "photos": self.photos,
             "dm_events": self.dm_events,
             "activity": self.activity,
@@ -116,6 +120,12 @@ async def apply_event_retention(
                 n = int(result.rowcount or 0)  # type: ignore[attr-defined]
                 report.notes += n
                 touched += n
+            # The Q&A lives on the same board channels: its questions (votes cascade) too.
+            qa = select(QuestionBoard.id).where(QuestionBoard.event_id == ev.id)
+            result = await db.execute(delete(Question).where(Question.board_id.in_(qa)))
+            n = int(result.rowcount or 0)  # type: ignore[attr-defined]
+            report.questions += n
+            touched += n
         if touched:
             report.events.append(ev.id)
 

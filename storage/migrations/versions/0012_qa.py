@@ -3,8 +3,8 @@
 One vote per person and question (the primary key). See storage/models/qa.py.
 Boards and notes get ``anonymous`` (docs/pinboard.md, "Anonymous notes").
 
-Revision ID: 0011_qa
-Revises: 0010_password_reset_links
+Revision ID: 0012_qa
+Revises: 0011_server_api
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 import storage.models.base
 
-revision = "0011_qa"
-down_revision = "0010_password_reset_links"
+revision = "0012_qa"
+down_revision = "0011_server_api"
 branch_labels = None
 depends_on = None
 

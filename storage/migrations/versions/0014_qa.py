@@ -3,8 +3,8 @@
 One vote per person and question (the primary key). See storage/models/qa.py.
 Boards and notes get ``anonymous`` (docs/pinboard.md, "Anonymous notes").
 
-Revision ID: 0012_qa
-Revises: 0011_server_api
+Revision ID: 0014_qa
+Revises: 0013_activities
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 import storage.models.base
 
-revision = "0012_qa"
-down_revision = "0011_server_api"
+revision = "0014_qa"
+down_revision = "0013_activities"
 branch_labels = None
 depends_on = None
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.channels import ChannelKind, ChannelRef
 from storage.models import Enrolment, GroupMember, LearningGroup, Role, User, UserStatus
+from storage.repo.restriction import active as restricted
 
 ROLE_RANK = {Role.PARTICIPANT: 1, Role.TRAINER: 2, Role.ORGANISER: 3}
 async def event_role(db: AsyncSession, user_id: int, event_id: int) -> Role | None:
@@ -266,6 +267,8 @@ async def profile_view_by_enrolment(
     ).scalars().all()
     if not roles:
         return None
+    if await restricted(db, target.id) is not None:
+        return ProfileView.NAME  # processing restricted (GDPR Art. 18): profile hidden
     if any(ROLE_RANK[Role(r)] >= ROLE_RANK[Role.TRAINER] for r in roles):
         return ProfileView.FULL
     return ProfileView.BRIEF if target.profile_public else ProfileView.NAME

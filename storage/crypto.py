@@ -90,6 +90,16 @@ class KeyRing:
     def key_ids(self) -> frozenset[str]:
         return frozenset(self._keys)
 
+    def aead(self, key_id: str) -> AESGCM:
+        """The cipher of ``key_id`` (the current key's for sealing); raises UnknownKey.
+
+        For formats that seal piece by piece (storage/media_files.py: chunked videos).
+        """
+        key = self._keys.get(key_id)
+        if key is None:
+            raise UnknownKey(key_id)
+        return AESGCM(key)
+
     def seal(self, plaintext: bytes, aad: bytes) -> Sealed:
         nonce = os.urandom(NONCE_BYTES)
         return Sealed(self.current_id, nonce, AESGCM(self._current).encrypt(nonce, plaintext, aad))

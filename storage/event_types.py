@@ -32,6 +32,8 @@ CHAT_MUTED: Final = "chat.muted"
 CHAT_UNMUTED: Final = "chat.unmuted"
 CHAT_REJECTED: Final = "chat.rejected"
 ROOM_HELD: Final = "room.held"
+MEDIA_DUE: Final = "media.due"
+MEDIA_WITHDRAWN: Final = "media.withdrawn"
 # An event's news channel ``event:<id>:news``.
 EVENT_CHANGED: Final = "event_changed"
 EVENT_CANCELLED: Final = "event_cancelled"
@@ -91,6 +93,14 @@ CATALOGUE: Final[dict[str, str]] = {
     CHAT_UNMUTED: "the person may post in the event again (`event_id`)",
     CHAT_REJECTED: "a trainer rejected the person's held post (`channel`, `held_id`)",
     ROOM_HELD: "to the event's trainers: a post waits in the review queue (`event_id`, `held_id`)",
+    MEDIA_DUE: (
+        "to the event's trainers: a medium shows someone who revoked consent; blur, replace "
+        "or withdraw it by `due_at` (`media_id`, `event_id`, `title`)"
+    ),
+    MEDIA_WITHDRAWN: (
+        "to the event's trainers (and admins when overdue): a medium was withdrawn "
+        "(`media_id`, `event_id`, `title`, `reason`)"
+    ),
     EVENT_CHANGED: "the event's time, place or description changed (`changes`, `ack`)",
     EVENT_CANCELLED: "the event is cancelled (`ack`)",
     BOARD_UPDATED: "the board's settings changed (`board.premoderation`)",

@@ -1,4 +1,4 @@
-"""One maintenance pass: retention, the due account deletions, and their audit rows.
+"""One maintenance pass: retention, the due account deletions, overdue media, audit rows.
 
 Used by ``classhub maintenance`` (once, or every N seconds) and by anything that
 wants to run it periodically in-process (the mailer's periodic jobs). Each part
@@ -14,10 +14,12 @@ from typing import Any
 
 from storage.attachments import AttachmentStore
 from storage.db import Database
+from storage.media_files import MediaStore
 from storage.models import User, utcnow
 from storage.repo.erasure import compact_index, erase_user
 from storage.repo.lifecycle import due_for_deletion
 from storage.repo.logs import audit
+from storage.repo.media_revocation import overdue_media_ids, withdraw_overdue_one
 from storage.repo.retention import apply_retention
 from storage.settings import Settings
 
@@ -67,4 +69,27 @@ async def run_maintenance(
         async with db.session() as s:
             await compact_index(s)
         await db.checkpoint()  # SQLite: the deleted rows' pages out of the write-ahead log
-    return {**report.as_json(), "users_deleted": deleted}
+    media = await withdraw_overdue_media(db, settings, now=now)
+    return {**report.as_json(), "users_deleted": deleted, "media_withdrawn": media}
+
+
+async def withdraw_overdue_media(
+    db: Database, settings: Settings, *, now: dt.datetime
+) -> list[int]:
+    """Withdraw media still on a due list past their deadline (one transaction each)."""
+    store = MediaStore.from_settings(settings)
+    async with db.session() as s:
+        due = await overdue_media_ids(s, now)
+    withdrawn: list[int] = []
+    for media_id in due:
+        try:
+            async with db.session() as s:
+                done = await withdraw_overdue_one(
+                    s, media_id, now=now, public_url=settings.public_url
+                )
+            if done:
+                store.remove(media_id)
+                withdrawn.append(media_id)
+        except Exception:
+            log.exception("withdrawing overdue medium %s failed; it stays due", media_id)
+    return withdrawn

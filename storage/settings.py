@@ -204,6 +204,8 @@ class Settings:
     photo_max_pixels: int = 16_777_216
     photo_decode_workers: int = 2
     photo_decodes_per_user: int = 2
+    # Trainers' videos of learning sections (MP4/WebM; photos use photo_max_bytes).
+    media_video_max_bytes: int = 200 * 1024 * 1024
     # Data protection (issue 7): grace month before a terminated account is deleted,
     # how long the activity log is kept, how long direct messages are kept (0 = for good).
     termination_grace_days: int = 30
@@ -317,6 +319,9 @@ class Settings:
             photo_max_pixels=env.integer("PHOTO_MAX_PIXELS", 16_777_216, 1),
             photo_decode_workers=env.integer("PHOTO_DECODE_WORKERS", 2, 1),
             photo_decodes_per_user=env.integer("PHOTO_DECODES_PER_USER", 2, 1),
+            media_video_max_bytes=env.integer(
+                "MEDIA_VIDEO_MAX_BYTES", 200 * 1024 * 1024, 64 * 1024
+            ),
             termination_grace_days=env.integer("TERMINATION_GRACE_DAYS", 30, 0),
             activity_retention_days=env.integer("ACTIVITY_RETENTION_DAYS", 180, 1),
             dm_retention_days=env.integer("DM_RETENTION_DAYS", 0, 0),

@@ -26,6 +26,7 @@ class MailCategory(enum.StrEnum):
 class CampaignKind(enum.StrEnum):
     BULK = "bulk"
     EVENT_CHANGE = "event_change"
+    MEDIA_NOTICE = "media_notice"  # a medium withdrawn after revoked consent (to staff, admins)
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -26,6 +26,7 @@ from storage.models import (
     UserStatus,
     utcnow,
 )
+from storage.repo.restriction import restricted_user_ids
 
 
 class AudienceKind(enum.StrEnum):
@@ -134,6 +135,8 @@ async def _recipients(
             Enrolment.event_id.in_(event_ids),
             User.status == UserStatus.ACTIVE.value,
             User.email.is_not(None),
+            # Restriction of processing (GDPR Art. 18): kept, not mailed (docs/privacy.md).
+            User.id.not_in(restricted_user_ids()),
         )
     )
     if group_id is not None:

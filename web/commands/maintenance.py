@@ -1,4 +1,4 @@
-"""``classhub maintenance``: retention, due account deletions, written to the audit log."""
+"""``classhub maintenance``: retention, due account deletions, overdue media, audited."""
 
 from __future__ import annotations
 
@@ -20,10 +20,13 @@ def _maintenance(
 ) -> Callable[[argparse.Namespace, Settings], int]:
     parser = sub.add_parser(
         "maintenance",
-        help="apply retention periods and delete accounts whose grace month is over",
+        help="apply retention periods, delete accounts whose grace month is over, and "
+        "withdraw media left unblurred a month after a revoked consent",
         description="Delete what the retention periods say is due (per event: chat, notes, "
         "photos; direct messages after DM_RETENTION_DAYS if set; the activity log after "
-        "ACTIVITY_RETENTION_DAYS) and erase accounts whose termination grace month is over. "
+        "ACTIVITY_RETENTION_DAYS), erase accounts whose termination grace month is over, and "
+        "withdraw event media still on a trainer's due list a month after someone revoked "
+        "their consent (the event's trainers and the admins are told by mail and notice). "
         "Each pass is written to the audit log and printed as one JSON line. Runs once, or "
         "with --every forever (e.g. its own Procfile line).",
     )

@@ -15,6 +15,7 @@ from storage.models import Event, Role, User
 from storage.repo import events as repo
 from storage.repo.logs import audit
 from storage.repo.registration import enrol_from_csv, register
+from storage.repo.restriction import restricted_among
 from web.api import API, Ctx
 from web.body_limits import limited
 from web.errors import ApiError
@@ -163,6 +164,13 @@ async def list_members(ctx: Ctx) -> dict[str, Any]:
         await require(await authz.may_view_event(db, ctx.me, event_id), "you are not enrolled")
         emails = await authz.may_view_member_emails(db, ctx.me, event_id)
         found = await repo.members(db, event_id)
+        # Restriction of processing: running the event needs its staff to know who takes
+        # part (name and role, no address); co-participants no longer see the person.
+        restricted = await restricted_among(db, [m.user_id for m in found])
+        staff = emails
+        if restricted and not ctx.me.is_admin:
+            found = [m for m in found if m.user_id not in restricted or staff
+                     or m.user_id == ctx.me.id]
         outsider = ctx.me.is_admin and await authz.event_role(db, ctx.me.id, event_id) is None
     if outsider:
         # Names and addresses of a whole event read by an admin who takes no part in it:
@@ -176,7 +184,8 @@ async def list_members(ctx: Ctx) -> dict[str, Any]:
                 user_id=m.user_id,
                 display_name=m.display_name,
                 role=m.role,
-                email=m.email if emails else None,
+                email=m.email if emails and (ctx.me.is_admin or m.user_id not in restricted)
+                else None,
             )
             for m in found
         ]

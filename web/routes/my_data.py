@@ -24,9 +24,9 @@ from storage.attachments import AttachmentStore
 from storage.authz import ProfileView, profile_view, profile_view_by_enrolment
 from storage.crypto import DecryptionFailed, UnknownKey
 from storage.errors import DomainError
-from storage.models import Attachment, ProfilePhoto, User
+from storage.models import Attachment, ConsentDecision, ConsentKind, ProfilePhoto, User
 from storage.photos import PhotoRejected, check_photo, open_photo
-from storage.repo import personal_data
+from storage.repo import consent, personal_data
 from storage.repo.logs import log_activity
 from web.api import API, Ctx
 from web.body_limits import read_body
@@ -192,6 +192,9 @@ async def put_photo(ctx: Ctx) -> dict[str, Any]:
         if user is None:
             raise RuntimeError("the signed-in user vanished")
         user.profile_photo_id = photo.id
+        # Setting the photo is consenting to show it: the same record as the explicit
+        # answer (PUT /api/me/consent/profile-photo), which refusing deletes it by.
+        await consent.record(db, ctx.me.id, ConsentKind.PROFILE_PHOTO, ConsentDecision.GIVEN)
         await log_activity(db, user_id=ctx.me.id, action="photo_set", ip=ctx.ip)
     return {"has_photo": True, "bytes": len(jpeg)}
 
@@ -206,6 +209,10 @@ async def delete_photo(ctx: Ctx) -> dict[str, Any]:
         if user is None:
             raise RuntimeError("the signed-in user vanished")
         user.profile_photo_id = None
+        if existing is not None:  # removing the photo takes its consent back
+            await consent.record(
+                db, ctx.me.id, ConsentKind.PROFILE_PHOTO, ConsentDecision.REVOKED
+            )
         await log_activity(db, user_id=ctx.me.id, action="photo_removed", ip=ctx.ip)
     return {"has_photo": False}
 

@@ -113,6 +113,8 @@ async def test_blurring_replaces_the_stored_image_and_clears_the_due_item(world:
     assert old.getpixel((100, 70)) == new.getpixel((100, 70))
     listed = (await w["tr"].get(f"/api/events/{w.event_id}/media")).json()
     assert listed["due"] == []
+    (shown,) = [i for i in listed["items"] if i["id"] == group["id"]]
+    assert shown["tags"] == []  # blurred out: no longer shown
     assert await audit_rows(w, "media.blurred", f"media:{group['id']}")
     files = list((w.services.settings.var_dir / "media").glob(f"{group['id']}-*"))
     assert len(files) == 1  # the old ciphertext is gone

@@ -135,7 +135,10 @@ async def event_media(
 async def resolve_dues(
     db: AsyncSession, media_id: int, resolution: str, now: dt.datetime | None = None
 ) -> int:
-    """Close the medium's open due items; returns how many were open."""
+    """Close the medium's open due items; returns how many were open.
+
+    Blurred or replaced, the medium no longer shows those people: their tags go too.
+    """
     rows = (
         await db.execute(
             select(MediaDue).where(MediaDue.media_id == media_id, MediaDue.resolved_at.is_(None))
@@ -143,6 +146,11 @@ async def resolve_dues(
     ).scalars().all()
     for due in rows:
         due.resolved_at, due.resolution = now or utcnow(), resolution
+    gone = [d.user_id for d in rows if d.user_id is not None]
+    if gone and resolution in ("blurred", "replaced"):
+        await db.execute(
+            delete(MediaTag).where(MediaTag.media_id == media_id, MediaTag.user_id.in_(gone))
+        )
     return len(rows)
 
 

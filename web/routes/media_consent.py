@@ -59,6 +59,19 @@ async def _broadcast(ctx: Ctx, notices: list[StoredEvent]) -> None:
             log.exception("broadcasting %d media notices failed", len(notices))
 
 
+@API.op("GET", "/api/events/{event_id:int}/media/consent", tags=TAGS,
+        summary="My answer about appearing in the event's media (null: not asked yet)")
+async def get_media_consent(ctx: Ctx) -> dict[str, Any]:
+    event_id = ctx.path_int("event_id")
+    async with ctx.services.db.session() as db:
+        await events_repo.get_event(db, event_id)
+        may, _ = await repo.may_view_media(db, ctx.me, event_id)
+        if not may:
+            raise ApiError(403, "forbidden", "you are not enrolled in this event")
+        row = await consent.current(db, ctx.me.id, ConsentKind.EVENT_MEDIA, event_id)
+    return {"consent": consent.record_json(row) if row else None}
+
+
 @API.op("PUT", "/api/events/{event_id:int}/media/consent", tags=TAGS, body=ConsentBody,
         summary="Give or refuse my consent to appear in the event's photos and videos; "
         "refusing after giving revokes it (portraits withdrawn, group shots to be blurred)")

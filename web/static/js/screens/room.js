@@ -33,7 +33,7 @@ export function eventHeader(event, stale) {
 
 export function roomTabs(event, current) {
   const role = event.my_role;
-  const tabs = [['chat', 'Chat'], ['board', 'Pinboard'], ['activities', 'Live'], ['qa', 'Q&A'], ['people', 'People'], ['groups', 'Groups'], ['news', 'News']];
+  const tabs = [['chat', 'Chat'], ['board', 'Pinboard'], ['activities', 'Live'], ['qa', 'Q&A'], ['people', 'People'], ['groups', 'Groups'], ['news', 'News'], ['media', 'Media']];
   const nav = h('nav', { class: 'tabs', 'aria-label': 'Event sections' });
   for (const [key, label] of tabs) {
     nav.append(h('a', { href: key === 'chat' ? `/events/${event.id}` : `/events/${event.id}/${key}`, 'aria-current': key === current ? 'page' : null }, label));
@@ -259,6 +259,9 @@ export async function render(main, params, query) {
     content.append(peopleTab(event, members));
   } else if (tab === 'groups') {
     content.append(await groupsTab(event, members, query, disposers));
+  } else if (tab === 'media') {
+    const { mediaTab } = await import('./media.js');
+    content.append(await mediaTab(event));
   } else if (tab === 'news') {
     const news = await newsTab(event);
     content.append(news.el);
@@ -266,5 +269,7 @@ export async function render(main, params, query) {
   } else {
     content.append(h('p', {}, 'Unknown section.'));
   }
+  // Consent to appear in the event's photos and videos: asked on first entry.
+  if (!stale) import('./media_consent.js').then((m) => m.askOnFirstEntry(event)).catch(() => {});
   return () => { for (const d of disposers.reverse()) d(); };
 }

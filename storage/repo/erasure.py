@@ -42,10 +42,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import (
     ActivityEntry,
     AuthSession,
+    ConsentRecord,
     Enrolment,
     GroupMember,
     Invitation,
     LoginFailure,
+    MediaDue,
+    MediaTag,
+    ProcessingRestriction,
     ProfilePhoto,
     User,
     UserStatus,
@@ -121,6 +125,12 @@ async def _erase_account(db: AsyncSession, user: User, *, erase_content: bool) -
         ("group_memberships", delete(GroupMember).where(GroupMember.user_id == user_id)),
         ("activity", delete(ActivityEntry).where(ActivityEntry.user_id == user_id)),
         ("photos", delete(ProfilePhoto).where(ProfilePhoto.user_id == user_id)),
+        ("consents", delete(ConsentRecord).where(ConsentRecord.user_id == user_id)),
+        ("media_tags", delete(MediaTag).where(MediaTag.user_id == user_id)),
+        (
+            "processing_restrictions",
+            delete(ProcessingRestriction).where(ProcessingRestriction.user_id == user_id),
+        ),
         (
             "login_failures",
             # The sign-in failures and the "Forgot password?" requests (web/routes/
@@ -135,6 +145,8 @@ async def _erase_account(db: AsyncSession, user: User, *, erase_content: bool) -
     await db.execute(
         update(Invitation).where(Invitation.created_by == user_id).values(created_by=None)
     )
+    # A due item stays (the medium still shows them until blurred), without their name.
+    await db.execute(update(MediaDue).where(MediaDue.user_id == user_id).values(user_id=None))
     user.email = None
     user.display_name = FORMER
     user.password_hash = None

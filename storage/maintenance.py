@@ -19,6 +19,7 @@ from storage.models import User, utcnow
 from storage.repo.erasure import compact_index, erase_user
 from storage.repo.lifecycle import due_for_deletion
 from storage.repo.logs import audit
+from storage.repo.media import delete_expired
 from storage.repo.media_revocation import overdue_media_ids, withdraw_overdue_one
 from storage.repo.retention import apply_retention
 from storage.settings import Settings
@@ -70,7 +71,18 @@ async def run_maintenance(
             await compact_index(s)
         await db.checkpoint()  # SQLite: the deleted rows' pages out of the write-ahead log
     media = await withdraw_overdue_media(db, settings, now=now)
-    return {**report.as_json(), "users_deleted": deleted, "media_withdrawn": media}
+    async with db.session() as s:
+        expired = await delete_expired(s, now)
+        if expired:
+            await audit(s, actor_id=None, action="maintenance.media_retention",
+                        detail={"media_ids": expired})
+    media_store = MediaStore.from_settings(settings)
+    for media_id in expired:
+        media_store.remove(media_id)
+    return {
+        **report.as_json(), "users_deleted": deleted, "media_withdrawn": media,
+        "media_expired": expired,
+    }
 
 
 async def withdraw_overdue_media(

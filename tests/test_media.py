@@ -107,3 +107,36 @@ async def test_a_poster_and_a_withdrawal(world: World) -> None:
     assert (await w["p1"].get(item["url"])).status_code == 410
     assert _files(w) == []
     assert await audit_rows(w, "media.withdraw", f"media:{item['id']}")
+
+
+async def test_key_rotation_re_encrypts_media_chunk_by_chunk(world: World) -> None:
+    from storage.crypto import KeyRing
+    from storage.media_files import MediaStore
+    from storage.media_rotation import rotate_media
+    from storage.models import MediaItem
+
+    w = world
+    settings = w.services.settings
+    data = fake_mp4(150_000)
+    item = (await publish(w, "tr", data, "video/mp4")).json()
+    r = await w["tr"].put(f"/api/media/{item['id']}/poster", content=png(),
+                          headers={"Content-Type": "image/png"})
+    assert r.status_code == 200
+    before = {p.name for p in _files(w)}
+    root = Path(settings.var_dir) / "media"
+    new_store = MediaStore(root, KeyRing("rotated-key-" + "z" * 32, [settings.data_key]))
+    report = await rotate_media(w.services.db, new_store)
+    assert item["id"] not in report.failed  # (other tests' media have no files here)
+    async with w.services.db.session() as db:
+        row = await db.get(MediaItem, item["id"])
+    assert row is not None
+    assert row.key_id == new_store.keys.current_id == row.poster_key_id
+    after = {p.name for p in _files(w)}
+    assert after and not (after & before)  # new files, the old ones removed
+    from storage.repo.media import sealed_file
+
+    assert new_store.read_all(row.id, "file", sealed_file(row)) == data
+    # Served under the new key once the server has it.
+    w.services.extras["media.store"] = new_store
+    assert (await w["p1"].get(f"/api/media/{row.id}/file",
+                              headers={"Range": "bytes=70000-70009"})).content == data[70000:70010]

@@ -85,6 +85,9 @@ async def test_revocation_withdraws_portraits_and_lists_group_shots(world: World
 
         history = json.loads(zf.read("consents.json"))
     assert [h["decision"] for h in history] == ["given", "revoked"]
+    appearances = (await w["p1"].get("/api/me/data")).json()["media_appearances"]
+    assert {(a["media_id"], a["portrait"]) for a in appearances} == {
+        (portrait["id"], True), (group["id"], False)}
 
 
 async def test_blurring_replaces_the_stored_image_and_clears_the_due_item(world: World) -> None:
@@ -167,3 +170,45 @@ async def test_the_profile_photo_consent_is_one_record(world: World) -> None:
     assert r.status_code == 200 and r.json()["photo_deleted"]
     assert r.json()["decision"] == "revoked"
     assert (await w["p1"].get("/api/me/data")).json()["profile"]["has_photo"] is False
+
+
+async def test_media_go_with_the_events_photo_retention(world: World) -> None:
+    from storage.models import Event
+    from storage.repo.media import delete_expired
+
+    w = world
+    item = (await publish(w, "tr", png(), "image/png")).json()
+    async with w.services.db.session() as db:
+        ev = await db.get(Event, w.event_id)
+        assert ev is not None
+        ev.photos_retention_days = 10
+        ends = ev.ends_at
+    async with w.services.db.session() as db:
+        assert item["id"] not in await delete_expired(db, ends + dt.timedelta(days=9))
+    async with w.services.db.session() as db:
+        assert item["id"] in await delete_expired(db, ends + dt.timedelta(days=10))
+    assert (await w["p1"].get(str(item["url"]))).status_code == 404
+
+
+async def test_a_video_on_the_due_list_is_replaced(world: World) -> None:
+    from tests.media_helpers import fake_mp4
+
+    w = world
+    await consent(w, "p1", "given")
+    video = (await publish(w, "tr", fake_mp4(80_000), "video/mp4")).json()
+    r = await w["tr"].put(f"/api/media/{video['id']}/tags",
+                          json={"tags": [{"user_id": w.users["p1"].id}]})
+    assert r.status_code == 200
+    await consent(w, "p1", "refused")
+    assert len((await w["tr"].get(f"/api/events/{w.event_id}/media")).json()["due"]) == 1
+    # The replacement must be a video too (its magic bytes checked like an upload).
+    wrong = await w["tr"].put(f"/api/media/{video['id']}/file", content=png(),
+                              headers={"Content-Type": "image/png"})
+    assert wrong.status_code == 415
+    edited = fake_mp4(50_000)
+    r = await w["tr"].put(f"/api/media/{video['id']}/file", content=edited,
+                          headers={"Content-Type": "video/mp4"})
+    assert r.status_code == 200, r.text
+    assert (await w["p2"].get(r.json()["url"])).content == edited
+    assert (await w["tr"].get(f"/api/events/{w.event_id}/media")).json()["due"] == []
+    assert await audit_rows(w, "media.replaced", f"media:{video['id']}")

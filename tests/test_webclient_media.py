@@ -180,3 +180,27 @@ def test_revoked_consent_due_list_blur_and_overdue_withdrawal(
         assert paul.errors == []
     finally:
         paul.close()
+
+
+def test_a_participant_restricts_processing_on_the_me_screen(
+    server: Server, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    _event_id, people = server.run(seed_people(
+        server.db_url, "Restriction Workshop", {"rita": "participant"}))
+    rita = open_as(browser, server, people["rita"], "/me")
+    try:
+        card = rita.page.locator("section.restriction")
+        card.get_by_role("button", name="Restrict processing").click()
+        dialog = rita.page.get_by_role("dialog", name="Restrict processing of my data")
+        dialog.get_by_label("Why (for the admins)").fill("I contest my organisation's entry")
+        dialog.get_by_role("button", name="Restrict").click()
+        expect(rita.page.locator("section.restriction")).to_contain_text(
+            "restricted since", timeout=LIVE_MS)
+        rita.page.reload()
+        expect(rita.page.locator("section.restriction")).to_contain_text(
+            "I contest my organisation's entry", timeout=LIVE_MS)
+        assert rita.errors == []
+    finally:
+        rita.close()

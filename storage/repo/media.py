@@ -24,6 +24,7 @@ from storage.models import (
     User,
     utcnow,
 )
+from storage.repo import personal_data
 
 
 async def may_view_media(db: AsyncSession, user: User, event_id: int) -> tuple[bool, bool]:
@@ -166,3 +167,45 @@ async def withdraw(
     item.poster_nonce = item.poster_key_id = item.poster_content_type = None
     item.poster_size = None
     await resolve_dues(db, item.id, resolution, now)
+
+
+async def delete_expired(db: AsyncSession, now: dt.datetime) -> list[int]:
+    """Delete the media of events whose photo retention is over (``photos_retention_days``,
+    else ``retention_days``, after the event ends); returns their ids, to remove files."""
+    from storage.models import Event
+
+    ended = (await db.execute(select(Event).where(Event.ends_at <= now))).scalars().all()
+    due = [
+        ev.id for ev in ended
+        if ev.ends_at + dt.timedelta(
+            days=ev.retention_days if ev.photos_retention_days is None
+            else ev.photos_retention_days
+        ) <= now
+    ]
+    if not due:
+        return []
+    ids = list((await db.execute(
+        select(MediaItem.id).where(MediaItem.event_id.in_(due))
+    )).scalars())
+    if ids:
+        await db.execute(delete(MediaItem).where(MediaItem.id.in_(ids)))
+    return ids
+
+
+async def _appearances(db: AsyncSession, user_id: int) -> dict[str, Any]:
+    """The media a trainer said show the person (for their access and export)."""
+    rows = await db.execute(
+        select(MediaTag, MediaItem)
+        .join(MediaItem, MediaItem.id == MediaTag.media_id)
+        .where(MediaTag.user_id == user_id)
+        .order_by(MediaItem.id)
+    )
+    return {"items": [
+        {"media_id": item.id, "event_id": item.event_id, "kind": item.kind,
+         "title": item.title, "portrait": tag.portrait, "state": item.state,
+         "published_at": item.created_at.isoformat()}
+        for tag, item in rows
+    ]}
+
+
+personal_data.EXTRA_SECTIONS["media_appearances"] = _appearances

@@ -1,4 +1,4 @@
-"""``classhub keys``: the data key that encrypts pinboard photos at rest.
+"""``classhub keys``: the data key that encrypts pinboard photos and event media at rest.
 
 ``keys status`` shows the current key id and how many attachments each key
 id seals. ``keys rotate`` re-encrypts every attachment not sealed under the
@@ -22,7 +22,7 @@ from storage.settings import Settings
 from web.subcommands import ensure_migrated, subcommand
 
 DESCRIPTION = (
-    "Manage the data key that encrypts pinboard photos at rest (AES-256-GCM). "
+    "Manage the data key that encrypts pinboard photos and event media at rest (AES-256-GCM). "
     "`status` shows the current key id and the files per key id; `rotate` re-encrypts every "
     "file not under the current DATA_KEY, opening old files with the keys in DATA_KEY_PREVIOUS "
     "(comma-separated) or <var>/data_key.previous. Stop the servers, or give them both keys, "
@@ -58,6 +58,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from storage.attachments import AttachmentStore, key_usage, rotate
     from storage.crypto import PREVIOUS_KEYS_FILE
     from storage.db import Database
+    from storage.media_files import MediaStore
+    from storage.media_rotation import media_key_usage, rotate_media
 
     database = Database(settings.database_url, pool_size=2)
     try:
@@ -69,6 +71,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
                 known = "current" if key_id == store.keys.current_id else (
                     "previous (configured)" if key_id in store.keys.key_ids else "UNKNOWN KEY")
                 print(f"  {key_id}: {n} attachment(s), {known}")
+            for key_id, n in sorted((await media_key_usage(database)).items()):
+                known = "current" if key_id == store.keys.current_id else (
+                    "previous (configured)" if key_id in store.keys.key_ids else "UNKNOWN KEY")
+                print(f"  {key_id}: {n} media file(s), {known}")
             return 0
         report = await rotate(database, store, batch=args.batch)
         print(
@@ -77,7 +83,14 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         )
         for att_id, why in sorted(report.failed.items()):
             print(f"  attachment {att_id}: {why}", file=sys.stderr)
-        if report.failed:
+        media = await rotate_media(database, MediaStore.from_settings(settings), batch=args.batch)
+        print(
+            f"key {media.key_id}: {media.rotated} medium/media re-encrypted, "
+            f"{media.current} already current, {len(media.failed)} failed"
+        )
+        for media_id, why in sorted(media.failed.items()):
+            print(f"  medium {media_id}: {why}", file=sys.stderr)
+        if report.failed or media.failed:
             return 1
         previous = settings.var_dir / PREVIOUS_KEYS_FILE
         if args.forget_previous and previous.exists():
@@ -95,11 +108,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]):  # type:
     parser = sub.add_parser("keys", help="data-key status and rotation for encrypted photos",
                             description=DESCRIPTION)
     keys = parser.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    keys.add_parser("status", help="show the current key id and the attachments per key id",
-                    description="Show the current key id and how many attachments each key seals.")
+    keys.add_parser("status", help="show the current key id and the files per key id",
+                    description="Show the current key id and how many attachments and media "
+                    "files each key seals.")
     rot = keys.add_parser(
-        "rotate", help="re-encrypt every attachment under the current DATA_KEY",
-        description="Re-encrypt every attachment not sealed under the current DATA_KEY. Old "
+        "rotate", help="re-encrypt every attachment and medium under the current DATA_KEY",
+        description="Re-encrypt every pinboard photo and event medium not sealed under the "
+        "current DATA_KEY. Old "
         "files are opened with DATA_KEY_PREVIOUS (comma-separated) or <var>/data_key.previous. "
         "Each file is rewritten under a new name before its row is updated, so an interrupted "
         "run is safe to repeat. Exit status 1 if any file could not be opened.",

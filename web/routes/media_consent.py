@@ -142,7 +142,7 @@ async def blur(ctx: Ctx) -> dict[str, Any]:
 
 
 async def _swap(ctx: Ctx, media_id: int, sealed: SealedFile, ctype: str, resolution: str,
-                detail: dict[str, Any]) -> dict[str, Any]:
+                detail: dict[str, Any], size: tuple[int, int] | None = None) -> dict[str, Any]:
     """Point the row at the new file, commit, then delete the old ciphertext."""
     store = media_store(ctx.services)
     try:
@@ -152,6 +152,8 @@ async def _swap(ctx: Ctx, media_id: int, sealed: SealedFile, ctype: str, resolut
                 raise ApiError(409, "withdrawn", "this medium was withdrawn meanwhile")
             row.key_id, row.nonce, row.size = sealed.key_id, sealed.prefix, sealed.size
             row.content_type = ctype
+            if size is not None:
+                row.width, row.height = size
             row.version += 1
             cleared = await repo.resolve_dues(db, row.id, resolution)
             await audit(db, actor_id=ctx.me.id, action=f"media.{resolution}",
@@ -181,10 +183,11 @@ async def replace_file(ctx: Ctx) -> dict[str, Any]:
         declared = declared_type(ctx.request, PHOTO_TYPES)
         photo = await clean_upload(ctx, declared)
         sealed = await asyncio.to_thread(store.write_all, media_id, "file", photo.data)
-        ctype = photo.content_type
+        ctype, size = photo.content_type, (photo.width, photo.height)
     else:
+        size = None
         ctype = declared_type(ctx.request, VIDEO_TYPES)
         sealed = await stream_video(
             ctx.request, store, media_id, ctype, ctx.services.settings.media_video_max_bytes
         )
-    return await _swap(ctx, media_id, sealed, ctype, "replaced", {"bytes": sealed.size})
+    return await _swap(ctx, media_id, sealed, ctype, "replaced", {"bytes": sealed.size}, size)

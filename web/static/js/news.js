@@ -118,6 +118,8 @@ const NOTICES = {
   'chat.unmuted': () => 'You may post again.',
   'chat.rejected': () => 'A trainer did not approve your held message.',
   'room.held': () => 'A message waits for your review.',
+  'media.due': (b) => `“${b.title || 'A photo or video'}” shows someone who took back consent: blur, replace or withdraw it (Media tab).`,
+  'media.withdrawn': (b) => `“${b.title || 'A photo or video'}” was withdrawn: ${b.reason || ''}`,
 };
 
 // The toast for a personal notice; mail progress and the like update their screens silently.

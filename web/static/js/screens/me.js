@@ -169,7 +169,8 @@ export async function render(main) {
   if (profile.status === 'terminating') {
     grid.append(lifecycleCard(profile));
   } else {
-    grid.append(profileForm(profile, redraw), passwordCard(), photoCard(profile), lifecycleCard(profile));
+    const { restrictionCard } = await import('./me_restriction.js');
+    grid.append(profileForm(profile, redraw), passwordCard(), photoCard(profile), restrictionCard(data), lifecycleCard(profile));
   }
   grid.append(dataCard(data));
   main.append(grid);

@@ -72,6 +72,35 @@ function tagDialog(item, data, reload) {
   dialog.showModal();
 }
 
+// Replace a medium's file with an edited one of the same kind (clears its due items).
+function replaceButton(item, reload) {
+  const input = h('input', { type: 'file', class: 'sr', accept: item.kind === 'video' ? 'video/mp4,video/webm' : 'image/png,image/jpeg,image/webp', 'aria-label': `New file for ${item.title || 'this medium'}` });
+  input.addEventListener('change', async () => {
+    const f = input.files[0];
+    if (!f) return;
+    try {
+      await api.request('PUT', `/api/media/${item.id}/file`, { form: f });
+      toast('Replaced');
+      reload();
+    } catch (err) { toast(err.message, 'error'); }
+  });
+  return h('span', {}, input, h('button', { type: 'button', onclick: () => input.click() }, 'Replace'));
+}
+
+// A poster image for a video (no frame is extracted on the server).
+function posterButton(item, reload) {
+  const input = h('input', { type: 'file', class: 'sr', accept: 'image/png,image/jpeg,image/webp', 'aria-label': `Poster for ${item.title || 'this video'}` });
+  input.addEventListener('change', async () => {
+    const f = input.files[0];
+    if (!f) return;
+    try {
+      await api.request('PUT', `/api/media/${item.id}/poster`, { form: f });
+      reload();
+    } catch (err) { toast(err.message, 'error'); }
+  });
+  return h('span', {}, input, h('button', { type: 'button', onclick: () => input.click() }, 'Poster'));
+}
+
 async function withdraw(item, reload) {
   try {
     await api.post(`/api/media/${item.id}/withdraw`, { reason: 'withdrawn by a trainer' });
@@ -92,6 +121,7 @@ function dueList(data, byId, reload) {
     return h('li', { dataset: { mediaId: d.media_id } },
       h('strong', {}, d.title || `#${d.media_id}`), ` shows ${d.display_name || 'a former participant'} \u2014 due ${fmtTime(d.due_at)} `,
       item && item.kind === 'photo' ? h('button', { type: 'button', onclick: async () => { if (await blurTool(item)) reload(); } }, 'Blur') : null,
+      item ? replaceButton(item, reload) : null,
       item ? h('button', { type: 'button', onclick: () => withdraw(item, reload) }, 'Withdraw') : null);
   })));
   return box;
@@ -124,6 +154,8 @@ function tile(item, data, reload) {
       h('div', { class: 'row' },
         h('button', { type: 'button', onclick: () => tagDialog(item, data, reload) }, 'Who is shown'),
         item.kind === 'photo' ? h('button', { type: 'button', onclick: async () => { if (await blurTool(item)) reload(); } }, 'Blur') : null,
+        replaceButton(item, reload),
+        item.kind === 'video' ? posterButton(item, reload) : null,
         h('button', { type: 'button', onclick: () => withdraw(item, reload) }, 'Withdraw')));
   }
   return fig;

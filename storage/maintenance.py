@@ -19,7 +19,7 @@ from storage.models import User, utcnow
 from storage.repo.erasure import compact_index, erase_user
 from storage.repo.lifecycle import due_for_deletion
 from storage.repo.logs import audit
-from storage.repo.media import delete_expired
+from storage.repo.media import delete_expired, delete_stale_uploads
 from storage.repo.media_revocation import overdue_media_ids, withdraw_overdue_one
 from storage.repo.retention import apply_retention
 from storage.settings import Settings
@@ -72,7 +72,7 @@ async def run_maintenance(
         await db.checkpoint()  # SQLite: the deleted rows' pages out of the write-ahead log
     media = await withdraw_overdue_media(db, settings, now=now)
     async with db.session() as s:
-        expired = await delete_expired(s, now)
+        expired = await delete_expired(s, now) + await delete_stale_uploads(s, now)
         if expired:
             await audit(s, actor_id=None, action="maintenance.media_retention",
                         detail={"media_ids": expired})

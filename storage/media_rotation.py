@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from storage.crypto import DecryptionFailed, UnknownKey
 from storage.db import Database
@@ -105,9 +105,10 @@ async def media_key_usage(database: Database) -> dict[str, int]:
         posters = await db.execute(
             select(MediaItem.poster_key_id, func.count())
             .where(MediaItem.state == MediaState.PUBLISHED.value,
-                   or_(MediaItem.poster_key_id.is_not(None)))
+                   MediaItem.poster_key_id.is_not(None))
             .group_by(MediaItem.poster_key_id)
         )
-        for key_id, n in posters:
-            usage[key_id] = usage.get(key_id, 0) + int(n)
+        for poster_key, n in posters:
+            if poster_key is not None:
+                usage[poster_key] = usage.get(poster_key, 0) + int(n)
         return usage

@@ -212,3 +212,20 @@ async def test_a_video_on_the_due_list_is_replaced(world: World) -> None:
     assert (await w["p2"].get(r.json()["url"])).content == edited
     assert (await w["tr"].get(f"/api/events/{w.event_id}/media")).json()["due"] == []
     assert await audit_rows(w, "media.replaced", f"media:{video['id']}")
+
+
+async def test_an_upload_left_behind_by_a_crash_is_cleaned_up(world: World) -> None:
+    from storage.models import MediaItem
+    from storage.repo.media import delete_stale_uploads
+
+    w = world
+    async with w.services.db.session() as db:
+        row = MediaItem(event_id=w.event_id, kind="video", content_type="video/mp4",
+                        state="uploading", created_at=T0)
+        db.add(row)
+        await db.flush()
+        row_id = row.id
+    async with w.services.db.session() as db:
+        assert row_id not in await delete_stale_uploads(db, T0 + dt.timedelta(hours=23))
+    async with w.services.db.session() as db:
+        assert row_id in await delete_stale_uploads(db, T0 + dt.timedelta(hours=25))

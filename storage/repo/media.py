@@ -209,3 +209,19 @@ async def _appearances(db: AsyncSession, user_id: int) -> dict[str, Any]:
 
 
 personal_data.EXTRA_SECTIONS["media_appearances"] = _appearances
+
+
+STALE_UPLOAD_SECS = 24 * 3600  # far beyond any upload; a row older is from a crashed process
+
+
+async def delete_stale_uploads(db: AsyncSession, now: dt.datetime) -> list[int]:
+    """Rows of uploads a crashed process left ``uploading``; returns their ids (files)."""
+    cutoff = now - dt.timedelta(seconds=STALE_UPLOAD_SECS)
+    ids = list((await db.execute(
+        select(MediaItem.id).where(
+            MediaItem.state == MediaState.UPLOADING.value, MediaItem.created_at < cutoff
+        )
+    )).scalars())
+    if ids:
+        await db.execute(delete(MediaItem).where(MediaItem.id.in_(ids)))
+    return ids

@@ -55,6 +55,8 @@ async def test_a_video_is_encrypted_and_streamed_with_ranges(world: World) -> No
         refused = await w["p1"].get(url, headers={"Range": bad})
         assert refused.status_code == 416, bad
         assert refused.headers["content-range"] == f"bytes */{len(data)}"
+    head = await w["p1"].head(url)
+    assert head.status_code == 200 and head.headers["content-length"] == str(len(data))
     # A stale If-Range gets the whole (current) file.
     stale = await w["p1"].get(url, headers={"Range": "bytes=0-9", "If-Range": '"old"'})
     assert stale.status_code == 200 and stale.content == data

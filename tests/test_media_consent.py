@@ -229,3 +229,15 @@ async def test_an_upload_left_behind_by_a_crash_is_cleaned_up(world: World) -> N
         assert row_id not in await delete_stale_uploads(db, T0 + dt.timedelta(hours=23))
     async with w.services.db.session() as db:
         assert row_id in await delete_stale_uploads(db, T0 + dt.timedelta(hours=25))
+
+
+async def test_consent_given_again_voids_the_due_items(world: World) -> None:
+    w = world
+    await consent(w, "p1", "given")
+    group = await _tagged(w, [{"user_id": w.users["p1"].id}])
+    await consent(w, "p1", "refused")
+    assert len((await w["tr"].get(f"/api/events/{w.event_id}/media")).json()["due"]) == 1
+    again = await consent(w, "p1", "given")
+    assert again["decision"] == "given" and not again["revoked"]
+    assert (await w["tr"].get(f"/api/events/{w.event_id}/media")).json()["due"] == []
+    assert (await w["p2"].get(str(group["url"]))).status_code == 200

@@ -203,3 +203,19 @@ async def withdraw_overdue_one(
                 detail={"due_ids": [d for d, _ in overdue], "user_ids": [u for _, u in overdue]})
     await _tell_overdue(db, item, public_url)
     return True
+
+
+async def on_consent_given(
+    db: AsyncSession, user_id: int, event_id: int, *, now: dt.datetime | None = None
+) -> int:
+    """Consent given again: the person's open due items in the event are void (withdrawn
+    portraits stay withdrawn: their files are gone). Returns how many were closed."""
+    rows = (await db.execute(
+        select(MediaDue)
+        .join(MediaItem, MediaItem.id == MediaDue.media_id)
+        .where(MediaItem.event_id == event_id, MediaDue.user_id == user_id,
+               MediaDue.resolved_at.is_(None))
+    )).scalars().all()
+    for due in rows:
+        due.resolved_at, due.resolution = now or utcnow(), "consent_given"
+    return len(rows)

@@ -25,7 +25,7 @@ from storage.repo import events as events_repo
 from storage.repo import media as repo
 from storage.repo.channel_log import StoredEvent
 from storage.repo.logs import audit
-from storage.repo.media_revocation import on_revocation
+from storage.repo.media_revocation import on_consent_given, on_revocation
 from web.api import API, Ctx
 from web.errors import ApiError
 from web.media_uploads import PHOTO_TYPES, VIDEO_TYPES, declared_type, stream_video
@@ -89,6 +89,8 @@ async def set_media_consent(ctx: Ctx) -> dict[str, Any]:
         await audit(db, actor_id=ctx.me.id, action=f"consent.{row.decision}",
                     target=f"event:{event_id}", ip=ctx.ip, detail={"kind": "event_media"})
         result = await on_revocation(db, ctx.me.id, event_id) if revoked else None
+        if row.decision == ConsentDecision.GIVEN.value:
+            await on_consent_given(db, ctx.me.id, event_id)
         out = {**consent.record_json(row), "revoked": revoked,
                "withdrawn": result.withdrawn if result else [],
                "due": result.due if result else []}

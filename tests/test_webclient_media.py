@@ -39,10 +39,10 @@ def _stored(server: Server, media_id: int) -> list[Path]:
 def _answer(page: Any, button: str) -> None:
     from playwright.sync_api import expect
 
-    dialog = page.get_by_role("dialog", name="Photos and videos")
-    expect(dialog).to_be_visible(timeout=LIVE_MS)
-    dialog.get_by_role("button", name=button).click()
-    expect(dialog).to_have_count(0, timeout=LIVE_MS)
+    card = page.get_by_role("region", name="Photos and videos")
+    expect(card).to_be_visible(timeout=LIVE_MS)
+    card.get_by_role("button", name=button).click()
+    expect(card).to_have_count(0, timeout=LIVE_MS)
 
 
 def _publish(page: Any, title: str, colour: tuple[int, int, int]) -> None:

@@ -1,9 +1,7 @@
 // Consent to appear in an event's photos and videos: asked on first entry into the event
 // (until answered), shown and changed on the Media tab. Refusing after giving revokes it.
-import { h } from '../dom.js';
+import { h, toast } from '../dom.js';
 import * as api from '../api.js';
-
-const asked = new Set(); // events asked about in this page's life (a dismissed dialog asks again next visit)
 
 export const CONSENT_TEXT = 'Trainers may publish photos and short videos of learning sections to this event, '
   + 'seen only by its members. Do you agree to appear in them? You can change your answer at any time on the Media tab; '
@@ -20,40 +18,35 @@ export async function setConsent(eventId, decision) {
   return api.put(`/api/events/${eventId}/media/consent`, { decision });
 }
 
-// The question as a dialog: resolves with the stored answer, or null if dismissed.
-export function consentDialog(eventId) {
-  return new Promise((resolve) => {
-    let answered = null;
-    const dialog = h('dialog', { class: 'dialog', 'aria-label': 'Photos and videos', dataset: { consent: String(eventId) } });
-    const answer = (decision) => async () => {
-      try {
-        answered = await setConsent(eventId, decision);
-        document.dispatchEvent(new CustomEvent('classhub:consent', { detail: { eventId } }));
-      } finally {
-        dialog.close();
-      }
-    };
-    dialog.append(
-      h('h2', {}, 'Photos and videos'),
-      h('p', {}, CONSENT_TEXT),
-      h('div', { class: 'row' },
-        h('button', { type: 'button', class: 'primary', onclick: answer('given') }, 'Yes, I agree'),
-        h('button', { type: 'button', onclick: answer('refused') }, 'No, I do not agree')));
-    dialog.addEventListener('close', () => { dialog.remove(); resolve(answered); });
-    document.body.append(dialog);
-    dialog.showModal();
-  });
+// The question as a card at the top of the room, not a modal: the room stays usable
+// while it waits (the person may answer later: it stays until answered).
+export function consentCard(eventId) {
+  const card = h('section', { class: 'card consent-ask', role: 'region', 'aria-label': 'Photos and videos', dataset: { consent: String(eventId) } });
+  const answer = (decision) => async () => {
+    try {
+      await setConsent(eventId, decision);
+      card.remove();
+      document.dispatchEvent(new CustomEvent('classhub:consent', { detail: { eventId } }));
+    } catch (err) { toast(err.message, 'error'); }
+  };
+  card.append(
+    h('h2', {}, 'Photos and videos'),
+    h('p', {}, CONSENT_TEXT),
+    h('div', { class: 'row' },
+      h('button', { type: 'button', class: 'primary', onclick: answer('given') }, 'Yes, I agree'),
+      h('button', { type: 'button', onclick: answer('refused') }, 'No, I do not agree')));
+  return card;
 }
 
-// On entering an event: ask once if the person never answered (members only).
-export async function askOnFirstEntry(event) {
-  if (!event.my_role || asked.has(event.id)) return;
-  asked.add(event.id);
+// On entering an event: ask if the person never answered (members only); the card goes in
+// at the top of ``where`` on every screen of the event until it is answered.
+export async function askOnFirstEntry(event, where) {
+  if (!event.my_role) return;
   let mine;
   try {
     mine = (await api.get(`/api/events/${event.id}/media/consent`)).consent;
   } catch {
     return; // offline: ask next time
   }
-  if (!mine) await consentDialog(event.id);
+  if (!mine && where.isConnected) where.prepend(consentCard(event.id));
 }

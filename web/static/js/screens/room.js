@@ -270,6 +270,6 @@ export async function render(main, params, query) {
     content.append(h('p', {}, 'Unknown section.'));
   }
   // Consent to appear in the event's photos and videos: asked on first entry.
-  if (!stale) import('./media_consent.js').then((m) => m.askOnFirstEntry(event)).catch(() => {});
+  if (!stale) import('./media_consent.js').then((m) => m.askOnFirstEntry(event, content)).catch(() => {});
   return () => { for (const d of disposers.reverse()) d(); };
 }

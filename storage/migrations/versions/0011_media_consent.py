@@ -1,8 +1,8 @@
 """Trainers' media of learning sections, consent records, the blur due list, and
 restriction of processing (issue 15; docs/privacy.md, "Photo and video consent")
 
-Revision ID: 0010_media_consent
-Revises: 0009_invitation_offers
+Revision ID: 0011_media_consent
+Revises: 0010_password_reset_links
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 import storage.models.base
 
-revision = "0010_media_consent"
-down_revision = "0009_invitation_offers"
+revision = "0011_media_consent"
+down_revision = "0010_password_reset_links"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
 """Trainers' media of learning sections, consent records, the blur due list, and
 restriction of processing (issue 15; docs/privacy.md, "Photo and video consent")
 
-Revision ID: 0011_media_consent
-Revises: 0010_password_reset_links
+Revision ID: 0012_media_consent
+Revises: 0011_server_api
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 import storage.models.base
 
-revision = "0011_media_consent"
-down_revision = "0010_password_reset_links"
+revision = "0012_media_consent"
+down_revision = "0011_server_api"
 branch_labels = None
 depends_on = None
 

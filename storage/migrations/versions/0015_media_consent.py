@@ -1,8 +1,8 @@
 """Trainers' media of learning sections, consent records, the blur due list, and
 restriction of processing (issue 15; docs/privacy.md, "Photo and video consent")
 
-Revision ID: 0012_media_consent
-Revises: 0011_server_api
+Revision ID: 0015_media_consent
+Revises: 0014_qa
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 import storage.models.base
 
-revision = "0012_media_consent"
-down_revision = "0011_server_api"
+revision = "0015_media_consent"
+down_revision = "0014_qa"
 branch_labels = None
 depends_on = None
 

@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ConsentDecision, ConsentKind, ConsentRecord, utcnow
-from storage.repo import personal_data
 
 
 def add_month(when: dt.datetime) -> dt.datetime:
@@ -105,7 +104,7 @@ def record_json(r: ConsentRecord) -> dict[str, Any]:
     }
 
 
-async def _history(db: AsyncSession, user_id: int) -> dict[str, Any]:
+async def consent_history(db: AsyncSession, user_id: int) -> dict[str, Any]:
     rows = (
         await db.execute(
             select(ConsentRecord).where(ConsentRecord.user_id == user_id)
@@ -114,5 +113,3 @@ async def _history(db: AsyncSession, user_id: int) -> dict[str, Any]:
     ).scalars()
     return {"items": [record_json(r) for r in rows]}
 
-
-personal_data.EXTRA_SECTIONS["consents"] = _history

@@ -24,7 +24,6 @@ from storage.models import (
     User,
     utcnow,
 )
-from storage.repo import personal_data
 
 
 async def may_view_media(db: AsyncSession, user: User, event_id: int) -> tuple[bool, bool]:
@@ -192,7 +191,7 @@ async def delete_expired(db: AsyncSession, now: dt.datetime) -> list[int]:
     return ids
 
 
-async def _appearances(db: AsyncSession, user_id: int) -> dict[str, Any]:
+async def media_appearances(db: AsyncSession, user_id: int) -> dict[str, Any]:
     """The media a trainer said show the person (for their access and export)."""
     rows = await db.execute(
         select(MediaTag, MediaItem)
@@ -207,8 +206,6 @@ async def _appearances(db: AsyncSession, user_id: int) -> dict[str, Any]:
         for tag, item in rows
     ]}
 
-
-personal_data.EXTRA_SECTIONS["media_appearances"] = _appearances
 
 
 STALE_UPLOAD_SECS = 24 * 3600  # far beyond any upload; a row older is from a crashed process

@@ -2,7 +2,7 @@
 
 ``collect`` returns plain JSON-safe sections; the access page shows them and the
 export zip writes one file per section. Features that store more about a
-person register a collector in ``EXTRA_SECTIONS`` (see docs/privacy.md).
+person add their collector to ``EXTRA_SECTIONS`` (see docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -25,9 +25,12 @@ from storage.models import (
     User,
 )
 from storage.repo.activity_answers import answers_of
+from storage.repo.consent import consent_history
 from storage.repo.erasure_pinboard import pinboard_data
 from storage.repo.mail_data import changes_seen, mails_received
+from storage.repo.media import media_appearances
 from storage.repo.qa_views import qa_data
+from storage.repo.restriction import restriction_history
 from storage.repo.room_held import my_room_data
 
 REACTION_MARKERS = ("reaction", "vote", "like")
@@ -35,7 +38,13 @@ NOTE_PREFIXES = ("note.",)
 
 Collector = Callable[[AsyncSession, int], Awaitable[dict[str, Any]]]
 # name -> collector returning {"items": [...], ...}; filled by other features.
-EXTRA_SECTIONS: dict[str, Collector] = {}
+# Sections of other modules, each named explicitly (registering at import time would
+# depend on who imported what, and storage/authz.py's use of restriction made a cycle).
+EXTRA_SECTIONS: dict[str, Collector] = {
+    "consents": consent_history,
+    "media_appearances": media_appearances,
+    "processing_restrictions": restriction_history,
+}
 
 
 def _iso(value: Any) -> Any:

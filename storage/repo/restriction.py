@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import DomainError
 from storage.models import ProcessingRestriction, utcnow
-from storage.repo import personal_data
 
 
 def restricted_user_ids() -> Select[Any]:
@@ -89,7 +88,7 @@ def restriction_json(r: ProcessingRestriction) -> dict[str, Any]:
     }
 
 
-async def _history(db: AsyncSession, user_id: int) -> dict[str, Any]:
+async def restriction_history(db: AsyncSession, user_id: int) -> dict[str, Any]:
     rows = (
         await db.execute(
             select(ProcessingRestriction)
@@ -99,5 +98,3 @@ async def _history(db: AsyncSession, user_id: int) -> dict[str, Any]:
     ).scalars()
     return {"items": [restriction_json(r) for r in rows]}
 
-
-personal_data.EXTRA_SECTIONS["processing_restrictions"] = _history

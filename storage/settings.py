@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from storage.errors import ConfigError
 from storage.mail_config import MailSettings, parse_mail_url
 from storage.settings_parse import Env, private_dir, read_or_create_secret
+from storage.sso_config import OidcSettings, parse_oidc, parse_password_signin
 
 DEFAULT_PORT = 8000
 
@@ -221,6 +222,10 @@ class Settings:
     metrics_token: str = ""
     # Mail target and sending limits (storage/mail_config.py); None only if built by hand.
     mail: MailSettings | None = None
+    # Single sign-on (storage/sso_config.py): the OpenID Connect provider, if any, and
+    # whether /api/login takes passwords from everyone (off: admins only, the break-glass).
+    oidc: OidcSettings | None = None
+    password_signin: bool = True
 
     @property
     def is_sqlite(self) -> bool:
@@ -274,6 +279,7 @@ class Settings:
             raise ConfigError("METRICS_TOKEN", "must be set when CLASSHUB_PRODUCTION is on")
 
         login_window, login_per_account, login_per_ip = _login_limits(env)
+        oidc = parse_oidc(env)
         return cls(
             var_dir=var_dir,
             database_url=database_url,
@@ -332,6 +338,8 @@ class Settings:
             http_max_pending_per_ip=env.integer("HTTP_MAX_PENDING_PER_IP", 128, 1),
             metrics_token=metrics_token,
             mail=_mail(env, mail_url),
+            oidc=oidc,
+            password_signin=parse_password_signin(env, oidc),
         )
 
 

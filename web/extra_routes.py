@@ -7,6 +7,8 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 def extra_routes() -> list[BaseRoute]:
     from web.metrics_route import metrics
+    from web.routes.lti import lti_routes
+    from web.routes.oidc import oidc_routes
     from web.spa import spa_routes
     from web.unsubscribe import unsubscribe_routes
     from web.ws_endpoint import WebSocketEndpoint
@@ -18,5 +20,6 @@ def extra_routes() -> list[BaseRoute]:
         Route("/metrics", metrics, methods=["GET"], name="metrics"),
     ]
     routes += unsubscribe_routes()  # mail: one-click unsubscribe (RFC 8058)
+    routes += oidc_routes() + lti_routes()  # single sign-on: pages the browser is sent to
     routes.extend(spa_routes())  # the browser client: keep last, it only claims its own paths
     return routes

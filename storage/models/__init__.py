@@ -13,6 +13,7 @@ from storage.models.integration import (
     WebhookTopic,
 )
 from storage.models.logs import ActivityEntry, AuditEntry
+from storage.models.lti import LtiContextLink, LtiDeployment, LtiNonce, LtiPlatform
 from storage.models.mail import (  # organiser broadcasts and the mail outbox
     CampaignKind,
     DeliveryStatus,
@@ -76,6 +77,10 @@ __all__ = [
     "Invitation",
     "LearningGroup",
     "LoginFailure",
+    "LtiContextLink",
+    "LtiDeployment",
+    "LtiNonce",
+    "LtiPlatform",
     "MailCampaign",
     "MailCategory",
     "MailDelivery",

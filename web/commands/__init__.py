@@ -5,6 +5,7 @@ from web.commands import (  # noqa: F401 - classhub demo, classhub user
     demo,
     keys,
     loadtest_cmd,
+    lti,
     mailer,
     maintenance,
     users,

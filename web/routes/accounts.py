@@ -147,7 +147,8 @@ async def start_session(ctx: Ctx, user: User) -> JSONResponse:
     tags=("accounts",),
     errors={
         401: "wrong email or password (the same answer for an unknown email)",
-        403: "the password is right but the account is blocked",
+        403: "the password is right but the account is blocked, or password sign-in is off "
+        "(PASSWORD_SIGNIN) and the account is not an admin's",
         429: "too many failed sign-ins for this account (from unknown devices), this device "
         "or IP; see Retry-After",
     },
@@ -195,6 +196,11 @@ async def login(ctx: Ctx) -> JSONResponse:
     # to reactivating, exporting or deleting (operations declared `terminating_ok`).
     if user.status not in (UserStatus.ACTIVE.value, UserStatus.TERMINATING.value):
         raise ApiError(403, f"account_{user.status}", f"this account is {user.status}")
+    if not services.settings.password_signin and not user.is_admin:
+        # PASSWORD_SIGNIN=off: admins keep their password as the break-glass (the provider
+        # may be down); everyone else signs in through the provider.
+        name = services.settings.oidc.provider_name if services.settings.oidc else "the provider"
+        raise ApiError(403, "password_signin_off", f"sign in with {name} instead")
     async with services.db.session() as db:
         await throttle.clear_account(db, body.email)
         if device is not None:

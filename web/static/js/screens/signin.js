@@ -3,6 +3,29 @@ import * as api from '../api.js';
 import { navigate } from '../nav.js';
 import { startSession, session } from '../session.js';
 
+function safeNext(query) {
+  const next = query.get('next');
+  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/events';
+}
+
+// With a provider: its button first. With password sign-in off, only the button; admins
+// reach the password form at /signin?password (the break-glass, docs/integration.md).
+async function showOptions(providerPart, passwordPart, query) {
+  let options;
+  try {
+    options = await api.get('/api/signin-options');
+  } catch {
+    return; // an older server, or offline: the password form stays
+  }
+  if (options.oidc) {
+    const start = `${options.oidc.start_url}?next=${encodeURIComponent(safeNext(query))}`;
+    providerPart.append(
+      h('a', { class: 'signin-oidc', href: start }, `Sign in with ${options.oidc.name}`),
+      options.password ? h('p', { class: 'muted' }, 'or with your email and password:') : null);
+  }
+  if (!options.password && !query.has('password')) passwordPart.hidden = true;
+}
+
 export function render(main, params, query) {
   const email = h('input', { type: 'email', name: 'email', autocomplete: 'username', required: true });
   const password = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
@@ -11,13 +34,19 @@ export function render(main, params, query) {
   const forgot = h('a', { href: '/forgot-password' }, 'Forgot password?');
   // Keep what was typed: the forgot-password form starts with the same address.
   forgot.addEventListener('click', () => { if (email.value) forgot.href = `/forgot-password?email=${encodeURIComponent(email.value)}`; });
-  const form = h('form', { class: 'card narrow', 'aria-labelledby': 'signin-title' },
-    h('h1', { id: 'signin-title' }, 'Sign in'),
-    query.get('reset') ? h('p', { role: 'status' }, 'Your new password is set and you are signed out everywhere: sign in with it.') : null,
+  const passwordPart = h('div', { class: 'signin-password' },
     field('Email', email),
     field('Password', password),
     error,
     h('div', { class: 'row' }, button, forgot));
+  // Filled once the server says how people sign in here (GET /api/signin-options).
+  const providerPart = h('div', { class: 'signin-provider' });
+  const form = h('form', { class: 'card narrow', 'aria-labelledby': 'signin-title' },
+    h('h1', { id: 'signin-title' }, 'Sign in'),
+    query.get('reset') ? h('p', { role: 'status' }, 'Your new password is set and you are signed out everywhere: sign in with it.') : null,
+    providerPart,
+    passwordPart);
+  showOptions(providerPart, passwordPart, query);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     error.textContent = '';
@@ -25,8 +54,7 @@ export function render(main, params, query) {
     try {
       const me = await api.post('/api/login', { email: email.value, password: password.value });
       await startSession(me);
-      const next = query.get('next');
-      navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/events', { replace: true });
+      navigate(safeNext(query), { replace: true });
     } catch (err) {
       error.textContent = err.message;
       button.disabled = false;

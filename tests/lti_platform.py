@@ -36,6 +36,8 @@ class Platform:
     launch: dict[str, Any] = field(default_factory=dict)
     forge: bool = False
     requests: list[dict[str, str]] = field(default_factory=list)
+    # The tool's address (its PUBLIC_URL): the launch URL the platform posts to.
+    tool: str = "http://testserver"
 
     @property
     def auth_url(self) -> str:
@@ -57,7 +59,7 @@ class Platform:
             CLAIM + "message_type": "LtiResourceLinkRequest",
             CLAIM + "version": "1.3.0",
             CLAIM + "deployment_id": DEPLOYMENT,
-            CLAIM + "target_link_uri": "http://testserver/lti/launch",
+            CLAIM + "target_link_uri": f"{self.tool}/lti/launch",
             CLAIM + "resource_link": {"id": "link-1", "title": "Live session"},
             CLAIM + "context": {"id": "course-101", "label": "C101", "title": "Course 101"},
             CLAIM + "roles": [LEARNER],
@@ -100,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
         # What the platform insists on in the tool's authentication request.
         expected = {"scope": "openid", "response_type": "id_token", "response_mode": "form_post",
                     "prompt": "none", "client_id": CLIENT_ID,
-                    "redirect_uri": "http://testserver/lti/launch"}
+                    "redirect_uri": f"{self.platform.tool}/lti/launch"}
         wrong = [k for k, v in expected.items() if request.get(k) != v]
         if wrong or not request.get("nonce") or not request.get("state"):
             self._send(400, f"invalid authentication request: {wrong}", "text/plain")
@@ -127,11 +129,12 @@ def form_post(page: str) -> tuple[str, dict[str, str]]:
 
 
 @contextmanager
-def lti_platform() -> Iterator[Platform]:
+def lti_platform(tool: str = "http://testserver") -> Iterator[Platform]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     platform = Platform(
         f"http://127.0.0.1:{server.server_port}",
         RSAKey.generate_key(2048, parameters={"kid": "k1"}),
+        tool=tool,
     )
     handler = type("Handler", (_Handler,), {"platform": platform})
     server.RequestHandlerClass = handler

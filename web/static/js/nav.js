@@ -18,7 +18,8 @@ export function startNavigation(route) {
     const a = ev.target.closest('a[href]');
     if (!a || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
     const href = a.getAttribute('href');
-    if (!href.startsWith('/') || href.startsWith('/api/') || href.startsWith('/static/') || a.hasAttribute('download') || a.target) return;
+    // data-server-page: a page the server answers (the provider sign-in's start), not a screen.
+    if (!href.startsWith('/') || href.startsWith('/api/') || href.startsWith('/static/') || a.hasAttribute('download') || a.hasAttribute('data-server-page') || a.target) return;
     ev.preventDefault();
     navigate(href);
   });

@@ -19,9 +19,8 @@ async function showOptions(providerPart, passwordPart, query) {
   }
   if (options.oidc) {
     const start = `${options.oidc.start_url}?next=${encodeURIComponent(safeNext(query))}`;
-    providerPart.append(
-      h('a', { class: 'signin-oidc', href: start }, `Sign in with ${options.oidc.name}`),
-      options.password ? h('p', { class: 'muted' }, 'or with your email and password:') : null);
+    providerPart.append(h('a', { class: 'signin-oidc', href: start, 'data-server-page': '' }, `Sign in with ${options.oidc.name}`));
+    if (options.password) providerPart.append(h('p', { class: 'muted' }, 'or with your email and password:'));
   }
   if (!options.password && !query.has('password')) passwordPart.hidden = true;
 }

@@ -1,7 +1,7 @@
 """LTI 1.3 launches: platforms, their deployments, course links to events, used nonces
 
-Revision ID: 0011_lti
-Revises: 0010_password_reset_links
+Revision ID: 0012_lti
+Revises: 0011_server_api
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import storage.models.base
 
-revision = "0011_lti"
-down_revision = "0010_password_reset_links"
+revision = "0012_lti"
+down_revision = "0011_server_api"
 branch_labels = None
 depends_on = None
 

@@ -183,6 +183,7 @@ async def test_launches_that_do_not_check_out_are_refused(
 ) -> None:
     async with sso_app(db_url, tmp_path / "var") as app, browser(app) as client:
         _, event_id = await _setup(app, platform)
+        change = dict(change)  # the parameter is shared by both backends' runs
         platform.forge = bool(change.pop("forge", False))
         platform.launch.update(change)
         hint = person()

@@ -1,7 +1,7 @@
 """LTI 1.3 launches: platforms, their deployments, course links to events, used nonces
 
-Revision ID: 0012_lti
-Revises: 0011_server_api
+Revision ID: 0016_lti
+Revises: 0015_media_consent
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import storage.models.base
 
-revision = "0012_lti"
-down_revision = "0011_server_api"
+revision = "0016_lti"
+down_revision = "0015_media_consent"
 branch_labels = None
 depends_on = None
 

@@ -45,6 +45,7 @@ from web.media_uploads import (
 )
 from web.photo_decoding import decode_pool
 from web.review_common import audited_read
+from web.schemas import Strict
 from web.services import Services
 
 log = logging.getLogger("classhub.media")
@@ -69,16 +70,16 @@ class UploadQuery(BaseModel):
     title: str = Field("", max_length=200)
 
 
-class TagIn(BaseModel):
+class TagIn(Strict):
     user_id: int = Field(ge=1, le=2**63 - 1)
     portrait: bool = False
 
 
-class TagsBody(BaseModel):
+class TagsBody(Strict):
     tags: list[TagIn] = Field(max_length=500)
 
 
-class WithdrawBody(BaseModel):
+class WithdrawBody(Strict):
     reason: str = Field("", max_length=2000)
 
 

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from storage.media_blur import Rect, blur_photo
 from storage.media_files import SealedFile
@@ -31,22 +31,23 @@ from web.errors import ApiError
 from web.media_uploads import PHOTO_TYPES, VIDEO_TYPES, declared_type, stream_video
 from web.photo_decoding import decode_pool
 from web.routes.media import TAGS, UPLOAD_ERRORS, clean_upload, media_store
+from web.schemas import Strict
 
 log = logging.getLogger("classhub.media")
 
 
-class ConsentBody(BaseModel):
+class ConsentBody(Strict):
     decision: Literal["given", "refused"]
 
 
-class RectIn(BaseModel):
+class RectIn(Strict):
     x: int = Field(ge=0, le=100_000)
     y: int = Field(ge=0, le=100_000)
     w: int = Field(ge=1, le=100_000)
     h: int = Field(ge=1, le=100_000)
 
 
-class BlurBody(BaseModel):
+class BlurBody(Strict):
     rects: list[RectIn] = Field(min_length=1, max_length=50)
 
 

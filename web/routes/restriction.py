@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from storage.models import ProcessingRestriction, User
@@ -15,15 +15,16 @@ from storage.repo.logs import audit
 from web.api import API, Ctx
 from web.errors import ApiError
 from web.review_common import audited_read
+from web.schemas import Strict
 
 TAGS = ("privacy",)
 
 
-class RestrictBody(BaseModel):
+class RestrictBody(Strict):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class LiftBody(BaseModel):
+class LiftBody(Strict):
     note: str = Field("", max_length=2000)
 
 

@@ -50,6 +50,7 @@ def test_a_quiz_with_two_participants_on_the_presenter_view(server: Server, brow
         p.get_by_text("0 answers so far").wait_for(timeout=LIVE_MS)
         assert p.locator("img.qr").get_attribute("src") == f"/api/events/{event_id}/join-qr.svg"
         assert p.locator("img.qr").evaluate("img => img.complete && img.naturalWidth > 0")
+        assert p.locator("img.qr").is_visible()  # a stylesheet rule once hid its footer
 
         # The participants see the poll open, live, and answer it.
         for tab, choice in ((ada, "Paris"), (grace, "Rome")):

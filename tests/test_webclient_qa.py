@@ -106,6 +106,15 @@ def test_anonymous_question_upvoted_and_answered_live(server: Server, browser: A
             assert present.errors == []
         finally:
             present.close()
+        # The same questions as a panel of the activities' presenter view, with its QR code.
+        panel = open_as(browser, server, people["tara_trainer"], f"/present/{event_id}?panel=qa")
+        try:
+            expect(panel.page.locator(".present-own .present-questions li")).to_contain_text(
+                "Can we get the slides?", timeout=LIVE_MS)
+            expect(panel.page.locator("img.qr")).to_be_visible()
+            assert panel.errors == []
+        finally:
+            panel.close()
         assert tara.errors == [] and vic.errors == [] and asha.errors == []
     finally:
         for tab in (tara, vic, asha):

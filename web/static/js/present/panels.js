@@ -7,6 +7,7 @@
 // kind, or the one named by ?panel=<kind>. A feature adds its panel with registerPanel().
 import { html } from '../../vendor/lit-html/lit-html.js';
 import { resultsView } from '../activities/view.js';
+import { mountTopQuestions } from '../qa/present.js';
 
 const PANELS = new Map();
 
@@ -33,3 +34,5 @@ function activityResults(a) {
 
 registerPanel('poll', { label: 'Poll', render: activityResults });
 registerPanel('wordcloud', { label: 'Word cloud', render: activityResults });
+// The event's Q&A on the projector beside the join link and QR code: /present/<event>?panel=qa.
+registerPanel('qa', { label: 'Top questions', mount: (host, { eventId }) => mountTopQuestions(host, { eventId }) });

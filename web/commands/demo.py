@@ -17,6 +17,7 @@ from storage.repo.accounts import create_user, user_by_email
 from storage.repo.events import create_event, enrol
 from storage.repo.groups import add_member, create_group
 from storage.settings import Settings
+from web.commands.demo_session import load_session
 from web.commands.users import new_password
 from web.subcommands import ensure_migrated, subcommand
 
@@ -57,10 +58,10 @@ async def _demo_event(db: AsyncSession, organiser: User) -> Event | None:
     ).scalar_one_or_none()
 
 
-async def load_demo(database_url: str) -> tuple[list[tuple[DemoAccount, str]], int]:
+async def load_demo(settings: Settings) -> tuple[list[tuple[DemoAccount, str]], int]:
     """Create what is missing; returns the new accounts with their passwords, and the event id."""
     created: list[tuple[DemoAccount, str]] = []
-    db = Database(database_url, pool_size=1)
+    db = Database(settings.database_url, pool_size=1)
     try:
         async with db.session() as session:
             users: dict[str, User] = {}
@@ -98,6 +99,10 @@ async def load_demo(database_url: str) -> tuple[list[tuple[DemoAccount, str]], i
                 if account.role is not None:
                     await enrol(session, users[account.email].id, event.id, account.role)
             await _demo_group(session, event.id, users)
+        # The session in progress: chat, notes with photos, a poll, a Q&A (demo_session.py).
+        emails: dict[str | int, str] = {"trainer": f"trainer@{DEMO_DOMAIN}"}
+        emails.update({i: f"participant{i:02d}@{DEMO_DOMAIN}" for i in range(1, 13)})
+        await load_session(db, settings, event.id, emails)
         return created, event.id
     finally:
         await db.close()
@@ -121,7 +126,7 @@ async def _demo_group(db: AsyncSession, event_id: int, users: dict[str, User]) -
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     ensure_migrated(settings)
-    created, event_id = asyncio.run(load_demo(settings.database_url))
+    created, event_id = asyncio.run(load_demo(settings))
     print(f"demo event {event_id}: {DEMO_TITLE!r}, open at {settings.public_url}")
     if not created:
         print(

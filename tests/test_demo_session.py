@@ -1,0 +1,121 @@
+"""``classhub demo`` loads a session in progress, once (issue 17, "The demo").
+
+The demo runs twice, in-process, on a fresh database of each backend; its content is
+there exactly once: chat, notes in sections with photos, a reply chain with votes, a
+closed poll with its results shown, a Q&A with upvotes and a note taken offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from storage.attachments import AttachmentStore
+from storage.db import Database
+from storage.event_types import MESSAGE
+from storage.migrate import upgrade
+from storage.models import (
+    Activity,
+    ActivityAnswer,
+    Attachment,
+    BoardSection,
+    ChannelEvent,
+    Note,
+    Question,
+    QuestionVote,
+    Reply,
+    Vote,
+)
+from storage.repo.activity_answers import read_tally
+from storage.settings import Settings
+from tests.conftest import BACKENDS, make_settings
+from tests.services import create_pg_database, drop_pg_database, pg_url, require_postgres
+from web.commands import demo_session
+from web.commands.demo import load_demo
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """A database of the test's own: the demo's fixed accounts meet no other test's."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
+        upgrade(url)
+        yield make_settings(url, tmp_path / "var")
+        return
+    require_postgres()
+    name = asyncio.run(create_pg_database())
+    try:
+        upgrade(pg_url(name))
+        yield make_settings(pg_url(name), tmp_path / "var")
+    finally:
+        asyncio.run(drop_pg_database(name))
+
+
+async def _count(db: Any, model: Any, *where: Any) -> int:
+    return int((await db.execute(select(func.count()).select_from(model).where(*where))).scalar())
+
+
+async def test_the_demo_room_is_a_session_in_progress_loaded_once(
+    fresh_settings: Settings,
+) -> None:
+    _, event_id = await load_demo(fresh_settings)
+    _, again = await load_demo(fresh_settings)
+    assert again == event_id
+    db = Database(fresh_settings.database_url, pool_size=1)
+    try:
+        async with db.session() as s:
+            chat = (await s.execute(select(ChannelEvent).where(
+                ChannelEvent.channel == f"event:{event_id}:chat", ChannelEvent.type == MESSAGE
+            ))).scalars().all()
+            assert len(chat) == len(demo_session.CHAT)
+            assert len({e.author_id for e in chat}) >= 5  # several people talk
+            assert chat[0].body == {"text": demo_session.CHAT[0][1]}
+
+            assert await _count(s, BoardSection) == 3
+            notes = (await s.execute(select(Note).order_by(Note.id))).scalars().all()
+            assert len(notes) == len(demo_session.NOTES) + 1
+            assert sum(n.state == "published" for n in notes) == len(demo_session.NOTES)
+            offline = [n for n in notes if n.state == "offline"]
+            assert len(offline) == 1 and offline[0].offline_reason == demo_session.OFFLINE_NOTE[2]
+
+            photos = [n for n in notes if n.photo_id is not None]
+            assert len(photos) == 2
+            store = AttachmentStore.from_settings(fresh_settings)
+            for n in photos:
+                att = await s.get(Attachment, n.photo_id)
+                assert att is not None
+                assert store.read(att, "photo")[:8] == b"\x89PNG\r\n\x1a\n"
+                assert store.read(att, "thumb")
+            assert await _count(s, Attachment) == 2
+
+            replies = (await s.execute(select(Reply).order_by(Reply.id))).scalars().all()
+            assert len(replies) == len(demo_session.REPLIES)
+            assert all(r.note_id == notes[0].id for r in replies)
+            assert [r.parent_id for r in replies] == [None, replies[0].id, replies[1].id]
+            assert await _count(s, Vote, Vote.note_id == notes[0].id) == len(
+                demo_session.NOTE_VOTERS
+            )
+
+            polls = (await s.execute(select(Activity))).scalars().all()
+            assert len(polls) == 1
+            poll = polls[0]
+            assert poll.state == "closed" and poll.results_shown
+            assert await _count(s, ActivityAnswer) == len(demo_session.POLL_ANSWERS)
+            tally = await read_tally(s, poll)
+            assert tally.counts == [3, 6, 2, 1]
+
+            questions = (await s.execute(select(Question).order_by(Question.id))).scalars().all()
+            assert [q.text for q in questions] == [q[1] for q in demo_session.QUESTIONS]
+            for q, (_, _, voters, answered) in zip(questions, demo_session.QUESTIONS,
+                                                   strict=True):
+                assert q.state == "visible" and q.answered is answered
+                assert await _count(s, QuestionVote, QuestionVote.question_id == q.id) == len(
+                    voters
+                )
+    finally:
+        await db.close()

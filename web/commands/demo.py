@@ -150,7 +150,10 @@ def register(
         help="load a demo event with an admin, organiser, trainer and 12 participants",
         description=f"Load the demo: an event happening now ({DEMO_TITLE!r}), an admin, an "
         f"organiser, a trainer, {PARTICIPANTS} participants (emails @{DEMO_DOMAIN}) and a "
-        f"learning group of {GROUP_SIZE}. Idempotent: running it again creates only what is "
-        "missing. Passwords are random and printed once, when the accounts are created.",
+        f"learning group of {GROUP_SIZE}, and in its room a session in progress: chat, notes "
+        "in sections (two with photos), a reply chain with votes, a closed poll with its "
+        "results shown, a Q&A with upvotes and a note taken offline. Idempotent: running it "
+        "again creates only what is missing (the session's content is added once, as a "
+        "whole). Passwords are random and printed once, when the accounts are created.",
     )
     return run

@@ -119,3 +119,41 @@ async def test_the_demo_room_is_a_session_in_progress_loaded_once(
                 )
     finally:
         await db.close()
+
+
+async def test_a_demo_participant_sees_the_room_in_progress(tmp_path: Path) -> None:
+    """Through the API, as a newcomer signed in as a demo participant would."""
+    import httpx
+
+    from web.app import create_app
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
+    await asyncio.to_thread(upgrade, url)
+    settings = make_settings(url, tmp_path / "var")
+    created, event_id = await load_demo(settings)
+    account, password = next((a, p) for a, p in created if a.email.startswith("participant05"))
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+    ):
+        r = await c.post("/api/login", json={"email": account.email, "password": password})
+        assert r.status_code == 200
+        board = (await c.get(f"/api/pinboard/events/{event_id}/board")).json()
+        assert [s["title"] for s in board["sections"]] == ["Expectations", "Flipcharts",
+                                                          "Parking lot"]
+        notes = board["notes"]
+        # The note taken offline is not in the room's view (its author's and trainers' only).
+        assert [n["text"] for n in notes] == [n[2] for n in demo_session.NOTES]
+        assert notes[0]["votes"] == len(demo_session.NOTE_VOTERS)
+        assert len(notes[0]["replies"]) == len(demo_session.REPLIES)
+        photos = [n["photo"] for n in notes if n["photo"]]
+        assert len(photos) == 2
+        for photo in photos:
+            got = await c.get(photo["url"])
+            assert got.status_code == 200 and got.content[:4] == b"\x89PNG"
+        poll = (await c.get(f"/api/events/{event_id}/activities")).json()["activities"][0]
+        assert poll["state"] == "closed" and poll["results"]["counts"] == [3, 6, 2, 1]
+        assert poll["my_answer"]["choices"] == [demo_session.POLL_ANSWERS[5]]
+        qa = (await c.get(f"/api/events/{event_id}/qa")).json()
+        assert [q["votes"] for q in qa["questions"]] == [6, 3, 2]

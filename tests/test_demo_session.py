@@ -157,3 +157,30 @@ async def test_a_demo_participant_sees_the_room_in_progress(tmp_path: Path) -> N
         assert poll["my_answer"]["choices"] == [demo_session.POLL_ANSWERS[5]]
         qa = (await c.get(f"/api/events/{event_id}/qa")).json()
         assert [q["votes"] for q in qa["questions"]] == [6, 3, 2]
+
+
+async def test_a_failed_session_load_keeps_the_accounts_and_is_retried(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The passwords are printed once: a session that cannot be stored (here its photo
+    store is a file, not a folder) must not take them with it, nor leave half a room."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
+    await asyncio.to_thread(upgrade, url)
+    settings = make_settings(url, tmp_path / "var")
+    (tmp_path / "var").mkdir(exist_ok=True)
+    (tmp_path / "var" / "attachments").write_text("in the way")
+    created, event_id = await load_demo(settings)
+    assert len(created) == 15
+    assert "session content was not loaded" in capsys.readouterr().err
+    db = Database(url, pool_size=1)
+    try:
+        async with db.session() as s:
+            assert await _count(s, Note) == 0 and await _count(s, Activity) == 0
+            assert await _count(s, ChannelEvent, ChannelEvent.type == MESSAGE) == 0
+        (tmp_path / "var" / "attachments").unlink()
+        assert await load_demo(settings) == ([], event_id)
+        async with db.session() as s:
+            assert await _count(s, Note) == len(demo_session.NOTES) + 1
+            assert await _count(s, Activity) == 1
+    finally:
+        await db.close()

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from storage.crypto import DecryptionFailed, UnknownKey
@@ -196,7 +197,7 @@ async def list_media(ctx: Ctx) -> dict[str, Any]:
     return out
 
 
-async def _consents(db: Any, event_id: int) -> list[dict[str, Any]]:
+async def _consents(db: AsyncSession, event_id: int) -> list[dict[str, Any]]:
     """Every member's decision (undecided: never asked yet), refusals and revocations first."""
     from sqlalchemy import select
 

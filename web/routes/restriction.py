@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ProcessingRestriction, User
 from storage.repo import restriction as repo
@@ -50,11 +51,11 @@ async def restrict_me(ctx: Ctx) -> dict[str, Any]:
         return {"restriction": repo.restriction_json(row)}
 
 
-async def _target(db: Any, user_id: int) -> User:
+async def _target(db: AsyncSession, user_id: int) -> User:
     user = await db.get(User, user_id)
     if user is None:
         raise ApiError(404, "not_found", "no such user")
-    return user  # type: ignore[no-any-return]
+    return user
 
 
 @API.op("POST", "/api/admin/users/{user_id:int}/restriction", tags=TAGS, auth="admin",
